@@ -1,0 +1,387 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/bidroom/bidroom/auth"
+	"github.com/bidroom/bidroom/rooms"
+)
+
+// Deps is what the router serves.
+type Deps struct {
+	Svc          *rooms.Service
+	Issuer       *auth.Issuer
+	AdminKey     string
+	TokenTTL     time.Duration // default lifetime of minted tokens
+	CheckInLead  time.Duration // default sign-in opening before the deadline
+	MaxBodyBytes int64
+	WS           http.Handler                    // the websocket endpoint
+	Web          http.Handler                    // the UI (nil for none)
+	Metrics      http.Handler                    // Prometheus exposition
+	Ready        func(ctx context.Context) error // readiness: the store answers
+	Demo         func() *Demo                    // the demo session, nil when off
+	Logger       *slog.Logger
+}
+
+// Demo describes the demo session and hands out its tokens.
+type Demo struct {
+	Room   string      `json:"room"`
+	People []DemoToken `json:"people"`
+}
+
+// DemoToken is one clickable identity of the demo.
+type DemoToken struct {
+	Role  rooms.Role `json:"role"`
+	Sub   string     `json:"sub"`
+	Name  string     `json:"name"`
+	Token string     `json:"token"`
+}
+
+// NewRouter builds the HTTP handler of the whole server.
+func NewRouter(d Deps) *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(gin.Recovery(), requestLog(d.Logger), bodyLimit(d.MaxBodyBytes))
+	a := &handlers{Deps: d}
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", a.ready)
+	if d.Metrics != nil {
+		r.GET("/metrics", gin.WrapH(d.Metrics))
+	}
+	r.GET("/ws", gin.WrapH(d.WS))
+
+	v1 := r.Group("/api/v1")
+	v1.GET("/time", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"server_time": d.Svc.Now()}) })
+	v1.POST("/tokens", a.admin, a.mintToken)
+	v1.GET("/sessions", a.admin, a.listSessions)
+	v1.POST("/sessions", a.admin, a.createSession)
+	v1.GET("/sessions/:id", a.getSession)
+	v1.POST("/sessions/:id/bidders", a.admin, a.registerBidder)
+	v1.POST("/sessions/:id/commands", a.command)
+	v1.GET("/demo", a.demo)
+
+	if d.Web != nil {
+		r.NoRoute(gin.WrapH(d.Web))
+	}
+	return r
+}
+
+type handlers struct{ Deps }
+
+// apiError writes {"error":{"code","message"}} with a status that fits.
+func apiError(c *gin.Context, status int, code, msg string) {
+	c.AbortWithStatusJSON(status, gin.H{"error": gin.H{"code": code, "message": msg}})
+}
+
+// fail maps an error from the domain to a response; anything else is a
+// server error whose detail goes to the log, not the client.
+func (a *handlers) fail(c *gin.Context, err error) {
+	code := rooms.RefusalCode(err)
+	status := map[string]int{
+		rooms.CodeForbidden: http.StatusForbidden, rooms.CodeNotFound: http.StatusNotFound,
+		rooms.CodeInvalid: http.StatusBadRequest, rooms.CodeUnknownCommand: http.StatusBadRequest,
+		rooms.CodeWrongState: http.StatusConflict, rooms.CodeTooEarly: http.StatusConflict,
+		rooms.CodeConflict: http.StatusConflict,
+	}[code]
+	if status == 0 {
+		a.Logger.Error("api: request failed", "path", c.FullPath(), "err", err)
+		apiError(c, http.StatusInternalServerError, "server_error", "the server could not complete the request; retry")
+		return
+	}
+	apiError(c, status, code, err.Error())
+}
+
+func bearer(c *gin.Context) string {
+	h := c.GetHeader("Authorization")
+	if !strings.HasPrefix(h, "Bearer ") {
+		return ""
+	}
+	return strings.TrimPrefix(h, "Bearer ")
+}
+
+// admin requires the admin API key as the bearer token.
+func (a *handlers) admin(c *gin.Context) {
+	if !auth.KeyMatches(bearer(c), a.AdminKey) {
+		apiError(c, http.StatusUnauthorized, "unauthorized", "this endpoint needs the admin API key as a bearer token")
+		return
+	}
+	c.Set("actor", rooms.Actor{Sub: "admin-api", Role: rooms.RoleAdmin})
+}
+
+// actorFor authenticates a request for room: the admin key, or a token
+// valid for that room.
+func (a *handlers) actorFor(c *gin.Context, room string) (rooms.Actor, bool) {
+	tok := bearer(c)
+	if auth.KeyMatches(tok, a.AdminKey) {
+		return rooms.Actor{Sub: "admin-api", Role: rooms.RoleAdmin}, true
+	}
+	claims, err := a.Issuer.Verify(tok)
+	if err != nil {
+		apiError(c, http.StatusUnauthorized, "unauthorized", err.Error())
+		return rooms.Actor{}, false
+	}
+	if !claims.Allows(room) {
+		apiError(c, http.StatusForbidden, "forbidden", "this token is not valid for session "+room)
+		return rooms.Actor{}, false
+	}
+	return claims.Actor(), true
+}
+
+// bind decodes a JSON body strictly.
+func bind(c *gin.Context, v any) bool {
+	dec := json.NewDecoder(c.Request.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			apiError(c, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit))
+			return false
+		}
+		apiError(c, http.StatusBadRequest, "invalid", "malformed JSON body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func (a *handlers) ready(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.Ready(ctx); err != nil {
+		a.Logger.Warn("not ready", "err", err)
+		apiError(c, http.StatusServiceUnavailable, "unavailable", "the event store is not reachable")
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+type tokenRequest struct {
+	Room   string     `json:"room"`
+	Role   rooms.Role `json:"role"`
+	Sub    string     `json:"sub"`
+	Name   string     `json:"name,omitempty"`
+	Grants []string   `json:"grants,omitempty"`
+	TTL    string     `json:"ttl,omitempty"` // Go duration, e.g. "2h"
+}
+
+func (a *handlers) mintToken(c *gin.Context) {
+	var req tokenRequest
+	if !bind(c, &req) {
+		return
+	}
+	ttl := a.TokenTTL
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil {
+			apiError(c, http.StatusBadRequest, "invalid", "ttl must be a duration such as 90m or 12h")
+			return
+		}
+		ttl = d
+	}
+	tok, exp, err := a.Issuer.Mint(auth.Request{Room: req.Room, Role: req.Role, Sub: req.Sub, Name: req.Name, Grants: req.Grants, TTL: ttl})
+	if err != nil {
+		apiError(c, http.StatusBadRequest, "invalid", err.Error())
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"token": tok, "expires_at": exp})
+}
+
+// SessionSummary is one row of the session list.
+type SessionSummary struct {
+	ID       string      `json:"id"`
+	Title    string      `json:"title"`
+	Category string      `json:"category"`
+	Phase    rooms.Phase `json:"phase"`
+	Deadline time.Time   `json:"deadline"`
+}
+
+func (a *handlers) listSessions(c *gin.Context) {
+	ids, err := a.Svc.Rooms(c.Request.Context())
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	out := make([]SessionSummary, 0, len(ids))
+	for _, id := range ids {
+		snap, err := a.Svc.Snapshot(c.Request.Context(), id, rooms.Actor{Sub: "admin-api", Role: rooms.RoleAdmin})
+		if err != nil {
+			if rooms.RefusalCode(err) == rooms.CodeNotFound {
+				continue
+			}
+			a.fail(c, err)
+			return
+		}
+		v := snap.View
+		out = append(out, SessionSummary{ID: id, Title: v.Session.Title, Category: v.Session.Category, Phase: v.Phase, Deadline: v.Session.Deadline})
+	}
+	c.JSON(http.StatusOK, gin.H{"sessions": out})
+}
+
+type createRequest struct {
+	ID string `json:"id,omitempty"`
+	rooms.SessionSpec
+	Bidders []rooms.BidderSpec `json:"bidders,omitempty"`
+}
+
+func newSessionID() string {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return "s-" + hex.EncodeToString(b[:])
+}
+
+func (a *handlers) createSession(c *gin.Context) {
+	var req createRequest
+	if !bind(c, &req) {
+		return
+	}
+	if req.ID == "" {
+		req.ID = newSessionID()
+	}
+	if !rooms.ValidID(req.ID) {
+		apiError(c, http.StatusBadRequest, "invalid", "id must be 1-64 letters, digits, '.', '_' or '-'")
+		return
+	}
+	if req.CheckInAt.IsZero() && !req.Deadline.IsZero() {
+		req.CheckInAt = req.Deadline.Add(-a.CheckInLead)
+		if now := a.Svc.Now(); req.CheckInAt.Before(now) {
+			req.CheckInAt = now
+		}
+	}
+	if len(req.Bidders) > 5000 {
+		apiError(c, http.StatusBadRequest, "invalid", "at most 5000 bidders per request")
+		return
+	}
+	actor := c.MustGet("actor").(rooms.Actor)
+	ctx := c.Request.Context()
+	spec, _ := json.Marshal(req.SessionSpec)
+	if _, err := a.Svc.Execute(ctx, req.ID, actor, rooms.Command{ID: "create", Type: rooms.CmdCreateSession, Data: spec}); err != nil {
+		a.fail(c, err)
+		return
+	}
+	for _, b := range req.Bidders {
+		if err := a.register(ctx, req.ID, actor, b); err != nil {
+			a.fail(c, fmt.Errorf("session %s created, but bidder %q: %w", req.ID, b.ID, err))
+			return
+		}
+	}
+	a.respondSession(c, req.ID, actor, http.StatusCreated)
+}
+
+func (a *handlers) register(ctx context.Context, room string, actor rooms.Actor, b rooms.BidderSpec) error {
+	data, _ := json.Marshal(b)
+	_, err := a.Svc.Execute(ctx, room, actor, rooms.Command{ID: "register:" + b.ID, Type: rooms.CmdRegisterBidder, Data: data})
+	return err
+}
+
+func (a *handlers) respondSession(c *gin.Context, room string, actor rooms.Actor, status int) {
+	snap, err := a.Svc.Snapshot(c.Request.Context(), room, actor)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(status, gin.H{"id": room, "seq": seqFor(actor, snap), "state": snap.View})
+}
+
+// seqFor hides the room sequence from non-staff, like the websocket does.
+func seqFor(actor rooms.Actor, snap rooms.Snapshot) *uint64 {
+	if actor.Role.IsStaff() {
+		return &snap.Seq
+	}
+	return nil
+}
+
+func (a *handlers) getSession(c *gin.Context) {
+	room := c.Param("id")
+	actor, ok := a.actorFor(c, room)
+	if !ok {
+		return
+	}
+	a.respondSession(c, room, actor, http.StatusOK)
+}
+
+func (a *handlers) registerBidder(c *gin.Context) {
+	room := c.Param("id")
+	var b rooms.BidderSpec
+	if !bind(c, &b) {
+		return
+	}
+	if err := a.register(c.Request.Context(), room, c.MustGet("actor").(rooms.Actor), b); err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"id": b.ID, "name": b.Name})
+}
+
+// command runs a room command over REST, for clients without a websocket.
+func (a *handlers) command(c *gin.Context) {
+	room := c.Param("id")
+	actor, ok := a.actorFor(c, room)
+	if !ok {
+		return
+	}
+	var cmd rooms.Command
+	if !bind(c, &cmd) {
+		return
+	}
+	res, err := a.Svc.Execute(c.Request.Context(), room, actor, cmd)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	out := gin.H{"id": cmd.ID, "duplicate": res.Duplicate}
+	if actor.Role.IsStaff() {
+		out["first"], out["last"] = res.First, res.Last
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (a *handlers) demo(c *gin.Context) {
+	var d *Demo
+	if a.Demo != nil {
+		d = a.Demo()
+	}
+	if d == nil {
+		apiError(c, http.StatusNotFound, "not_found", "this server runs no demo session")
+		return
+	}
+	c.JSON(http.StatusOK, d)
+}
+
+// bodyLimit bounds every request body.
+func bodyLimit(n int64) gin.HandlerFunc {
+	if n <= 0 {
+		n = 1 << 20
+	}
+	return func(c *gin.Context) {
+		if c.Request.Body != nil {
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
+		}
+		c.Next()
+	}
+}
+
+// requestLog logs each request's method, route (never the query, which may
+// hold a token), status and duration.
+func requestLog(logger *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		route := c.FullPath()
+		if route == "" {
+			route = "(static)"
+		}
+		logger.Debug("http", "method", c.Request.Method, "route", route, "status", c.Writer.Status(),
+			"ms", time.Since(start).Milliseconds())
+	}
+}

@@ -1,0 +1,52 @@
+// Command bidroom is the Bidroom server and its admin tools:
+//
+//	bidroom serve [--config FILE]      run the server
+//	bidroom token --room R --role ROLE --sub ID [--ttl D] [--name N] [--grant G]
+//	                                   print a signed access token
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bidroom:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  bidroom serve [--config FILE]
+      Run the server. With no config it uses an embedded store under ./data
+      and creates a demo session; open the printed address in a browser.
+  bidroom token --room R --role ROLE --sub ID [--ttl 12h] [--name NAME] [--grant publish|view]... [--config FILE]
+      Print an access token signed with the configured secret.
+Config: --config FILE or BIDROOM_CONFIG; every key can be overridden by BIDROOM_* variables
+(see configs/bidroom.example.yaml).
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("missing command")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stdout, stderr)
+	case "token":
+		return token(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/bidroom/bidroom/api"
+	"github.com/bidroom/bidroom/auth"
+	"github.com/bidroom/bidroom/configs"
+	"github.com/bidroom/bidroom/rooms"
+	"github.com/bidroom/bidroom/signaling"
+	"github.com/bidroom/bidroom/store/embedded"
+	redisstore "github.com/bidroom/bidroom/store/redis"
+	"github.com/bidroom/bidroom/web"
+)
+
+// loadConfig reads --config (or BIDROOM_CONFIG) and the environment.
+func loadConfig(fs *flag.FlagSet, args []string) (configs.Config, error) {
+	path := fs.String("config", os.Getenv(configs.EnvConfigPath), "YAML config file")
+	if err := fs.Parse(args); err != nil {
+		return configs.Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return configs.Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return configs.Load(*path, os.Environ())
+}
+
+func newLogger(cfg configs.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// secret returns the configured value, or one generated once and kept in
+// the data directory (mode 0600) so tokens survive restarts.
+func secret(configured, dataDir, file string, size int) (string, error) {
+	if configured != "" {
+		return configured, nil
+	}
+	path := filepath.Join(dataDir, file)
+	if b, err := os.ReadFile(path); err == nil {
+		if s := strings.TrimSpace(string(b)); s != "" {
+			return s, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	raw := make([]byte, size)
+	_, _ = rand.Read(raw)
+	s := base64.RawURLEncoding.EncodeToString(raw)
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("create data directory: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// eventLog is the store as the server uses it.
+type eventLog interface {
+	rooms.Log
+	Close() error
+}
+
+func openStore(ctx context.Context, cfg configs.Config) (eventLog, error) {
+	if cfg.Store.Backend == configs.BackendRedis {
+		l, err := redisstore.Open(ctx, cfg.Store.RedisURL, cfg.Store.RedisPrefix)
+		if err != nil {
+			return nil, fmt.Errorf("connect to redis (store.redis_url): %w", err)
+		}
+		return l, nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
+	}
+	l, err := embedded.Open(filepath.Join(cfg.DataDir, "events.db"))
+	if err != nil {
+		return nil, fmt.Errorf("open embedded store in %s: %w", cfg.DataDir, err)
+	}
+	return l, nil
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(flag.NewFlagSet("serve", flag.ContinueOnError), args)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.Log, stderr)
+	tokenSecret, err := secret(cfg.Auth.TokenSecret, cfg.DataDir, "token.secret", 32)
+	if err != nil {
+		return err
+	}
+	adminKey, err := secret(cfg.Auth.AdminKey, cfg.DataDir, "admin.key", 24)
+	if err != nil {
+		return err
+	}
+	issuer, err := auth.NewIssuer([]byte(tokenSecret), nil)
+	if err != nil {
+		return err
+	}
+	log, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	svc := rooms.NewService(log, nil)
+	ws := signaling.New(svc, issuer, signaling.Config{
+		MaxMessageBytes: cfg.Signaling.MaxMessageBytes, SendQueue: cfg.Signaling.SendQueue,
+		PingInterval: cfg.Signaling.PingInterval, PongTimeout: cfg.Signaling.PongTimeout,
+		WriteTimeout: cfg.Signaling.WriteTimeout, MaxReplay: cfg.Signaling.MaxReplay,
+		AllowedOrigins: cfg.Server.AllowedOrigins,
+	}, logger, reg)
+
+	var demo demoSession
+	if cfg.DemoActive() {
+		if err := demo.create(ctx, svc, issuer, cfg); err != nil {
+			return fmt.Errorf("create demo session: %w", err)
+		}
+		logger.Warn("demo mode: anyone who can reach this address can join the demo session; set demo.enabled=false in production",
+			"room", demo.room)
+	}
+
+	router := api.NewRouter(api.Deps{
+		Svc: svc, Issuer: issuer, AdminKey: adminKey, TokenTTL: cfg.Auth.TokenTTL,
+		CheckInLead: cfg.Rooms.CheckInLead, MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		WS: ws, Web: web.Handler(), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Ready: func(ctx context.Context) error { _, err := log.Rooms(ctx); return err },
+		Demo:  demo.get, Logger: logger,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (server.listen): %w", cfg.Server.Listen, err)
+	}
+	httpSrv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
+
+	var wg sync.WaitGroup
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		rooms.NewScheduler(svc, logger).Run(runCtx)
+	}()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+
+	addr := "http://" + ln.Addr().String()
+	logger.Info("bidroom serving", "addr", addr, "store", cfg.Store.Backend, "data_dir", cfg.DataDir)
+	fmt.Fprintf(stdout, "Bidroom is running at %s\n", addr)
+	if demo.room != "" {
+		fmt.Fprintf(stdout, "Demo session %s: open %s/ in a browser and pick a role.\n", demo.room, addr)
+	}
+	if cfg.Auth.AdminKey == "" {
+		fmt.Fprintf(stdout, "Admin API key: in %s\n", filepath.Join(cfg.DataDir, "admin.key"))
+	}
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutCtx); err != nil {
+		logger.Warn("http shutdown", "err", err)
+	}
+	if err := ws.Close(shutCtx); err != nil {
+		logger.Warn("websocket shutdown", "err", err)
+	}
+	cancelRun()
+	wg.Wait()
+	logger.Info("stopped")
+	return nil
+}
+
+// demoSession is the session a fresh server shows a newcomer.
+type demoSession struct {
+	mu   sync.Mutex // guards info
+	room string
+	info *api.Demo
+}
+
+func (d *demoSession) get() *api.Demo {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.info
+}
+
+// demoPeople are the demo's identities: a host, a supervisor, three bidders.
+var demoPeople = []api.DemoToken{
+	{Role: rooms.RoleHost, Sub: "host-1", Name: "主持人 王芳"},
+	{Role: rooms.RoleSupervisor, Sub: "supervisor-1", Name: "监督人 李强"},
+	{Role: rooms.RoleBidder, Sub: "bidder-a", Name: "江苏恒达建设工程有限公司"},
+	{Role: rooms.RoleBidder, Sub: "bidder-b", Name: "南京市政路桥集团有限公司"},
+	{Role: rooms.RoleBidder, Sub: "bidder-c", Name: "苏州华建工程咨询有限公司"},
+}
+
+// create opens a new demo session: sign-in open now, the deadline a few
+// minutes away, so a newcomer sees the countdown and the opening.
+func (d *demoSession) create(ctx context.Context, svc *rooms.Service, issuer *auth.Issuer, cfg configs.Config) error {
+	now := svc.Now()
+	room := "demo-" + now.Format("20060102-150405")
+	admin := rooms.Actor{Sub: "demo", Role: rooms.RoleAdmin}
+	spec, _ := json.Marshal(rooms.SessionSpec{
+		Title: "示范项目：城东污水处理厂提标改造工程施工", Section: "CD-2026-001", Category: "construction",
+		Deadline: now.Add(5 * time.Minute).Truncate(time.Second), CheckInAt: now, ControlPrice: "12800000.00",
+	})
+	if _, err := svc.Execute(ctx, room, admin, rooms.Command{ID: "create", Type: rooms.CmdCreateSession, Data: spec}); err != nil {
+		return err
+	}
+	info := &api.Demo{Room: room}
+	for _, p := range demoPeople {
+		if p.Role == rooms.RoleBidder {
+			data, _ := json.Marshal(rooms.BidderSpec{ID: p.Sub, Name: p.Name})
+			if _, err := svc.Execute(ctx, room, admin, rooms.Command{ID: "register:" + p.Sub, Type: rooms.CmdRegisterBidder, Data: data}); err != nil {
+				return err
+			}
+		}
+		tok, _, err := issuer.Mint(auth.Request{Room: room, Role: p.Role, Sub: p.Sub, Name: p.Name, TTL: cfg.Auth.TokenTTL})
+		if err != nil {
+			return err
+		}
+		p.Token = tok
+		info.People = append(info.People, p)
+	}
+	d.mu.Lock()
+	d.room, d.info = room, info
+	d.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,653 @@
+package configs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// EnvPrefix starts the name of every environment variable Load reads.
+const EnvPrefix = "BIDROOM_"
+
+// EnvConfigPath is the environment variable reserved for the config file path. Load does not read
+// it (the caller resolves the path and passes it in) and does not reject it as unknown.
+const EnvConfigPath = "BIDROOM_CONFIG"
+
+// Store backends accepted in store.backend.
+const (
+	BackendEmbedded = "embedded"
+	BackendRedis    = "redis"
+)
+
+// Minimum lengths of secrets that are set in the configuration rather than generated.
+const (
+	MinTokenSecretBytes = 32
+	MinAdminKeyBytes    = 16
+)
+
+// Limits checked by Validate.
+const (
+	maxTokenTTL     = 720 * time.Hour
+	minMessageBytes = 1024
+	maxMessageBytes = 16 << 20
+	minSendQueue    = 8
+	maxSendQueue    = 65536
+	maxCheckInLead  = 24 * time.Hour
+)
+
+// Config is the whole server configuration.
+type Config struct {
+	Server    Server    `yaml:"server"`
+	DataDir   string    `yaml:"data_dir"` // directory for the embedded store and generated secrets; default "./data"
+	Store     Store     `yaml:"store"`
+	Auth      Auth      `yaml:"auth"`
+	Signaling Signaling `yaml:"signaling"`
+	Rooms     Rooms     `yaml:"rooms"`
+	Demo      Demo      `yaml:"demo"`
+	Log       Log       `yaml:"log"`
+
+	// demoSet records that demo.enabled was given in the file or the environment; see DemoExplicit.
+	demoSet bool
+}
+
+// Server configures the HTTP and websocket listener.
+type Server struct {
+	Listen          string        `yaml:"listen"`           // default "127.0.0.1:8080"
+	PublicURL       string        `yaml:"public_url"`       // default "" (derived from request)
+	AllowedOrigins  []string      `yaml:"allowed_origins"`  // default empty = same host as the request only; entries are origins like "https://hall.example.cn"
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // default 10s
+	MaxBodyBytes    int64         `yaml:"max_body_bytes"`   // default 1 MiB, REST JSON bodies
+}
+
+// Store selects and configures the event log store.
+type Store struct {
+	Backend     string `yaml:"backend"`      // "embedded" (default) or "redis"
+	RedisURL    string `yaml:"redis_url"`    // default "redis://127.0.0.1:6379/0"; required, redis:// or rediss://, when backend=redis
+	RedisPrefix string `yaml:"redis_prefix"` // default "bidroom"
+}
+
+// Auth configures session tokens and the administrator key.
+type Auth struct {
+	TokenSecret string        `yaml:"token_secret"` // default "" = generate and keep in <data_dir>/token.secret; when set must be >= 32 bytes
+	AdminKey    string        `yaml:"admin_key"`    // default "" = generate and keep in <data_dir>/admin.key; when set must be >= 16 bytes
+	TokenTTL    time.Duration `yaml:"token_ttl"`    // default 12h, must be > 0 and <= 720h
+}
+
+// Signaling configures websocket connections.
+type Signaling struct {
+	MaxMessageBytes int64         `yaml:"max_message_bytes"` // default 65536, range 1024..16 MiB
+	SendQueue       int           `yaml:"send_queue"`        // default 256, range 8..65536
+	PingInterval    time.Duration `yaml:"ping_interval"`     // default 20s
+	PongTimeout     time.Duration `yaml:"pong_timeout"`      // default 45s, must be > ping_interval
+	WriteTimeout    time.Duration `yaml:"write_timeout"`     // default 10s
+	MaxReplay       int           `yaml:"max_replay"`        // default 1000: a resume further behind than this gets a fresh snapshot
+}
+
+// Rooms configures bid-opening rooms.
+type Rooms struct {
+	CheckInLead time.Duration `yaml:"check_in_lead"` // default 60m: sign-in opens this long before the deadline; 0..24h
+}
+
+// Demo configures the demo session created at start.
+type Demo struct {
+	// Enabled defaults to true; the demo runs with the embedded store, and with redis only when
+	// demo.enabled is set explicitly. Use Config.DemoActive for the decision.
+	Enabled bool `yaml:"enabled"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug|info|warn|error, default info
+	Format string `yaml:"format"` // text|json, default text
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		Server: Server{
+			Listen:          "127.0.0.1:8080",
+			ShutdownTimeout: 10 * time.Second,
+			MaxBodyBytes:    1 << 20,
+		},
+		DataDir: "./data",
+		Store: Store{
+			Backend:     BackendEmbedded,
+			RedisURL:    "redis://127.0.0.1:6379/0",
+			RedisPrefix: "bidroom",
+		},
+		Auth: Auth{TokenTTL: 12 * time.Hour},
+		Signaling: Signaling{
+			MaxMessageBytes: 65536,
+			SendQueue:       256,
+			PingInterval:    20 * time.Second,
+			PongTimeout:     45 * time.Second,
+			WriteTimeout:    10 * time.Second,
+			MaxReplay:       1000,
+		},
+		Rooms: Rooms{CheckInLead: 60 * time.Minute},
+		Demo:  Demo{Enabled: true},
+		Log:   Log{Level: "info", Format: "text"},
+	}
+}
+
+// DemoExplicit reports whether demo.enabled was given in the config file or as
+// BIDROOM_DEMO_ENABLED, as opposed to left at its default. A Config not made by Load reports false.
+func (c Config) DemoExplicit() bool { return c.demoSet }
+
+// DemoActive reports whether the server should create the demo session at start: demo.enabled is
+// true and either the store is embedded or demo.enabled was set explicitly.
+func (c Config) DemoActive() bool {
+	return c.Demo.Enabled && (c.Store.Backend == BackendEmbedded || c.demoSet)
+}
+
+// Load returns Default() overlaid with the YAML file at path (skipped when path is ""), then with
+// BIDROOM_* variables from environ (entries "NAME=value", as from os.Environ), then validated.
+//
+// The file is strict: an unknown key is an error naming it and its line. Each config key has a
+// variable named EnvPrefix plus its upper-cased YAML path joined by "_", e.g. BIDROOM_STORE_BACKEND
+// or BIDROOM_SIGNALING_PING_INTERVAL=5s; lists are comma-separated. An unknown BIDROOM_ variable
+// other than EnvConfigPath is an error. On error Load returns the zero Config.
+func Load(path string, environ []string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		if err := loadFile(&cfg, path); err != nil {
+			return Config{}, err
+		}
+	}
+	if err := applyEnv(&cfg, environ); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// loadFile decodes the YAML file at path over cfg.
+func loadFile(cfg *Config, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	if errs := checkNode(path, &root, reflect.TypeOf(Config{}), ""); len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+
+	// The strict decode is the authority; checkNode above only words its errors better.
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // empty file or only comments
+		}
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		return fmt.Errorf("config %s: more than one YAML document", path)
+	case !errors.Is(err, io.EOF):
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+
+	// A null value leaves the default in place, so only a non-null demo.enabled counts as set.
+	var probe struct {
+		Demo struct {
+			Enabled *bool `yaml:"enabled"`
+		} `yaml:"demo"`
+	}
+	if err := yaml.Unmarshal(data, &probe); err == nil && probe.Demo.Enabled != nil {
+		cfg.demoSet = true
+	}
+	return nil
+}
+
+// checkNode reports keys in the YAML node n that type t lacks, and values that do not fit their
+// key's type, each as "file:line: key.path: problem". The strict decode in loadFile catches both
+// as well, but names Go types and field names rather than key paths.
+func checkNode(file string, n *yaml.Node, t reflect.Type, path string) []error {
+	switch {
+	case n.Kind == 0 || n.ShortTag() == "!!null":
+		return nil // empty document or null value: defaults stay
+	case n.Kind == yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return nil
+		}
+		return checkNode(file, n.Content[0], t, path)
+	case n.Kind == yaml.AliasNode:
+		return checkNode(file, n.Alias, t, path)
+	case t.Kind() != reflect.Struct:
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			return []error{fmt.Errorf("%s:%d: %s: want %s, got %s", file, n.Line, path, describeType(t), describeNode(n))}
+		}
+		return nil
+	case n.Kind != yaml.MappingNode:
+		where := path
+		if where == "" {
+			where = "top level"
+		}
+		return []error{fmt.Errorf("%s:%d: %s: want a mapping of keys, got %s", file, n.Line, where, describeNode(n))}
+	}
+
+	fields := map[string]reflect.Type{}
+	var names []string
+	for i := range t.NumField() {
+		if name, ok := yamlName(t.Field(i)); ok && name != "" {
+			fields[name] = t.Field(i).Type
+			names = append(names, name)
+		}
+	}
+	var errs []error
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Value == "<<" {
+			continue // merge key: left to the strict decode
+		}
+		ft, ok := fields[k.Value]
+		if !ok {
+			msg := "unknown key"
+			if s := suggest(k.Value, names); s != "" {
+				msg = fmt.Sprintf("unknown key (did you mean %s?)", joinPath(path, s))
+			}
+			errs = append(errs, fmt.Errorf("%s:%d: %s: %s", file, k.Line, joinPath(path, k.Value), msg))
+			continue
+		}
+		errs = append(errs, checkNode(file, v, ft, joinPath(path, k.Value))...)
+	}
+	return errs
+}
+
+// joinPath appends key to a dotted YAML path.
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// describeType says in words what a leaf of type t accepts.
+func describeType(t reflect.Type) string {
+	switch kindOf(t) {
+	case "duration":
+		return "a duration like 10s, 5m or 12h"
+	case "boolean":
+		return "true or false"
+	case "integer":
+		return "an integer"
+	case "list":
+		return "a list of strings"
+	}
+	return "a " + kindOf(t)
+}
+
+// describeNode says in words what a YAML node holds; only scalars are quoted.
+func describeNode(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return strconv.Quote(n.Value)
+}
+
+// applyEnv overlays BIDROOM_* variables from environ on cfg.
+func applyEnv(cfg *Config, environ []string) error {
+	ls, err := leaves()
+	if err != nil {
+		return err
+	}
+	byEnv := make(map[string]leaf, len(ls))
+	for _, l := range ls {
+		byEnv[l.env] = l
+	}
+	root := reflect.ValueOf(cfg).Elem()
+	var errs []error
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, EnvPrefix) || name == EnvConfigPath {
+			continue
+		}
+		l, ok := byEnv[name]
+		if !ok {
+			errs = append(errs, unknownEnv(name, ls))
+			continue
+		}
+		if err := setString(root.FieldByIndex(l.index), value); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			continue
+		}
+		if l.path == "demo.enabled" {
+			cfg.demoSet = true
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// unknownEnv describes a BIDROOM_ variable that matches no key, suggesting the nearest one.
+func unknownEnv(name string, ls []leaf) error {
+	envs := make([]string, len(ls))
+	for i, l := range ls {
+		envs[i] = l.env
+	}
+	if best := suggest(name, envs); best != "" {
+		return fmt.Errorf("%s: unknown environment variable (did you mean %s?)", name, best)
+	}
+	return fmt.Errorf("%s: unknown environment variable (no such config key)", name)
+}
+
+// suggest returns the candidate nearest to name when it is close enough to be a likely typo: within
+// a third of name's length in edits, at most three.
+func suggest(name string, candidates []string) string {
+	best, bestDist := "", max(1, min(3, len(name)/3))+1
+	for _, c := range candidates {
+		if d := editDistance(name, c); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// leaf is one settable config key.
+type leaf struct {
+	path  string // YAML path, e.g. "server.listen"
+	env   string // environment variable, e.g. "BIDROOM_SERVER_LISTEN"
+	index []int  // field index path from Config
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// kindOf names the value kind of a leaf type, or "" when Load cannot set it from a string.
+func kindOf(t reflect.Type) string {
+	switch {
+	case t == durationType:
+		return "duration"
+	case t.Kind() == reflect.String:
+		return "string"
+	case t.Kind() == reflect.Bool:
+		return "boolean"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
+		return "integer"
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+		return "list"
+	}
+	return ""
+}
+
+// leaves lists every key of Config by walking its yaml tags, so a new field gets its environment
+// variable without further code. It fails on a field it cannot handle or on two keys sharing a
+// variable name.
+func leaves() ([]leaf, error) {
+	var out []leaf
+	byEnv := map[string]string{}
+	var walk func(t reflect.Type, path []string, index []int) error
+	walk = func(t reflect.Type, path []string, index []int) error {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, ok := yamlName(f)
+			if !ok {
+				continue
+			}
+			if name == "" {
+				return fmt.Errorf("configs: field %s.%s has no yaml tag", t.Name(), f.Name)
+			}
+			p := append(slices.Clone(path), name)
+			idx := append(slices.Clone(index), i)
+			if f.Type.Kind() == reflect.Struct {
+				if err := walk(f.Type, p, idx); err != nil {
+					return err
+				}
+				continue
+			}
+			key := strings.Join(p, ".")
+			if kindOf(f.Type) == "" {
+				return fmt.Errorf("configs: %s: unsupported type %s", key, f.Type)
+			}
+			env := EnvPrefix + strings.ToUpper(strings.Join(p, "_"))
+			if env == EnvConfigPath {
+				return fmt.Errorf("configs: %s: variable %s is reserved", key, env)
+			}
+			if other, dup := byEnv[env]; dup {
+				return fmt.Errorf("configs: %s and %s both map to %s", other, key, env)
+			}
+			byEnv[env] = key
+			out = append(out, leaf{path: key, env: env, index: idx})
+		}
+		return nil
+	}
+	if err := walk(reflect.TypeOf(Config{}), nil, nil); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// yamlName returns the YAML key of a struct field from its tag ("" when untagged); ok is false for
+// fields YAML skips (unexported or tagged "-").
+func yamlName(f reflect.StructField) (name string, ok bool) {
+	if !f.IsExported() {
+		return "", false
+	}
+	name, _, _ = strings.Cut(f.Tag.Get("yaml"), ",")
+	if name == "-" {
+		return "", false
+	}
+	return name, true
+}
+
+// setString parses s into v according to v's kind. Surrounding spaces are trimmed except for
+// strings, which are taken as given.
+func setString(v reflect.Value, s string) error {
+	kind := kindOf(v.Type())
+	if kind != "string" {
+		s = strings.TrimSpace(s)
+	}
+	switch kind {
+	case "duration":
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("invalid duration %q (want e.g. 10s, 5m, 12h)", s)
+		}
+		v.SetInt(int64(d))
+	case "string":
+		v.SetString(s)
+	case "boolean":
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("invalid boolean %q (want true or false)", s)
+		}
+		v.SetBool(b)
+	case "integer":
+		n, err := strconv.ParseInt(s, 10, v.Type().Bits())
+		if err != nil {
+			if ne := (*strconv.NumError)(nil); errors.As(err, &ne) {
+				err = ne.Err
+			}
+			return fmt.Errorf("invalid integer %q: %v", s, err)
+		}
+		v.SetInt(n)
+	case "list":
+		var items []string
+		for item := range strings.SplitSeq(s, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				items = append(items, item)
+			}
+		}
+		v.Set(reflect.ValueOf(items).Convert(v.Type()))
+	default:
+		return fmt.Errorf("unsupported type %s", v.Type())
+	}
+	return nil
+}
+
+// problems collects validation failures, each prefixed with the key's YAML path.
+type problems []error
+
+func (p *problems) add(key, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+}
+
+// Validate checks every setting and returns all problems joined with errors.Join, each message
+// starting with the key's YAML path, e.g. `store.backend: must be "embedded" or "redis", got "mysql"`.
+// Secret values are never echoed.
+func (c Config) Validate() error {
+	var p problems
+
+	checkListen(&p, c.Server.Listen)
+	if c.Server.PublicURL != "" {
+		u, err := url.Parse(c.Server.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.add("server.public_url", "must be an absolute http or https URL, got %q", c.Server.PublicURL)
+		}
+	}
+	for _, o := range c.Server.AllowedOrigins {
+		if !isOrigin(o) {
+			p.add("server.allowed_origins", `entry %q is not an origin like "https://hall.example.cn" (lower-case scheme://host[:port], no path)`, o)
+		}
+	}
+	if c.Server.ShutdownTimeout <= 0 {
+		p.add("server.shutdown_timeout", "must be > 0, got %s", c.Server.ShutdownTimeout)
+	}
+	if c.Server.MaxBodyBytes <= 0 {
+		p.add("server.max_body_bytes", "must be > 0, got %d", c.Server.MaxBodyBytes)
+	}
+
+	if strings.TrimSpace(c.DataDir) == "" {
+		p.add("data_dir", "must not be empty")
+	}
+
+	switch c.Store.Backend {
+	case BackendEmbedded:
+	case BackendRedis:
+		checkRedisURL(&p, c.Store.RedisURL)
+		if c.Store.RedisPrefix == "" {
+			p.add("store.redis_prefix", "must not be empty when store.backend is %q", BackendRedis)
+		}
+	default:
+		p.add("store.backend", "must be %q or %q, got %q", BackendEmbedded, BackendRedis, c.Store.Backend)
+	}
+
+	if n := len(c.Auth.TokenSecret); n > 0 && n < MinTokenSecretBytes {
+		p.add("auth.token_secret", "must be at least %d bytes when set, got %d (leave empty to generate one)", MinTokenSecretBytes, n)
+	}
+	if n := len(c.Auth.AdminKey); n > 0 && n < MinAdminKeyBytes {
+		p.add("auth.admin_key", "must be at least %d bytes when set, got %d (leave empty to generate one)", MinAdminKeyBytes, n)
+	}
+	if c.Auth.TokenTTL <= 0 || c.Auth.TokenTTL > maxTokenTTL {
+		p.add("auth.token_ttl", "must be > 0 and <= %s, got %s", maxTokenTTL, c.Auth.TokenTTL)
+	}
+
+	s := c.Signaling
+	if s.MaxMessageBytes < minMessageBytes || s.MaxMessageBytes > maxMessageBytes {
+		p.add("signaling.max_message_bytes", "must be between %d and %d, got %d", minMessageBytes, maxMessageBytes, s.MaxMessageBytes)
+	}
+	if s.SendQueue < minSendQueue || s.SendQueue > maxSendQueue {
+		p.add("signaling.send_queue", "must be between %d and %d, got %d", minSendQueue, maxSendQueue, s.SendQueue)
+	}
+	if s.PingInterval <= 0 {
+		p.add("signaling.ping_interval", "must be > 0, got %s", s.PingInterval)
+	}
+	if s.PongTimeout <= s.PingInterval {
+		p.add("signaling.pong_timeout", "must be greater than signaling.ping_interval (%s), got %s", s.PingInterval, s.PongTimeout)
+	}
+	if s.WriteTimeout <= 0 {
+		p.add("signaling.write_timeout", "must be > 0, got %s", s.WriteTimeout)
+	}
+	if s.MaxReplay < 0 {
+		p.add("signaling.max_replay", "must be >= 0, got %d", s.MaxReplay)
+	}
+
+	if c.Rooms.CheckInLead < 0 || c.Rooms.CheckInLead > maxCheckInLead {
+		p.add("rooms.check_in_lead", "must be between 0 and %s, got %s", maxCheckInLead, c.Rooms.CheckInLead)
+	}
+
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		p.add("log.level", "must be one of debug, info, warn, error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		p.add("log.format", `must be "text" or "json", got %q`, c.Log.Format)
+	}
+
+	return errors.Join(p...)
+}
+
+// checkListen requires host:port with a numeric port; the host may be empty (all interfaces).
+func checkListen(p *problems, listen string) {
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		p.add("server.listen", "must be host:port, got %q", listen)
+		return
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		p.add("server.listen", "port must be a number from 0 to 65535, got %q", port)
+	}
+}
+
+// checkRedisURL requires a redis:// or rediss:// URL. The URL may hold a password, so only its
+// scheme is ever quoted back.
+func checkRedisURL(p *problems, raw string) {
+	if raw == "" {
+		p.add("store.redis_url", "must not be empty when store.backend is %q", BackendRedis)
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		p.add("store.redis_url", "is not a valid URL")
+		return
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		p.add("store.redis_url", `scheme must be "redis" or "rediss", got %q`, u.Scheme)
+	}
+}
+
+// isOrigin reports whether s is a browser origin as sent in the Origin header: lower-case
+// http or https scheme, a host and optional port, nothing else.
+func isOrigin(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return false
+	}
+	if strings.HasSuffix(u.Host, ":") || s != strings.ToLower(s) {
+		return false
+	}
+	return s == u.Scheme+"://"+u.Host
+}

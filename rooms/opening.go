@@ -1,0 +1,420 @@
+package rooms
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Phase is where an opening session stands.
+type Phase string
+
+// The opening's phases so far (RULES.md, "The opening, state by state").
+const (
+	PhaseNone      Phase = ""          // no session created yet
+	PhaseScheduled Phase = "scheduled" // created; bids may be submitted
+	PhaseCheckIn   Phase = "check_in"  // hall open: participants sign in, countdown runs
+	PhaseOpened    Phase = "opened"    // the deadline passed; the opening has begun
+)
+
+// Categories of tender a session may have.
+var Categories = []string{"construction", "procurement", "land", "mining", "state_property"}
+
+// Command types of the opening room.
+const (
+	CmdCreateSession  = "create_session"
+	CmdRegisterBidder = "register_bidder"
+	CmdOpenCheckIn    = "open_check_in"
+	CmdSignIn         = "sign_in"
+	CmdPresence       = "presence"
+	CmdDeadline       = "deadline"
+	CmdAnnounce       = "announce"
+)
+
+// Event types of the opening room.
+const (
+	EvSessionCreated   = "session_created"
+	EvBidderRegistered = "bidder_registered"
+	EvCheckInOpened    = "check_in_opened"
+	EvSignedIn         = "signed_in"
+	EvPresenceChanged  = "presence_changed"
+	EvOpened           = "opened"
+	EvBiddersRevealed  = "bidders_revealed"
+	EvAnnouncement     = "announcement"
+)
+
+// SessionSpec is what a session is created with (from the tender data).
+type SessionSpec struct {
+	Title        string    `json:"title"`
+	Section      string    `json:"section,omitempty"` // tender section number (标段编号)
+	Category     string    `json:"category"`
+	Deadline     time.Time `json:"deadline"`                // bid deadline = opening time
+	CheckInAt    time.Time `json:"check_in_at"`             // when sign-in opens
+	ControlPrice string    `json:"control_price,omitempty"` // ceiling (最高限价), yuan, decimal
+}
+
+// BidderSpec is a bidder registration.
+type BidderSpec struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	PublicKey string `json:"public_key,omitempty"` // SM2 public key or certificate, PEM
+}
+
+// SignIn is the data of a signed_in event.
+type SignIn struct {
+	Sub  string `json:"sub"`
+	Role Role   `json:"role"`
+}
+
+// Presence is the data of a presence command and event.
+type Presence struct {
+	Sub    string `json:"sub"`
+	Role   Role   `json:"role"`
+	Online bool   `json:"online"`
+}
+
+// Opened is the data of the opened event.
+type Opened struct {
+	Registered int `json:"registered"`
+	SignedIn   int `json:"signed_in"`
+}
+
+// Revealed is the data of the bidders_revealed event: every registered
+// bidder's name, made public once the deadline has passed (R6).
+type Revealed struct {
+	Bidders []BidderName `json:"bidders"`
+}
+
+// BidderName pairs a bidder id with its name.
+type BidderName struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// Announcement is the data of an announcement event.
+type Announcement struct {
+	Text string `json:"text"`
+}
+
+// Participant is a bidder or staff member as the room knows them.
+type Participant struct {
+	Sub       string    `json:"sub"`
+	Role      Role      `json:"role"`
+	Name      string    `json:"name,omitempty"`
+	SignedIn  bool      `json:"signed_in"`
+	SignedAt  time.Time `json:"signed_at,omitzero"`
+	Online    bool      `json:"online"`
+	PublicKey string    `json:"-"`
+}
+
+// Opening is the state of an opening room: the fold of its events.
+type Opening struct {
+	Room          string
+	Seq           uint64
+	Hash          string
+	Session       SessionSpec
+	Phase         Phase
+	OpenedAt      time.Time
+	Bidders       map[string]*Participant // by bidder id
+	BidderOrder   []string                // registration order
+	Staff         map[string]*Participant // hosts, supervisors, admins who signed in
+	Revealed      bool
+	Announcements []Announcement
+}
+
+// NewOpening returns the empty state of a room.
+func NewOpening(room string) *Opening {
+	return &Opening{Room: room, Bidders: map[string]*Participant{}, Staff: map[string]*Participant{}}
+}
+
+// maxAnnouncementsKept bounds the announcements a snapshot carries.
+const maxAnnouncementsKept = 50
+
+// Apply folds one event into the state. Events must come in sequence.
+func (o *Opening) Apply(e Event) error {
+	if e.Seq != o.Seq+1 {
+		return fmt.Errorf("apply %s#%d: state is at seq %d", e.Room, e.Seq, o.Seq)
+	}
+	if err := o.apply(e); err != nil {
+		return fmt.Errorf("apply %s#%d %s: %w", e.Room, e.Seq, e.Type, err)
+	}
+	o.Seq, o.Hash = e.Seq, e.Hash
+	return nil
+}
+
+func (o *Opening) apply(e Event) error {
+	switch e.Type {
+	case EvSessionCreated:
+		if err := json.Unmarshal(e.Data, &o.Session); err != nil {
+			return err
+		}
+		o.Phase = PhaseScheduled
+	case EvBidderRegistered:
+		var b BidderSpec
+		if err := json.Unmarshal(e.Data, &b); err != nil {
+			return err
+		}
+		o.Bidders[b.ID] = &Participant{Sub: b.ID, Role: RoleBidder, Name: b.Name, PublicKey: b.PublicKey}
+		o.BidderOrder = append(o.BidderOrder, b.ID)
+	case EvCheckInOpened:
+		o.Phase = PhaseCheckIn
+	case EvSignedIn:
+		var s SignIn
+		if err := json.Unmarshal(e.Data, &s); err != nil {
+			return err
+		}
+		p := o.participant(s.Sub, s.Role, true)
+		p.SignedIn, p.SignedAt, p.Online = true, e.Time, true
+	case EvPresenceChanged:
+		var p Presence
+		if err := json.Unmarshal(e.Data, &p); err != nil {
+			return err
+		}
+		if q := o.participant(p.Sub, p.Role, false); q != nil {
+			q.Online = p.Online
+		}
+	case EvOpened:
+		o.Phase, o.OpenedAt = PhaseOpened, e.Time
+	case EvBiddersRevealed:
+		o.Revealed = true
+	case EvAnnouncement:
+		var a Announcement
+		if err := json.Unmarshal(e.Data, &a); err != nil {
+			return err
+		}
+		o.Announcements = append(o.Announcements, a)
+		if n := len(o.Announcements); n > maxAnnouncementsKept {
+			o.Announcements = slices.Clone(o.Announcements[n-maxAnnouncementsKept:])
+		}
+	default:
+		return fmt.Errorf("unknown event type %q", e.Type)
+	}
+	return nil
+}
+
+// participant finds (or, with create, adds) the record of sub in role.
+func (o *Opening) participant(sub string, role Role, create bool) *Participant {
+	if role == RoleBidder {
+		return o.Bidders[sub]
+	}
+	p := o.Staff[sub]
+	if p == nil && create {
+		p = &Participant{Sub: sub, Role: role}
+		o.Staff[sub] = p
+	}
+	return p
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// ValidID reports whether s is usable as a room, bidder or subject id.
+func ValidID(s string) bool { return idPattern.MatchString(s) }
+
+func checkText(field, s string, max int) error {
+	if strings.TrimSpace(s) == "" {
+		return refuse(CodeInvalid, "%s is required", field)
+	}
+	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
+		return refuse(CodeInvalid, "%s must be valid text of at most %d characters", field, max)
+	}
+	return nil
+}
+
+var pricePattern = regexp.MustCompile(`^[0-9]{1,15}(\.[0-9]{1,4})?$`)
+
+// Decide validates cmd from actor against the state at time now and
+// returns the events it yields, or a *Refusal. It never changes the state.
+// No events and no error means the command changes nothing (e.g. a repeated
+// sign-in) and is acknowledged as such.
+func (o *Opening) Decide(actor Actor, cmd Command, now time.Time) ([]Draft, error) {
+	switch cmd.Type {
+	case CmdCreateSession:
+		return o.createSession(actor, cmd, now)
+	}
+	if o.Phase == PhaseNone {
+		return nil, refuse(CodeNotFound, "session %s does not exist", o.Room)
+	}
+	switch cmd.Type {
+	case CmdRegisterBidder:
+		return o.registerBidder(actor, cmd)
+	case CmdOpenCheckIn:
+		return o.openCheckIn(actor, now)
+	case CmdSignIn:
+		return o.signIn(actor)
+	case CmdPresence:
+		return o.presence(actor, cmd)
+	case CmdDeadline:
+		return o.deadline(actor, now)
+	case CmdAnnounce:
+		return o.announce(actor, cmd)
+	}
+	return nil, refuse(CodeUnknownCommand, "unknown command %q", cmd.Type)
+}
+
+func requireRole(actor Actor, what string, roles ...Role) error {
+	if slices.Contains(roles, actor.Role) {
+		return nil
+	}
+	names := make([]string, len(roles))
+	for i, r := range roles {
+		names[i] = string(r)
+	}
+	return refuse(CodeForbidden, "%s may not %s (only %s)", actor.Role, what, strings.Join(names, ", "))
+}
+
+func (o *Opening) createSession(actor Actor, cmd Command, now time.Time) ([]Draft, error) {
+	if err := requireRole(actor, "create a session", RoleAdmin, RoleSystem); err != nil {
+		return nil, err
+	}
+	if o.Phase != PhaseNone {
+		return nil, refuse(CodeWrongState, "session %s already exists", o.Room)
+	}
+	var s SessionSpec
+	if err := decodeData(cmd.Data, &s); err != nil {
+		return nil, err
+	}
+	if err := checkText("title", s.Title, 200); err != nil {
+		return nil, err
+	}
+	if len(s.Section) > 64 {
+		return nil, refuse(CodeInvalid, "section must be at most 64 characters")
+	}
+	if !slices.Contains(Categories, s.Category) {
+		return nil, refuse(CodeInvalid, "category must be one of %s, got %q", strings.Join(Categories, ", "), s.Category)
+	}
+	if s.Deadline.IsZero() || !s.Deadline.After(now) {
+		return nil, refuse(CodeInvalid, "deadline must be in the future (server time %s)", now.Format(time.RFC3339))
+	}
+	if s.CheckInAt.IsZero() || s.CheckInAt.After(s.Deadline) {
+		return nil, refuse(CodeInvalid, "check_in_at must be set and not after the deadline")
+	}
+	if s.ControlPrice != "" && !pricePattern.MatchString(s.ControlPrice) {
+		return nil, refuse(CodeInvalid, "control_price must be a decimal amount in yuan, got %q", s.ControlPrice)
+	}
+	s.Deadline, s.CheckInAt = s.Deadline.UTC(), s.CheckInAt.UTC()
+	return []Draft{{Type: EvSessionCreated, Vis: Public(), Data: s}}, nil
+}
+
+func (o *Opening) registerBidder(actor Actor, cmd Command) ([]Draft, error) {
+	if err := requireRole(actor, "register bidders", RoleAdmin, RoleSystem); err != nil {
+		return nil, err
+	}
+	if o.Phase != PhaseScheduled && o.Phase != PhaseCheckIn {
+		return nil, refuse(CodeWrongState, "bidders can only be registered before the deadline")
+	}
+	var b BidderSpec
+	if err := decodeData(cmd.Data, &b); err != nil {
+		return nil, err
+	}
+	if !ValidID(b.ID) {
+		return nil, refuse(CodeInvalid, "bidder id must be 1-64 letters, digits, '.', '_' or '-', got %q", b.ID)
+	}
+	if err := checkText("name", b.Name, 200); err != nil {
+		return nil, err
+	}
+	if len(b.PublicKey) > 8<<10 {
+		return nil, refuse(CodeInvalid, "public_key must be at most 8 KiB of PEM")
+	}
+	if _, dup := o.Bidders[b.ID]; dup {
+		return nil, refuse(CodeInvalid, "bidder %s is already registered", b.ID)
+	}
+	return []Draft{{Type: EvBidderRegistered, Vis: Staff(b.ID), Data: b}}, nil
+}
+
+func (o *Opening) openCheckIn(actor Actor, now time.Time) ([]Draft, error) {
+	if err := requireRole(actor, "open sign-in", RoleAdmin, RoleSystem); err != nil {
+		return nil, err
+	}
+	if o.Phase != PhaseScheduled {
+		return nil, refuse(CodeWrongState, "sign-in is already open")
+	}
+	if now.Before(o.Session.CheckInAt) {
+		return nil, refuse(CodeTooEarly, "sign-in opens at %s", o.Session.CheckInAt.Format(time.RFC3339))
+	}
+	return []Draft{{Type: EvCheckInOpened, Vis: Public(), Data: struct{}{}}}, nil
+}
+
+func (o *Opening) signIn(actor Actor) ([]Draft, error) {
+	if err := requireRole(actor, "sign in", RoleBidder, RoleHost, RoleSupervisor); err != nil {
+		return nil, err
+	}
+	if o.Phase != PhaseCheckIn && o.Phase != PhaseOpened {
+		return nil, refuse(CodeWrongState, "sign-in opens at %s", o.Session.CheckInAt.Format(time.RFC3339))
+	}
+	if actor.Role == RoleBidder && o.Bidders[actor.Sub] == nil {
+		return nil, refuse(CodeNotFound, "bidder %s is not registered for this session", actor.Sub)
+	}
+	if p := o.participant(actor.Sub, actor.Role, false); p != nil && p.SignedIn {
+		return nil, nil
+	}
+	return []Draft{{Type: EvSignedIn, Vis: Staff(actor.Sub), Data: SignIn{Sub: actor.Sub, Role: actor.Role}}}, nil
+}
+
+func (o *Opening) presence(actor Actor, cmd Command) ([]Draft, error) {
+	if err := requireRole(actor, "report presence", RoleSystem); err != nil {
+		return nil, err
+	}
+	var p Presence
+	if err := decodeData(cmd.Data, &p); err != nil {
+		return nil, err
+	}
+	q := o.participant(p.Sub, p.Role, false)
+	if q == nil || !q.SignedIn || q.Online == p.Online {
+		return nil, nil
+	}
+	return []Draft{{Type: EvPresenceChanged, Vis: Staff(p.Sub), Data: p}}, nil
+}
+
+func (o *Opening) deadline(actor Actor, now time.Time) ([]Draft, error) {
+	if err := requireRole(actor, "open the bids", RoleSystem); err != nil {
+		return nil, err
+	}
+	if o.Phase != PhaseScheduled && o.Phase != PhaseCheckIn {
+		return nil, refuse(CodeWrongState, "the session is already open")
+	}
+	if now.Before(o.Session.Deadline) {
+		return nil, refuse(CodeTooEarly, "the opening cannot be brought forward: it starts at %s", o.Session.Deadline.Format(time.RFC3339))
+	}
+	opened := Opened{Registered: len(o.Bidders)}
+	names := make([]BidderName, 0, len(o.BidderOrder))
+	for _, id := range o.BidderOrder {
+		b := o.Bidders[id]
+		if b.SignedIn {
+			opened.SignedIn++
+		}
+		names = append(names, BidderName{ID: id, Name: b.Name})
+	}
+	return []Draft{
+		{Type: EvOpened, Vis: Public(), Data: opened},
+		{Type: EvBiddersRevealed, Vis: Public(), Data: Revealed{Bidders: names}},
+	}, nil
+}
+
+func (o *Opening) announce(actor Actor, cmd Command) ([]Draft, error) {
+	if err := requireRole(actor, "make announcements", RoleHost); err != nil {
+		return nil, err
+	}
+	var a Announcement
+	if err := decodeData(cmd.Data, &a); err != nil {
+		return nil, err
+	}
+	if err := checkText("text", a.Text, 2000); err != nil {
+		return nil, err
+	}
+	return []Draft{{Type: EvAnnouncement, Vis: Public(), Data: a}}, nil
+}
+
+// NextTimer returns the next time-driven command the room is waiting for.
+func (o *Opening) NextTimer() (at time.Time, cmdType string, ok bool) {
+	switch o.Phase {
+	case PhaseScheduled:
+		return o.Session.CheckInAt, CmdOpenCheckIn, true
+	case PhaseCheckIn:
+		return o.Session.Deadline, CmdDeadline, true
+	}
+	return time.Time{}, "", false
+}

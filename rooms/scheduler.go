@@ -1,0 +1,71 @@
+package rooms
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Scheduler fires rooms' timers (sign-in opening, the deadline) as system
+// commands. Every server instance may run one: a timer's command id is
+// derived from the timer, so a second firing is a harmless duplicate.
+type Scheduler struct {
+	svc    *Service
+	logger *slog.Logger
+	tick   time.Duration // longest sleep between scans of the rooms
+}
+
+// NewScheduler returns a Scheduler over svc.
+func NewScheduler(svc *Service, logger *slog.Logger) *Scheduler {
+	return &Scheduler{svc: svc, logger: logger, tick: time.Second}
+}
+
+// Run fires due timers until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) {
+	for {
+		next := s.fireDue(ctx)
+		wait := s.tick
+		if d := time.Until(next); !next.IsZero() && d < wait {
+			wait = max(d, time.Millisecond)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// fireDue runs every due timer once and returns the earliest pending one.
+func (s *Scheduler) fireDue(ctx context.Context) (earliest time.Time) {
+	ids, err := s.svc.Rooms(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.logger.Warn("scheduler: list rooms", "err", err)
+		}
+		return time.Time{}
+	}
+	for _, id := range ids {
+		for range 4 { // a room may have several timers due at once
+			at, cmdType, ok, err := s.svc.NextTimer(ctx, id)
+			if err != nil || !ok {
+				break
+			}
+			if s.svc.Now().Before(at) {
+				if earliest.IsZero() || at.Before(earliest) {
+					earliest = at
+				}
+				break
+			}
+			cmd := Command{ID: "timer:" + cmdType + ":" + at.UTC().Format(time.RFC3339Nano), Type: cmdType}
+			if _, err := s.svc.Execute(ctx, id, SystemActor, cmd); err != nil {
+				s.logger.Warn("scheduler: timer refused", "room", id, "timer", cmdType, "err", err)
+				break
+			}
+			s.logger.Info("timer fired", "room", id, "timer", cmdType)
+		}
+	}
+	return earliest
+}

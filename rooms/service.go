@@ -1,0 +1,362 @@
+package rooms
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Result is the outcome of an accepted command: the seqs of the events it
+// appended (none if it changed nothing), and whether it was a retry of a
+// command applied before.
+type Result struct {
+	First     uint64 `json:"first,omitempty"`
+	Last      uint64 `json:"last,omitempty"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+}
+
+// Snapshot is a viewer's projection of a room at a sequence number. Pos is
+// the viewer's position in their own stream of visible events, which is
+// what clients count and resume from: it reveals nothing about events they
+// cannot see.
+type Snapshot struct {
+	Seq  uint64      `json:"seq"`
+	Pos  uint64      `json:"pos"`
+	View OpeningView `json:"view"`
+}
+
+// ErrResumeAhead: a client asked to resume from a position its stream never
+// reached.
+var ErrResumeAhead = errors.New("resume position is ahead of the room")
+
+// maxConflictRetries bounds how often a command is re-decided when other
+// writers keep appending first.
+const maxConflictRetries = 32
+
+// readPage is how many events one log read fetches while catching up.
+const readPage = 1000
+
+// Service runs commands against rooms and serves their state. Any number
+// of Services (on any number of servers) may share one Log: appends are
+// conditional, so they never fork a room.
+type Service struct {
+	log Log
+	now func() time.Time
+
+	mu    sync.Mutex       // guards rooms
+	rooms map[string]*room // cached rooms by id
+}
+
+// room caches one room's folded state and its events.
+type room struct {
+	cmdMu sync.Mutex // serializes this instance's commands on the room; held across the append on purpose
+
+	mu     sync.Mutex // guards state and events; never held across I/O
+	state  *Opening
+	events []Event // every event so far; elements are never modified
+}
+
+// NewService returns a Service over log using now as the server clock
+// (time.Now when nil).
+func NewService(log Log, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{log: log, now: now, rooms: map[string]*room{}}
+}
+
+// Now returns the server's time, as commands see it.
+func (s *Service) Now() time.Time { return s.now().UTC() }
+
+func (s *Service) room(id string) *room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.rooms[id]
+	if r == nil {
+		r = &room{state: NewOpening(id)}
+		s.rooms[id] = r
+	}
+	return r
+}
+
+// catchUp folds every event the log has beyond the cached state.
+func (s *Service) catchUp(ctx context.Context, id string, r *room) error {
+	for {
+		r.mu.Lock()
+		seq, hash := r.state.Seq, r.state.Hash
+		r.mu.Unlock()
+		events, err := s.log.Read(ctx, id, seq, readPage)
+		if err != nil {
+			return fmt.Errorf("read room %s: %w", id, err)
+		}
+		if len(events) == 0 {
+			return nil
+		}
+		if err := VerifyChain(seq, hash, events); err != nil {
+			return fmt.Errorf("room %s log: %w", id, err)
+		}
+		r.mu.Lock()
+		err = r.applyLocked(events)
+		r.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		if len(events) < readPage {
+			return nil
+		}
+	}
+}
+
+// applyLocked folds events that continue the state; ones it already has
+// (another goroutine caught up first) are skipped.
+func (r *room) applyLocked(events []Event) error {
+	for _, e := range events {
+		if e.Seq <= r.state.Seq {
+			continue
+		}
+		if err := r.state.Apply(e); err != nil {
+			return err
+		}
+		r.events = append(r.events, e)
+	}
+	return nil
+}
+
+func commandKey(actor Actor, id string) string {
+	return string(actor.Role) + ":" + actor.Sub + "/" + id
+}
+
+// Execute validates cmd against the room's current state and appends the
+// events it yields. A command id seen before from the same actor returns
+// the original result without applying it again. Refusals are *Refusal.
+func (s *Service) Execute(ctx context.Context, roomID string, actor Actor, cmd Command) (Result, error) {
+	if cmd.ID == "" || len(cmd.ID) > MaxCommandIDBytes {
+		return Result{}, refuse(CodeInvalid, "command id must be 1-%d bytes", MaxCommandIDBytes)
+	}
+	if !ValidID(roomID) {
+		return Result{}, refuse(CodeInvalid, "room id must be 1-64 letters, digits, '.', '_' or '-'")
+	}
+	key := commandKey(actor, cmd.ID)
+	r := s.room(roomID)
+	r.cmdMu.Lock()
+	defer r.cmdMu.Unlock()
+	for attempt := range maxConflictRetries {
+		if err := s.catchUp(ctx, roomID, r); err != nil {
+			return Result{}, err
+		}
+		if res, ok, err := s.previous(ctx, roomID, key); err != nil || ok {
+			return res, err
+		}
+		now := s.Now()
+		r.mu.Lock()
+		drafts, err := r.state.Decide(actor, cmd, now)
+		expected, prev := r.state.Seq, r.state.Hash
+		var last time.Time
+		if n := len(r.events); n > 0 {
+			last = r.events[n-1].Time
+		}
+		r.mu.Unlock()
+		if err != nil || len(drafts) == 0 {
+			return Result{}, err
+		}
+		events, err := seal(roomID, actor, cmd.ID, expected, prev, laterOf(now, last), drafts)
+		if err != nil {
+			return Result{}, err
+		}
+		err = s.log.Append(ctx, roomID, expected, key, events)
+		switch {
+		case errors.Is(err, ErrConflict):
+			// Another instance appended first; back off a little, with
+			// jitter, so contending instances do not keep colliding.
+			backoff := time.Duration(rand.Int64N(int64(time.Millisecond) * int64(attempt+1)))
+			select {
+			case <-ctx.Done():
+				return Result{}, ctx.Err()
+			case <-time.After(backoff):
+			}
+			continue
+		case errors.Is(err, ErrDuplicateCommand):
+			res, _, err := s.previous(ctx, roomID, key)
+			return res, err
+		case err != nil:
+			return Result{}, fmt.Errorf("append to room %s: %w", roomID, err)
+		}
+		r.mu.Lock()
+		err = r.applyLocked(events)
+		r.mu.Unlock()
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{First: events[0].Seq, Last: events[len(events)-1].Seq}, nil
+	}
+	return Result{}, refuse(CodeConflict, "room %s is changing too fast; try again", roomID)
+}
+
+func (s *Service) previous(ctx context.Context, roomID, key string) (Result, bool, error) {
+	first, last, ok, err := s.log.Command(ctx, roomID, key)
+	if err != nil {
+		return Result{}, false, fmt.Errorf("look up command in room %s: %w", roomID, err)
+	}
+	return Result{First: first, Last: last, Duplicate: true}, ok, nil
+}
+
+// laterOf keeps event times non-decreasing within a room even if the
+// server clock steps back.
+func laterOf(now, last time.Time) time.Time {
+	if now.Before(last) {
+		return last
+	}
+	return now
+}
+
+func seal(roomID string, actor Actor, cmdID string, expected uint64, prev string, at time.Time, drafts []Draft) ([]Event, error) {
+	at = at.UTC().Truncate(time.Microsecond)
+	events := make([]Event, len(drafts))
+	for i, d := range drafts {
+		data, err := json.Marshal(d.Data)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s event: %w", d.Type, err)
+		}
+		events[i] = Event{
+			Room: roomID, Seq: expected + uint64(i) + 1, Time: at, Actor: actor,
+			Type: d.Type, CommandID: cmdID, Vis: d.Vis, Data: data,
+		}
+		events[i].Seal(prev)
+		prev = events[i].Hash
+	}
+	return events, nil
+}
+
+// Snapshot returns viewer's projection of the room at its latest sequence.
+func (s *Service) Snapshot(ctx context.Context, roomID string, viewer Actor) (Snapshot, error) {
+	r := s.room(roomID)
+	if err := s.catchUp(ctx, roomID, r); err != nil {
+		return Snapshot{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state.Phase == PhaseNone {
+		return Snapshot{}, refuse(CodeNotFound, "session %s does not exist", roomID)
+	}
+	return Snapshot{Seq: r.state.Seq, Pos: visibleCount(r.events, viewer), View: r.state.Project(viewer)}, nil
+}
+
+func visibleCount(events []Event, viewer Actor) uint64 {
+	var n uint64
+	for i := range events {
+		if events[i].Vis.VisibleTo(viewer) {
+			n++
+		}
+	}
+	return n
+}
+
+// EventsAfter returns the room's events with seq > after, catching up
+// with the log first. The slice must not be modified.
+func (s *Service) EventsAfter(ctx context.Context, roomID string, after uint64) ([]Event, error) {
+	r := s.room(roomID)
+	if err := s.catchUp(ctx, roomID, r); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if after >= uint64(len(r.events)) {
+		return nil, nil
+	}
+	return r.events[after:len(r.events):len(r.events)], nil
+}
+
+// SeqAtPos maps a viewer's stream position back to the room sequence of
+// the pos-th event the viewer can see (0 for 0). It fails with
+// ErrResumeAhead if the viewer's stream is shorter than pos.
+func (s *Service) SeqAtPos(ctx context.Context, roomID string, viewer Actor, pos uint64) (uint64, error) {
+	r := s.room(roomID)
+	if err := s.catchUp(ctx, roomID, r); err != nil {
+		return 0, err
+	}
+	if pos == 0 {
+		return 0, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var n uint64
+	for i := range r.events {
+		if r.events[i].Vis.VisibleTo(viewer) {
+			if n++; n == pos {
+				return r.events[i].Seq, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("%w: position %d, the stream has %d", ErrResumeAhead, pos, n)
+}
+
+// Exists reports whether a session was created in the room.
+func (s *Service) Exists(ctx context.Context, roomID string) (bool, error) {
+	r := s.room(roomID)
+	if err := s.catchUp(ctx, roomID, r); err != nil {
+		return false, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state.Phase != PhaseNone, nil
+}
+
+// Rooms lists every room in the log.
+func (s *Service) Rooms(ctx context.Context) ([]string, error) {
+	ids, err := s.log.Rooms(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list rooms: %w", err)
+	}
+	return ids, nil
+}
+
+// NextTimer returns the room's next time-driven command after catching up.
+func (s *Service) NextTimer(ctx context.Context, roomID string) (at time.Time, cmdType string, ok bool, err error) {
+	r := s.room(roomID)
+	if err := s.catchUp(ctx, roomID, r); err != nil {
+		return time.Time{}, "", false, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at, cmdType, ok = r.state.NextTimer()
+	return at, cmdType, ok, nil
+}
+
+// Watch passes through to the log: a channel of the room's last seq.
+func (s *Service) Watch(ctx context.Context, roomID string) (<-chan uint64, error) {
+	return s.log.Watch(ctx, roomID)
+}
+
+// CachedAfter returns the cached events with seq > after without reading
+// the log; callers that saw seq N through this Service have every event up
+// to N. The slice must not be modified.
+func (s *Service) CachedAfter(roomID string, after uint64) []Event {
+	r := s.room(roomID)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if after >= uint64(len(r.events)) {
+		return nil
+	}
+	return r.events[after:len(r.events):len(r.events)]
+}
+
+// Head returns the last cached seq of a room.
+func (s *Service) Head(roomID string) uint64 {
+	r := s.room(roomID)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state.Seq
+}
+
+// SignedIn reports whether actor has signed in to the room (cached state).
+func (s *Service) SignedIn(roomID string, actor Actor) bool {
+	r := s.room(roomID)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.state.participant(actor.Sub, actor.Role, false)
+	return p != nil && p.SignedIn
+}

@@ -1,0 +1,60 @@
+package rooms
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// OpeningView is the opening room as one viewer may see it: the payload of
+// a snapshot. What a role sees is decided here and by event visibility.
+type OpeningView struct {
+	Kind          string         `json:"kind"` // "opening"
+	Room          string         `json:"room"`
+	Session       SessionSpec    `json:"session"`
+	Phase         Phase          `json:"phase"`
+	OpenedAt      time.Time      `json:"opened_at,omitzero"`
+	Bidders       []Participant  `json:"bidders"`              // staff: all; others: only themselves until revealed, then names of all
+	Staff         []Participant  `json:"staff,omitempty"`      // staff only
+	Registered    *int           `json:"registered,omitempty"` // staff, or anyone once revealed
+	Announcements []Announcement `json:"announcements"`
+	You           *Participant   `json:"you,omitempty"` // the viewer's own record, if any
+}
+
+// Project returns the state as viewer may see it. It never reveals another
+// bidder's identity, the count of bidders, or sign-in status to a bidder
+// before the deadline (R6).
+func (o *Opening) Project(viewer Actor) OpeningView {
+	v := OpeningView{
+		Kind: "opening", Room: o.Room, Session: o.Session, Phase: o.Phase, OpenedAt: o.OpenedAt,
+		Bidders: []Participant{}, Announcements: slices.Clone(o.Announcements),
+	}
+	if v.Announcements == nil {
+		v.Announcements = []Announcement{}
+	}
+	staff := viewer.Role.IsStaff()
+	for _, id := range o.BidderOrder {
+		b := o.Bidders[id]
+		switch {
+		case staff || b.Sub == viewer.Sub && viewer.Role == RoleBidder:
+			v.Bidders = append(v.Bidders, *b)
+		case o.Revealed:
+			v.Bidders = append(v.Bidders, Participant{Sub: b.Sub, Role: RoleBidder, Name: b.Name})
+		}
+	}
+	if staff || o.Revealed {
+		n := len(o.Bidders)
+		v.Registered = &n
+	}
+	if staff {
+		for _, p := range o.Staff {
+			v.Staff = append(v.Staff, *p)
+		}
+		slices.SortFunc(v.Staff, func(a, b Participant) int { return strings.Compare(a.Sub, b.Sub) })
+	}
+	if p := o.participant(viewer.Sub, viewer.Role, false); p != nil {
+		cp := *p
+		v.You = &cp
+	}
+	return v
+}

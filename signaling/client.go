@@ -1,0 +1,298 @@
+package signaling
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/bidroom/bidroom/auth"
+	"github.com/bidroom/bidroom/rooms"
+)
+
+// client is one websocket connection. Its reader runs on the HTTP handler's
+// goroutine; its writer is the only goroutine that writes to conn.
+type client struct {
+	srv    *Server
+	conn   *websocket.Conn
+	room   string
+	claims *auth.Claims
+	actor  rooms.Actor
+	staff  bool
+
+	send chan []byte   // frames for the writer; bounded
+	quit chan struct{} // closed once to stop the writer
+
+	mu        sync.Mutex // guards closed, closeCode, closeText
+	closed    bool
+	closeCode int
+	closeText string
+
+	// cursor and pos are owned by the hub, guarded by its mu.
+	cursor uint64 // last room seq considered for this client
+	pos    uint64 // count of events this client has been sent (its stream position)
+
+	bucket tokenBucket // command rate limit; reader goroutine only
+}
+
+func newClient(s *Server, conn *websocket.Conn, room string, claims *auth.Claims) *client {
+	return &client{
+		srv: s, conn: conn, room: room, claims: claims, actor: claims.Actor(),
+		staff: claims.Role.IsStaff(),
+		send:  make(chan []byte, s.cfg.SendQueue),
+		quit:  make(chan struct{}),
+		bucket: tokenBucket{rate: s.cfg.CommandRate, burst: 2 * s.cfg.CommandRate,
+			tokens: 2 * s.cfg.CommandRate, last: time.Now()},
+	}
+}
+
+// enqueue queues a frame for the writer. A full queue means the client
+// cannot keep up: it is disconnected (it will resume), never waited for.
+func (c *client) enqueue(frame []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	select {
+	case c.send <- frame:
+		c.srv.metrics.frames.Inc()
+		return true
+	default:
+		c.srv.metrics.slowDrops.Inc()
+		c.closeLocked(websocket.ClosePolicyViolation, "too slow: reconnect and resume")
+		// The writer is likely blocked on a full socket: give it a second,
+		// not the whole write timeout. net.Conn deadlines are goroutine-safe.
+		_ = c.conn.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
+		return false
+	}
+}
+
+// shutdown asks the writer to send a close frame and stop.
+func (c *client) shutdown(code int, text string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeLocked(code, text)
+}
+
+func (c *client) closeLocked(code int, text string) {
+	if c.closed {
+		return
+	}
+	c.closed, c.closeCode, c.closeText = true, code, text
+	close(c.quit)
+}
+
+// run serves the connection until it ends: it joins the room (snapshot or
+// resume), starts the writer, and reads frames.
+func (c *client) run(resume *uint64) {
+	cfg := c.srv.cfg
+	c.conn.SetReadLimit(cfg.MaxMessageBytes)
+	_ = c.conn.SetReadDeadline(time.Now().Add(cfg.PongTimeout))
+	c.conn.SetPongHandler(func(string) error {
+		return c.conn.SetReadDeadline(time.Now().Add(cfg.PongTimeout))
+	})
+
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	defer func() {
+		c.shutdown(websocket.CloseNormalClosure, "")
+		<-writerDone
+		_ = c.conn.Close()
+	}()
+
+	h := c.srv.acquire(c.room)
+	defer c.srv.release(h)
+	if err := c.join(h, resume); err != nil {
+		c.srv.logger.Warn("ws: join failed", "room", c.room, "sub", c.actor.Sub, "err", err)
+		c.enqueue(mustJSON(errorFrame{V: ProtocolVersion, Type: "error", Code: "unavailable",
+			Message: "the room cannot be loaded right now; reconnect"}))
+		return
+	}
+	defer h.leave(c)
+	c.readLoop()
+}
+
+// join sends the welcome and either a snapshot or the missing events, then
+// registers the client with the hub for everything after.
+func (c *client) join(h *hub, resume *uint64) error {
+	ctx := c.srv.ctx
+	c.enqueue(mustJSON(welcomeFrame{V: ProtocolVersion, Type: "welcome", Room: c.room, You: c.actor,
+		Name: c.claims.Name, ServerTime: c.srv.svc.Now()}))
+	if resume != nil {
+		seq, err := c.srv.svc.SeqAtPos(ctx, c.room, c.actor, *resume)
+		switch {
+		case errors.Is(err, rooms.ErrResumeAhead):
+			c.enqueue(mustJSON(errorFrame{V: ProtocolVersion, Type: "error", Code: "resume_ahead",
+				Message: "cannot resume from a position this room never reached; sending a fresh snapshot"}))
+		case err != nil:
+			return err
+		default:
+			missing := visibleAfter(c.srv.svc.CachedAfter(c.room, seq), c.actor, c.srv.cfg.MaxReplay+1)
+			if missing <= c.srv.cfg.MaxReplay {
+				c.enqueue(mustJSON(resumedFrame{V: ProtocolVersion, Type: "resumed", Pos: *resume}))
+				h.join(c, seq, *resume)
+				return nil
+			}
+		}
+	}
+	snap, err := c.srv.svc.Snapshot(ctx, c.room, c.actor)
+	if err != nil {
+		return err
+	}
+	f := snapshotFrame{V: ProtocolVersion, Type: "snapshot", Pos: snap.Pos, State: snap.View}
+	if c.staff {
+		f.Seq = snap.Seq
+	}
+	c.enqueue(mustJSON(f))
+	h.join(c, snap.Seq, snap.Pos)
+	return nil
+}
+
+// visibleAfter counts the events the viewer can see, stopping at limit.
+func visibleAfter(events []rooms.Event, viewer rooms.Actor, limit int) int {
+	n := 0
+	for i := range events {
+		if events[i].Vis.VisibleTo(viewer) {
+			if n++; n >= limit {
+				break
+			}
+		}
+	}
+	return n
+}
+
+func (c *client) writeLoop() {
+	cfg := c.srv.cfg
+	ping := time.NewTicker(cfg.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case frame := <-c.send:
+			_ = c.conn.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
+			if err := c.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
+				c.shutdown(websocket.CloseAbnormalClosure, "")
+				_ = c.conn.Close() // unblock the reader
+				return
+			}
+		case <-ping.C:
+			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteTimeout)); err != nil {
+				c.shutdown(websocket.CloseAbnormalClosure, "")
+				_ = c.conn.Close()
+				return
+			}
+		case <-c.quit:
+			c.mu.Lock()
+			code, text := c.closeCode, c.closeText
+			c.mu.Unlock()
+			// Flush what is queued (an error frame explaining the close, say),
+			// bounded in time: a client dropped as slow will not take it.
+			_ = c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+			for drained := false; !drained; {
+				select {
+				case frame := <-c.send:
+					if c.conn.WriteMessage(websocket.TextMessage, frame) != nil {
+						drained = true
+					}
+				default:
+					drained = true
+				}
+			}
+			if code != websocket.CloseAbnormalClosure {
+				_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text),
+					time.Now().Add(time.Second))
+			}
+			_ = c.conn.Close() // unblock the reader
+			return
+		}
+	}
+}
+
+func (c *client) readLoop() {
+	for {
+		_, data, err := c.conn.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				c.shutdown(websocket.CloseMessageTooBig, "frame too large")
+			}
+			return
+		}
+		_ = c.conn.SetReadDeadline(time.Now().Add(c.srv.cfg.PongTimeout))
+		f, err := DecodeClientFrame(data)
+		if err != nil {
+			c.enqueue(mustJSON(errorFrame{V: ProtocolVersion, Type: "error", Code: "bad_frame", Message: err.Error()}))
+			continue
+		}
+		switch f.Type {
+		case FrameTime:
+			c.enqueue(mustJSON(timeFrame{V: ProtocolVersion, Type: "time", ID: f.ID, ServerTime: c.srv.svc.Now()}))
+		case FrameCommand:
+			c.command(f)
+		}
+	}
+}
+
+func (c *client) command(f ClientFrame) {
+	if !c.bucket.take(time.Now()) {
+		c.enqueue(mustJSON(errorFrame{V: ProtocolVersion, Type: "error", ID: f.ID, Code: "rate_limited",
+			Message: "too many commands; slow down"}))
+		return
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(c.srv.ctx, 15*time.Second)
+	res, err := c.srv.svc.Execute(ctx, c.room, c.actor, rooms.Command{ID: f.ID, Type: f.Command, Data: f.Data})
+	cancel()
+	c.srv.metrics.commandTime.Observe(time.Since(start).Seconds())
+	if err != nil {
+		code := rooms.RefusalCode(err)
+		msg := err.Error()
+		if code == "" {
+			c.srv.logger.Error("ws: command failed", "room", c.room, "command", f.Command, "err", err)
+			code, msg = "server_error", "the server could not complete the command; retry with the same id"
+		}
+		c.srv.metrics.commands.WithLabelValues(metricCommand(f.Command), code).Inc()
+		c.enqueue(mustJSON(errorFrame{V: ProtocolVersion, Type: "error", ID: f.ID, Code: code, Message: msg}))
+		return
+	}
+	c.srv.metrics.commands.WithLabelValues(metricCommand(f.Command), "ok").Inc()
+	ack := ackFrame{V: ProtocolVersion, Type: "ack", ID: f.ID, Duplicate: res.Duplicate}
+	if res.Last > 0 {
+		ack.Events = res.Last - res.First + 1
+	}
+	if c.staff {
+		ack.First, ack.Last = res.First, res.Last
+	}
+	c.enqueue(mustJSON(ack))
+}
+
+// metricCommand keeps label cardinality bounded: unknown command names
+// from clients collapse to one label.
+func metricCommand(name string) string {
+	switch name {
+	case rooms.CmdCreateSession, rooms.CmdRegisterBidder, rooms.CmdOpenCheckIn, rooms.CmdSignIn,
+		rooms.CmdPresence, rooms.CmdDeadline, rooms.CmdAnnounce:
+		return name
+	}
+	return "other"
+}
+
+// tokenBucket limits a connection's command rate.
+type tokenBucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+func (b *tokenBucket) take(now time.Time) bool {
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}

@@ -1,0 +1,190 @@
+package signaling
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/bidroom/bidroom/rooms"
+)
+
+// hub fans a room's events out to the room's connections on this server.
+// One goroutine (run) watches the log; broadcasts and joins are serialized
+// by mu so every client receives every event after its snapshot, in order.
+type hub struct {
+	srv    *Server
+	room   string
+	ctx    context.Context
+	cancel context.CancelFunc
+	kick   chan struct{} // asks run to broadcast now (buffered 1)
+	refs   int           // guarded by srv.mu
+
+	mu      sync.Mutex           // guards clients, lastSeq, online and the clients' cursor/pos
+	clients map[*client]struct{} // joined clients
+	lastSeq uint64               // last seq broadcast
+	online  map[rooms.Actor]int  // connections per signed-in participant
+}
+
+func newHub(s *Server, room string) *hub {
+	ctx, cancel := context.WithCancel(s.ctx)
+	return &hub{
+		srv: s, room: room, ctx: ctx, cancel: cancel, kick: make(chan struct{}, 1),
+		clients: map[*client]struct{}{}, lastSeq: s.svc.Head(room), online: map[rooms.Actor]int{},
+	}
+}
+
+// run broadcasts new events until the hub's last client leaves.
+func (h *hub) run() {
+	watch, err := h.srv.svc.Watch(h.ctx, h.room)
+	if err != nil {
+		h.srv.logger.Error("ws: watch room", "room", h.room, "err", err)
+		return
+	}
+	h.broadcast() // anything appended between creation and the watch
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case _, ok := <-watch:
+			if !ok {
+				return
+			}
+		case <-h.kick:
+		}
+		h.broadcast()
+	}
+}
+
+// broadcast sends every event after lastSeq to the clients that may see it.
+func (h *hub) broadcast() {
+	events, err := h.srv.svc.EventsAfter(h.ctx, h.room, h.lastSeqNow())
+	if err != nil {
+		if h.ctx.Err() == nil {
+			h.srv.logger.Error("ws: read room events", "room", h.room, "err", err)
+			time.AfterFunc(time.Second, h.poke) // the log may be back soon
+		}
+		return
+	}
+	if len(events) == 0 {
+		return
+	}
+	encoded := make([]encodedEvent, 0, len(events))
+	for i := range events {
+		ee, err := encodeEvent(&events[i])
+		if err != nil {
+			h.srv.logger.Error("ws: encode event", "room", h.room, "seq", events[i].Seq, "err", err)
+			return
+		}
+		encoded = append(encoded, ee)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, ee := range encoded {
+		if ee.seq <= h.lastSeq {
+			continue
+		}
+		for c := range h.clients {
+			c.deliver(&ee)
+		}
+		h.lastSeq = ee.seq
+	}
+}
+
+func (h *hub) lastSeqNow() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lastSeq
+}
+
+func (h *hub) poke() {
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
+
+// deliver sends one event if it is newer than the client's cursor and
+// visible to it. Called with the hub's mu held.
+func (c *client) deliver(ee *encodedEvent) {
+	if ee.seq <= c.cursor {
+		return
+	}
+	c.cursor = ee.seq
+	if !ee.vis.VisibleTo(c.actor) {
+		return
+	}
+	c.pos++
+	body := ee.public
+	if c.staff {
+		body = ee.full
+	}
+	c.enqueue(eventFrame(c.pos, body))
+}
+
+// join registers c as having seen the room up to seq (stream position
+// pos) and sends it whatever the hub has broadcast since.
+func (h *hub) join(c *client, seq, pos uint64) {
+	h.mu.Lock()
+	c.cursor, c.pos = seq, pos
+	if seq < h.lastSeq {
+		for _, e := range h.srv.svc.CachedAfter(h.room, seq) {
+			if e.Seq > h.lastSeq {
+				break
+			}
+			ee, err := encodeEvent(&e)
+			if err != nil {
+				continue
+			}
+			c.deliver(&ee)
+		}
+	}
+	h.clients[c] = struct{}{}
+	first := false
+	if h.srv.svc.SignedIn(h.room, c.actor) {
+		h.online[c.actor]++
+		first = h.online[c.actor] == 1
+	}
+	h.mu.Unlock()
+	h.poke() // events newer than lastSeq may already be in the log
+	if first {
+		h.presence(c.actor, true)
+	}
+}
+
+// leave unregisters c; the last connection of a signed-in participant
+// marks them offline.
+func (h *hub) leave(c *client) {
+	h.mu.Lock()
+	delete(h.clients, c)
+	last := false
+	if n, ok := h.online[c.actor]; ok {
+		if n <= 1 {
+			delete(h.online, c.actor)
+			last = true
+		} else {
+			h.online[c.actor] = n - 1
+		}
+	}
+	h.mu.Unlock()
+	if last {
+		h.presence(c.actor, false)
+	}
+}
+
+// presence records a participant going on- or offline, off the caller's
+// goroutine; the domain drops it if nothing changes.
+func (h *hub) presence(a rooms.Actor, online bool) {
+	room := h.room
+	svc := h.srv.svc
+	h.srv.goBackground(func(ctx context.Context) {
+		data := mustJSON(rooms.Presence{Sub: a.Sub, Role: a.Role, Online: online})
+		cmd := rooms.Command{ID: "presence-" + uuid.NewString(), Type: rooms.CmdPresence, Data: data}
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if _, err := svc.Execute(ctx, room, rooms.SystemActor, cmd); err != nil && ctx.Err() == nil {
+			h.srv.logger.Warn("ws: presence update", "room", room, "sub", a.Sub, "err", err)
+		}
+	})
+}

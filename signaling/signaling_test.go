@@ -1,0 +1,453 @@
+package signaling_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+		"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/bidroom/bidroom/auth"
+	"github.com/bidroom/bidroom/rooms"
+	"github.com/bidroom/bidroom/signaling"
+	"github.com/bidroom/bidroom/store/embedded"
+)
+
+// smallBuffers gives accepted connections small kernel send buffers, so a
+// client that stops reading fills the server's queue quickly.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(16 << 10)
+	}
+	return c, err
+}
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type env struct {
+	t      *testing.T
+	svc    *rooms.Service
+	issuer *auth.Issuer
+	srv    *signaling.Server
+	http   *httptest.Server
+}
+
+func newEnv(t *testing.T, cfg signaling.Config) *env {
+	t.Helper()
+	log, err := embedded.Open(filepath.Join(t.TempDir(), "events.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := rooms.NewService(log, nil)
+	issuer, err := auth.NewIssuer([]byte(strings.Repeat("k", 32)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := signaling.New(svc, issuer, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	hs := httptest.NewUnstartedServer(srv)
+	hs.Listener = smallBuffers{hs.Listener}
+	hs.Start()
+	e := &env{t: t, svc: svc, issuer: issuer, srv: srv, http: hs}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Close(ctx); err != nil {
+			t.Error(err)
+		}
+		hs.Close()
+		log.Close()
+	})
+	e.exec("r1", rooms.Actor{Sub: "adm", Role: rooms.RoleAdmin}, rooms.CmdCreateSession, rooms.SessionSpec{
+		Title: "工程", Category: "construction", Deadline: time.Now().Add(time.Hour), CheckInAt: time.Now()})
+	for _, b := range []string{"a", "b"} {
+		e.exec("r1", rooms.Actor{Sub: "adm", Role: rooms.RoleAdmin}, rooms.CmdRegisterBidder, rooms.BidderSpec{ID: b, Name: "公司" + b})
+	}
+	e.exec("r1", rooms.SystemActor, rooms.CmdOpenCheckIn, nil)
+	return e
+}
+
+var cmdN int
+
+func (e *env) exec(room string, a rooms.Actor, typ string, data any) {
+	e.t.Helper()
+	cmdN++
+	var raw json.RawMessage
+	if data != nil {
+		raw, _ = json.Marshal(data)
+	}
+	if _, err := e.svc.Execute(context.Background(), room, a, rooms.Command{ID: fmt.Sprint("t", cmdN), Type: typ, Data: raw}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) token(room string, role rooms.Role, sub string) string {
+	e.t.Helper()
+	tok, _, err := e.issuer.Mint(auth.Request{Room: room, Role: role, Sub: sub, TTL: time.Hour})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
+}
+
+func (e *env) url(query string) string {
+	return "ws" + strings.TrimPrefix(e.http.URL, "http") + "/ws?" + query
+}
+
+type frame struct {
+	V          int             `json:"v"`
+	Type       string          `json:"type"`
+	ID         string          `json:"id"`
+	Pos        uint64          `json:"pos"`
+	Seq        uint64          `json:"seq"`
+	Code       string          `json:"code"`
+	Message    string          `json:"message"`
+	Events     uint64          `json:"events"`
+	Duplicate  bool            `json:"duplicate"`
+	State      json.RawMessage `json:"state"`
+	Event      json.RawMessage `json:"event"`
+	ServerTime time.Time       `json:"server_time"`
+}
+
+type conn struct {
+	t *testing.T
+	*websocket.Conn
+}
+
+func (e *env) dial(query, token string, hdr http.Header) (*conn, *http.Response, error) {
+	if hdr == nil {
+		hdr = http.Header{}
+	}
+	if token != "" {
+		hdr.Set("Authorization", "Bearer "+token)
+	}
+	c, resp, err := websocket.DefaultDialer.Dial(e.url(query), hdr)
+	if err != nil {
+		return nil, resp, err
+	}
+	e.t.Cleanup(func() { c.Close() })
+	return &conn{e.t, c}, resp, nil
+}
+
+func (e *env) mustDial(query, token string) *conn {
+	e.t.Helper()
+	c, resp, err := e.dial(query, token, nil)
+	if err != nil {
+		body := ""
+		if resp != nil {
+			b, _ := io.ReadAll(resp.Body)
+			body = string(b)
+		}
+		e.t.Fatalf("dial %s: %v %s", query, err, body)
+	}
+	return c
+}
+
+func (c *conn) next() frame {
+	c.t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, b, err := c.ReadMessage()
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	var f frame
+	if err := json.Unmarshal(b, &f); err != nil {
+		c.t.Fatalf("frame %s: %v", b, err)
+	}
+	if f.V != 1 {
+		c.t.Fatalf("frame without v=1: %s", b)
+	}
+	return f
+}
+
+func (c *conn) expect(typ string) frame {
+	c.t.Helper()
+	f := c.next()
+	if f.Type != typ {
+		c.t.Fatalf("got %s frame (%s %s), want %s", f.Type, f.Code, f.Message, typ)
+	}
+	return f
+}
+
+func (c *conn) send(v any) {
+	c.t.Helper()
+	if err := c.WriteJSON(v); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// ackAndEvent reads a command's ack and the event it caused, which may
+// arrive in either order.
+func ackAndEvent(c *conn) (ack, ev frame) {
+	c.t.Helper()
+	for range 2 {
+		switch f := c.next(); f.Type {
+		case "ack":
+			ack = f
+		case "event":
+			ev = f
+		default:
+			c.t.Fatalf("unexpected %s frame: %s %s", f.Type, f.Code, f.Message)
+		}
+	}
+	return ack, ev
+}
+
+func command(id, typ string, data any) map[string]any {
+	return map[string]any{"v": 1, "type": "command", "id": id, "command": typ, "data": data}
+}
+
+func TestJoinSnapshotThenEvents(t *testing.T) {
+	e := newEnv(t, signaling.Config{})
+	host := e.mustDial("room=r1", e.token("r1", rooms.RoleHost, "h1"))
+	w := host.expect("welcome")
+	if time.Since(w.ServerTime) > time.Minute {
+		t.Errorf("welcome server_time %v", w.ServerTime)
+	}
+	snap := host.expect("snapshot")
+	if snap.Seq != 4 || snap.Pos != 4 {
+		t.Fatalf("host snapshot at seq %d pos %d, want 4/4", snap.Seq, snap.Pos)
+	}
+	host.send(command("c1", "announce", map[string]string{"text": "大家好"}))
+	ack, ev := ackAndEvent(host)
+	if ack.ID != "c1" || ack.Events != 1 {
+		t.Fatalf("ack = %+v", ack)
+	}
+	if ev.Pos != 5 || !strings.Contains(string(ev.Event), "大家好") || !strings.Contains(string(ev.Event), `"hash"`) {
+		t.Fatalf("event = %+v %s", ev, ev.Event)
+	}
+	// The same id again is acknowledged as a duplicate and appends nothing.
+	host.send(command("c1", "announce", map[string]string{"text": "大家好"}))
+	if f := host.expect("ack"); !f.Duplicate {
+		t.Fatalf("retry ack = %+v, want duplicate", f)
+	}
+	if head := e.svc.Head("r1"); head != 5 {
+		t.Fatalf("room at seq %d after a duplicate, want 5", head)
+	}
+}
+
+func TestBidderStreamHidesOthers(t *testing.T) {
+	e := newEnv(t, signaling.Config{})
+	a := e.mustDial("room=r1", e.token("r1", rooms.RoleBidder, "a"))
+	a.expect("welcome")
+	snap := a.expect("snapshot")
+	if snap.Seq != 0 {
+		t.Errorf("bidder snapshot carries room seq %d", snap.Seq)
+	}
+	if strings.Contains(string(snap.State), "公司b") {
+		t.Fatalf("bidder a's snapshot names bidder b: %s", snap.State)
+	}
+	b := e.mustDial("room=r1", e.token("r1", rooms.RoleBidder, "b"))
+	b.expect("welcome")
+	b.expect("snapshot")
+	b.send(command("s", "sign_in", nil))
+	b.expect("ack")
+	a.send(command("s", "sign_in", nil))
+	ack, f := ackAndEvent(a)
+	if ack.Events != 1 {
+		t.Fatalf("a's sign-in ack = %+v", ack)
+	}
+	// a sees its own sign-in and nothing of b's: its next event is its own, at pos+1.
+	if f.Pos != snap.Pos+1 || !strings.Contains(string(f.Event), `"sub":"a"`) {
+		t.Fatalf("a's event = pos %d %s, want pos %d, its own sign-in", f.Pos, f.Event, snap.Pos+1)
+	}
+	if strings.Contains(string(f.Event), "hash") || strings.Contains(string(f.Event), `"seq"`) {
+		t.Fatalf("bidder event carries the chain: %s", f.Event)
+	}
+}
+
+func TestResume(t *testing.T) {
+	e := newEnv(t, signaling.Config{MaxReplay: 5})
+	tok := e.token("r1", rooms.RoleSupervisor, "s1")
+	c := e.mustDial("room=r1", tok)
+	c.expect("welcome")
+	snap := c.expect("snapshot")
+	c.Close()
+	host := rooms.Actor{Sub: "h1", Role: rooms.RoleHost}
+	for i := range 3 {
+		e.exec("r1", host, rooms.CmdAnnounce, rooms.Announcement{Text: fmt.Sprint("消息", i)})
+	}
+	c = e.mustDial(fmt.Sprintf("room=r1&pos=%d", snap.Pos), tok)
+	c.expect("welcome")
+	if f := c.expect("resumed"); f.Pos != snap.Pos {
+		t.Fatalf("resumed at %d, want %d", f.Pos, snap.Pos)
+	}
+	for i := range 3 {
+		f := c.expect("event")
+		if f.Pos != snap.Pos+uint64(i)+1 || !strings.Contains(string(f.Event), fmt.Sprint("消息", i)) {
+			t.Fatalf("replayed event %d = pos %d %s", i, f.Pos, f.Event)
+		}
+	}
+	last := snap.Pos + 3
+	c.Close()
+
+	// Too far behind: a snapshot instead of a replay.
+	for i := range 6 {
+		e.exec("r1", host, rooms.CmdAnnounce, rooms.Announcement{Text: fmt.Sprint("更多", i)})
+	}
+	c = e.mustDial(fmt.Sprintf("room=r1&pos=%d", last), tok)
+	c.expect("welcome")
+	if f := c.expect("snapshot"); f.Pos != last+6 {
+		t.Fatalf("snapshot at pos %d, want %d", f.Pos, last+6)
+	}
+	c.Close()
+
+	// From the future: a clear error, then a snapshot.
+	c = e.mustDial("room=r1&pos=9999", tok)
+	c.expect("welcome")
+	if f := c.expect("error"); f.Code != "resume_ahead" {
+		t.Fatalf("error = %+v, want resume_ahead", f)
+	}
+	c.expect("snapshot")
+}
+
+func TestConnectRefusals(t *testing.T) {
+	e := newEnv(t, signaling.Config{})
+	other, _, _ := e.issuer.Mint(auth.Request{Room: "r2", Role: rooms.RoleHost, Sub: "h", TTL: time.Hour})
+	forger, _ := auth.NewIssuer([]byte(strings.Repeat("z", 32)), nil)
+	forged, _, _ := forger.Mint(auth.Request{Room: "r1", Role: rooms.RoleHost, Sub: "h", TTL: time.Hour})
+	past, _ := auth.NewIssuer([]byte(strings.Repeat("k", 32)), func() time.Time { return time.Now().Add(-2 * time.Hour) })
+	expired, _, _ := past.Mint(auth.Request{Room: "r1", Role: rooms.RoleHost, Sub: "h", TTL: time.Hour})
+	good := e.token("r1", rooms.RoleHost, "h")
+	nosuch, _, _ := e.issuer.Mint(auth.Request{Room: "nosuch", Role: rooms.RoleHost, Sub: "h", TTL: time.Hour})
+	tests := []struct {
+		name   string
+		query  string
+		token  string
+		origin string
+		status int
+	}{
+		{"no token", "room=r1", "", "", 401},
+		{"garbage token", "room=r1", "abc.def.ghi", "", 401},
+		{"forged", "room=r1", forged, "", 401},
+		{"expired", "room=r1", expired, "", 401},
+		{"other room", "room=r1", other, "", 403},
+		{"bad pos", "room=r1&pos=-1", good, "", 400},
+		{"no such session", "room=nosuch", nosuch, "", 404},
+		{"foreign origin", "room=r1", good, "https://evil.example", 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hdr := http.Header{}
+			if tt.origin != "" {
+				hdr.Set("Origin", tt.origin)
+			}
+			_, resp, err := e.dial(tt.query, tt.token, hdr)
+			if err == nil {
+				t.Fatal("connected")
+			}
+			if resp == nil || resp.StatusCode != tt.status {
+				t.Fatalf("status = %v, want %d", resp, tt.status)
+			}
+		})
+	}
+	// The server's own origin is fine.
+	hdr := http.Header{"Origin": {e.http.URL}}
+	if _, _, err := e.dial("room=r1", good, hdr); err != nil {
+		t.Fatalf("same-origin connect: %v", err)
+	}
+}
+
+func TestBadFrames(t *testing.T) {
+	e := newEnv(t, signaling.Config{MaxMessageBytes: 2048})
+	c := e.mustDial("room=r1", e.token("r1", rooms.RoleBidder, "a"))
+	c.expect("welcome")
+	c.expect("snapshot")
+	for _, bad := range []string{
+		`not json`, `{"v":2,"type":"time"}`, `{"v":1,"type":"dance"}`, `{"v":1,"type":"command","command":"sign_in"}`,
+		`{"v":1,"type":"time","extra":1}`, `{"v":1,"type":"time"} {"v":1}`,
+	} {
+		if err := c.WriteMessage(websocket.TextMessage, []byte(bad)); err != nil {
+			t.Fatal(err)
+		}
+		if f := c.expect("error"); f.Code != "bad_frame" {
+			t.Fatalf("%s: code %s", bad, f.Code)
+		}
+	}
+	// Commands the role may not issue are refused with a reason.
+	c.send(command("x", "announce", map[string]string{"text": "hi"}))
+	if f := c.expect("error"); f.Code != "forbidden" || f.ID != "x" {
+		t.Fatalf("bidder announce: %+v", f)
+	}
+	c.send(map[string]any{"v": 1, "type": "time", "id": "t"})
+	if f := c.expect("time"); f.ID != "t" {
+		t.Fatalf("time = %+v", f)
+	}
+	// An oversize frame closes the connection with 1009.
+	_ = c.WriteMessage(websocket.TextMessage, []byte(`{"v":1,"type":"time","id":"`+strings.Repeat("x", 4096)+`"}`))
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err := c.ReadMessage()
+	if !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
+		t.Fatalf("oversize frame: %v, want close 1009", err)
+	}
+}
+
+func TestSlowClientIsDropped(t *testing.T) {
+	e := newEnv(t, signaling.Config{SendQueue: 64})
+	slow := e.mustDial("room=r1", e.token("r1", rooms.RoleSupervisor, "slow"))
+	_ = slow // never reads
+	fast := e.mustDial("room=r1", e.token("r1", rooms.RoleSupervisor, "fast"))
+	fast.expect("welcome")
+	fast.expect("snapshot")
+	// slow never reads. Flood the room; the hub must not stall.
+	host := rooms.Actor{Sub: "h1", Role: rooms.RoleHost}
+	got := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { got <- n }()
+		for n < 300 {
+			_ = fast.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, _, err := fast.ReadMessage(); err != nil {
+				return
+			}
+			n++
+		}
+	}()
+	// 300 x 6 KB outgrows the socket buffers as well as the queue.
+	for i := range 300 {
+		e.exec("r1", host, rooms.CmdAnnounce, rooms.Announcement{Text: fmt.Sprint("m", i, strings.Repeat("填", 1990))})
+	}
+	if n := <-got; n != 300 {
+		t.Fatalf("the reading client got %d events of 300", n)
+	}
+	// The slow client was disconnected; the reading one is still there.
+	deadline := time.Now().Add(10 * time.Second)
+	for e.srv.Connections() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("connections = %d, want 1 (the slow client dropped)", e.srv.Connections())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fast.send(map[string]any{"v": 1, "type": "time", "id": "still-here"})
+	if f := fast.expect("time"); f.ID != "still-here" {
+		t.Fatalf("fast client: %+v", f)
+	}
+}
+
+func FuzzDecodeClientFrame(f *testing.F) {
+	f.Add([]byte(`{"v":1,"type":"command","id":"1","command":"sign_in","data":{}}`))
+	f.Add([]byte(`{"v":1,"type":"time"}`))
+	f.Add([]byte(`{"v":1,"type":"command","id":"1","command":"announce","data":{"text":"好"}}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fr, err := signaling.DecodeClientFrame(b)
+		if err != nil {
+			return
+		}
+		if fr.V != 1 || (fr.Type == "command" && (fr.ID == "" || fr.Command == "")) {
+			t.Fatalf("accepted an invalid frame: %+v", fr)
+		}
+	})
+}

@@ -1,0 +1,41 @@
+// Package web serves Bidroom's browser UI: static pages embedded in the
+// binary, so the server needs no build step and no files beside it.
+package web
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+)
+
+//go:embed static
+var static embed.FS
+
+// Handler serves the UI's files; unknown paths get index.html so pages can
+// be linked to directly.
+func Handler() http.Handler {
+	sub, err := fs.Sub(static, "static")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	files := http.FileServerFS(sub)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'")
+		if _, err := fs.Stat(sub, trim(r.URL.Path)); err != nil {
+			r.URL.Path = "/"
+		}
+		files.ServeHTTP(w, r)
+	})
+}
+
+func trim(p string) string {
+	for len(p) > 0 && p[0] == '/' {
+		p = p[1:]
+	}
+	if p == "" {
+		return "."
+	}
+	return p
+}
