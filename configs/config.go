@@ -24,6 +24,10 @@ const EnvPrefix = "BIDROOM_"
 // it (the caller resolves the path and passes it in) and does not reject it as unknown.
 const EnvConfigPath = "BIDROOM_CONFIG"
 
+// EnvTestPrefix marks variables reserved for the test suite (e.g.
+// BIDROOM_TEST_REDIS_URL); Load ignores them rather than calling them typos.
+const EnvTestPrefix = "BIDROOM_TEST_"
+
 // Store backends accepted in store.backend.
 const (
 	BackendEmbedded = "embedded"
@@ -92,6 +96,7 @@ type Signaling struct {
 	PongTimeout     time.Duration `yaml:"pong_timeout"`      // default 45s, must be > ping_interval
 	WriteTimeout    time.Duration `yaml:"write_timeout"`     // default 10s
 	MaxReplay       int           `yaml:"max_replay"`        // default 1000: a resume further behind than this gets a fresh snapshot
+	CommandRate     float64       `yaml:"command_rate"`      // default 20 commands/s per connection (burst twice that), range 1..10000
 }
 
 // Rooms configures bid-opening rooms.
@@ -134,6 +139,7 @@ func Default() Config {
 			PongTimeout:     45 * time.Second,
 			WriteTimeout:    10 * time.Second,
 			MaxReplay:       1000,
+			CommandRate:     20,
 		},
 		Rooms: Rooms{CheckInLead: 60 * time.Minute},
 		Demo:  Demo{Enabled: true},
@@ -289,6 +295,8 @@ func describeType(t reflect.Type) string {
 		return "true or false"
 	case "integer":
 		return "an integer"
+	case "number":
+		return "a number"
 	case "list":
 		return "a list of strings"
 	}
@@ -320,7 +328,7 @@ func applyEnv(cfg *Config, environ []string) error {
 	var errs []error
 	for _, kv := range environ {
 		name, value, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(name, EnvPrefix) || name == EnvConfigPath {
+		if !ok || !strings.HasPrefix(name, EnvPrefix) || name == EnvConfigPath || strings.HasPrefix(name, EnvTestPrefix) {
 			continue
 		}
 		l, ok := byEnv[name]
@@ -404,6 +412,8 @@ func kindOf(t reflect.Type) string {
 		return "boolean"
 	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
 		return "integer"
+	case t.Kind() == reflect.Float64:
+		return "number"
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
 		return "list"
 	}
@@ -501,6 +511,12 @@ func setString(v reflect.Value, s string) error {
 			return fmt.Errorf("invalid integer %q: %v", s, err)
 		}
 		v.SetInt(n)
+	case "number":
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("invalid number %q", s)
+		}
+		v.SetFloat(f)
 	case "list":
 		var items []string
 		for item := range strings.SplitSeq(s, ",") {
@@ -587,6 +603,9 @@ func (c Config) Validate() error {
 	}
 	if s.WriteTimeout <= 0 {
 		p.add("signaling.write_timeout", "must be > 0, got %s", s.WriteTimeout)
+	}
+	if s.CommandRate < 1 || s.CommandRate > 10000 {
+		p.add("signaling.command_rate", "must be between 1 and 10000, got %g", s.CommandRate)
 	}
 	if s.MaxReplay < 0 {
 		p.add("signaling.max_replay", "must be >= 0, got %d", s.MaxReplay)

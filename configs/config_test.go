@@ -426,6 +426,7 @@ func TestValidate(t *testing.T) {
 		{"write timeout zero", func(c *Config) { c.Signaling.WriteTimeout = 0 }, []string{"signaling.write_timeout"}},
 		{"max replay negative", func(c *Config) { c.Signaling.MaxReplay = -1 }, []string{"signaling.max_replay"}},
 		{"max replay zero", func(c *Config) { c.Signaling.MaxReplay = 0 }, nil},
+		{"command rate zero", func(c *Config) { c.Signaling.CommandRate = 0 }, []string{"signaling.command_rate"}},
 		{"check in lead negative", func(c *Config) { c.Rooms.CheckInLead = -time.Minute }, []string{"rooms.check_in_lead"}},
 		{"check in lead too long", func(c *Config) { c.Rooms.CheckInLead = 25 * time.Hour }, []string{"rooms.check_in_lead"}},
 		{"log level", func(c *Config) { c.Log.Level = "verbose" }, []string{`log.level: must be one of debug, info, warn, error, got "verbose"`}},

@@ -75,8 +75,15 @@ func (e *Event) ComputeHash() string {
 	return hex.EncodeToString(sum)
 }
 
-// Seal sets the event's Prev and Hash, linking it after prev.
+// Seal sets the event's Prev and Hash, linking it after prev. Data is first
+// put in the form Encode stores (compact, escaped), so what is hashed is
+// exactly what is read back.
 func (e *Event) Seal(prev string) {
+	if len(e.Data) > 0 {
+		if canon, err := json.Marshal(e.Data); err == nil {
+			e.Data = canon
+		}
+	}
 	e.Prev = prev
 	e.Hash = e.ComputeHash()
 }

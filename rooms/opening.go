@@ -95,9 +95,11 @@ type BidderName struct {
 	Name string `json:"name"`
 }
 
-// Announcement is the data of an announcement event.
+// Announcement is the data of an announcement event. Time is the event's
+// time, filled in by the fold, not by the host.
 type Announcement struct {
-	Text string `json:"text"`
+	Text string    `json:"text"`
+	Time time.Time `json:"time,omitzero"`
 }
 
 // Participant is a bidder or staff member as the room knows them.
@@ -186,6 +188,7 @@ func (o *Opening) apply(e Event) error {
 		if err := json.Unmarshal(e.Data, &a); err != nil {
 			return err
 		}
+		a.Time = e.Time
 		o.Announcements = append(o.Announcements, a)
 		if n := len(o.Announcements); n > maxAnnouncementsKept {
 			o.Announcements = slices.Clone(o.Announcements[n-maxAnnouncementsKept:])
@@ -351,7 +354,7 @@ func (o *Opening) signIn(actor Actor) ([]Draft, error) {
 	if p := o.participant(actor.Sub, actor.Role, false); p != nil && p.SignedIn {
 		return nil, nil
 	}
-	return []Draft{{Type: EvSignedIn, Vis: Staff(actor.Sub), Data: SignIn{Sub: actor.Sub, Role: actor.Role}}}, nil
+	return []Draft{{Type: EvSignedIn, Vis: Staff(actor.Sub), Data: SignIn(actor)}}, nil
 }
 
 func (o *Opening) presence(actor Actor, cmd Command) ([]Draft, error) {
@@ -405,6 +408,7 @@ func (o *Opening) announce(actor Actor, cmd Command) ([]Draft, error) {
 	if err := checkText("text", a.Text, 2000); err != nil {
 		return nil, err
 	}
+	a.Time = time.Time{}
 	return []Draft{{Type: EvAnnouncement, Vis: Public(), Data: a}}, nil
 }
 

@@ -31,8 +31,10 @@ type client struct {
 	closeText string
 
 	// cursor and pos are owned by the hub, guarded by its mu.
-	cursor uint64 // last room seq considered for this client
-	pos    uint64 // count of events this client has been sent (its stream position)
+	cursor  uint64 // last room seq considered for this client
+	pos     uint64 // count of events this client has been sent (its stream position)
+	counted bool   // counted in the hub's online map
+	hub     *hub   // set before the reader starts
 
 	bucket tokenBucket // command rate limit; reader goroutine only
 }
@@ -108,6 +110,7 @@ func (c *client) run(resume *uint64) {
 
 	h := c.srv.acquire(c.room)
 	defer c.srv.release(h)
+	c.hub = h
 	if err := c.join(h, resume); err != nil {
 		c.srv.logger.Warn("ws: join failed", "room", c.room, "sub", c.actor.Sub, "err", err)
 		c.enqueue(mustJSON(errorFrame{V: ProtocolVersion, Type: "error", Code: "unavailable",
@@ -260,6 +263,9 @@ func (c *client) command(f ClientFrame) {
 		return
 	}
 	c.srv.metrics.commands.WithLabelValues(metricCommand(f.Command), "ok").Inc()
+	if f.Command == rooms.CmdSignIn {
+		c.hub.signedIn(c)
+	}
 	ack := ackFrame{V: ProtocolVersion, Type: "ack", ID: f.ID, Duplicate: res.Duplicate}
 	if res.Last > 0 {
 		ack.Events = res.Last - res.First + 1

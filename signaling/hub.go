@@ -143,8 +143,7 @@ func (h *hub) join(c *client, seq, pos uint64) {
 	h.clients[c] = struct{}{}
 	first := false
 	if h.srv.svc.SignedIn(h.room, c.actor) {
-		h.online[c.actor]++
-		first = h.online[c.actor] == 1
+		first = h.countOnlineLocked(c)
 	}
 	h.mu.Unlock()
 	h.poke() // events newer than lastSeq may already be in the log
@@ -153,13 +152,34 @@ func (h *hub) join(c *client, seq, pos uint64) {
 	}
 }
 
+// signedIn counts c towards its participant's presence after it signed in
+// on this connection (the sign-in itself marked them online).
+func (h *hub) signedIn(c *client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, joined := h.clients[c]; joined {
+		h.countOnlineLocked(c)
+	}
+}
+
+// countOnlineLocked counts c once; it reports whether c is its
+// participant's first connection here.
+func (h *hub) countOnlineLocked(c *client) bool {
+	if c.counted {
+		return false
+	}
+	c.counted = true
+	h.online[c.actor]++
+	return h.online[c.actor] == 1
+}
+
 // leave unregisters c; the last connection of a signed-in participant
 // marks them offline.
 func (h *hub) leave(c *client) {
 	h.mu.Lock()
 	delete(h.clients, c)
 	last := false
-	if n, ok := h.online[c.actor]; ok {
+	if n, ok := h.online[c.actor]; ok && c.counted {
 		if n <= 1 {
 			delete(h.online, c.actor)
 			last = true

@@ -7,7 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
-		"net/http"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"

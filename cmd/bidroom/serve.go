@@ -135,7 +135,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		MaxMessageBytes: cfg.Signaling.MaxMessageBytes, SendQueue: cfg.Signaling.SendQueue,
 		PingInterval: cfg.Signaling.PingInterval, PongTimeout: cfg.Signaling.PongTimeout,
 		WriteTimeout: cfg.Signaling.WriteTimeout, MaxReplay: cfg.Signaling.MaxReplay,
-		AllowedOrigins: cfg.Server.AllowedOrigins,
+		AllowedOrigins: cfg.Server.AllowedOrigins, CommandRate: cfg.Signaling.CommandRate,
 	}, logger, reg)
 
 	var demo demoSession

@@ -1,0 +1,23 @@
+# Bidroom: the few targets people expect.
+.PHONY: run test bench lint build fuzz
+
+run: ## run the server with the embedded store and a demo session
+	go run ./cmd/bidroom serve
+
+test: ## the whole suite: installs what it needs, lints, go test -race, browser tests
+	./scripts/test.sh
+
+build:
+	go build -o bidroom ./cmd/bidroom
+
+lint:
+	gofmt -l . | (! grep .)
+	go vet ./...
+	go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+bench: ## websocket fan-out load run (see docs/BENCHMARKS.md)
+	go run ./bench/wsload -n 1000,2000,5000,10000
+
+fuzz: ## a short run of every fuzz target
+	go test ./rooms -run XXX -fuzz FuzzDecodeEvent -fuzztime 30s
+	go test ./signaling -run XXX -fuzz FuzzDecodeClientFrame -fuzztime 30s

@@ -1,0 +1,272 @@
+// The opening room in a real Chromium against a real `bidroom serve`:
+// the demo landing page, host and bidder pages side by side, the bidder
+// list secrecy rule (R6), announcements, sign-in, resume after a network
+// loss, and the language switch. Screenshots go to e2e/artifacts/.
+
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import {
+  announcements, byId, DESKTOP, dropConnection, eventually, launch, newPage as openPage, PHONE, roomState, waitLive,
+} from './lib/browser.mjs';
+import { start } from './lib/server.mjs';
+
+const artifacts = path.join(path.dirname(fileURLToPath(import.meta.url)), 'artifacts');
+
+const BIDDERS = {
+  'bidder-a': '江苏恒达建设工程有限公司',
+  'bidder-b': '南京市政路桥集团有限公司',
+  'bidder-c': '苏州华建工程咨询有限公司',
+};
+const ANNOUNCEMENT_1 = '请各投标人做好解密准备';
+const ANNOUNCEMENT_2 = '开标前五分钟请确认 CA 证书已插好';
+
+describe('opening room in Chromium', () => {
+  let server;
+  let browser;
+  let hostCtx, host;
+  let bidderCtx, bidder;
+  const bidderFrames = []; // every websocket frame the bidder's browser received
+  const bidderSocketURLs = [];
+  const pageErrors = [];
+  let hostSawOffline = false;
+
+  before(async () => {
+    await mkdir(artifacts, { recursive: true });
+    server = await start();
+    browser = await launch();
+  }, { timeout: 240_000 });
+
+  after(async () => {
+    await browser?.close().catch(() => {});
+    await server?.stop();
+  });
+
+  const newPage = (viewport, opts) => openPage(browser, viewport, pageErrors, opts);
+
+  async function enterAs(page, sub) {
+    await page.goto(`${server.base}/`);
+    const button = page.locator(`[data-testid="demo-person"][data-sub="${sub}"]`);
+    await button.click();
+    await page.waitForURL(/\/room\.html#/);
+    await waitLive(page);
+  }
+
+  it('landing page lists the demo identities', async () => {
+    ({ ctx: hostCtx, page: host } = await newPage(DESKTOP));
+    await host.goto(`${server.base}/`);
+    const people = byId(host, 'demo-person');
+    await eventually(async () => assert.equal(await people.count(), 5));
+    const texts = await people.allTextContents();
+    assert.ok(texts.some((t) => t.includes('以 主持人 王芳 身份进入')), `buttons: ${texts}`);
+    for (const name of Object.values(BIDDERS)) {
+      assert.ok(texts.some((t) => t.includes(`以 ${name} 身份进入`)), `no button for ${name}: ${texts}`);
+    }
+    for (const href of await people.evaluateAll((as) => as.map((a) => a.getAttribute('href')))) {
+      assert.match(href, /^room\.html#room=[^&]+&token=[^&]+$/, 'the token must travel in the fragment only');
+    }
+    assert.equal(await byId(host, 'manual').isVisible(), false, 'the token form is for servers without a demo');
+    await host.screenshot({ path: path.join(artifacts, 'landing-1366x768.png') });
+  });
+
+  it('host enters, signs in and sees the three registered bidders', async () => {
+    await enterAs(host, 'host-1');
+    await byId(host, 'phase').and(host.locator('[data-phase="check_in"]')).waitFor();
+    assert.equal(await byId(host, 'phase').textContent(), '签到中');
+    assert.match(await byId(host, 'countdown-value').textContent(), /^00:0[0-5]:\d\d$/);
+    assert.equal(await byId(host, 'you-name').textContent(), '主持人 王芳');
+
+    await byId(host, 'sign-in').click();
+    await byId(host, 'feedback').filter({ hasText: '签到成功' }).waitFor();
+    await byId(host, 'you-status').and(host.locator('[data-signed-in="true"]')).waitFor();
+    assert.equal(await byId(host, 'sign-in').isVisible(), false);
+
+    await byId(host, 'registered-count').and(host.locator('[data-registered="3"]')).waitFor();
+    const rows = byId(host, 'bidder-row');
+    assert.equal(await rows.count(), 3);
+    const text = await byId(host, 'bidder-list').innerText();
+    for (const name of Object.values(BIDDERS)) assert.ok(text.includes(name), `host should see ${name}`);
+    await byId(host, 'staff-row').and(host.locator('[data-sub="host-1"][data-signed-in="true"]')).waitFor();
+  });
+
+  it('a bidder sees only itself before the opening (R6)', async () => {
+    ({ ctx: bidderCtx, page: bidder } = await newPage(DESKTOP));
+    bidder.on('websocket', (ws) => {
+      bidderSocketURLs.push(ws.url());
+      ws.on('framereceived', (f) => bidderFrames.push(String(f.payload)));
+    });
+    await enterAs(bidder, 'bidder-a');
+
+    const rows = byId(bidder, 'bidder-row');
+    assert.equal(await rows.count(), 1);
+    assert.equal(await rows.first().getAttribute('data-sub'), 'bidder-a');
+    await byId(bidder, 'bidders-secret').waitFor();
+    assert.equal(await byId(bidder, 'registered-count').getAttribute('data-registered'), null);
+
+    const text = await bidder.locator('body').innerText();
+    assert.ok(text.includes(BIDDERS['bidder-a']));
+    for (const sub of ['bidder-b', 'bidder-c']) {
+      assert.ok(!text.includes(BIDDERS[sub]), `bidder-a's page shows ${BIDDERS[sub]}`);
+    }
+    // Nor did the names reach the browser at all.
+    const wire = bidderFrames.join('\n');
+    assert.ok(wire.includes('"type":"snapshot"'));
+    for (const sub of ['bidder-b', 'bidder-c']) {
+      assert.ok(!wire.includes(BIDDERS[sub]) && !wire.includes(sub), `${sub} was sent to bidder-a`);
+    }
+  });
+
+  it('the host announces and the bidder sees it at once', async () => {
+    await byId(host, 'announce-input').fill(ANNOUNCEMENT_1);
+    await byId(host, 'announce-send').click();
+    await byId(host, 'feedback').filter({ hasText: '发布公告成功' }).waitFor();
+    assert.equal(await byId(host, 'announce-input').inputValue(), '', 'the box empties after the ack');
+    await byId(bidder, 'announcement').filter({ hasText: ANNOUNCEMENT_1 }).waitFor({ timeout: 5000 });
+    assert.equal(await byId(bidder, 'announce-form').isVisible(), false, 'bidders cannot announce');
+  });
+
+  it('the bidder signs in and the host sees it', async () => {
+    await byId(bidder, 'sign-in').click();
+    await byId(bidder, 'feedback').filter({ hasText: '签到成功' }).waitFor();
+    await byId(bidder, 'bidder-row').and(bidder.locator('[data-signed-in="true"]')).waitFor();
+    await host
+      .locator('[data-testid="bidder-row"][data-sub="bidder-a"][data-signed-in="true"][data-online="true"]')
+      .waitFor({ timeout: 5000 });
+    assert.match(await byId(host, 'registered-count').textContent(), /已签到 1 家/);
+    // Still nothing about the others on the bidder's page.
+    const text = await bidder.locator('body').innerText();
+    assert.ok(!text.includes(BIDDERS['bidder-b']) && !text.includes(BIDDERS['bidder-c']));
+  });
+
+  it('a command error is shown to the user', async () => {
+    // The server refuses an over-long announcement with a readable message.
+    await byId(host, 'announce-input').evaluate((el) => el.removeAttribute('maxlength'));
+    await byId(host, 'announce-input').fill('长'.repeat(2001));
+    await byId(host, 'announce-send').click();
+    const fb = byId(host, 'feedback').and(host.locator('[data-kind="error"]'));
+    await fb.waitFor();
+    assert.match(await fb.textContent(), /^发布公告失败：.*2000/);
+    await byId(host, 'announce-input').fill('');
+  });
+
+  it('the bidder resumes after a network loss and catches up', async () => {
+    await bidder.screenshot({ path: path.join(artifacts, 'bidder-1366x768.png') });
+    const socketsBefore = bidderSocketURLs.length;
+
+    // The connection drops and the network stays away: every reconnect
+    // attempt fails until it is back.
+    const restore = await dropConnection(bidderCtx, bidder);
+    await byId(bidder, 'stale-banner').waitFor();
+    await bidder.screenshot({ path: path.join(artifacts, 'bidder-reconnecting-1366x768.png') });
+
+    // While the bidder is away the host sees it go offline and makes an
+    // announcement the bidder has to catch up on.
+    await byId(host, 'announce-input').fill(ANNOUNCEMENT_2);
+    await byId(host, 'announce-send').click();
+    await byId(host, 'feedback').filter({ hasText: '发布公告成功' }).waitFor();
+    hostSawOffline = await host
+      .locator('[data-testid="bidder-row"][data-sub="bidder-a"][data-online="false"]')
+      .waitFor({ timeout: 2000 })
+      .then(() => true, () => false);
+
+    await restore();
+    await byId(bidder, 'conn-status').and(bidder.locator('[data-state="live"][data-sync="resumed"]')).waitFor({ timeout: 12_000 });
+    await eventually(async () => assert.deepEqual(await announcements(bidder), [ANNOUNCEMENT_2, ANNOUNCEMENT_1]));
+    const resumedWith = bidderSocketURLs.slice(socketsBefore).at(-1);
+    assert.match(resumedWith, /[?&]pos=\d+/, 'the reconnect must ask for the events after its position');
+    assert.match(await byId(bidder, 'conn-detail').textContent(), /补齐 \d+ 条更新/);
+    await host
+      .locator('[data-testid="bidder-row"][data-sub="bidder-a"][data-online="true"]')
+      .waitFor({ timeout: 5000 });
+
+    // A reload starts from a fresh snapshot and must land on the same state.
+    const folded = await roomState(bidder);
+    await bidder.reload();
+    await waitLive(bidder);
+    assert.equal(await byId(bidder, 'conn-status').getAttribute('data-sync'), 'snapshot');
+    assert.deepEqual(await roomState(bidder), folded, 'state folded from events differs from a fresh snapshot');
+  });
+
+  it('an event out of sequence makes the page resume from its last position', async () => {
+    const resumesBefore = Number(await byId(bidder, 'conn-status').getAttribute('data-resumes'));
+    const socketsBefore = bidderSocketURLs.length;
+    // As if the server had skipped events: a frame whose pos is far ahead.
+    await bidder.evaluate(() => {
+      const ws = window.__e2eSockets.at(-1);
+      const frame = { v: 1, type: 'event', pos: 1e6, event: { type: 'announcement', data: { text: 'NOT-APPLIED' } } };
+      ws.dispatchEvent(new MessageEvent('message', { data: JSON.stringify(frame) }));
+    });
+    await byId(bidder, 'conn-status')
+      .and(bidder.locator(`[data-state="live"][data-resumes="${resumesBefore + 1}"]`))
+      .waitFor({ timeout: 5000 });
+    assert.match(bidderSocketURLs.at(-1), /[?&]pos=\d+/);
+    assert.equal(bidderSocketURLs.length, socketsBefore + 1);
+    assert.deepEqual(await announcements(bidder), [ANNOUNCEMENT_2, ANNOUNCEMENT_1]);
+  });
+
+  it('the host saw the bidder go offline while it was away', () =>
+    assert.ok(hostSawOffline, 'bidder-a still shown online to the host after its connection dropped'));
+
+  it('screenshots of host and phone layouts', async () => {
+    await host.screenshot({ path: path.join(artifacts, 'host-1366x768.png') });
+
+    const { ctx, page: phone } = await newPage(PHONE, { isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+    await phone.goto(`${server.base}/`);
+    await byId(phone, 'demo-person').first().waitFor();
+    await phone.screenshot({ path: path.join(artifacts, 'landing-phone-390x844.png') });
+    await enterAs(phone, 'bidder-c');
+    await byId(phone, 'sign-in').click();
+    await byId(phone, 'feedback').filter({ hasText: '签到成功' }).waitFor();
+    const text = await phone.locator('body').innerText();
+    assert.ok(!text.includes(BIDDERS['bidder-a']) && !text.includes(BIDDERS['bidder-b']));
+    // Nothing may stick out sideways on a phone.
+    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `page is ${overflow}px wider than the phone`);
+    await phone.screenshot({ path: path.join(artifacts, 'bidder-phone-390x844.png') });
+    await phone.screenshot({ path: path.join(artifacts, 'bidder-phone-390x844-full.png'), fullPage: true });
+    await ctx.close();
+  });
+
+  it('switching to English changes the labels and is remembered', async () => {
+    await byId(host, 'lang-en').click();
+    assert.equal(await byId(host, 'phase').textContent(), 'Check-in');
+    assert.equal(await byId(host, 'conn-label').textContent(), 'Live');
+    assert.equal(await host.locator('#bidders-title').textContent(), 'Bidders');
+    assert.equal(await byId(host, 'announce-send').textContent(), 'Announce');
+    assert.equal(await host.evaluate(() => document.documentElement.lang), 'en');
+    await host.reload();
+    await waitLive(host);
+    assert.equal(await byId(host, 'phase').textContent(), 'Check-in');
+    assert.equal(await host.locator('#ann-title').textContent(), 'Announcements');
+    await host.screenshot({ path: path.join(artifacts, 'host-en-1366x768.png') });
+
+    // The landing page follows the same choice.
+    await host.goto(`${server.base}/`);
+    await byId(host, 'demo-person').first().waitFor();
+    assert.match(await byId(host, 'demo-person').first().textContent(), /Enter as 主持人 王芳/);
+  });
+
+  it('a bad link or token is explained, not retried forever', async () => {
+    // The refused handshake logs a console error here; that one is expected.
+    const { ctx, page } = await openPage(browser, DESKTOP, []);
+    await page.goto(`${server.base}/room.html`);
+    await byId(page, 'conn-status').and(page.locator('[data-state="error"]')).waitFor();
+    assert.match(await byId(page, 'room-error').locator('.fatal-text').textContent(), /缺少场次编号或访问令牌/);
+
+    await page.goto(`${server.base}/room.html#room=demo&token=not-a-token`);
+    // Only the fragment changed: the page reloads itself for the new link.
+    await byId(page, 'room-error').filter({ hasText: '无法进入开标室' }).waitFor();
+    assert.equal(await byId(page, 'conn-status').getAttribute('data-state'), 'error');
+    assert.match(await byId(page, 'room-error').locator('.fatal-text').textContent(), /^无法进入开标室：\S/);
+    assert.equal(await byId(page, 'session').isVisible(), false);
+    await page.screenshot({ path: path.join(artifacts, 'room-error-1366x768.png') });
+    await ctx.close();
+  });
+
+  it('no script errors on any page', () => {
+    assert.deepEqual(pageErrors.map(String), []);
+  });
+});

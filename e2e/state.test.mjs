@@ -1,0 +1,110 @@
+// The client-side fold of web/static/state.js, run in Node: the event types
+// the demo cannot reach within a test's minute (the opening, the reveal).
+
+import assert from 'node:assert/strict';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
+
+import { repoRoot } from './lib/server.mjs';
+
+let mod;
+let tmp;
+
+before(async () => {
+  // The page's module is plain ES, but web/static has no package.json saying
+  // so; an .mjs copy lets Node load it unchanged.
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'bidroom-state-'));
+  const copy = path.join(tmp, 'state.mjs');
+  await copyFile(path.join(repoRoot, 'web', 'static', 'state.js'), copy);
+  mod = await import(pathToFileURL(copy).href);
+});
+
+after(() => rm(tmp, { recursive: true, force: true }));
+
+const T = '2026-03-01T01:30:00.123456789Z';
+const ev = (type, data, time = T) => ({ type, time, actor: { sub: 'system', role: 'system' }, data });
+
+const session = {
+  title: '示范项目', section: 'CD-1', category: 'construction',
+  deadline: '2026-03-01T01:30:00Z', check_in_at: '2026-03-01T00:30:00Z', control_price: '100.00',
+};
+
+describe('state fold', () => {
+  it('a bidder sees the others only from bidders_revealed on', () => {
+    const me = { sub: 'b2', role: 'bidder', name: '乙公司' };
+    const st = mod.fromSnapshot({
+      kind: 'opening', room: 'r', phase: 'check_in', session,
+      bidders: [{ sub: 'b2', role: 'bidder', name: '乙公司', signed_in: false, online: false }],
+      announcements: [], you: { sub: 'b2', role: 'bidder', name: '乙公司', signed_in: false, online: false },
+    });
+    assert.equal(st.registered, null);
+    assert.equal(st.revealed, false);
+    assert.ok(mod.canSignIn(st, me));
+
+    mod.applyEvent(st, ev('signed_in', { sub: 'b2', role: 'bidder' }), me);
+    assert.equal(st.you.signed_in, true);
+    assert.equal(st.bidders[0].signed_in, true);
+    assert.ok(!mod.canSignIn(st, me));
+
+    mod.applyEvent(st, ev('opened', { registered: 3, signed_in: 2 }), me);
+    mod.applyEvent(st, ev('bidders_revealed', { bidders: [
+      { id: 'b1', name: '甲公司' }, { id: 'b2', name: '乙公司' }, { id: 'b3', name: '丙公司' },
+    ] }), me);
+    assert.equal(st.phase, 'opened');
+    assert.equal(st.openedAt, T);
+    assert.equal(st.registered, 3);
+    assert.equal(st.revealed, true);
+    assert.deepEqual(st.bidders.map((b) => b.name), ['甲公司', '乙公司', '丙公司'], 'registration order, as a snapshot');
+    assert.equal(st.bidders[1].signed_in, true, 'own record keeps its sign-in');
+    assert.equal(st.bidders[0].signed_in, undefined, 'others carry names only');
+  });
+
+  it('staff fold registrations, sign-ins and presence', () => {
+    const host = { sub: 'h1', role: 'host', name: '主持人' };
+    const st = mod.fromSnapshot({ kind: 'opening', room: 'r', phase: '', session: {}, bidders: [], announcements: [] });
+    mod.applyEvent(st, ev('session_created', session), host);
+    assert.equal(st.phase, 'scheduled');
+    assert.ok(!mod.canSignIn(st, host));
+    mod.applyEvent(st, ev('bidder_registered', { id: 'b1', name: '甲公司' }), host);
+    mod.applyEvent(st, ev('bidder_registered', { id: 'b2', name: '乙公司' }), host);
+    assert.equal(st.registered, 2);
+    mod.applyEvent(st, ev('check_in_opened', {}), host);
+    assert.equal(st.phase, 'check_in');
+    assert.ok(mod.canSignIn(st, host));
+
+    mod.applyEvent(st, ev('signed_in', { sub: 'h1', role: 'host' }), host);
+    assert.deepEqual(st.staff.map((p) => [p.sub, p.signed_in]), [['h1', true]]);
+    assert.equal(st.you.signed_in, true);
+    assert.ok(!mod.canSignIn(st, host));
+
+    mod.applyEvent(st, ev('signed_in', { sub: 'b2', role: 'bidder' }), host);
+    mod.applyEvent(st, ev('presence_changed', { sub: 'b2', role: 'bidder', online: false }), host);
+    assert.deepEqual(st.bidders.map((b) => [b.sub, b.signed_in, b.online]), [['b1', false, false], ['b2', true, false]]);
+    mod.applyEvent(st, ev('opened', { registered: 2, signed_in: 1 }), host);
+    mod.applyEvent(st, ev('bidders_revealed', { bidders: [{ id: 'b1', name: '甲公司' }, { id: 'b2', name: '乙公司' }] }), host);
+    assert.equal(st.bidders.length, 2, 'no duplicates from the reveal');
+    assert.equal(st.bidders[1].signed_in, true);
+  });
+
+  it('keeps the last 50 announcements and ignores unknown events', () => {
+    const v = { sub: 'b1', role: 'bidder' };
+    const st = mod.fromSnapshot({ kind: 'opening', room: 'r', phase: 'check_in', session, bidders: [], announcements: [{ text: 'old' }] });
+    for (let i = 0; i < 60; i++) mod.applyEvent(st, ev('announcement', { text: `n${i}` }), v);
+    assert.equal(st.announcements.length, 50);
+    assert.equal(st.announcements.at(-1).text, 'n59');
+    assert.equal(st.announcements[0].text, 'n10');
+    const before = JSON.stringify(st);
+    mod.applyEvent(st, ev('something_new', { x: 1 }), v);
+    assert.equal(JSON.stringify(st), before);
+  });
+
+  it('supervisors and experts: who may sign in', () => {
+    const st = mod.fromSnapshot({ kind: 'opening', room: 'r', phase: 'opened', session, bidders: [], announcements: [] });
+    assert.ok(mod.canSignIn(st, { sub: 's1', role: 'supervisor' }));
+    assert.ok(!mod.canSignIn(st, { sub: 'e1', role: 'expert' }));
+    assert.ok(!mod.canSignIn(st, { sub: 'a1', role: 'admin' }));
+  });
+});

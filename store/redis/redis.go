@@ -1,0 +1,459 @@
+package redis
+
+import (
+	"cmp"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	neturl "net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/bidroom/bidroom/rooms"
+	"github.com/bidroom/bidroom/store"
+	"github.com/bidroom/bidroom/store/internal/watch"
+)
+
+// Key layout, for prefix P and room R. The braces make R the Redis Cluster
+// hash tag, so one room's keys share a slot (P must not contain braces):
+//
+//	P:room:{R}:events  LIST of rooms.Event.Encode(); index i holds seq i+1
+//	P:room:{R}:meta    HASH seq -> last seq, hash -> last hash
+//	P:room:{R}:cmds    HASH command key -> "first:last"
+//	P:rooms            SET of room ids with at least one event
+//	P:notify:{R}       pub/sub channel; each message is the new last seq
+//
+// P:rooms lies in another slot than the room keys the append script
+// writes, so on Redis Cluster that script would need the index moved out of
+// it; this package talks to one server (or a primary with replicas).
+
+// appendSource is the conditional append: the dedup and compare-and-set
+// checks and every write, atomically. It runs by EVALSHA (EVAL on NOSCRIPT).
+//
+//go:embed append.lua
+var appendSource string
+
+var appendScript = goredis.NewScript(appendSource)
+
+// How Watch keeps up when pub/sub misses messages (it does across
+// reconnects): every watched room's last seq is polled this often.
+const pollEvery = time.Second
+
+// idlePing is how long the pub/sub connection may be silent before it is
+// pinged, so a dead connection is noticed and replaced.
+const idlePing = 30 * time.Second
+
+// Log is a rooms.Log stored in Redis under a key prefix. It is safe for
+// concurrent use, and any number of Logs (in any number of processes) may
+// share a prefix: Watch sees appends from all of them.
+type Log struct {
+	client *goredis.Client
+	owns   bool // Close closes client
+	prefix string
+	hub    *watch.Hub
+	ps     *goredis.PubSub // the Log's one pub/sub connection; it connects on first Watch
+
+	ctx    context.Context // the Log's lifetime, for its goroutines; Close cancels it
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the receive and poll loops
+
+	mu      sync.Mutex // guards started and closed
+	started bool       // the loops are running
+	closed  bool
+
+	// subMu serializes SUBSCRIBE and UNSUBSCRIBE and is held across them on
+	// purpose: each decides from the current watchers, so the commands for
+	// one room can never reach Redis in the opposite order.
+	subMu      sync.Mutex
+	subscribed map[string]bool // guarded by subMu
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ rooms.Log = (*Log)(nil)
+
+// Open connects to the Redis server at url (redis://[user:pass@]host:port/db
+// or rediss:// for TLS), checks it answers, and returns a Log that closes
+// the connection on Close. ctx bounds the connecting only.
+func Open(ctx context.Context, url, prefix string) (*Log, error) {
+	opt, err := goredis.ParseURL(url)
+	if err != nil {
+		// net/url's errors quote the whole URL, password included.
+		if ue := (*neturl.Error)(nil); errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("redis event log: bad URL: %w", err)
+	}
+	client := goredis.NewClient(opt)
+	l, err := New(ctx, client, prefix)
+	if err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	l.owns = true
+	return l, nil
+}
+
+// New returns a Log using client and keys under prefix (1 to 64 bytes of
+// [A-Za-z0-9._:/-]). It pings the server and loads the append script; ctx
+// bounds those only. Close does not close client.
+func New(ctx context.Context, client *goredis.Client, prefix string) (*Log, error) {
+	if err := checkPrefix(prefix); err != nil {
+		return nil, fmt.Errorf("redis event log: %w", err)
+	}
+	if err := client.Ping(ctx).Err(); err != nil {
+		return nil, fmt.Errorf("redis event log at %s: %w", client.Options().Addr, err)
+	}
+	if err := appendScript.Load(ctx, client).Err(); err != nil {
+		return nil, fmt.Errorf("redis event log at %s: load the append script: %w", client.Options().Addr, err)
+	}
+	l := &Log{client: client, prefix: prefix, subscribed: make(map[string]bool)}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.hub = watch.New(l.idle)
+	l.ps = client.Subscribe(l.ctx) // no channels yet: does not connect
+	return l, nil
+}
+
+// Close closes every Watch channel, stops the Log's goroutines and its
+// pub/sub connection, and closes the client if Open made it. Later calls
+// fail with store.ErrClosed; Close itself may be called again.
+func (l *Log) Close() error {
+	l.closeOnce.Do(func() {
+		l.mu.Lock()
+		l.closed = true
+		l.mu.Unlock()
+		l.cancel()
+		l.hub.Close()
+		err := l.ps.Close() // unblocks the receive loop
+		l.wg.Wait()
+		if l.owns {
+			err = errors.Join(err, l.client.Close())
+		}
+		if err != nil {
+			l.closeErr = fmt.Errorf("close redis event log: %w", err)
+		}
+	})
+	return l.closeErr
+}
+
+func (l *Log) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
+// Append implements rooms.Log with one Lua script that checks for a
+// duplicate cmdKey (first, so a retried command learns it was applied even
+// if the room has moved on), then the expected seq and prev hash, then
+// appends, records the command, updates the meta and the room index, and
+// publishes the new last seq. A nil return means Redis applied it; whether
+// it survives a Redis crash depends on the server's persistence (AOF with
+// appendfsync always is needed for "durable").
+func (l *Log) Append(ctx context.Context, room string, expected uint64, cmdKey string, events []rooms.Event) error {
+	encoded, err := store.EncodeBatch(room, expected, cmdKey, events)
+	if err == nil {
+		err = l.usable(ctx)
+	}
+	if err != nil {
+		return wrap("append to", room, err)
+	}
+	last := expected + uint64(len(events))
+	keys := []string{l.key(room, "events"), l.key(room, "meta"), l.key(room, "cmds"), l.prefix + ":rooms"}
+	args := make([]any, 0, 8+len(encoded))
+	args = append(args,
+		room,
+		strconv.FormatUint(expected, 10),
+		events[0].Prev,
+		cmdKey,
+		strconv.FormatUint(expected+1, 10)+":"+strconv.FormatUint(last, 10),
+		strconv.FormatUint(last, 10),
+		events[len(events)-1].Hash,
+		l.channel(room),
+	)
+	for _, b := range encoded {
+		args = append(args, b)
+	}
+	res, err := appendScript.Run(ctx, l.client, keys, args...).Text()
+	if err != nil {
+		return wrap("append to", room, err)
+	}
+	switch res {
+	case "OK":
+		return nil
+	case "DUP":
+		return wrap("append to", room, rooms.ErrDuplicateCommand)
+	case "CONFLICT":
+		return wrap("append to", room, rooms.ErrConflict)
+	}
+	return wrap("append to", room, fmt.Errorf("append script answered %q", res))
+}
+
+// Read implements rooms.Log. The last seq and the events are read in one
+// MULTI, so a page never runs past the committed end; every event's hash,
+// position and link to the one before it in the page are checked, and a
+// mismatch wraps rooms.ErrBadEvent.
+func (l *Log) Read(ctx context.Context, room string, after uint64, limit int) ([]rooms.Event, error) {
+	if err := cmp.Or(store.CheckRoom(room), l.usable(ctx)); err != nil {
+		return nil, wrap("read", room, err)
+	}
+	limit = store.ReadLimit(limit)
+	if after > math.MaxInt64/2 { // no Redis list is that long
+		return nil, nil
+	}
+	var seqCmd *goredis.StringCmd
+	var rangeCmd *goredis.StringSliceCmd
+	_, err := l.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		seqCmd = p.HGet(ctx, l.key(room, "meta"), "seq")
+		rangeCmd = p.LRange(ctx, l.key(room, "events"), int64(after), int64(after)+int64(limit)-1)
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return nil, wrap("read", room, err)
+	}
+	if err := rangeCmd.Err(); err != nil {
+		return nil, wrap("read", room, err)
+	}
+	last, err := uintOrZero(seqCmd)
+	if err != nil {
+		return nil, wrap("read", room, err)
+	}
+	if after >= last {
+		return nil, nil
+	}
+	vals := rangeCmd.Val()
+	n := min(uint64(limit), last-after)
+	out := make([]rooms.Event, 0, n)
+	for i := range n {
+		seq := after + 1 + i
+		if i >= uint64(len(vals)) {
+			return nil, wrap("read", room, fmt.Errorf("%w: event #%d is missing (last is #%d)", rooms.ErrBadEvent, seq, last))
+		}
+		var before *rooms.Event
+		if i > 0 {
+			before = &out[i-1]
+		}
+		e, err := store.DecodeAt(room, seq, []byte(vals[i]), before)
+		if err != nil {
+			return nil, wrap("read", room, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Command implements rooms.Log. The empty key is never recorded.
+func (l *Log) Command(ctx context.Context, room, cmdKey string) (first, last uint64, ok bool, err error) {
+	if err := cmp.Or(store.CheckRoom(room), store.CheckCommandKey(cmdKey), l.usable(ctx)); err != nil {
+		return 0, 0, false, wrap("look up a command in", room, err)
+	}
+	if cmdKey == "" {
+		return 0, 0, false, nil
+	}
+	v, err := l.client.HGet(ctx, l.key(room, "cmds"), cmdKey).Result()
+	if errors.Is(err, goredis.Nil) {
+		return 0, 0, false, nil
+	}
+	if err != nil {
+		return 0, 0, false, wrap("look up a command in", room, err)
+	}
+	f, la, found := strings.Cut(v, ":")
+	first, err1 := strconv.ParseUint(f, 10, 64)
+	last, err2 := strconv.ParseUint(la, 10, 64)
+	if !found || err1 != nil || err2 != nil {
+		return 0, 0, false, wrap("look up a command in", room, fmt.Errorf("%w: command record %q", rooms.ErrBadEvent, v))
+	}
+	return first, last, true, nil
+}
+
+// Rooms implements rooms.Log; the ids come sorted.
+func (l *Log) Rooms(ctx context.Context) ([]string, error) {
+	if err := l.usable(ctx); err != nil {
+		return nil, fmt.Errorf("redis list rooms: %w", err)
+	}
+	ids, err := l.client.SMembers(ctx, l.prefix+":rooms").Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis list rooms: %w", err)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// Watch implements rooms.Log. The channel first receives the room's current
+// last seq if it has events, so a caller that reads after watching misses
+// nothing; then the last seq after appends by any Log on this prefix, from
+// pub/sub or, should a message be lost, from polling within a second.
+func (l *Log) Watch(ctx context.Context, room string) (<-chan uint64, error) {
+	if err := store.CheckRoom(room); err != nil {
+		return nil, wrap("watch", room, err)
+	}
+	sub, err := l.hub.Watch(ctx, room)
+	if err != nil {
+		return nil, wrap("watch", room, err)
+	}
+	l.start()
+	// A failed SUBSCRIBE is retried when the connection is remade (go-redis
+	// keeps the channel), and polling covers the gap, so it is no error;
+	// the HGET below fails too if Redis is really unreachable.
+	l.sync(ctx, room)
+	last, err := uintOrZero(l.client.HGet(ctx, l.key(room, "meta"), "seq"))
+	if err != nil {
+		sub.Stop()
+		return nil, wrap("watch", room, err)
+	}
+	if last > 0 {
+		sub.Offer(last)
+	}
+	return sub.C, nil
+}
+
+// start starts the receive and poll loops once, unless the Log is closed.
+func (l *Log) start() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.started || l.closed {
+		return
+	}
+	l.started = true
+	l.wg.Add(2)
+	go l.receive()
+	go l.poll()
+}
+
+// idle is the hub's callback for a room that lost its last watcher.
+func (l *Log) idle(room string) { l.sync(l.ctx, room) }
+
+// sync makes the pub/sub subscription to room match whether it has
+// watchers.
+func (l *Log) sync(ctx context.Context, room string) {
+	l.subMu.Lock()
+	defer l.subMu.Unlock()
+	want := l.hub.Watched(room)
+	if want == l.subscribed[room] {
+		return
+	}
+	if want {
+		l.subscribed[room] = true
+		_ = l.ps.Subscribe(ctx, l.channel(room))
+	} else {
+		delete(l.subscribed, room)
+		_ = l.ps.Unsubscribe(ctx, l.channel(room)) // go-redis forgets it even on error
+	}
+}
+
+// receive hands pub/sub messages to the hub until Close.
+func (l *Log) receive() {
+	defer l.wg.Done()
+	const minBackoff, maxBackoff = 50 * time.Millisecond, 2 * time.Second
+	backoff := minBackoff
+	for {
+		msg, err := l.ps.ReceiveTimeout(l.ctx, idlePing)
+		if l.ctx.Err() != nil {
+			return
+		}
+		var ne net.Error
+		switch {
+		case errors.As(err, &ne) && ne.Timeout():
+			_ = l.ps.Ping(l.ctx) // a dead connection fails here and is remade
+			continue
+		case err != nil:
+			// go-redis reconnects and resubscribes on the next call; until
+			// then poll covers the watched rooms.
+			select {
+			case <-l.ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, maxBackoff)
+			continue
+		}
+		backoff = minBackoff
+		m, ok := msg.(*goredis.Message)
+		if !ok {
+			continue // subscription confirmations and pongs
+		}
+		room, ok := strings.CutPrefix(m.Channel, l.prefix+":notify:{")
+		room, ok2 := strings.CutSuffix(room, "}")
+		seq, err := strconv.ParseUint(m.Payload, 10, 64)
+		if ok && ok2 && err == nil {
+			l.hub.Publish(room, seq)
+		}
+	}
+}
+
+// poll reads every watched room's last seq each pollEvery until Close, so
+// a notification pub/sub lost arrives late rather than never.
+func (l *Log) poll() {
+	defer l.wg.Done()
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		watched := l.hub.Rooms()
+		if len(watched) == 0 {
+			continue
+		}
+		cmds := make([]*goredis.StringCmd, len(watched))
+		_, _ = l.client.Pipelined(l.ctx, func(p goredis.Pipeliner) error {
+			for i, room := range watched {
+				cmds[i] = p.HGet(l.ctx, l.key(room, "meta"), "seq")
+			}
+			return nil
+		})
+		for i, c := range cmds {
+			if seq, err := c.Uint64(); err == nil {
+				l.hub.Publish(watched[i], seq)
+			}
+		}
+	}
+}
+
+// usable reports ctx's error, or store.ErrClosed after Close.
+func (l *Log) usable(ctx context.Context) error {
+	if l.isClosed() {
+		return store.ErrClosed
+	}
+	return ctx.Err()
+}
+
+func (l *Log) key(room, kind string) string { return l.prefix + ":room:{" + room + "}:" + kind }
+
+func (l *Log) channel(room string) string { return l.prefix + ":notify:{" + room + "}" }
+
+// uintOrZero returns the command's reply as a uint64, 0 for a missing key.
+func uintOrZero(c *goredis.StringCmd) (uint64, error) {
+	v, err := c.Uint64()
+	if errors.Is(err, goredis.Nil) {
+		return 0, nil
+	}
+	return v, err
+}
+
+func wrap(op, room string, err error) error {
+	return fmt.Errorf("redis %s room %q: %w", op, room, err)
+}
+
+func checkPrefix(p string) error {
+	if p == "" || len(p) > 64 {
+		return fmt.Errorf("%w: key prefix %q must be 1 to 64 bytes", store.ErrInvalid, p)
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("._:/-", c) >= 0) {
+			return fmt.Errorf("%w: key prefix %q has %q (allowed: A-Z a-z 0-9 . _ : / -)", store.ErrInvalid, p, c)
+		}
+	}
+	return nil
+}

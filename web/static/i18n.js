@@ -1,0 +1,293 @@
+// User-facing strings of the Bidroom UI, in Simplified Chinese (default)
+// and English. Every string a person reads on a page comes from here.
+
+const STORAGE_KEY = 'bidroom.lang';
+
+export const LANGS = ['zh-CN', 'en'];
+
+const table = {
+  'zh-CN': {
+    'app.tagline': '不见面开标',
+
+    'landing.title': 'Bidroom 不见面开标大厅',
+    'landing.intro':
+      'Bidroom 是公共资源交易中心的远程开标服务：投标人在自己的办公室里签到、观看开标直播、远程解密投标文件；' +
+      '主持人在同一个房间里主持开标、发布公告；监督人实时看到全过程。开标前，投标人之间互不知晓名单（投标人名单保密）。' +
+      '所有操作都记录在不可篡改的事件日志中。',
+    'landing.demo.title': '演示场次',
+    'landing.demo.hint': '这是服务器启动时创建的演示场次。请选择一个身份进入开标室；可以在不同的浏览器窗口中以不同身份进入，观察各自看到的内容。',
+    'landing.demo.enterAs': '以 {name} 身份进入',
+    'landing.demo.room': '场次编号：{room}',
+    'landing.loading': '正在查询演示场次…',
+    'landing.manual.title': '使用令牌进入开标室',
+    'landing.manual.hint': '请粘贴交易中心发给您的场次编号和访问令牌。令牌只保存在本页面地址的 # 之后，不会发送到服务器日志。',
+    'landing.manual.room': '场次编号',
+    'landing.manual.token': '访问令牌',
+    'landing.manual.submit': '进入开标室',
+    'landing.manual.missing': '请填写场次编号和访问令牌。',
+
+    'role.bidder': '投标人',
+    'role.host': '主持人',
+    'role.supervisor': '监督人',
+    'role.expert': '评标专家',
+    'role.admin': '管理员',
+    'role.system': '系统',
+
+    'category.construction': '建设工程',
+    'category.procurement': '政府采购',
+    'category.land': '土地',
+    'category.mining': '矿业权',
+    'category.state_property': '国有产权',
+
+    'phase.': '加载中',
+    'phase.scheduled': '待开始',
+    'phase.check_in': '签到中',
+    'phase.opened': '已开标',
+
+    'conn.idle': '未连接',
+    'conn.connecting': '连接中',
+    'conn.live': '实时',
+    'conn.reconnecting': '重新连接中',
+    'conn.error': '错误',
+    'conn.retryIn': '{s} 秒后重试',
+    'conn.resumed': '已重新连接，补齐 {n} 条更新',
+    'conn.resumedNone': '已重新连接',
+    'conn.snapshot': '已重新载入最新状态',
+    'conn.retry': '重试',
+    'conn.stale': '连接已中断，页面显示的可能不是最新情况，正在重新连接…',
+
+    'room.back': '返回首页',
+    'room.section': '标段编号',
+    'room.controlPrice': '最高限价',
+    'room.deadline': '开标时间',
+    'room.checkInAt': '签到开始',
+    'room.tz': '北京时间',
+    'room.atTz': '{time}（北京时间）',
+    'room.yuan': '元',
+    'room.countdown.toOpening': '距开标',
+    'room.countdown.toCheckIn': '距签到开始',
+    'room.countdown.due': '开标时间已到，等待系统开标…',
+    'room.countdown.openedAt': '开标于',
+    'room.countdown.days': '{d} 天 ',
+    'room.clock': '服务器时间校准偏差 {ms} 毫秒',
+
+    'you.title': '我的身份',
+    'you.signedIn': '已签到',
+    'you.signedInAt': '已于 {time} 签到',
+    'you.notSignedIn': '未签到',
+    'you.signIn': '签到',
+    'you.signInClosed': '签到尚未开始',
+
+    'bidders.title': '投标人',
+    'bidders.registered': '已登记 {n} 家',
+    'bidders.registeredHidden': '家数开标后公布',
+    'bidders.secret': '开标前投标人名单保密：您只能看到自己的信息，开标后公布全部投标人名称。',
+    'bidders.empty': '暂无投标人',
+    'bidders.me': '（本单位）',
+    'staff.me': '（本人）',
+    'bidders.signedIn': '已签到',
+    'bidders.notSignedIn': '未签到',
+    'bidders.online': '在线',
+    'bidders.offline': '离线',
+    'bidders.signedCount': '已签到 {n} 家',
+
+    'staff.title': '工作人员',
+    'staff.empty': '暂无工作人员签到',
+
+    'ann.title': '公告',
+    'ann.empty': '暂无公告',
+    'ann.placeholder': '输入要发布给全体参会人员的公告…',
+    'ann.send': '发布公告',
+    'ann.emptyText': '请输入公告内容。',
+
+    'cmd.sign_in': '签到',
+    'cmd.announce': '发布公告',
+    'cmd.sending': '正在提交：{what}…',
+    'cmd.ok': '{what}成功',
+    'cmd.duplicate': '{what}成功（重复提交，服务器只处理一次）',
+    'cmd.noop': '{what}：无需重复操作',
+    'cmd.failed': '{what}失败：{message}',
+    'cmd.queued': '{what}：连接恢复后自动提交',
+    'server.error': '服务器提示：{message}',
+
+    'err.noToken': '链接中缺少场次编号或访问令牌，请从首页重新进入。',
+    'err.auth': '无法进入开标室：{message}',
+    'err.gone': '无法载入开标室：{message}',
+  },
+
+  en: {
+    'app.tagline': 'Remote bid opening',
+
+    'landing.title': 'Bidroom remote bid opening',
+    'landing.intro':
+      'Bidroom runs remote ("no-meet") bid openings for public-resource trading centers: bidders sign in from their ' +
+      'own offices, watch the opening live and decrypt their bids remotely; the host runs the session and makes ' +
+      'announcements in the same room; supervisors see everything as it happens. Before the opening, bidders cannot ' +
+      'see who else is bidding. Every step is recorded in a tamper-evident event log.',
+    'landing.demo.title': 'Demo session',
+    'landing.demo.hint': 'This server created a demo session at start. Pick an identity to enter the opening room; open several windows with different identities to compare what each one sees.',
+    'landing.demo.enterAs': 'Enter as {name}',
+    'landing.demo.room': 'Session: {room}',
+    'landing.loading': 'Looking for a demo session…',
+    'landing.manual.title': 'Enter with an access token',
+    'landing.manual.hint': 'Paste the session id and access token you received from the trading center. The token stays after the # in this page address and never reaches the server logs.',
+    'landing.manual.room': 'Session id',
+    'landing.manual.token': 'Access token',
+    'landing.manual.submit': 'Enter the room',
+    'landing.manual.missing': 'Please fill in the session id and the access token.',
+
+    'role.bidder': 'Bidder',
+    'role.host': 'Host',
+    'role.supervisor': 'Supervisor',
+    'role.expert': 'Expert',
+    'role.admin': 'Admin',
+    'role.system': 'System',
+
+    'category.construction': 'Construction',
+    'category.procurement': 'Government procurement',
+    'category.land': 'Land',
+    'category.mining': 'Mining rights',
+    'category.state_property': 'State-owned property',
+
+    'phase.': 'Loading',
+    'phase.scheduled': 'Scheduled',
+    'phase.check_in': 'Check-in',
+    'phase.opened': 'Opened',
+
+    'conn.idle': 'Not connected',
+    'conn.connecting': 'Connecting',
+    'conn.live': 'Live',
+    'conn.reconnecting': 'Reconnecting',
+    'conn.error': 'Error',
+    'conn.retryIn': 'retrying in {s} s',
+    'conn.resumed': 'Reconnected; caught up on {n} updates',
+    'conn.resumedNone': 'Reconnected',
+    'conn.snapshot': 'Reloaded the latest state',
+    'conn.retry': 'Retry',
+    'conn.stale': 'Connection lost: what you see may be out of date. Reconnecting…',
+
+    'room.back': 'Home',
+    'room.section': 'Section',
+    'room.controlPrice': 'Control price',
+    'room.deadline': 'Opening time',
+    'room.checkInAt': 'Check-in opens',
+    'room.tz': 'Beijing time',
+    'room.atTz': '{time} (Beijing time)',
+    'room.yuan': 'yuan',
+    'room.countdown.toOpening': 'Opening in',
+    'room.countdown.toCheckIn': 'Check-in opens in',
+    'room.countdown.due': 'The opening time has come; waiting for the system to open…',
+    'room.countdown.openedAt': 'Opened at',
+    'room.countdown.days': '{d} d ',
+    'room.clock': 'Clock corrected to the server within {ms} ms',
+
+    'you.title': 'You',
+    'you.signedIn': 'Signed in',
+    'you.signedInAt': 'Signed in at {time}',
+    'you.notSignedIn': 'Not signed in',
+    'you.signIn': 'Sign in',
+    'you.signInClosed': 'Check-in has not started',
+
+    'bidders.title': 'Bidders',
+    'bidders.registered': '{n} registered',
+    'bidders.registeredHidden': 'count published at the opening',
+    'bidders.secret': 'Bidder list is confidential until the opening: you see only your own record; all names are published when the bids are opened.',
+    'bidders.empty': 'No bidders yet',
+    'bidders.me': ' (you)',
+    'staff.me': ' (you)',
+    'bidders.signedIn': 'Signed in',
+    'bidders.notSignedIn': 'Not signed in',
+    'bidders.online': 'Online',
+    'bidders.offline': 'Offline',
+    'bidders.signedCount': '{n} signed in',
+
+    'staff.title': 'Staff',
+    'staff.empty': 'No staff signed in yet',
+
+    'ann.title': 'Announcements',
+    'ann.empty': 'No announcements yet',
+    'ann.placeholder': 'Type an announcement for everyone in the room…',
+    'ann.send': 'Announce',
+    'ann.emptyText': 'Please type the announcement.',
+
+    'cmd.sign_in': 'Sign-in',
+    'cmd.announce': 'Announcement',
+    'cmd.sending': 'Sending: {what}…',
+    'cmd.ok': '{what} done',
+    'cmd.duplicate': '{what} done (sent again; the server applied it once)',
+    'cmd.noop': '{what}: nothing to change',
+    'cmd.failed': '{what} failed: {message}',
+    'cmd.queued': '{what}: will be sent when the connection is back',
+    'server.error': 'Server says: {message}',
+
+    'err.noToken': 'This link has no session id or access token. Please enter again from the home page.',
+    'err.auth': 'Cannot enter the room: {message}',
+    'err.gone': 'Cannot load the room: {message}',
+  },
+};
+
+let current = pickInitial();
+
+function pickInitial() {
+  try {
+    const saved = localStorage.getItem(STORAGE_KEY);
+    if (LANGS.includes(saved)) return saved;
+  } catch {
+    // localStorage may be unavailable (privacy mode); fall back to the default.
+  }
+  return 'zh-CN';
+}
+
+/** lang returns the language in use. */
+export function lang() {
+  return current;
+}
+
+/** t returns the string for key in the current language, with {name} placeholders filled from params. */
+export function t(key, params = {}) {
+  const s = table[current][key] ?? table['zh-CN'][key] ?? key;
+  return s.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
+}
+
+const listeners = [];
+
+/** onLangChange registers fn to run after the language changes. */
+export function onLangChange(fn) {
+  listeners.push(fn);
+}
+
+/** setLang switches the language, remembers it, and re-renders. */
+export function setLang(l) {
+  if (!LANGS.includes(l)) return;
+  current = l;
+  try {
+    localStorage.setItem(STORAGE_KEY, l);
+  } catch {
+    // Not remembered; the switch still applies to this page.
+  }
+  applyStatic();
+  for (const fn of listeners) fn();
+}
+
+/**
+ * applyStatic fills every element carrying data-i18n (text) or
+ * data-i18n-placeholder (placeholder) and marks the active language button.
+ */
+export function applyStatic(root = document) {
+  document.documentElement.lang = current;
+  for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
+  for (const el of root.querySelectorAll('[data-lang]')) {
+    const on = el.dataset.lang === current;
+    el.setAttribute('aria-pressed', String(on));
+    el.classList.toggle('active', on);
+  }
+}
+
+/** wireLangSwitch connects the [data-lang] buttons and applies the static strings. */
+export function wireLangSwitch(root = document) {
+  for (const el of root.querySelectorAll('[data-lang]')) {
+    el.addEventListener('click', () => setLang(el.dataset.lang));
+  }
+  applyStatic(root);
+}

@@ -1,0 +1,78 @@
+// The landing page: what Bidroom is, and a way into a room — one button per
+// identity of the demo session when the server runs one, otherwise a form
+// for a session id and an access token.
+
+import { t, wireLangSwitch, onLangChange } from './i18n.js';
+
+const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
+
+let demo = null;
+
+/** roomLink builds the room page address; the token goes in the fragment so it never reaches server logs. */
+function roomLink(room, token) {
+  const f = new URLSearchParams({ room, token });
+  return `room.html#${f}`;
+}
+
+function renderDemo() {
+  if (!demo) return;
+  $('demo-room').textContent = t('landing.demo.room', { room: demo.room });
+  const list = $('demo-people');
+  list.replaceChildren();
+  for (const p of demo.people) {
+    const a = document.createElement('a');
+    a.className = 'person-button';
+    a.href = roomLink(demo.room, p.token);
+    a.dataset.testid = 'demo-person';
+    a.dataset.role = p.role;
+    a.dataset.sub = p.sub;
+    const role = document.createElement('span');
+    role.className = 'role-tag';
+    role.dataset.role = p.role;
+    role.textContent = t(`role.${p.role}`);
+    const label = document.createElement('span');
+    label.className = 'person-button-label';
+    label.textContent = t('landing.demo.enterAs', { name: p.name });
+    a.append(role, label);
+    const li = document.createElement('li');
+    li.append(a);
+    list.append(li);
+  }
+}
+
+async function loadDemo() {
+  try {
+    const r = await fetch('/api/v1/demo', { cache: 'no-store' });
+    if (r.ok) {
+      const d = await r.json();
+      if (d && d.room && Array.isArray(d.people) && d.people.length > 0) demo = d;
+    }
+  } catch {
+    // No demo reachable: the form below is the way in.
+  }
+  $('demo-loading').hidden = true;
+  $('demo').hidden = !demo;
+  $('manual').hidden = !!demo;
+  renderDemo();
+}
+
+function wireForm() {
+  $('manual-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const room = $('manual-room').value.trim();
+    const token = $('manual-token').value.trim();
+    const err = $('manual-error');
+    if (!room || !token) {
+      err.hidden = false;
+      err.textContent = t('landing.manual.missing');
+      return;
+    }
+    err.hidden = true;
+    location.href = roomLink(room, token);
+  });
+}
+
+wireLangSwitch();
+onLangChange(renderDemo);
+wireForm();
+loadDemo();

@@ -1,0 +1,675 @@
+// The opening room page: one websocket to /ws, a snapshot then ordered
+// events folded client-side, commands with acks, resume after a drop.
+// See docs/protocol.md for the frames.
+
+import { t, wireLangSwitch, onLangChange, lang } from './i18n.js';
+import { fromSnapshot, applyEvent, canSignIn, isStaff } from './state.js';
+
+const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
+
+// ---- parameters (from the fragment, so the token never reaches server logs) ----
+
+const params = new URLSearchParams(location.hash.slice(1));
+const ROOM = params.get('room') || '';
+const TOKEN = params.get('token') || '';
+
+// ---- connection state ----
+
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 8000;
+const TIME_PROBE_EVERY_MS = 30000;
+
+let ws = null; // the current socket, or null
+let live = false; // welcome + snapshot/resumed received on ws
+let attempt = 0; // failed attempts since the last live connection
+let retryTimer = null;
+let retryAt = 0;
+let fatal = false;
+let everLive = false;
+let resumes = 0; // times a reconnect resumed from pos
+let catchUp = null; // {n, countUntil, until}: events replayed after the last reconnect, shown until `until`
+let lastSync = ''; // "snapshot" | "resumed"
+let gaps = 0; // consecutive out-of-order events (see onGap)
+
+let viewer = null; // {sub, role, name} from welcome
+let state = null; // see state.js
+let pos = null; // events shown to this client; null before the first snapshot
+
+const pending = new Map(); // command id -> {command, data, what}
+
+// Clock: server time ≈ Date.now() + offset. Samples from `time` frames,
+// the one with the shortest round trip wins (its error is at most rtt/2).
+const clock = { offset: 0, rtt: Infinity, samples: [] };
+const probes = new Map(); // time frame id -> Date.now() when sent
+let probeTimer = null;
+
+// ---- small helpers ----
+
+function uuid() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  // Plain-http deployments are not a secure context: no randomUUID there.
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** parseTime parses an RFC 3339 time from the server (nanoseconds allowed) to ms since the epoch. */
+function parseTime(s) {
+  if (!s) return NaN;
+  return Date.parse(String(s).replace(/(\.\d{3})\d+/, '$1'));
+}
+
+function serverNow() {
+  return Date.now() + clock.offset;
+}
+
+function fmtTime(s, withDate = true) {
+  const ms = typeof s === 'number' ? s : parseTime(s);
+  if (Number.isNaN(ms)) return '—';
+  const opts = { timeZone: 'Asia/Shanghai', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false };
+  if (withDate) Object.assign(opts, { year: 'numeric', month: '2-digit', day: '2-digit' });
+  return new Intl.DateTimeFormat(lang() === 'en' ? 'en-GB' : 'zh-CN', opts).format(ms);
+}
+
+function fmtDate(s) {
+  const ms = parseTime(s);
+  if (Number.isNaN(ms)) return '—';
+  const opts = { timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit' };
+  return new Intl.DateTimeFormat(lang() === 'en' ? 'en-GB' : 'zh-CN', opts).format(ms);
+}
+
+function fmtPrice(p) {
+  if (!p) return '—';
+  const [int, frac] = String(p).split('.');
+  const grouped = int.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return `${grouped}${frac ? '.' + frac : ''} ${t('room.yuan')}`;
+}
+
+function fmtDuration(ms) {
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  const d = Math.floor(total / 86400);
+  const h = Math.floor((total % 86400) / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  const pad = (n) => String(n).padStart(2, '0');
+  return (d > 0 ? t('room.countdown.days', { d }) : '') + `${pad(h)}:${pad(m)}:${pad(s)}`;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else e.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children) if (c) e.append(c);
+  return e;
+}
+
+// ---- feedback for commands and server messages ----
+
+let feedbackTimer = null;
+
+function feedback(text, kind = 'info') {
+  const f = $('feedback');
+  f.hidden = false;
+  f.textContent = text;
+  f.dataset.kind = kind;
+  clearTimeout(feedbackTimer);
+  if (kind !== 'error') {
+    feedbackTimer = setTimeout(() => {
+      f.hidden = true;
+    }, 8000);
+  }
+}
+
+// ---- connection ----
+
+function setConn(s) {
+  const c = $('conn-status');
+  c.dataset.state = s;
+  renderConn();
+}
+
+function renderConn() {
+  const c = $('conn-status');
+  const s = c.dataset.state;
+  $('conn-label').textContent = t(`conn.${s}`);
+  let detail = '';
+  if (s === 'reconnecting' && retryTimer) {
+    detail = t('conn.retryIn', { s: Math.max(1, Math.ceil((retryAt - Date.now()) / 1000)) });
+  } else if (s === 'live' && catchUp && Date.now() < catchUp.until) {
+    if (lastSync === 'snapshot') detail = t('conn.snapshot');
+    else detail = catchUp.n > 0 ? t('conn.resumed', { n: catchUp.n }) : t('conn.resumedNone');
+  }
+  if (fatalMsg) $('room-error').querySelector('.fatal-text').textContent = t(fatalMsg.key, fatalMsg.params);
+  $('conn-detail').textContent = detail;
+  $('conn-retry').hidden = !(s === 'error' || (s === 'reconnecting' && attempt >= 3));
+  c.dataset.sync = lastSync;
+  c.dataset.resumes = String(resumes);
+
+  const banner = $('stale-banner');
+  const stale = state !== null && s !== 'live';
+  banner.hidden = !stale || fatal;
+  if (stale) banner.textContent = t('conn.stale');
+  document.body.classList.toggle('is-stale', stale && !fatal);
+  document.body.classList.toggle('is-empty', state === null);
+  document.body.classList.toggle('is-fatal', fatal);
+}
+
+function connect() {
+  clearTimeout(retryTimer);
+  retryTimer = null;
+  if (fatal) return;
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const q = new URLSearchParams({ room: ROOM, access_token: TOKEN });
+  if (pos !== null) q.set('pos', String(pos));
+  const sock = new WebSocket(`${proto}//${location.host}/ws?${q}`);
+  ws = sock;
+  live = false;
+  let welcomed = false;
+  setConn(everLive ? 'reconnecting' : 'connecting');
+
+  sock.addEventListener('message', (m) => {
+    if (ws !== sock) return;
+    let f;
+    try {
+      f = JSON.parse(m.data);
+    } catch {
+      return;
+    }
+    if (f.type === 'welcome') welcomed = true;
+    onFrame(f);
+  });
+  sock.addEventListener('close', () => {
+    if (ws !== sock) return; // replaced on purpose
+    ws = null;
+    live = false;
+    stopProbes();
+    onLost(welcomed);
+  });
+}
+
+/** reconnectNow drops the current socket and connects again at once (from pos). */
+function reconnectNow() {
+  const old = ws;
+  ws = null;
+  live = false;
+  stopProbes();
+  if (old) old.close(4000, 'resync');
+  connect();
+}
+
+// onGap handles an event whose pos is not the next one: first resume from
+// the last position held; if that gaps again, start over from a snapshot,
+// and from then on back off rather than reconnect in a tight loop.
+function onGap() {
+  gaps++;
+  if (gaps >= 2) pos = null;
+  if (gaps <= 2) {
+    reconnectNow();
+    return;
+  }
+  const old = ws;
+  ws = null;
+  live = false;
+  stopProbes();
+  if (old) old.close(4000, 'resync');
+  scheduleRetry();
+}
+
+async function onLost(welcomed) {
+  if (!welcomed && !everLive) {
+    // The upgrade failed before any frame: find out whether retrying can help.
+    const problem = await diagnose();
+    if (problem) {
+      fail(...problem);
+      return;
+    }
+  }
+  scheduleRetry();
+}
+
+function scheduleRetry() {
+  const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
+  attempt++;
+  retryAt = Date.now() + delay;
+  clearTimeout(retryTimer);
+  retryTimer = setTimeout(connect, delay);
+  setConn(everLive || attempt > 1 ? 'reconnecting' : 'connecting');
+}
+
+// diagnose asks the REST API why the websocket was refused; it returns a
+// message when the token or room is bad (retrying will not help).
+async function diagnose() {
+  try {
+    const r = await fetch(`/api/v1/sessions/${encodeURIComponent(ROOM)}`, {
+      headers: { Authorization: `Bearer ${TOKEN}` },
+      cache: 'no-store',
+    });
+    if (r.ok || r.status >= 500) return null;
+    const body = await r.json().catch(() => ({}));
+    const msg = body?.error?.message || `HTTP ${r.status}`;
+    return [r.status === 404 ? 'err.gone' : 'err.auth', { message: msg }];
+  } catch {
+    return null; // network down: keep retrying
+  }
+}
+
+let fatalMsg = null; // {key, params}
+
+function fail(key, params = {}) {
+  fatal = true;
+  fatalMsg = { key, params };
+  clearTimeout(retryTimer);
+  retryTimer = null;
+  const box = $('room-error');
+  box.hidden = false;
+  setConn('error');
+}
+
+function goLive(kind) {
+  live = true;
+  everLive = true;
+  attempt = 0;
+  lastSync = kind;
+  setConn('live');
+  for (const id of pending.keys()) sendCommand(id); // retry with the same id
+}
+
+function onFrame(f) {
+  switch (f.type) {
+    case 'welcome':
+      viewer = { sub: f.you?.sub, role: f.you?.role, name: f.name || '' };
+      if (clock.rtt === Infinity) clock.offset = parseTime(f.server_time) - Date.now();
+      startProbes();
+      render();
+      break;
+    case 'snapshot': {
+      const reloaded = state !== null;
+      state = fromSnapshot(f.state);
+      pos = f.pos;
+      if (reloaded) catchUp = { n: 0, countUntil: 0, until: Date.now() + 5000 };
+      goLive('snapshot');
+      render();
+      break;
+    }
+    case 'resumed':
+      if (f.pos !== pos || state === null) {
+        // Not where we stand: start over from a snapshot.
+        pos = null;
+        reconnectNow();
+        return;
+      }
+      resumes++;
+      // The replayed events follow this frame at once; count those.
+      catchUp = { n: 0, countUntil: Date.now() + 1000, until: Date.now() + 5000 };
+      goLive('resumed');
+      break;
+    case 'event':
+      if (state === null || pos === null || f.pos !== pos + 1) {
+        onGap();
+        return;
+      }
+      gaps = 0;
+      applyEvent(state, f.event, viewer);
+      pos = f.pos;
+      if (catchUp && Date.now() < catchUp.countUntil) catchUp.n++;
+      render();
+      break;
+    case 'ack':
+      onAck(f);
+      break;
+    case 'error':
+      onError(f);
+      break;
+    case 'time':
+      onTime(f);
+      break;
+    default:
+      break; // frames added later within v1
+  }
+}
+
+// ---- clock ----
+
+function probe() {
+  if (!ws || ws.readyState !== WebSocket.OPEN) return;
+  const id = 't-' + uuid();
+  probes.set(id, Date.now());
+  ws.send(JSON.stringify({ v: 1, type: 'time', id }));
+}
+
+function startProbes() {
+  stopProbes();
+  probe();
+  setTimeout(probe, 300);
+  setTimeout(probe, 1200);
+  probeTimer = setInterval(probe, TIME_PROBE_EVERY_MS);
+}
+
+function stopProbes() {
+  clearInterval(probeTimer);
+  probeTimer = null;
+  probes.clear();
+}
+
+function onTime(f) {
+  const sent = probes.get(f.id);
+  if (sent === undefined) return;
+  probes.delete(f.id);
+  const now = Date.now();
+  const rtt = now - sent;
+  const offset = parseTime(f.server_time) + rtt / 2 - now;
+  if (Number.isNaN(offset)) return;
+  clock.samples.push({ rtt, offset });
+  if (clock.samples.length > 8) clock.samples.shift();
+  const best = clock.samples.reduce((a, b) => (b.rtt < a.rtt ? b : a));
+  clock.offset = best.offset;
+  clock.rtt = best.rtt;
+}
+
+// ---- commands ----
+
+function command(cmd, data, what) {
+  const id = uuid();
+  pending.set(id, { command: cmd, data, what });
+  sendCommand(id);
+  return id;
+}
+
+function sendCommand(id) {
+  const p = pending.get(id);
+  if (!p) return;
+  if (!ws || !live || ws.readyState !== WebSocket.OPEN) {
+    feedback(t('cmd.queued', { what: t(p.what) }));
+    return;
+  }
+  const frame = { v: 1, type: 'command', id, command: p.command };
+  if (p.data !== undefined) frame.data = p.data;
+  ws.send(JSON.stringify(frame));
+  feedback(t('cmd.sending', { what: t(p.what) }));
+}
+
+function onAck(f) {
+  const p = pending.get(f.id);
+  if (!p) return;
+  pending.delete(f.id);
+  const what = t(p.what);
+  let key = 'cmd.ok';
+  if (f.duplicate) key = 'cmd.duplicate';
+  else if (!f.events) key = 'cmd.noop';
+  feedback(t(key, { what }), 'ok');
+  if (p.command === 'announce') {
+    const input = $('announce-input');
+    if (input.value.trim() === p.data.text.trim()) input.value = '';
+  }
+  render();
+}
+
+function onError(f) {
+  const p = f.id ? pending.get(f.id) : null;
+  if (p) {
+    // conflict and server_error may succeed on retry with the same id.
+    if (f.code === 'conflict' || f.code === 'server_error') {
+      setTimeout(() => sendCommand(f.id), 1000);
+      return;
+    }
+    pending.delete(f.id);
+    feedback(t('cmd.failed', { what: t(p.what), message: f.message || f.code }), 'error');
+    render();
+    return;
+  }
+  if (f.code === 'resume_ahead') {
+    pos = null; // a snapshot follows
+    return;
+  }
+  feedback(t('server.error', { message: f.message || f.code }), 'error');
+}
+
+// ---- rendering ----
+
+function roleName(role) {
+  return t(`role.${role}`);
+}
+
+function render() {
+  renderConn();
+  if (!state) {
+    if (viewer) renderYou();
+    return;
+  }
+  const s = state.session || {};
+  document.title = `${s.title || ROOM} · Bidroom`;
+  $('session-title').textContent = s.title || ROOM;
+  $('session-section').textContent = s.section || '—';
+  $('session-category').textContent = s.category ? t(`category.${s.category}`) : '';
+  $('session-category').hidden = !s.category;
+  $('control-price').textContent = fmtPrice(s.control_price);
+  $('deadline').textContent = s.deadline ? t('room.atTz', { time: fmtTime(s.deadline) }) : '—';
+  const ph = $('phase');
+  ph.dataset.phase = state.phase;
+  ph.textContent = t(`phase.${state.phase}`);
+  renderCountdown();
+  renderYou();
+  renderBidders();
+  renderAnnouncements();
+}
+
+function renderCountdown() {
+  const box = $('countdown');
+  if (!state) return;
+  const s = state.session || {};
+  const now = serverNow();
+  const deadline = parseTime(s.deadline);
+  const checkIn = parseTime(s.check_in_at);
+  let label = '';
+  let value = '';
+  let note = '';
+  let mode = '';
+  if (state.phase === 'opened') {
+    mode = 'opened';
+    const at = state.openedAt || s.deadline;
+    label = t('room.countdown.openedAt');
+    value = fmtTime(at, false);
+    note = t('room.atTz', { time: fmtDate(at) });
+  } else if (state.phase === 'scheduled' && checkIn > now) {
+    mode = 'check_in';
+    label = t('room.countdown.toCheckIn');
+    value = fmtDuration(checkIn - now);
+    note = `${t('room.checkInAt')} ${fmtTime(checkIn)}`;
+  } else if (deadline > now) {
+    mode = deadline - now <= 60000 ? 'soon' : 'running';
+    label = t('room.countdown.toOpening');
+    value = fmtDuration(deadline - now);
+    note = `${t('room.tz')} ${fmtTime(now, false)}`;
+  } else {
+    mode = 'due';
+    label = t('room.countdown.toOpening');
+    value = fmtDuration(0);
+    note = t('room.countdown.due');
+  }
+  box.dataset.state = mode;
+  $('countdown-label').textContent = label;
+  $('countdown-value').textContent = value;
+  $('countdown-note').textContent = note;
+  $('countdown-note').title = clock.rtt !== Infinity ? t('room.clock', { ms: Math.round(clock.rtt / 2) }) : '';
+}
+
+function renderYou() {
+  if (!viewer) return;
+  const you = state?.you || null;
+  const name = viewer.name || you?.name || viewer.sub;
+  $('you-name').textContent = name;
+  $('you-role').textContent = roleName(viewer.role);
+  $('you-role').dataset.role = viewer.role;
+  const signed = !!you?.signed_in;
+  const st = $('you-status');
+  st.textContent = signed
+    ? you.signed_at
+      ? t('you.signedInAt', { time: fmtTime(you.signed_at, false) })
+      : t('you.signedIn')
+    : t('you.notSignedIn');
+  st.dataset.signedIn = String(signed);
+  st.hidden = !['bidder', 'host', 'supervisor'].includes(viewer.role);
+
+  const btn = $('sign-in');
+  const may = canSignIn(state, viewer);
+  const busy = [...pending.values()].some((p) => p.command === 'sign_in');
+  btn.hidden = !may;
+  btn.disabled = busy;
+  const hint = $('sign-in-hint');
+  hint.hidden = !(state && state.phase === 'scheduled' && ['bidder', 'host', 'supervisor'].includes(viewer.role));
+  hint.textContent = t('you.signInClosed');
+
+  $('announce-form').hidden = viewer.role !== 'host';
+}
+
+function personRow(p, opts) {
+  const li = el('li', {
+    class: 'person',
+    'data-testid': opts.testid,
+    'data-sub': p.sub,
+    'data-signed-in': opts.showStatus ? String(!!p.signed_in) : undefined,
+    'data-online': opts.showStatus ? String(!!p.online) : undefined,
+  });
+  const nameBox = el('span', { class: 'person-name' });
+  nameBox.append(el('span', { text: p.name || p.sub }));
+  if (opts.me) nameBox.append(el('span', { class: 'me', text: t(opts.role ? 'staff.me' : 'bidders.me') }));
+  if (opts.role) nameBox.prepend(el('span', { class: 'role-tag small', 'data-role': opts.role, text: roleName(opts.role) }));
+  li.append(el('span', { class: 'person-index', text: String(opts.index) }), nameBox);
+  if (opts.showStatus) {
+    const tags = el('span', { class: 'tags' });
+    tags.append(
+      el('span', {
+        class: `tag ${p.signed_in ? 'tag-ok' : 'tag-muted'}`,
+        'data-testid': 'signed-tag',
+        text: p.signed_in ? t('bidders.signedIn') : t('bidders.notSignedIn'),
+      }),
+    );
+    if (opts.showOnline && p.signed_in) {
+      tags.append(
+        el('span', {
+          class: `tag ${p.online ? 'tag-live' : 'tag-muted'}`,
+          text: p.online ? t('bidders.online') : t('bidders.offline'),
+        }),
+      );
+    }
+    li.append(tags);
+  }
+  return li;
+}
+
+function renderBidders() {
+  const staff = isStaff(viewer?.role);
+  const list = $('bidder-list');
+  list.replaceChildren();
+  state.bidders.forEach((b, i) => {
+    const me = viewer?.role === 'bidder' && b.sub === viewer.sub;
+    // Staff see sign-in and presence of everyone; a bidder only their own.
+    const showStatus = staff || me;
+    list.append(personRow(b, { testid: 'bidder-row', index: i + 1, me, showStatus, showOnline: staff }));
+  });
+  if (state.bidders.length === 0) list.append(el('li', { class: 'empty', text: t('bidders.empty') }));
+
+  const count = $('registered-count');
+  if (state.registered !== null) {
+    let text = t('bidders.registered', { n: state.registered });
+    if (staff) {
+      const signed = state.bidders.filter((b) => b.signed_in).length;
+      text += ` · ${t('bidders.signedCount', { n: signed })}`;
+    }
+    count.textContent = text;
+    count.dataset.registered = String(state.registered);
+  } else {
+    count.textContent = t('bidders.registeredHidden');
+    delete count.dataset.registered;
+  }
+
+  const secret = $('bidders-secret');
+  secret.hidden = staff || state.revealed;
+  secret.textContent = t('bidders.secret');
+
+  const staffBox = $('staff');
+  staffBox.hidden = !staff;
+  if (staff) {
+    const sl = $('staff-list');
+    sl.replaceChildren();
+    state.staff.forEach((p, i) => {
+      const me = p.sub === viewer.sub && p.role === viewer.role;
+      const shown = { ...p, name: (me && viewer.name) || p.name || p.sub };
+      sl.append(personRow(shown, { testid: 'staff-row', index: i + 1, me, showStatus: true, showOnline: true, role: p.role }));
+    });
+    if (state.staff.length === 0) sl.append(el('li', { class: 'empty', text: t('staff.empty') }));
+  }
+}
+
+function renderAnnouncements() {
+  const list = $('announcements');
+  list.replaceChildren();
+  const items = [...state.announcements].reverse(); // newest first
+  for (const a of items) {
+    const li = el('li', { class: 'ann', 'data-testid': 'announcement' });
+    // No time shown: snapshots carry announcements without one, and a
+    // reloaded page must look the same as one that followed the events.
+    li.append(el('p', { class: 'ann-text', text: a.text }));
+    list.append(li);
+  }
+  if (items.length === 0) list.append(el('li', { class: 'empty', text: t('ann.empty') }));
+}
+
+// ---- wiring ----
+
+function start() {
+  wireLangSwitch();
+  onLangChange(render);
+
+  $('sign-in').addEventListener('click', () => {
+    command('sign_in', undefined, 'cmd.sign_in');
+    renderYou();
+  });
+  $('announce-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const text = $('announce-input').value.trim();
+    if (!text) {
+      feedback(t('ann.emptyText'), 'error');
+      return;
+    }
+    command('announce', { text }, 'cmd.announce');
+  });
+  $('announce-input').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) $('announce-form').requestSubmit();
+  });
+  $('conn-retry').addEventListener('click', () => {
+    fatal = false;
+    fatalMsg = null;
+    $('room-error').hidden = true;
+    attempt = 0;
+    reconnectNow();
+  });
+  // Back online: do not wait out the backoff.
+  window.addEventListener('online', () => {
+    if (!ws && !fatal) {
+      attempt = 0;
+      connect();
+    }
+  });
+  window.addEventListener('hashchange', () => location.reload());
+
+  setInterval(() => {
+    renderCountdown();
+    const s = $('conn-status').dataset.state;
+    if (s === 'reconnecting' || (catchUp && Date.now() < catchUp.until + 1000)) renderConn();
+  }, 250);
+
+  if (!ROOM || !TOKEN) {
+    fail('err.noToken');
+    return;
+  }
+  connect();
+}
+
+start();

@@ -1,0 +1,140 @@
+// The opening room's state as one viewer sees it, kept in step with the
+// server: a snapshot replaces it, each event frame is folded into it the
+// way rooms/opening.go folds the log and rooms/view.go projects it.
+// Pure functions, no DOM and no network, so they can be tested alone.
+
+const MAX_ANNOUNCEMENTS = 50; // as rooms.maxAnnouncementsKept
+
+const STAFF_ROLES = new Set(['host', 'supervisor', 'admin', 'system']);
+
+/** isStaff reports whether role sees every event of a room. */
+export function isStaff(role) {
+  return STAFF_ROLES.has(role);
+}
+
+/** fromSnapshot returns a fresh client state from snapshot.state. */
+export function fromSnapshot(s) {
+  return {
+    kind: s.kind || 'opening',
+    room: s.room,
+    phase: s.phase || '',
+    session: { ...(s.session || {}) },
+    openedAt: s.opened_at || null,
+    bidders: (s.bidders || []).map((b) => ({ ...b })),
+    staff: (s.staff || []).map((p) => ({ ...p })),
+    registered: typeof s.registered === 'number' ? s.registered : null,
+    signedInAtOpening: null,
+    // The snapshot only carries revealed names implicitly; a bidder seeing
+    // anyone but themselves means the names are public.
+    revealed: s.phase === 'opened' && typeof s.registered === 'number',
+    announcements: (s.announcements || []).map((a) => ({ text: a.text, time: a.time || null })),
+    you: s.you ? { ...s.you } : null,
+  };
+}
+
+function findBidder(st, sub) {
+  return st.bidders.find((b) => b.sub === sub);
+}
+
+// participant finds (or, with create, adds) the record of sub in role,
+// in the lists this viewer holds.
+function participant(st, sub, role, create) {
+  if (role === 'bidder') return findBidder(st, sub) || null;
+  let p = st.staff.find((q) => q.sub === sub);
+  if (!p && create) {
+    p = { sub, role, signed_in: false, online: false };
+    st.staff.push(p);
+    st.staff.sort((a, b) => (a.sub < b.sub ? -1 : a.sub > b.sub ? 1 : 0));
+  }
+  return p || null;
+}
+
+// syncYou refreshes the viewer's own record after a change to it.
+function syncYou(st, viewer, sub, role) {
+  if (sub !== viewer.sub || role !== viewer.role) return;
+  const p = participant(st, sub, role, false);
+  if (p) st.you = { ...p };
+}
+
+/**
+ * applyEvent folds one event (the event field of an event frame) into st,
+ * as seen by viewer {sub, role}, and returns st. Unknown event types are
+ * ignored: the protocol may add them within a version.
+ */
+export function applyEvent(st, ev, viewer) {
+  const d = ev.data || {};
+  const staff = isStaff(viewer.role);
+  switch (ev.type) {
+    case 'session_created':
+      st.session = { ...d };
+      st.phase = 'scheduled';
+      break;
+    case 'bidder_registered':
+      if (!findBidder(st, d.id)) {
+        st.bidders.push({ sub: d.id, role: 'bidder', name: d.name, signed_in: false, online: false });
+      }
+      if (staff) st.registered = st.bidders.length;
+      if (viewer.role === 'bidder' && d.id === viewer.sub) syncYou(st, viewer, d.id, 'bidder');
+      break;
+    case 'check_in_opened':
+      st.phase = 'check_in';
+      break;
+    case 'signed_in': {
+      const p = participant(st, d.sub, d.role, true);
+      if (p) {
+        p.signed_in = true;
+        p.signed_at = ev.time;
+        p.online = true;
+      }
+      // A viewer's own staff record appears only once they sign in.
+      if (d.sub === viewer.sub && d.role === viewer.role && !p) {
+        st.you = { sub: d.sub, role: d.role, signed_in: true, signed_at: ev.time, online: true };
+      } else {
+        syncYou(st, viewer, d.sub, d.role);
+      }
+      if (d.sub === viewer.sub && d.role === viewer.role && st.you && !st.you.name && viewer.name) {
+        st.you.name = viewer.name;
+      }
+      break;
+    }
+    case 'presence_changed': {
+      const p = participant(st, d.sub, d.role, false);
+      if (p) p.online = !!d.online;
+      syncYou(st, viewer, d.sub, d.role);
+      break;
+    }
+    case 'opened':
+      st.phase = 'opened';
+      st.openedAt = ev.time;
+      if (typeof d.registered === 'number') st.registered = d.registered;
+      if (typeof d.signed_in === 'number') st.signedInAtOpening = d.signed_in;
+      break;
+    case 'bidders_revealed':
+      // Registration order, as a fresh snapshot lists them; records this
+      // viewer already holds (their own, or all for staff) are kept.
+      st.bidders = [
+        ...(d.bidders || []).map((b) => findBidder(st, b.id) || { sub: b.id, role: 'bidder', name: b.name }),
+        ...st.bidders.filter((b) => !(d.bidders || []).some((r) => r.id === b.sub)),
+      ];
+      st.revealed = true;
+      st.registered = (d.bidders || []).length;
+      break;
+    case 'announcement':
+      st.announcements.push({ text: d.text, time: ev.time || null });
+      if (st.announcements.length > MAX_ANNOUNCEMENTS) {
+        st.announcements = st.announcements.slice(-MAX_ANNOUNCEMENTS);
+      }
+      break;
+    default:
+      break;
+  }
+  return st;
+}
+
+/** canSignIn reports whether the viewer may sign in now. */
+export function canSignIn(st, viewer) {
+  if (!st) return false;
+  if (!['bidder', 'host', 'supervisor'].includes(viewer.role)) return false;
+  if (st.phase !== 'check_in' && st.phase !== 'opened') return false;
+  return !(st.you && st.you.signed_in);
+}
