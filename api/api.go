@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
 	"github.com/bidroom/bidroom/auth"
 	"github.com/bidroom/bidroom/rooms"
@@ -264,13 +265,14 @@ func (a *handlers) createSession(c *gin.Context) {
 	}
 	actor := c.MustGet("actor").(rooms.Actor)
 	ctx := c.Request.Context()
+	key := idempotencyKey(c)
 	spec, _ := json.Marshal(req.SessionSpec)
-	if _, err := a.Svc.Execute(ctx, req.ID, actor, rooms.Command{ID: "create", Type: rooms.CmdCreateSession, Data: spec}); err != nil {
+	if _, err := a.Svc.Execute(ctx, req.ID, actor, rooms.Command{ID: "create:" + key, Type: rooms.CmdCreateSession, Data: spec}); err != nil {
 		a.fail(c, err)
 		return
 	}
 	for _, b := range req.Bidders {
-		if err := a.register(ctx, req.ID, actor, b); err != nil {
+		if err := a.register(ctx, req.ID, actor, b, key); err != nil {
 			a.fail(c, fmt.Errorf("session %s created, but bidder %q: %w", req.ID, b.ID, err))
 			return
 		}
@@ -278,10 +280,20 @@ func (a *handlers) createSession(c *gin.Context) {
 	a.respondSession(c, req.ID, actor, http.StatusCreated)
 }
 
-func (a *handlers) register(ctx context.Context, room string, actor rooms.Actor, b rooms.BidderSpec) error {
+func (a *handlers) register(ctx context.Context, room string, actor rooms.Actor, b rooms.BidderSpec, key string) error {
 	data, _ := json.Marshal(b)
-	_, err := a.Svc.Execute(ctx, room, actor, rooms.Command{ID: "register:" + b.ID, Type: rooms.CmdRegisterBidder, Data: data})
+	_, err := a.Svc.Execute(ctx, room, actor, rooms.Command{ID: "register:" + b.ID + ":" + key, Type: rooms.CmdRegisterBidder, Data: data})
 	return err
+}
+
+// idempotencyKey is the request's Idempotency-Key header, so a client that
+// retries after a timeout gets the original result; without one every
+// request is new (and creating an existing session is refused).
+func idempotencyKey(c *gin.Context) string {
+	if k := c.GetHeader("Idempotency-Key"); k != "" && len(k) <= 64 {
+		return k
+	}
+	return uuid.NewString()
 }
 
 func (a *handlers) respondSession(c *gin.Context, room string, actor rooms.Actor, status int) {
@@ -316,7 +328,7 @@ func (a *handlers) registerBidder(c *gin.Context) {
 	if !bind(c, &b) {
 		return
 	}
-	if err := a.register(c.Request.Context(), room, c.MustGet("actor").(rooms.Actor), b); err != nil {
+	if err := a.register(c.Request.Context(), room, c.MustGet("actor").(rooms.Actor), b, idempotencyKey(c)); err != nil {
 		a.fail(c, err)
 		return
 	}
