@@ -1,0 +1,418 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Frames are parsed only as far as the benchmark needs: an event frame
+// (almost every frame) by its fixed prefix and two substrings; the rare
+// others into a small struct.
+var (
+	eventPrefix = []byte(`{"v":1,"type":"event","pos":`)
+	annType     = []byte(`"type":"announcement"`)
+	textKey     = []byte(`"text":"`)
+)
+
+// otherFrame is every server frame but event, decoded loosely.
+type otherFrame struct {
+	Type    string `json:"type"`
+	Pos     uint64 `json:"pos"`
+	ID      string `json:"id"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	State   struct {
+		Announcements []struct {
+			Text string `json:"text"`
+		} `json:"announcements"`
+	} `json:"state"`
+}
+
+// wsDialer dials the server over loopback with small buffers: the load
+// generator shares the machine's two cores and memory with the server.
+func newDialer() *websocket.Dialer {
+	return &websocket.Dialer{
+		NetDialContext:   (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		HandshakeTimeout: 15 * time.Second,
+		ReadBufferSize:   2048,
+		WriteBufferSize:  512,
+		WriteBufferPool:  &sync.Pool{},
+	}
+}
+
+// viewer is one benchmark client. Its goroutine (run) owns the connection
+// and the fields marked "reader"; the runner reads the atomics.
+type viewer struct {
+	r     *runner
+	sub   string
+	token string
+
+	conn    atomic.Pointer[websocket.Conn] // current connection, nil between dials
+	closing atomic.Bool                    // the runner closed conn on purpose (storm)
+
+	// Stream state (written by the reader, read by the runner).
+	pos       atomic.Uint64 // last stream position
+	lastAnn   atomic.Uint64 // highest announcement index seen
+	annRecv   atomic.Uint64 // announcements received as events, in order
+	posGaps   atomic.Uint64 // event pos not last+1 (a missed event)
+	annGaps   atomic.Uint64 // announcements skipped in the event stream
+	snapSkip  atomic.Uint64 // announcements covered by a snapshot, not delivered as events
+	dupes     atomic.Uint64 // events at or below a position already seen
+	snapshots atomic.Uint64
+	resumes   atomic.Uint64
+	drops     atomic.Uint64 // connections lost without the runner asking
+	dialFails atomic.Uint64
+	errFrames atomic.Uint64
+	joinedAny atomic.Bool // got a snapshot once: it has a position to resume from
+
+	// Storm bookkeeping: unix nanos of the resume (or snapshot) and of
+	// catching up; 0 until then.
+	stormJoined   atomic.Int64
+	stormCaughtUp atomic.Int64
+	stormSnapshot atomic.Bool
+
+	// Reader only.
+	buf         []byte
+	stormWait   bool   // resumed in the storm, waiting to reach stormTarget
+	stormTarget uint64 // announcement index acked by the host when it resumed
+}
+
+// run connects (resuming with pos after the first snapshot) until ctx ends.
+func (v *viewer) run(ctx context.Context) {
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		var pos *uint64
+		if v.joinedAny.Load() {
+			p := v.pos.Load()
+			pos = &p
+		}
+		stormDial := v.r.stormStart.Load() != 0
+		conn, err := v.r.dial(ctx, v.token, pos)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			v.dialFails.Add(1)
+			v.r.noteError(fmt.Errorf("dial %s: %w", v.sub, err))
+			sleepJitter(ctx, backoff)
+			backoff = min(2*backoff, 2*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		v.conn.Store(conn)
+		if v.closing.Load() { // closed on purpose while we dialed
+			_ = conn.Close()
+		}
+		err = v.read(conn, stormDial)
+		v.conn.Store(nil)
+		_ = conn.Close()
+		if ctx.Err() != nil {
+			return
+		}
+		if !v.closing.Swap(false) {
+			v.drops.Add(1)
+			v.r.noteError(fmt.Errorf("%s lost its connection: %w", v.sub, err))
+			sleepJitter(ctx, 100*time.Millisecond)
+		}
+	}
+}
+
+// closeNow closes the connection from the client side (a close frame, then
+// the socket); run reconnects at once with its last pos.
+func (v *viewer) closeNow() {
+	v.closing.Store(true)
+	if c := v.conn.Load(); c != nil {
+		_ = c.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.CloseGoingAway, "wsload storm"), time.Now().Add(100*time.Millisecond))
+		_ = c.Close()
+	}
+}
+
+// read handles frames until the connection fails.
+func (v *viewer) read(conn *websocket.Conn, stormDial bool) error {
+	for {
+		_, rd, err := conn.NextReader()
+		if err != nil {
+			return err
+		}
+		if v.buf, err = readInto(rd, v.buf[:0]); err != nil {
+			return err
+		}
+		v.handle(v.buf, time.Now(), stormDial)
+		if cap(v.buf) > 64<<10 {
+			v.buf = nil // a large snapshot; do not keep its buffer
+		}
+	}
+}
+
+// readInto appends all of rd to buf, reusing its capacity.
+func readInto(rd io.Reader, buf []byte) ([]byte, error) {
+	if cap(buf) == 0 {
+		buf = make([]byte, 0, 1024)
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+func (v *viewer) handle(msg []byte, now time.Time, stormDial bool) {
+	if bytes.HasPrefix(msg, eventPrefix) {
+		v.event(msg[len(eventPrefix):], now)
+		return
+	}
+	var f otherFrame
+	if err := json.Unmarshal(msg, &f); err != nil {
+		v.errFrames.Add(1)
+		v.r.noteError(fmt.Errorf("%s: undecodable frame: %w", v.sub, err))
+		return
+	}
+	switch f.Type {
+	case "welcome":
+	case "snapshot":
+		v.snapshots.Add(1)
+		v.pos.Store(f.Pos)
+		top := uint64(0)
+		for _, a := range f.State.Announcements {
+			if idx, _, ok := parseAnnText([]byte(a.Text)); ok {
+				top = max(top, idx)
+			}
+		}
+		if last := v.lastAnn.Load(); top > last {
+			if v.joinedAny.Load() {
+				v.snapSkip.Add(top - last)
+			}
+			v.lastAnn.Store(top)
+		}
+		v.joined(now, stormDial, true)
+	case "resumed":
+		v.resumes.Add(1)
+		if f.Pos != v.pos.Load() {
+			v.r.noteError(fmt.Errorf("%s: resumed at pos %d, asked for %d", v.sub, f.Pos, v.pos.Load()))
+		}
+		v.joined(now, stormDial, false)
+	case "error":
+		v.errFrames.Add(1)
+		v.r.noteError(fmt.Errorf("%s: server error frame %s: %s", v.sub, f.Code, f.Message))
+	}
+}
+
+// joined follows a snapshot or resumed frame.
+func (v *viewer) joined(now time.Time, stormDial, snapshot bool) {
+	if v.joinedAny.CompareAndSwap(false, true) {
+		v.r.joined.Add(1)
+	}
+	if !stormDial || v.stormJoined.Load() != 0 {
+		return
+	}
+	v.stormJoined.Store(now.UnixNano())
+	if snapshot {
+		v.stormSnapshot.Store(true)
+	}
+	// Caught up once it has every announcement the host had been told was
+	// appended by now: all of them are in the log, so they must arrive.
+	target := v.r.host.acked.Load()
+	if v.lastAnn.Load() >= target {
+		v.stormCaughtUp.Store(now.UnixNano())
+		return
+	}
+	v.stormWait, v.stormTarget = true, target
+}
+
+// event handles {"v":1,"type":"event","pos":N,"event":{...}} given what
+// follows the prefix.
+func (v *viewer) event(rest []byte, now time.Time) {
+	pos, n := parseUint(rest)
+	if n == 0 {
+		v.errFrames.Add(1)
+		return
+	}
+	last := v.pos.Load()
+	switch {
+	case pos <= last:
+		v.dupes.Add(1)
+		return
+	case pos != last+1:
+		v.posGaps.Add(1)
+	}
+	v.pos.Store(pos)
+	rest = rest[n:]
+	i := bytes.Index(rest, annType)
+	if i < 0 {
+		return
+	}
+	j := bytes.Index(rest[i:], textKey)
+	if j < 0 {
+		return
+	}
+	idx, sent, ok := parseAnnText(rest[i+j+len(textKey):])
+	if !ok {
+		return
+	}
+	lastAnn := v.lastAnn.Load()
+	if idx <= lastAnn {
+		v.dupes.Add(1)
+		return
+	}
+	if idx != lastAnn+1 {
+		v.annGaps.Add(idx - lastAnn - 1)
+	}
+	v.lastAnn.Store(idx)
+	v.annRecv.Add(1)
+	v.r.record(idx, now.Sub(time.Unix(0, sent)))
+	if v.stormWait && idx >= v.stormTarget {
+		v.stormWait = false
+		v.stormCaughtUp.Store(now.UnixNano())
+	}
+}
+
+// annText is the text of announcement idx sent at t: "idx:unixnano".
+func annText(idx uint64, t time.Time) string {
+	return strconv.FormatUint(idx, 10) + ":" + strconv.FormatInt(t.UnixNano(), 10)
+}
+
+// parseAnnText reads "idx:unixnano" at the start of b.
+func parseAnnText(b []byte) (idx uint64, sent int64, ok bool) {
+	idx, n := parseUint(b)
+	if n == 0 || n >= len(b) || b[n] != ':' {
+		return 0, 0, false
+	}
+	ns, m := parseUint(b[n+1:])
+	if m == 0 {
+		return 0, 0, false
+	}
+	return idx, int64(ns), true
+}
+
+// parseUint reads the decimal digits at the start of b.
+func parseUint(b []byte) (v uint64, n int) {
+	for n < len(b) && b[n] >= '0' && b[n] <= '9' && n < 19 {
+		v = v*10 + uint64(b[n]-'0')
+		n++
+	}
+	return v, n
+}
+
+func sleepJitter(ctx context.Context, d time.Duration) {
+	d = d/2 + rand.N(d)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// host is the connection that announces. Its reader (readLoop) tracks
+// acks; announce is called from one goroutine at a time.
+type host struct {
+	conn   *websocket.Conn
+	sent   atomic.Uint64             // last announcement index sent
+	acked  atomic.Uint64             // highest announcement index acked
+	errors atomic.Uint64             // command errors
+	joined chan struct{}             // closed on the first snapshot
+	sentAt [spreadSlots]atomic.Int64 // unix nanos each announcement was sent, by index
+	ackLat histogram                 // send -> ack
+	once   sync.Once
+}
+
+func (h *host) readLoop(r *runner) {
+	for {
+		_, msg, err := h.conn.ReadMessage()
+		if err != nil {
+			if r.ctx.Err() == nil {
+				r.noteError(fmt.Errorf("host connection lost: %w", err))
+				r.hostLost.Store(true)
+			}
+			return
+		}
+		if bytes.HasPrefix(msg, eventPrefix) {
+			continue
+		}
+		var f otherFrame
+		if err := json.Unmarshal(msg, &f); err != nil {
+			continue
+		}
+		switch f.Type {
+		case "snapshot":
+			h.once.Do(func() { close(h.joined) })
+		case "ack":
+			if s, ok := bytes.CutPrefix([]byte(f.ID), []byte("a-")); ok {
+				if idx, n := parseUint(s); n > 0 {
+					if idx < spreadSlots {
+						if t := h.sentAt[idx].Load(); t != 0 {
+							h.ackLat.record(time.Since(time.Unix(0, t)))
+						}
+					}
+					for {
+						a := h.acked.Load()
+						if idx <= a || h.acked.CompareAndSwap(a, idx) {
+							break
+						}
+					}
+				}
+			}
+		case "error":
+			h.errors.Add(1)
+			r.noteError(fmt.Errorf("host command %s refused: %s: %s", f.ID, f.Code, f.Message))
+		}
+	}
+}
+
+// announce sends announcement idx with the send time as its text.
+func (h *host) announce(idx uint64) error {
+	now := time.Now()
+	if idx < spreadSlots {
+		h.sentAt[idx].Store(now.UnixNano())
+	}
+	frame := `{"v":1,"type":"command","id":"a-` + strconv.FormatUint(idx, 10) +
+		`","command":"announce","data":{"text":"` + annText(idx, now) + `"}}`
+	_ = h.conn.SetWriteDeadline(now.Add(5 * time.Second))
+	if err := h.conn.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
+		return fmt.Errorf("host: send announcement %d: %w", idx, err)
+	}
+	h.sent.Store(idx)
+	return nil
+}
+
+// dial opens one websocket to the room, resuming from pos when given.
+func (r *runner) dial(ctx context.Context, token string, pos *uint64) (*websocket.Conn, error) {
+	u := r.wsURL
+	if pos != nil {
+		u += "&pos=" + strconv.FormatUint(*pos, 10)
+	}
+	conn, resp, err := r.dialer.DialContext(ctx, u, http.Header{"Authorization": {"Bearer " + token}})
+	if err != nil {
+		if resp != nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			resp.Body.Close()
+			return nil, fmt.Errorf("%w: HTTP %d %s", err, resp.StatusCode, bytes.TrimSpace(body))
+		}
+		return nil, err
+	}
+	return conn, nil
+}
+
+var errTimeout = errors.New("timed out")

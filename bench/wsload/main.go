@@ -1,0 +1,368 @@
+// Command wsload is Bidroom's websocket load benchmark: N clients in one
+// room on one server, the host announcing every 100 ms. For each N it starts
+// a fresh `bidroom serve` on loopback and measures, in three phases:
+//
+//  1. idle memory: the server's RSS and Go heap+stack per connected client;
+//  2. broadcast: delivery latency (send → receive) of every announcement to
+//     every client, events lost, server and load-tool CPU;
+//  3. reconnect storm: every client closes at once and resumes with its
+//     last pos while the host keeps announcing; time until all caught up.
+//
+// It prints a table (or -json) and the largest N "held": all connected,
+// p99 under -p99, no event lost, storm completed without gaps.
+//
+//	go run ./bench/wsload -n 1000,2000,5000,10000
+//
+// The load generator shares the machine with the server, so its figures
+// are for one box running both; everything goes to 127.0.0.1 and every
+// phase is bounded in time. The server child is killed on exit.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"debug/buildinfo"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "wsload:", err)
+		os.Exit(1)
+	}
+}
+
+// listFlag collects a repeated flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+// Report is the -json output.
+type Report struct {
+	Machine Machine  `json:"machine"`
+	Command string   `json:"command"`
+	Role    string   `json:"role"`
+	Results []Result `json:"results"`
+	Held    int      `json:"held"` // largest N held, 0 for none
+}
+
+// Machine describes where the figures were taken.
+type Machine struct {
+	CPUs     int    `json:"cpus"`
+	Model    string `json:"cpu_model"`
+	Kernel   string `json:"kernel"`
+	ToolGo   string `json:"tool_go"`
+	ServerGo string `json:"server_go"`
+	FDLimit  uint64 `json:"fd_limit"`
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("wsload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		opt       Options
+		serverBin = fs.String("server", "", "bidroom binary (default: go build github.com/bidroom/bidroom/cmd/bidroom into a temp dir)")
+		nList     = fs.String("n", "1000", "clients per run, a comma list for a sweep: 1000,2000,5000,10000")
+		asJSON    = fs.Bool("json", false, "print JSON instead of a table")
+		keepGoing = fs.Bool("keep-going", false, "in a sweep, run larger N even after one was not held")
+		waitIdle  = fs.Duration("wait-idle", 3*time.Minute, "before each N, wait up to this long for other processes to leave the machine idle (0: don't)")
+		idleBelow = fs.Float64("idle-below", 15, "idle means the machine busy under this % of one core over 3s")
+		env       listFlag
+	)
+	fs.StringVar(&opt.Role, "role", "supervisor", "clients' role: supervisor (staff projection) or bidder (registered bidders, the public projection)")
+	fs.DurationVar(&opt.Duration, "d", 20*time.Second, "phase 2: how long the host announces")
+	fs.DurationVar(&opt.Interval, "interval", 100*time.Millisecond, "between announcements")
+	fs.IntVar(&opt.Batch, "batch", 500, "phase 1: clients connecting at once")
+	fs.DurationVar(&opt.BatchPause, "batch-pause", 100*time.Millisecond, "phase 1: pause between batches")
+	fs.DurationVar(&opt.Settle, "settle", 2*time.Second, "wait before each memory reading")
+	fs.DurationVar(&opt.StormTimeout, "storm-timeout", 120*time.Second, "phase 3: longest the reconnect storm may take")
+	fs.DurationVar(&opt.StormTail, "storm-tail", time.Second, "phase 3: announcing after the storm, before checking for gaps")
+	fs.IntVar(&opt.SendQueue, "send-queue", 0, "server signaling.send_queue (0: its default)")
+	fs.DurationVar(&opt.P99Limit, "p99", 100*time.Millisecond, "a run is held only with broadcast p99 under this")
+	fs.StringVar(&opt.DataBase, "data-base", "", "directory under which the server's temporary data dir is made (default: the system temp dir; /dev/shm takes disk sync out of the figures)")
+	fs.Var(&env, "server-env", "KEY=VALUE for the server's environment, repeatable (GODEBUG=gctrace=1, GOGC=200, BIDROOM_...)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if opt.Role != "supervisor" && opt.Role != "bidder" {
+		return fmt.Errorf("-role must be supervisor or bidder, got %q", opt.Role)
+	}
+	if opt.Interval <= 0 || opt.Duration < opt.Interval {
+		return errors.New("-interval must be positive and -d at least one interval")
+	}
+	ns, err := parseNs(*nList)
+	if err != nil {
+		return err
+	}
+	opt.ServerEnv = env
+	opt.Progress = stderr
+
+	fdLimit, err := raiseFDLimit()
+	if err != nil {
+		return err
+	}
+	maxN := ns[len(ns)-1]
+	if err := checkLimits(fdLimit, maxN); err != nil {
+		return err
+	}
+	if w := portWarning(maxN); w != "" {
+		fmt.Fprintln(stderr, "wsload: warning:", w)
+	}
+
+	if *serverBin == "" {
+		dir, err := os.MkdirTemp("", "wsload-build-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		*serverBin = filepath.Join(dir, "bidroom")
+		fmt.Fprintln(stderr, "wsload: building the server: go build -o", *serverBin, "github.com/bidroom/bidroom/cmd/bidroom")
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", *serverBin, "github.com/bidroom/bidroom/cmd/bidroom")
+		cmd.Stdout, cmd.Stderr = stderr, stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("build the server (run from inside the module, or pass -server): %w", err)
+		}
+	}
+	opt.Server = *serverBin
+
+	rep := Report{Machine: machine(opt.Server, fdLimit), Command: commandLine(), Role: opt.Role}
+	fmt.Fprintf(stderr, "wsload: %s\n", rep.Machine.line())
+	for _, n := range ns {
+		opt.N = n
+		if *waitIdle > 0 {
+			if busy, err := waitQuiet(ctx, *waitIdle, *idleBelow); err != nil {
+				return err
+			} else if busy >= *idleBelow {
+				fmt.Fprintf(stderr, "wsload: machine still %.0f%% busy (of one core) after %v; running N=%d anyway\n", busy, *waitIdle, n)
+			}
+		}
+		res, err := runOnce(ctx, opt)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			res.Failures = append(res.Failures, "run failed: "+err.Error())
+			fmt.Fprintf(stderr, "wsload: N=%d failed: %v\n", n, err)
+		}
+		rep.Results = append(rep.Results, res)
+		if res.Held {
+			rep.Held = max(rep.Held, n)
+		} else if !*keepGoing {
+			if n != maxN {
+				fmt.Fprintf(stderr, "wsload: N=%d not held; not trying larger N (-keep-going to)\n", n)
+			}
+			break
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	printTable(stdout, rep, opt)
+	return nil
+}
+
+// waitQuiet waits until the whole machine is busy under below % of one
+// core over 3 s, or until limit; it returns the last reading. Other work
+// on the box (a shared CI runner, say) skews every latency figure.
+func waitQuiet(ctx context.Context, limit time.Duration, below float64) (float64, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		t0, b0 := time.Now(), machineBusy()
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(3 * time.Second):
+		}
+		busy := 100 * (machineBusy() - b0).Seconds() / time.Since(t0).Seconds()
+		if busy < below || time.Now().After(deadline) {
+			return busy, nil
+		}
+	}
+}
+
+func parseNs(s string) ([]int, error) {
+	var ns []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-n wants positive client counts separated by commas, got %q", s)
+		}
+		if len(ns) > 0 && n <= ns[len(ns)-1] {
+			return nil, fmt.Errorf("-n must be increasing, got %q", s)
+		}
+		ns = append(ns, n)
+	}
+	return ns, nil
+}
+
+// raiseFDLimit lifts this process's descriptor limit to the hard limit.
+// Setting it explicitly also makes the server child inherit it (Go
+// otherwise restores the original soft limit in children).
+func raiseFDLimit() (uint64, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, fmt.Errorf("read RLIMIT_NOFILE: %w", err)
+	}
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, fmt.Errorf("raise RLIMIT_NOFILE to %d: %w", lim.Max, err)
+	}
+	return lim.Max, nil
+}
+
+// fdHeadroom is what a process needs besides one descriptor per client:
+// listener, store, REST and the runtime's own.
+const fdHeadroom = 100
+
+// checkLimits fails clearly if N clients cannot fit. The limit is per
+// process: this tool holds N client sockets and the server N accepted
+// ones, each needs N+100 under its own limit, 2N+100 on the machine.
+func checkLimits(fdLimit uint64, n int) error {
+	need := uint64(n) + fdHeadroom
+	if fdLimit < need {
+		return fmt.Errorf("ulimit -Hn is %d, but N=%d needs %d descriptors in this process and as many in the server "+
+			"(each holds one end of every connection; %d on the machine): raise the hard limit (as root: ulimit -Hn %d) or lower -n",
+			fdLimit, n, need, 2*n+fdHeadroom, need)
+	}
+	if b, err := os.ReadFile("/proc/sys/fs/file-max"); err == nil {
+		if max, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil && max < uint64(2*n+fdHeadroom) {
+			return fmt.Errorf("fs.file-max is %d, but N=%d needs %d open files on the machine", max, n, 2*n+fdHeadroom)
+		}
+	}
+	return nil
+}
+
+// portWarning notes a local port range too small for a storm: N sockets
+// in TIME_WAIT from the closes plus N new connections.
+func portWarning(n int) string {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return ""
+	}
+	lo, _ := strconv.Atoi(f[0])
+	hi, _ := strconv.Atoi(f[1])
+	if hi-lo+1 < 2*n {
+		return fmt.Sprintf("ip_local_port_range has %d ports; a storm of %d clients may need %d", hi-lo+1, n, 2*n)
+	}
+	return ""
+}
+
+func machine(serverBin string, fdLimit uint64) Machine {
+	m := Machine{CPUs: runtime.NumCPU(), ToolGo: runtime.Version(), FDLimit: fdLimit}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.Model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if bi, err := buildinfo.ReadFile(serverBin); err == nil {
+		m.ServerGo = bi.GoVersion
+	}
+	return m
+}
+
+func (m Machine) line() string {
+	return fmt.Sprintf("machine: %d CPUs (nproc), %s, Linux %s, wsload %s, server %s, fd limit %d",
+		m.CPUs, m.Model, m.Kernel, m.ToolGo, m.ServerGo, m.FDLimit)
+}
+
+func commandLine() string {
+	return strings.Join(append([]string{"wsload"}, os.Args[1:]...), " ")
+}
+
+func printTable(w io.Writer, rep Report, opt Options) {
+	fmt.Fprintln(w, rep.Machine.line())
+	fmt.Fprintf(w, "clients: role %s, one room, one server; broadcast %v every %v; p99 limit %v; send queue %s\n\n",
+		rep.Role, opt.Duration, opt.Interval, opt.P99Limit, queueName(opt.SendQueue))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "N\tconnect s\tRSS/conn KiB\theap+stack/conn KiB\tp50 ms\tp95 ms\tp99 ms\tmax ms\texpected\treceived\tlost\tsrv CPU %\ttool CPU %\tother CPU %\tstorm s\tstorm snapshots\theld\t")
+	for _, r := range rep.Results {
+		b, s := r.Broadcast, r.Storm
+		storm := "-"
+		if s.Completed {
+			storm = fmt.Sprintf("%.2f", s.Seconds)
+		} else if s.CaughtUp > 0 {
+			storm = fmt.Sprintf(">%.0f", opt.StormTimeout.Seconds())
+		}
+		fmt.Fprintf(tw, "%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d\t%.0f\t%.0f\t%.0f\t%s\t%d\t%s\t\n",
+			r.N, r.Connect.Seconds, r.Memory.RSSPerConn/1024, r.Memory.HeapStackPerConn/1024,
+			b.Latency.P50Ms, b.Latency.P95Ms, b.Latency.P99Ms, b.Latency.MaxMs,
+			b.Expected, b.Received, b.Lost, b.ServerCPU, b.ToolCPU, b.OtherCPU, storm, s.Snapshots, yesNo(r.Held))
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w, "\ndetails (broadcast: where the time goes; storm):")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "N\tsrv RSS MiB\tsrv goroutines\tstack/conn KiB\tobjects/conn\tframes/s\tcmd mean ms\tcmd p99 ms\tack p99 ms\tfirst p99 ms\tlast p99 ms\tGC cycles\tGC pause ms\tslow drops\t"+
+		"storm resumed s\tstorm p50 s\tstorm srv CPU %\tstorm other CPU %\tstorm lat p99 ms\tstorm lost\t")
+	for _, r := range rep.Results {
+		b, s := r.Broadcast, r.Storm
+		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.1f\t%.0f\t%.0f\t%.2f\t%.0f\t%.1f\t%.1f\t%.1f\t%.0f\t%.1f\t%.0f\t%.2f\t%.2f\t%.0f\t%.0f\t%.0f\t%d\t\n",
+			r.N, mib(r.Memory.RSSAfter), r.Memory.GoroutinesAfter, r.Memory.StackPerConn/1024, r.Memory.ObjectsPerConn, b.FramesPerSec, b.CommandMeanMs, b.CommandP99Ms,
+			b.AckLatency.P99Ms, b.FirstLatency.P99Ms, b.LastLatency.P99Ms, b.GCCycles, b.GCPauseMs, b.SlowDrops,
+			s.ResumedSecs, s.P50Secs, s.ServerCPU, s.OtherCPU, s.Latency.P99Ms, s.Lost)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "cmd: server time to decide and durably append (its histogram; p99 is a bucket edge); ack: host send -> ack;\n"+
+		"first/last: per announcement, the fastest and slowest client; other CPU: processes besides server and tool.")
+
+	for _, r := range rep.Results {
+		for _, f := range r.Failures {
+			fmt.Fprintf(w, "N=%d: %s\n", r.N, f)
+		}
+		if r.ErrorsAll > 0 {
+			fmt.Fprintf(w, "N=%d: %d client-side errors, first: %s\n", r.N, r.ErrorsAll, strings.Join(r.Errors, "; "))
+		}
+	}
+	if rep.Held > 0 {
+		fmt.Fprintf(w, "\nheld: N=%d (largest N with all connected, p99 < %v, no lost events, storm caught up with no gap)\n", rep.Held, opt.P99Limit)
+	} else {
+		fmt.Fprintln(w, "\nheld: none")
+	}
+	fmt.Fprintf(w, "command: %s\n", rep.Command)
+}
+
+func queueName(q int) string {
+	if q == 0 {
+		return "server default"
+	}
+	return strconv.Itoa(q)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "NO"
+}
