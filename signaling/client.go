@@ -12,8 +12,9 @@ import (
 	"github.com/bidroom/bidroom/rooms"
 )
 
-// client is one websocket connection. Its reader runs on the HTTP handler's
-// goroutine; its writer is the only goroutine that writes to conn.
+// client is one websocket connection. Its reader is a goroutine of its
+// own; writes happen on a flusher goroutine that exists only while frames
+// are queued, so an idle connection costs one goroutine and no buffers.
 type client struct {
 	srv    *Server
 	conn   *websocket.Conn
@@ -22,13 +23,14 @@ type client struct {
 	actor  rooms.Actor
 	staff  bool
 
-	send chan []byte   // frames for the writer; bounded
-	quit chan struct{} // closed once to stop the writer
-
-	mu        sync.Mutex // guards closed, closeCode, closeText
-	closed    bool
+	mu        sync.Mutex // guards queue, flushing, closed, closeCode, closeText, ping
+	queue     [][]byte   // frames waiting for the flusher; at most cfg.SendQueue
+	flushing  bool       // a flusher goroutine is running (or has finished the connection)
+	closed    bool       // no more frames accepted; the flusher sends the close frame
 	closeCode int
 	closeText string
+	ping      *time.Timer   // next ping; nil once closed
+	done      chan struct{} // closed when the flusher has closed the connection
 
 	// cursor and pos are owned by the hub, guarded by its mu.
 	cursor  uint64 // last room seq considered for this client
@@ -43,36 +45,100 @@ func newClient(s *Server, conn *websocket.Conn, room string, claims *auth.Claims
 	return &client{
 		srv: s, conn: conn, room: room, claims: claims, actor: claims.Actor(),
 		staff: claims.Role.IsStaff(),
-		send:  make(chan []byte, s.cfg.SendQueue),
-		quit:  make(chan struct{}),
+		done:  make(chan struct{}),
 		bucket: tokenBucket{rate: s.cfg.CommandRate, burst: 2 * s.cfg.CommandRate,
 			tokens: 2 * s.cfg.CommandRate, last: time.Now()},
 	}
 }
 
-// enqueue queues a frame for the writer. A full queue means the client
-// cannot keep up: it is disconnected (it will resume), never waited for.
+// enqueue queues a frame and makes sure a flusher runs. A full queue means
+// the client cannot keep up: it is disconnected (it will resume), never
+// waited for.
 func (c *client) enqueue(frame []byte) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return false
 	}
-	select {
-	case c.send <- frame:
-		c.srv.metrics.frames.Inc()
-		return true
-	default:
+	if len(c.queue) >= c.srv.cfg.SendQueue {
 		c.srv.metrics.slowDrops.Inc()
 		c.closeLocked(websocket.ClosePolicyViolation, "too slow: reconnect and resume")
-		// The writer is likely blocked on a full socket: give it a second,
+		// The flusher is likely blocked on a full socket: give it a second,
 		// not the whole write timeout. net.Conn deadlines are goroutine-safe.
 		_ = c.conn.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
 		return false
 	}
+	c.queue = append(c.queue, frame)
+	c.srv.metrics.frames.Inc()
+	c.startFlushLocked()
+	return true
 }
 
-// shutdown asks the writer to send a close frame and stop.
+// startFlushLocked starts a flusher unless one runs. The server's WaitGroup
+// is positive here (the connection is tracked), so Add is safe.
+func (c *client) startFlushLocked() {
+	if c.flushing {
+		return
+	}
+	c.flushing = true
+	c.srv.wg.Add(1)
+	go func() {
+		defer c.srv.wg.Done()
+		c.flush()
+	}()
+}
+
+// flush writes queued frames until the queue is empty, then exits; after
+// a close it sends the close frame and closes the connection.
+func (c *client) flush() {
+	for {
+		c.mu.Lock()
+		batch := c.queue
+		c.queue = nil
+		closed, code, text := c.closed, c.closeCode, c.closeText
+		if len(batch) == 0 && !closed {
+			c.flushing = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		if len(batch) > 0 {
+			// One deadline per batch, not per frame; after a close the
+			// leftovers get a second.
+			timeout := c.srv.cfg.WriteTimeout
+			if closed {
+				timeout = time.Second
+			}
+			_ = c.conn.SetWriteDeadline(time.Now().Add(timeout))
+			for _, frame := range batch {
+				if err := c.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
+					c.finish(websocket.CloseAbnormalClosure, "")
+					return
+				}
+			}
+			continue // more may have been queued meanwhile
+		}
+		c.finish(code, text)
+		return
+	}
+}
+
+// finish ends the connection from the flusher: a close frame if the
+// socket still works, then close, which also unblocks the reader.
+func (c *client) finish(code int, text string) {
+	c.mu.Lock()
+	c.closeLocked(code, text)
+	c.queue = nil
+	c.mu.Unlock()
+	if code != websocket.CloseAbnormalClosure {
+		_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text),
+			time.Now().Add(time.Second))
+	}
+	_ = c.conn.Close()
+	close(c.done)
+}
+
+// shutdown closes the connection after what is queued (bounded in time).
 func (c *client) shutdown(code int, text string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -84,11 +150,32 @@ func (c *client) closeLocked(code int, text string) {
 		return
 	}
 	c.closed, c.closeCode, c.closeText = true, code, text
-	close(c.quit)
+	if c.ping != nil {
+		c.ping.Stop()
+		c.ping = nil
+	}
+	c.startFlushLocked()
+}
+
+// schedulePing arms the next ping. WriteControl may run concurrently with
+// the flusher's writes (gorilla allows it), so no goroutine waits for it.
+func (c *client) schedulePing() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.ping = time.AfterFunc(c.srv.cfg.PingInterval, func() {
+		if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.srv.cfg.WriteTimeout)); err != nil {
+			c.shutdown(websocket.CloseAbnormalClosure, "")
+			return
+		}
+		c.schedulePing()
+	})
 }
 
 // run serves the connection until it ends: it joins the room (snapshot or
-// resume), starts the writer, and reads frames.
+// resume) and reads frames.
 func (c *client) run(resume *uint64) {
 	cfg := c.srv.cfg
 	c.conn.SetReadLimit(cfg.MaxMessageBytes)
@@ -96,16 +183,10 @@ func (c *client) run(resume *uint64) {
 	c.conn.SetPongHandler(func(string) error {
 		return c.conn.SetReadDeadline(time.Now().Add(cfg.PongTimeout))
 	})
-
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writeLoop()
-	}()
+	c.schedulePing()
 	defer func() {
 		c.shutdown(websocket.CloseNormalClosure, "")
-		<-writerDone
-		_ = c.conn.Close()
+		<-c.done
 	}()
 
 	h := c.srv.acquire(c.room)
@@ -170,58 +251,14 @@ func visibleAfter(events []rooms.Event, viewer rooms.Actor, limit int) int {
 	return n
 }
 
-func (c *client) writeLoop() {
-	cfg := c.srv.cfg
-	ping := time.NewTicker(cfg.PingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case frame := <-c.send:
-			_ = c.conn.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
-			if err := c.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
-				c.shutdown(websocket.CloseAbnormalClosure, "")
-				_ = c.conn.Close() // unblock the reader
-				return
-			}
-		case <-ping.C:
-			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteTimeout)); err != nil {
-				c.shutdown(websocket.CloseAbnormalClosure, "")
-				_ = c.conn.Close()
-				return
-			}
-		case <-c.quit:
-			c.mu.Lock()
-			code, text := c.closeCode, c.closeText
-			c.mu.Unlock()
-			// Flush what is queued (an error frame explaining the close, say),
-			// bounded in time: a client dropped as slow will not take it.
-			_ = c.conn.SetWriteDeadline(time.Now().Add(time.Second))
-			for drained := false; !drained; {
-				select {
-				case frame := <-c.send:
-					if c.conn.WriteMessage(websocket.TextMessage, frame) != nil {
-						drained = true
-					}
-				default:
-					drained = true
-				}
-			}
-			if code != websocket.CloseAbnormalClosure {
-				_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text),
-					time.Now().Add(time.Second))
-			}
-			_ = c.conn.Close() // unblock the reader
-			return
-		}
-	}
-}
-
 func (c *client) readLoop() {
 	for {
 		_, data, err := c.conn.ReadMessage()
 		if err != nil {
 			if errors.Is(err, websocket.ErrReadLimit) {
 				c.shutdown(websocket.CloseMessageTooBig, "frame too large")
+			} else {
+				c.shutdown(websocket.CloseAbnormalClosure, "") // the peer is gone: no close frame
 			}
 			return
 		}

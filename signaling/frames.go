@@ -122,12 +122,39 @@ type publicEvent struct {
 	Data  json.RawMessage `json:"data,omitempty"`
 }
 
-// encodedEvent is one event encoded for both audiences.
+// encodedEvent is one event encoded for both audiences, with its frames
+// cached by stream position: staff all stand at pos == seq, and most other
+// viewers share a position too, so a broadcast builds a handful of frames,
+// not one per client.
 type encodedEvent struct {
 	seq    uint64
 	vis    rooms.Visibility
 	full   []byte // staff: the whole event
 	public []byte
+	staff  []byte            // the staff frame at pos == seq, built on first use
+	byPos  map[uint64][]byte // public frames by pos
+}
+
+// frame returns the event frame for a viewer at pos.
+func (ee *encodedEvent) frame(staff bool, pos uint64) []byte {
+	if staff {
+		if pos != ee.seq {
+			return eventFrame(pos, ee.full) // cannot happen for staff; stay correct anyway
+		}
+		if ee.staff == nil {
+			ee.staff = eventFrame(pos, ee.full)
+		}
+		return ee.staff
+	}
+	f, ok := ee.byPos[pos]
+	if !ok {
+		if ee.byPos == nil {
+			ee.byPos = map[uint64][]byte{}
+		}
+		f = eventFrame(pos, ee.public)
+		ee.byPos[pos] = f
+	}
+	return f
 }
 
 func encodeEvent(e *rooms.Event) (encodedEvent, error) {

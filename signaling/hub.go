@@ -81,12 +81,13 @@ func (h *hub) broadcast() {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, ee := range encoded {
+	for i := range encoded {
+		ee := &encoded[i]
 		if ee.seq <= h.lastSeq {
 			continue
 		}
 		for c := range h.clients {
-			c.deliver(&ee)
+			c.deliver(ee)
 		}
 		h.lastSeq = ee.seq
 	}
@@ -116,11 +117,7 @@ func (c *client) deliver(ee *encodedEvent) {
 		return
 	}
 	c.pos++
-	body := ee.public
-	if c.staff {
-		body = ee.full
-	}
-	c.enqueue(eventFrame(c.pos, body))
+	c.enqueue(ee.frame(c.staff, c.pos))
 }
 
 // join registers c as having seen the room up to seq (stream position

@@ -175,8 +175,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = conn.Close()
 		return
 	}
-	defer s.track(c, false)
-	c.run(resume)
+	// Serve on a goroutine of our own and return, so net/http's buffers,
+	// the request and the handler's stack are freed for the connection's life.
+	go func() {
+		defer s.track(c, false)
+		c.run(resume)
+	}()
 }
 
 // track adds or removes a live connection; it refuses new ones after Close.
@@ -189,7 +193,7 @@ func (s *Server) track(c *client, add bool) bool {
 		}
 		s.conns[c] = struct{}{}
 		s.metrics.connections.Inc()
-		s.wg.Add(1) // the handler goroutine is ours once hijacked: Close waits for it
+		s.wg.Add(1) // the connection's reader goroutine: Close waits for it
 		return true
 	}
 	delete(s.conns, c)

@@ -253,7 +253,7 @@ func TestBidderStreamHidesOthers(t *testing.T) {
 	b.expect("welcome")
 	b.expect("snapshot")
 	b.send(command("s", "sign_in", nil))
-	b.expect("ack")
+	ackAndEvent(b)
 	a.send(command("s", "sign_in", nil))
 	ack, f := ackAndEvent(a)
 	if ack.Events != 1 {
