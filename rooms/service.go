@@ -55,9 +55,61 @@ type Service struct {
 type room struct {
 	cmdMu sync.Mutex // serializes this instance's commands on the room; held across the append on purpose
 
-	mu     sync.Mutex // guards state and events; never held across I/O
-	state  *Opening
-	events []Event // every event so far; elements are never modified
+	mu      sync.Mutex // guards state, events and cursors; never held across I/O
+	state   *Opening
+	events  []Event            // every event so far; elements are never modified
+	cursors map[Actor]position // each viewer's last known position, so counting resumes from there
+}
+
+// position is a viewer's stream position at a room sequence.
+type position struct{ seq, pos uint64 }
+
+// maxCursors bounds the per-room cache of viewer positions.
+const maxCursors = 100_000
+
+// positionAt returns how many events viewer can see up to seq, counting on
+// from the viewer's cached position (not from the start) when it can.
+func (r *room) positionAt(viewer Actor, seq uint64) uint64 {
+	from := r.cursors[viewer]
+	if from.seq > seq {
+		from = position{}
+	}
+	n := from.pos
+	for i := from.seq; i < seq; i++ {
+		if r.events[i].Vis.VisibleTo(viewer) {
+			n++
+		}
+	}
+	r.remember(viewer, position{seq: seq, pos: n})
+	return n
+}
+
+// seqAtPos is the inverse: the seq of the viewer's pos-th visible event.
+func (r *room) seqAtPos(viewer Actor, pos uint64) (uint64, bool) {
+	from := r.cursors[viewer]
+	if from.pos > pos {
+		from = position{}
+	}
+	if from.pos == pos {
+		return from.seq, true
+	}
+	n := from.pos
+	for i := from.seq; i < uint64(len(r.events)); i++ {
+		if r.events[i].Vis.VisibleTo(viewer) {
+			if n++; n == pos {
+				r.remember(viewer, position{seq: i + 1, pos: n})
+				return i + 1, true
+			}
+		}
+	}
+	return n, false
+}
+
+func (r *room) remember(viewer Actor, p position) {
+	if r.cursors == nil || len(r.cursors) >= maxCursors {
+		r.cursors = map[Actor]position{}
+	}
+	r.cursors[viewer] = p
 }
 
 // NewService returns a Service over log using now as the server clock
@@ -242,17 +294,7 @@ func (s *Service) Snapshot(ctx context.Context, roomID string, viewer Actor) (Sn
 	if r.state.Phase == PhaseNone {
 		return Snapshot{}, refuse(CodeNotFound, "session %s does not exist", roomID)
 	}
-	return Snapshot{Seq: r.state.Seq, Pos: visibleCount(r.events, viewer), View: r.state.Project(viewer)}, nil
-}
-
-func visibleCount(events []Event, viewer Actor) uint64 {
-	var n uint64
-	for i := range events {
-		if events[i].Vis.VisibleTo(viewer) {
-			n++
-		}
-	}
-	return n
+	return Snapshot{Seq: r.state.Seq, Pos: r.positionAt(viewer, r.state.Seq), View: r.state.Project(viewer)}, nil
 }
 
 // EventsAfter returns the room's events with seq > after, catching up
@@ -283,15 +325,11 @@ func (s *Service) SeqAtPos(ctx context.Context, roomID string, viewer Actor, pos
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var n uint64
-	for i := range r.events {
-		if r.events[i].Vis.VisibleTo(viewer) {
-			if n++; n == pos {
-				return r.events[i].Seq, nil
-			}
-		}
+	seq, ok := r.seqAtPos(viewer, pos)
+	if !ok {
+		return 0, fmt.Errorf("%w: position %d, the stream has %d", ErrResumeAhead, pos, seq)
 	}
-	return 0, fmt.Errorf("%w: position %d, the stream has %d", ErrResumeAhead, pos, n)
+	return seq, nil
 }
 
 // Exists reports whether a session was created in the room.

@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"errors"
+	"net"
 	"sync"
 	"time"
 
@@ -38,7 +39,8 @@ type client struct {
 	counted bool   // counted in the hub's online map
 	hub     *hub   // set before the reader starts
 
-	bucket tokenBucket // command rate limit; reader goroutine only
+	bucket        tokenBucket // command rate limit; reader goroutine only
+	writeDeadline time.Time   // armed write deadline; flusher only (one runs at a time)
 }
 
 func newClient(s *Server, conn *websocket.Conn, room string, claims *auth.Claims) *client {
@@ -51,10 +53,13 @@ func newClient(s *Server, conn *websocket.Conn, room string, claims *auth.Claims
 	}
 }
 
-// enqueue queues a frame and makes sure a flusher runs. A full queue means
-// the client cannot keep up: it is disconnected (it will resume), never
-// waited for.
-func (c *client) enqueue(frame []byte) bool {
+// enqueue queues a JSON payload as a text frame.
+func (c *client) enqueue(payload []byte) bool { return c.enqueueFrame(wire(opText, payload)) }
+
+// enqueueFrame queues a wire frame and makes sure a flusher runs. A full
+// queue means the client cannot keep up: it is disconnected (it will
+// resume), never waited for.
+func (c *client) enqueueFrame(frame []byte) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -105,22 +110,33 @@ func (c *client) flush() {
 		if len(batch) > 0 {
 			// One deadline per batch, not per frame; after a close the
 			// leftovers get a second.
-			timeout := c.srv.cfg.WriteTimeout
-			if closed {
-				timeout = time.Second
-			}
-			_ = c.conn.SetWriteDeadline(time.Now().Add(timeout))
-			for _, frame := range batch {
-				if err := c.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
-					c.finish(websocket.CloseAbnormalClosure, "")
-					return
-				}
+			c.setWriteDeadline(closed)
+			bufs := net.Buffers(batch)
+			if _, err := bufs.WriteTo(c.conn.NetConn()); err != nil {
+				c.finish(websocket.CloseAbnormalClosure, "")
+				return
 			}
 			continue // more may have been queued meanwhile
 		}
 		c.finish(code, text)
 		return
 	}
+}
+
+// setWriteDeadline arms the write timeout for a batch. Re-arming a
+// deadline costs a runtime timer update, so it is skipped while the armed
+// one is still more than half the timeout away; after a close the
+// leftovers get a second. Flusher goroutine only.
+func (c *client) setWriteDeadline(closed bool) {
+	now := time.Now()
+	timeout := c.srv.cfg.WriteTimeout
+	if closed {
+		timeout = time.Second
+	} else if c.writeDeadline.Sub(now) > timeout/2 {
+		return
+	}
+	c.writeDeadline = now.Add(timeout)
+	_ = c.conn.NetConn().SetWriteDeadline(c.writeDeadline)
 }
 
 // finish ends the connection from the flusher: a close frame if the
@@ -131,8 +147,9 @@ func (c *client) finish(code int, text string) {
 	c.queue = nil
 	c.mu.Unlock()
 	if code != websocket.CloseAbnormalClosure {
-		_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text),
-			time.Now().Add(time.Second))
+		nc := c.conn.NetConn()
+		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = nc.Write(wire(opClose, closePayload(code, text)))
 	}
 	_ = c.conn.Close()
 	close(c.done)
@@ -157,8 +174,11 @@ func (c *client) closeLocked(code int, text string) {
 	c.startFlushLocked()
 }
 
-// schedulePing arms the next ping. WriteControl may run concurrently with
-// the flusher's writes (gorilla allows it), so no goroutine waits for it.
+// pingFrame is a ping with no payload.
+var pingFrame = wire(opPing, nil)
+
+// schedulePing arms the next ping; it goes through the queue like any
+// frame, so only the flusher ever writes to the socket.
 func (c *client) schedulePing() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -166,11 +186,9 @@ func (c *client) schedulePing() {
 		return
 	}
 	c.ping = time.AfterFunc(c.srv.cfg.PingInterval, func() {
-		if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.srv.cfg.WriteTimeout)); err != nil {
-			c.shutdown(websocket.CloseAbnormalClosure, "")
-			return
+		if c.enqueueFrame(pingFrame) {
+			c.schedulePing()
 		}
-		c.schedulePing()
 	})
 }
 
@@ -182,6 +200,21 @@ func (c *client) run(resume *uint64) {
 	_ = c.conn.SetReadDeadline(time.Now().Add(cfg.PongTimeout))
 	c.conn.SetPongHandler(func(string) error {
 		return c.conn.SetReadDeadline(time.Now().Add(cfg.PongTimeout))
+	})
+	// gorilla's default handlers answer pings and closes with WriteControl;
+	// route the answers through the queue so the flusher stays the only
+	// writer. (gorilla still writes a close itself on a protocol error,
+	// when the connection is being torn down anyway.)
+	c.conn.SetPingHandler(func(data string) error {
+		c.enqueueFrame(wire(opPong, []byte(data)))
+		return nil
+	})
+	c.conn.SetCloseHandler(func(code int, text string) error {
+		if code == websocket.CloseNoStatusReceived {
+			code = websocket.CloseNormalClosure
+		}
+		c.shutdown(code, "")
+		return nil
 	})
 	c.schedulePing()
 	defer func() {

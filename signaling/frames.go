@@ -169,15 +169,15 @@ func encodeEvent(e *rooms.Event) (encodedEvent, error) {
 	return encodedEvent{seq: e.Seq, vis: e.Vis, full: full, public: pub}, nil
 }
 
-// eventFrame builds {"v":1,"type":"event","pos":N,"event":...} without
-// re-encoding the event for each recipient.
+// eventFrame builds the wire frame of {"v":1,"type":"event","pos":N,
+// "event":...} without re-encoding the event for each recipient.
 func eventFrame(pos uint64, event []byte) []byte {
 	b := make([]byte, 0, len(event)+48)
 	b = append(b, `{"v":1,"type":"event","pos":`...)
 	b = strconv.AppendUint(b, pos, 10)
 	b = append(b, `,"event":`...)
 	b = append(b, event...)
-	return append(b, '}')
+	return wire(opText, append(b, '}'))
 }
 
 func mustJSON(v any) []byte {

@@ -117,7 +117,7 @@ func (c *client) deliver(ee *encodedEvent) {
 		return
 	}
 	c.pos++
-	c.enqueue(ee.frame(c.staff, c.pos))
+	c.enqueueFrame(ee.frame(c.staff, c.pos))
 }
 
 // join registers c as having seen the room up to seq (stream position
