@@ -38,7 +38,7 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func open(t *testing.T, path string) *embedded.Log {
+func open(t testing.TB, path string) *embedded.Log {
 	t.Helper()
 	l, err := embedded.Open(path)
 	if err != nil {
@@ -282,4 +282,12 @@ func runKillChild(path string) int {
 		fmt.Println(seq) // acknowledged: Append returned nil
 	}
 	return 0
+}
+
+func BenchmarkAppend(b *testing.B) {
+	storetest.BenchAppend(b, open(b, filepath.Join(b.TempDir(), "events.db")))
+}
+
+func BenchmarkRead(b *testing.B) {
+	storetest.BenchRead(b, open(b, filepath.Join(b.TempDir(), "events.db")))
 }

@@ -29,7 +29,7 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func open(t *testing.T, url, prefix string) *redis.Log {
+func open(t testing.TB, url, prefix string) *redis.Log {
 	t.Helper()
 	l, err := redis.Open(t.Context(), url, prefix)
 	if err != nil {
@@ -335,4 +335,12 @@ func TestStrayListEntriesIgnored(t *testing.T) {
 	if err != nil || len(got) != 2 || rooms.VerifyChain(0, "", got) != nil {
 		t.Fatalf("Read after Append over strays = %d events, %v; want the 2 appended", len(got), err)
 	}
+}
+
+func BenchmarkAppend(b *testing.B) {
+	storetest.BenchAppend(b, open(b, redistest.Start(b), redistest.Prefix(b)))
+}
+
+func BenchmarkRead(b *testing.B) {
+	storetest.BenchRead(b, open(b, redistest.Start(b), redistest.Prefix(b)))
 }
