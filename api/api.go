@@ -73,6 +73,14 @@ func NewRouter(d Deps) *gin.Engine {
 	v1.POST("/sessions/:id/commands", a.command)
 	v1.GET("/demo", a.demo)
 
+	// Media endpoints are part of the public surface; they arrive with the
+	// media milestone. Until then they say so rather than 404.
+	notYet := func(c *gin.Context) {
+		apiError(c, http.StatusNotImplemented, "not_implemented", "WHIP/WHEP media is not available on this server yet")
+	}
+	r.Any("/whip/:room", notYet)
+	r.Any("/whep/:room", notYet)
+
 	if d.Web != nil {
 		r.NoRoute(gin.WrapH(d.Web))
 	}

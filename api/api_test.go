@@ -177,6 +177,7 @@ func TestRefusals(t *testing.T) {
 		{"token bad grant", "POST", "/api/v1/tokens", adminKey, map[string]any{"room": "s1", "role": "host", "sub": "x", "grants": []string{"root"}}, 400, "invalid"},
 		{"token without key", "POST", "/api/v1/tokens", "", map[string]any{"room": "s1", "role": "host", "sub": "x"}, 401, "unauthorized"},
 		{"no demo", "GET", "/api/v1/demo", "", nil, 404, "not_found"},
+		{"whip not yet", "POST", "/whip/s1", bidder, "v=0", 501, "not_implemented"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
