@@ -451,3 +451,35 @@ func FuzzDecodeClientFrame(f *testing.F) {
 		}
 	})
 }
+
+// TestDeadConnectionClosed: a client that stops answering pings is closed
+// after the pong timeout; one that answers stays.
+func TestDeadConnectionClosed(t *testing.T) {
+	e := newEnv(t, signaling.Config{PingInterval: 50 * time.Millisecond, PongTimeout: 300 * time.Millisecond})
+	alive := e.mustDial("room=r1", e.token("r1", rooms.RoleSupervisor, "alive"))
+	go func() { // reading makes gorilla answer pings
+		for {
+			if _, _, err := alive.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	dead := e.mustDial("room=r1", e.token("r1", rooms.RoleSupervisor, "dead"))
+	_ = dead // never reads, so never answers a ping
+	waitUntil(t, "the silent connection to be closed", func() bool { return e.srv.Connections() == 1 })
+	time.Sleep(400 * time.Millisecond) // longer than the pong timeout
+	if n := e.srv.Connections(); n != 1 {
+		t.Fatalf("connections = %d, want the answering one still open", n)
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
