@@ -15,9 +15,13 @@ lint:
 	go vet ./...
 	go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-bench: ## websocket fan-out load run (see docs/BENCHMARKS.md)
-	go run ./bench/wsload -n 1000,2000,5000,10000
+bench: ## websocket fan-out load run and the Go benchmarks (see docs/BENCHMARKS.md)
+	go test -run XXX -bench . -benchtime 2s ./decrypt ./store/...
+	go run ./bench/wsload -n 1000,2000,5000,8000,10000 -keep-going
 
 fuzz: ## a short run of every fuzz target
 	go test ./rooms -run XXX -fuzz FuzzDecodeEvent -fuzztime 30s
 	go test ./signaling -run XXX -fuzz FuzzDecodeClientFrame -fuzztime 30s
+	go test ./decrypt -run XXX -fuzz FuzzReadHeader -fuzztime 30s
+	go test ./decrypt -run XXX -fuzz FuzzOpen -fuzztime 30s
+	go test ./decrypt -run XXX -fuzz FuzzKeys -fuzztime 30s

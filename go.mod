@@ -3,6 +3,7 @@ module github.com/bidroom/bidroom
 go 1.26.8
 
 require (
+	github.com/emmansun/gmsm v0.30.1
 	github.com/gin-gonic/gin v1.12.0
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/google/uuid v1.6.0

@@ -1,0 +1,64 @@
+// Command bidtool is the bidder's offline tool for sealed bids (format:
+// docs/bid-format.md):
+//
+//	bidtool keygen  --out PREFIX [--pass-file F]
+//	bidtool seal    --in FILE --sheet SHEET.json --key KEY.pem --session ID --bidder ID --out SEALED
+//	bidtool inspect --in SEALED [--signer PUB.pem] [--json]
+//	bidtool open    --in SEALED --key KEY.pem --signer PUB.pem --out FILE [--sheet-out SHEET.json]
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bidtool:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  bidtool keygen --out PREFIX [--pass-file F]
+      Write a new SM2 key pair: PREFIX.key.pem (PKCS#8, encrypted with the
+      password in F if given, mode 0600) and PREFIX.pub.pem. OpenSSL reads both.
+  bidtool seal --in FILE --sheet SHEET.json --key KEY.pem [--pass-file F]
+               --session ID --bidder ID [--recipient PUB.pem] [--chunk BYTES] --out SEALED
+      Seal FILE and its opening sheet (a flat JSON object: price, duration,
+      quality, project_manager, other named fields) for the opening SESSION,
+      signed with KEY; the data key is wrapped to KEY's public key, or to
+      --recipient (an encryption key or certificate).
+  bidtool inspect --in SEALED [--signer PUB.pem] [--json]
+      Print the header and digest; with --signer, check the signature over
+      the whole file. No key is needed and nothing is decrypted. --json
+      prints every field, the wrapped key and signature as base64 DER.
+  bidtool open --in SEALED --key KEY.pem [--pass-file F] --signer PUB.pem --out FILE [--sheet-out SHEET.json]
+      Decrypt and verify a sealed bid (the bidder's own check). FILE is
+      written only if everything verifies.
+Large files show progress on stderr (--quiet to silence). Keys are PEM:
+PKCS#8 private keys, SPKI public keys or SM2 X.509 certificates.
+`
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("missing command")
+	}
+	switch args[0] {
+	case "keygen":
+		return keygen(args[1:], stdout, stderr)
+	case "seal":
+		return sealCmd(args[1:], stdout, stderr)
+	case "inspect":
+		return inspect(args[1:], stdout, stderr)
+	case "open":
+		return openCmd(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
