@@ -33,6 +33,8 @@ const (
 	CmdPresence       = "presence"
 	CmdDeadline       = "deadline"
 	CmdAnnounce       = "announce"
+	CmdSubmitBid      = "submit_bid"
+	CmdWithdrawBid    = "withdraw_bid"
 )
 
 // Event types of the opening room.
@@ -45,6 +47,8 @@ const (
 	EvOpened           = "opened"
 	EvBiddersRevealed  = "bidders_revealed"
 	EvAnnouncement     = "announcement"
+	EvBidSubmitted     = "bid_submitted"
+	EvBidWithdrawn     = "bid_withdrawn"
 )
 
 // SessionSpec is what a session is created with (from the tender data).
@@ -77,10 +81,24 @@ type Presence struct {
 	Online bool   `json:"online"`
 }
 
-// Opened is the data of the opened event.
+// Opened is the data of the opened event: the counts announced at the
+// deadline.
 type Opened struct {
 	Registered int `json:"registered"`
 	SignedIn   int `json:"signed_in"`
+	Submitted  int `json:"submitted"`
+}
+
+// Bid is a sealed bid the server holds for a bidder: the data of a
+// bid_submitted event. The transport checks the file (format, signature,
+// session and bidder bound into its header) before submitting it.
+type Bid struct {
+	Bidder       string    `json:"bidder"`
+	Digest       string    `json:"digest"`        // SM3 of the sealed file, hex
+	Size         int64     `json:"size"`          // bytes of the sealed file
+	HeaderDigest string    `json:"header_digest"` // SM3 of the file's header, hex
+	Version      int       `json:"version"`       // 1 for the first submission, +1 per replacement
+	ReceivedAt   time.Time `json:"received_at,omitzero"`
 }
 
 // Revealed is the data of the bidders_revealed event: every registered
@@ -111,6 +129,7 @@ type Participant struct {
 	SignedAt  time.Time `json:"signed_at,omitzero"`
 	Online    bool      `json:"online"`
 	PublicKey string    `json:"-"`
+	Bid       *Bid      `json:"bid,omitempty"` // bidders: the sealed bid held, nil if none (or withdrawn)
 }
 
 // Opening is the state of an opening room: the fold of its events.
@@ -126,11 +145,12 @@ type Opening struct {
 	Staff         map[string]*Participant // hosts, supervisors, admins who signed in
 	Revealed      bool
 	Announcements []Announcement
+	bidVersions   map[string]int // last bid version per bidder, withdrawn ones included
 }
 
 // NewOpening returns the empty state of a room.
 func NewOpening(room string) *Opening {
-	return &Opening{Room: room, Bidders: map[string]*Participant{}, Staff: map[string]*Participant{}}
+	return &Opening{Room: room, Bidders: map[string]*Participant{}, Staff: map[string]*Participant{}, bidVersions: map[string]int{}}
 }
 
 // maxAnnouncementsKept bounds the announcements a snapshot carries.
@@ -183,6 +203,24 @@ func (o *Opening) apply(e Event) error {
 		o.Phase, o.OpenedAt = PhaseOpened, e.Time
 	case EvBiddersRevealed:
 		o.Revealed = true
+	case EvBidSubmitted:
+		var b Bid
+		if err := json.Unmarshal(e.Data, &b); err != nil {
+			return err
+		}
+		if p := o.Bidders[b.Bidder]; p != nil {
+			b.ReceivedAt = e.Time
+			p.Bid = &b
+			o.bidVersions[b.Bidder] = b.Version
+		}
+	case EvBidWithdrawn:
+		var b Bid
+		if err := json.Unmarshal(e.Data, &b); err != nil {
+			return err
+		}
+		if p := o.Bidders[b.Bidder]; p != nil {
+			p.Bid = nil
+		}
 	case EvAnnouncement:
 		var a Announcement
 		if err := json.Unmarshal(e.Data, &a); err != nil {
@@ -254,6 +292,10 @@ func (o *Opening) Decide(actor Actor, cmd Command, now time.Time) ([]Draft, erro
 		return o.deadline(actor, now)
 	case CmdAnnounce:
 		return o.announce(actor, cmd)
+	case CmdSubmitBid:
+		return o.submitBid(actor, cmd, now)
+	case CmdWithdrawBid:
+		return o.withdrawBid(actor, now)
 	}
 	return nil, refuse(CodeUnknownCommand, "unknown command %q", cmd.Type)
 }
@@ -389,6 +431,9 @@ func (o *Opening) deadline(actor Actor, now time.Time) ([]Draft, error) {
 		if b.SignedIn {
 			opened.SignedIn++
 		}
+		if b.Bid != nil {
+			opened.Submitted++
+		}
 		names = append(names, BidderName{ID: id, Name: b.Name})
 	}
 	return []Draft{
@@ -410,6 +455,63 @@ func (o *Opening) announce(actor Actor, cmd Command) ([]Draft, error) {
 	}
 	a.Time = time.Time{}
 	return []Draft{{Type: EvAnnouncement, Vis: Public(), Data: a}}, nil
+}
+
+// bidVisibility: a bidder's own bid events are seen by that bidder and by
+// supervisors and admins — not by the host (the tendering side) and not by
+// other bidders, so nobody learns who submitted before the deadline (R2, R6).
+func bidVisibility(bidder string) Visibility {
+	return Visibility{Roles: []Role{RoleSupervisor, RoleAdmin}, Subjects: []string{bidder}}
+}
+
+// BiddingOpen reports whether bids may be submitted at now: before the
+// deadline on the server's clock and before the opening (R1).
+func (o *Opening) BiddingOpen(now time.Time) error {
+	if o.Phase != PhaseScheduled && o.Phase != PhaseCheckIn || !now.Before(o.Session.Deadline) {
+		return refuse(CodeWrongState, "the bid deadline passed at %s; no bid can be submitted, replaced or withdrawn", o.Session.Deadline.Format(time.RFC3339))
+	}
+	return nil
+}
+
+var hexDigest = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+func (o *Opening) submitBid(actor Actor, cmd Command, now time.Time) ([]Draft, error) {
+	if err := requireRole(actor, "submit bids", RoleBidder); err != nil {
+		return nil, err
+	}
+	if err := o.BiddingOpen(now); err != nil {
+		return nil, err
+	}
+	if o.Bidders[actor.Sub] == nil {
+		return nil, refuse(CodeNotFound, "bidder %s is not registered for this session", actor.Sub)
+	}
+	var b Bid
+	if err := decodeData(cmd.Data, &b); err != nil {
+		return nil, err
+	}
+	if b.Bidder != actor.Sub {
+		return nil, refuse(CodeForbidden, "a bidder may only submit their own bid")
+	}
+	if !hexDigest.MatchString(b.Digest) || !hexDigest.MatchString(b.HeaderDigest) || b.Size <= 0 {
+		return nil, refuse(CodeInvalid, "a bid needs its SM3 digest, header digest and size")
+	}
+	b.Version = o.bidVersions[actor.Sub] + 1
+	b.ReceivedAt = time.Time{}
+	return []Draft{{Type: EvBidSubmitted, Vis: bidVisibility(actor.Sub), Data: b}}, nil
+}
+
+func (o *Opening) withdrawBid(actor Actor, now time.Time) ([]Draft, error) {
+	if err := requireRole(actor, "withdraw bids", RoleBidder); err != nil {
+		return nil, err
+	}
+	if err := o.BiddingOpen(now); err != nil {
+		return nil, err
+	}
+	p := o.Bidders[actor.Sub]
+	if p == nil || p.Bid == nil {
+		return nil, refuse(CodeNotFound, "there is no bid to withdraw")
+	}
+	return []Draft{{Type: EvBidWithdrawn, Vis: bidVisibility(actor.Sub), Data: Bid{Bidder: actor.Sub, Digest: p.Bid.Digest, Version: p.Bid.Version}}}, nil
 }
 
 // NextTimer returns the next time-driven command the room is waiting for.

@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -301,4 +302,84 @@ func FuzzDecodeEvent(f *testing.F) {
 			t.Fatalf("round trip changed the event: %v", err)
 		}
 	})
+}
+
+func bid(bidder string, n int) Bid {
+	d := strings.Repeat(fmt.Sprintf("%x", n%16), 64)
+	return Bid{Bidder: bidder, Digest: d, HeaderDigest: d, Size: 1000}
+}
+
+func TestBidSubmission(t *testing.T) {
+	f := checkIn(t)
+	at := t0.Add(30 * time.Minute)
+	f.must(bidderA, CmdSubmitBid, bid("a", 1), at)
+	f.must(bidderA, CmdSubmitBid, bid("a", 2), at) // a replacement
+	if b := f.o.Bidders["a"].Bid; b == nil || b.Version != 2 || b.Digest != bid("a", 2).Digest || !b.ReceivedAt.Equal(at) {
+		t.Fatalf("bid after replacement = %+v", b)
+	}
+	f.must(bidderB, CmdSubmitBid, bid("b", 3), at)
+	f.must(bidderB, CmdWithdrawBid, nil, at)
+	f.must(bidderB, CmdSubmitBid, bid("b", 4), at)
+	if v := f.o.Bidders["b"].Bid.Version; v != 2 {
+		t.Errorf("version after withdraw and resubmit = %d, want 2", v)
+	}
+	f.must(bidderB, CmdWithdrawBid, nil, at)
+
+	// Who submitted is hidden from the host and from other bidders until the deadline.
+	for _, e := range f.events {
+		if (e.Type == EvBidSubmitted || e.Type == EvBidWithdrawn) && (e.Vis.VisibleTo(host) || e.Vis.VisibleTo(bidderB) && strings.Contains(string(e.Data), `"a"`)) {
+			t.Errorf("%s visible to the host or another bidder: %+v", e.Type, e.Vis)
+		}
+	}
+	for _, p := range f.o.Project(host).Bidders {
+		if p.Bid != nil {
+			t.Errorf("host sees %s's bid before the deadline", p.Sub)
+		}
+	}
+	if sv := f.o.Project(sup); sv.Bidders[0].Bid == nil {
+		t.Error("supervisor does not see bidder a's bid")
+	}
+
+	d := f.must(SystemActor, CmdDeadline, nil, t0.Add(time.Hour))
+	if got := d[0].Data.(Opened).Submitted; got != 1 {
+		t.Errorf("submitted at the deadline = %d, want 1 (b withdrew)", got)
+	}
+	if hv := f.o.Project(host); hv.Bidders[0].Bid == nil {
+		t.Error("host does not see the bids after the deadline")
+	}
+}
+
+func TestBidRefusals(t *testing.T) {
+	at := t0.Add(30 * time.Minute)
+	tests := []struct {
+		name  string
+		actor Actor
+		cmd   string
+		data  any
+		now   time.Time
+		code  string
+	}{
+		{"host submits", host, CmdSubmitBid, bid("a", 1), at, CodeForbidden},
+		{"for another bidder", bidderA, CmdSubmitBid, bid("b", 1), at, CodeForbidden},
+		{"unregistered", stranger, CmdSubmitBid, bid("x", 1), at, CodeNotFound},
+		{"bad digest", bidderA, CmdSubmitBid, Bid{Bidder: "a", Digest: "xyz", HeaderDigest: "xyz", Size: 1}, at, CodeInvalid},
+		{"at the deadline", bidderA, CmdSubmitBid, bid("a", 1), t0.Add(time.Hour), CodeWrongState},
+		{"withdraw nothing", bidderA, CmdWithdrawBid, nil, at, CodeNotFound},
+		{"supervisor withdraws", sup, CmdWithdrawBid, nil, at, CodeForbidden},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := checkIn(t)
+			_, err := f.try(tt.actor, tt.cmd, tt.data, tt.now)
+			if got := RefusalCode(err); got != tt.code {
+				t.Fatalf("code = %q (%v), want %q", got, err, tt.code)
+			}
+		})
+	}
+	f := checkIn(t)
+	f.must(bidderA, CmdSubmitBid, bid("a", 1), at)
+	f.must(SystemActor, CmdDeadline, nil, t0.Add(time.Hour))
+	if _, err := f.try(bidderA, CmdWithdrawBid, nil, t0.Add(time.Hour)); RefusalCode(err) != CodeWrongState {
+		t.Fatalf("withdraw after the deadline: %v", err)
+	}
 }

@@ -37,7 +37,11 @@ func (o *Opening) Project(viewer Actor) OpeningView {
 		b := o.Bidders[id]
 		switch {
 		case staff || b.Sub == viewer.Sub && viewer.Role == RoleBidder:
-			v.Bidders = append(v.Bidders, *b)
+			p := *b
+			if viewer.Role == RoleHost && !o.Revealed {
+				p.Bid = nil // the host learns who submitted only at the deadline
+			}
+			v.Bidders = append(v.Bidders, p)
 		case o.Revealed:
 			v.Bidders = append(v.Bidders, Participant{Sub: b.Sub, Role: RoleBidder, Name: b.Name})
 		}
