@@ -16,7 +16,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/bidroom/bidroom/auth"
+	"github.com/bidroom/bidroom/decrypt"
 	"github.com/bidroom/bidroom/rooms"
+	"github.com/bidroom/bidroom/store/blobs"
 )
 
 // Deps is what the router serves.
@@ -33,6 +35,9 @@ type Deps struct {
 	Ready        func(ctx context.Context) error // readiness: the store answers
 	Demo         func() *Demo                    // the demo session, nil when off
 	Logger       *slog.Logger
+	Blobs        *blobs.Store        // sealed bid files
+	Platform     *decrypt.PrivateKey // signs receipts
+	MaxBidBytes  int64               // largest sealed bid accepted
 }
 
 // Demo describes the demo session and hands out its tokens.
@@ -72,6 +77,12 @@ func NewRouter(d Deps) *gin.Engine {
 	v1.POST("/sessions/:id/bidders", a.admin, a.registerBidder)
 	v1.POST("/sessions/:id/commands", a.command)
 	v1.GET("/demo", a.demo)
+	v1.GET("/platform-key", a.platformKey)
+	v1.POST("/sessions/:id/bids/uploads", a.createUpload)
+	v1.GET("/sessions/:id/bids/uploads/:upload", a.uploadStatus)
+	v1.PATCH("/sessions/:id/bids/uploads/:upload", a.appendUpload)
+	v1.POST("/sessions/:id/bids/uploads/:upload/complete", a.completeUpload)
+	v1.DELETE("/sessions/:id/bids/mine", a.withdrawBid)
 
 	// Media endpoints are part of the public surface; they arrive with the
 	// media milestone. Until then they say so rather than 404.
@@ -104,6 +115,9 @@ func (a *handlers) fail(c *gin.Context, err error) {
 		rooms.CodeWrongState: http.StatusConflict, rooms.CodeTooEarly: http.StatusConflict,
 		rooms.CodeConflict: http.StatusConflict,
 	}[code]
+	if code == "" && errors.Is(err, blobs.ErrNotFound) {
+		code, status = "not_found", http.StatusNotFound
+	}
 	if status == 0 {
 		a.Logger.Error("api: request failed", "path", c.FullPath(), "err", err)
 		apiError(c, http.StatusInternalServerError, "server_error", "the server could not complete the request; retry")
@@ -378,12 +392,17 @@ func (a *handlers) demo(c *gin.Context) {
 	c.JSON(http.StatusOK, d)
 }
 
-// bodyLimit bounds every request body.
+// bodyLimit bounds every request body except bid upload parts, which are
+// streamed to disk and bounded by the size the upload was created with.
 func bodyLimit(n int64) gin.HandlerFunc {
 	if n <= 0 {
 		n = 1 << 20
 	}
 	return func(c *gin.Context) {
+		if c.Request.Method == http.MethodPatch && c.FullPath() == "/api/v1/sessions/:id/bids/uploads/:upload" {
+			c.Next()
+			return
+		}
 		if c.Request.Body != nil {
 			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
 		}

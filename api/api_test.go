@@ -10,40 +10,69 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/bidroom/bidroom/api"
 	"github.com/bidroom/bidroom/auth"
+	"github.com/bidroom/bidroom/decrypt"
 	"github.com/bidroom/bidroom/rooms"
+	"github.com/bidroom/bidroom/store/blobs"
 	"github.com/bidroom/bidroom/store/embedded"
 )
 
 const adminKey = "test-admin-key-0123456789"
 
 type env struct {
-	t      *testing.T
-	url    string
-	issuer *auth.Issuer
+	t        *testing.T
+	url      string
+	issuer   *auth.Issuer
+	platform *decrypt.PrivateKey
+	mu       sync.Mutex
+	skew     time.Duration // added to the server clock
+}
+
+func (e *env) now() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return time.Now().Add(e.skew)
+}
+
+func (e *env) advance(d time.Duration) {
+	e.mu.Lock()
+	e.skew += d
+	e.mu.Unlock()
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	log, err := embedded.Open(filepath.Join(t.TempDir(), "events.db"))
+	dir := t.TempDir()
+	log, err := embedded.Open(filepath.Join(dir, "events.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { log.Close() })
-	svc := rooms.NewService(log, nil)
-	issuer, _ := auth.NewIssuer([]byte(strings.Repeat("s", 32)), nil)
+	e := &env{t: t}
+	svc := rooms.NewService(log, e.now)
+	e.issuer, _ = auth.NewIssuer([]byte(strings.Repeat("s", 32)), nil)
+	bs, err := blobs.Open(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.platform, err = decrypt.GenerateKey(); err != nil {
+		t.Fatal(err)
+	}
 	r := api.NewRouter(api.Deps{
-		Svc: svc, Issuer: issuer, AdminKey: adminKey, TokenTTL: time.Hour, CheckInLead: time.Hour,
+		Svc: svc, Issuer: e.issuer, AdminKey: adminKey, TokenTTL: time.Hour, CheckInLead: time.Hour,
 		MaxBodyBytes: 4096, WS: http.NotFoundHandler(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Ready: func(ctx context.Context) error { _, err := log.Rooms(ctx); return err },
+		Blobs: bs, Platform: e.platform, MaxBidBytes: 1 << 30,
 	})
 	hs := httptest.NewServer(r)
 	t.Cleanup(hs.Close)
-	return &env{t: t, url: hs.URL, issuer: issuer}
+	e.url = hs.URL
+	return e
 }
 
 // do sends a request and returns the status and decoded body.

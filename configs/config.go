@@ -58,6 +58,7 @@ type Config struct {
 	Auth      Auth      `yaml:"auth"`
 	Signaling Signaling `yaml:"signaling"`
 	Rooms     Rooms     `yaml:"rooms"`
+	Bids      Bids      `yaml:"bids"`
 	Demo      Demo      `yaml:"demo"`
 	Log       Log       `yaml:"log"`
 
@@ -97,6 +98,12 @@ type Signaling struct {
 	WriteTimeout    time.Duration `yaml:"write_timeout"`     // default 10s
 	MaxReplay       int           `yaml:"max_replay"`        // default 1000: a resume further behind than this gets a fresh snapshot
 	CommandRate     float64       `yaml:"command_rate"`      // default 20 commands/s per connection (burst twice that), range 1..10000
+}
+
+// Bids configures sealed-bid submission.
+type Bids struct {
+	MaxBytes        int64  `yaml:"max_bytes"`         // default 4 GiB: the largest sealed bid accepted; 1 KiB..1 TiB
+	PlatformKeyFile string `yaml:"platform_key_file"` // default "" = <data_dir>/platform.key.pem, generated once; the SM2 key that signs receipts
 }
 
 // Rooms configures bid-opening rooms.
@@ -142,6 +149,7 @@ func Default() Config {
 			CommandRate:     20,
 		},
 		Rooms: Rooms{CheckInLead: 60 * time.Minute},
+		Bids:  Bids{MaxBytes: 4 << 30},
 		Demo:  Demo{Enabled: true},
 		Log:   Log{Level: "info", Format: "text"},
 	}
@@ -545,6 +553,9 @@ func (c Config) Validate() error {
 	var p problems
 
 	checkListen(&p, c.Server.Listen)
+	if c.Bids.MaxBytes < 1<<10 || c.Bids.MaxBytes > 1<<40 {
+		p.add("bids.max_bytes", "must be between 1024 and 1099511627776 bytes, got %d", c.Bids.MaxBytes)
+	}
 	if c.Server.PublicURL != "" {
 		u, err := url.Parse(c.Server.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -398,3 +398,34 @@ func (s *Service) SignedIn(roomID string, actor Actor) bool {
 	p := r.state.participant(actor.Sub, actor.Role, false)
 	return p != nil && p.SignedIn
 }
+
+// BidderKey returns the public key (PEM) a bidder registered, and whether
+// the bidder is registered at all.
+func (s *Service) BidderKey(ctx context.Context, roomID, bidder string) (string, bool, error) {
+	r := s.room(roomID)
+	if err := s.catchUp(ctx, roomID, r); err != nil {
+		return "", false, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.state.Bidders[bidder]
+	if p == nil {
+		return "", false, nil
+	}
+	return p.PublicKey, true, nil
+}
+
+// BiddingOpen reports (as a *Refusal) whether bids may be submitted to the
+// room now.
+func (s *Service) BiddingOpen(ctx context.Context, roomID string) error {
+	r := s.room(roomID)
+	if err := s.catchUp(ctx, roomID, r); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state.Phase == PhaseNone {
+		return refuse(CodeNotFound, "session %s does not exist", roomID)
+	}
+	return r.state.BiddingOpen(s.Now())
+}

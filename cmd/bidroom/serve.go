@@ -25,8 +25,10 @@ import (
 	"github.com/bidroom/bidroom/api"
 	"github.com/bidroom/bidroom/auth"
 	"github.com/bidroom/bidroom/configs"
+	"github.com/bidroom/bidroom/decrypt"
 	"github.com/bidroom/bidroom/rooms"
 	"github.com/bidroom/bidroom/signaling"
+	"github.com/bidroom/bidroom/store/blobs"
 	"github.com/bidroom/bidroom/store/embedded"
 	redisstore "github.com/bidroom/bidroom/store/redis"
 	"github.com/bidroom/bidroom/web"
@@ -80,6 +82,41 @@ func secret(configured, dataDir, file string, size int) (string, error) {
 	return s, nil
 }
 
+// loadPlatformKey reads the SM2 key that signs receipts, generating and
+// keeping one (mode 0600) on first start when none is configured.
+func loadPlatformKey(cfg configs.Config) (*decrypt.PrivateKey, error) {
+	path := cfg.Bids.PlatformKeyFile
+	if path == "" {
+		path = filepath.Join(cfg.DataDir, "platform.key.pem")
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && cfg.Bids.PlatformKeyFile == "" {
+		k, err := decrypt.GenerateKey()
+		if err != nil {
+			return nil, err
+		}
+		pemKey, err := k.MarshalPEM(nil)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, pemKey, 0o600); err != nil {
+			return nil, fmt.Errorf("write platform key %s: %w", path, err)
+		}
+		return k, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read platform key (bids.platform_key_file) %s: %w", path, err)
+	}
+	k, err := decrypt.ParsePrivateKeyPEM(b, nil)
+	if err != nil {
+		return nil, fmt.Errorf("platform key %s (bids.platform_key_file): %w", path, err)
+	}
+	return k, nil
+}
+
 // eventLog is the store as the server uses it.
 type eventLog interface {
 	rooms.Log
@@ -127,6 +164,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer log.Close()
+	blobStore, err := blobs.Open(filepath.Join(cfg.DataDir, "blobs"))
+	if err != nil {
+		return err
+	}
+	platformKey, err := loadPlatformKey(cfg)
+	if err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -153,6 +198,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		WS: ws, Web: web.Handler(), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Ready: func(ctx context.Context) error { _, err := log.Rooms(ctx); return err },
 		Demo:  demo.get, Logger: logger,
+		Blobs: blobStore, Platform: platformKey, MaxBidBytes: cfg.Bids.MaxBytes,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)

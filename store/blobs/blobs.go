@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/tjfoc/gmsm/sm3"
@@ -29,7 +30,7 @@ var (
 
 // Store is a blob directory: <dir>/sm3/<2 hex>/<64 hex> for finished blobs,
 // <dir>/uploads/<id> for uploads in progress (with <id>.max holding the
-// upload's size limit).
+// upload's size limit and its owner).
 type Store struct {
 	dir string
 
@@ -67,16 +68,20 @@ func (s *Store) blobPath(digest string) (string, error) {
 	return filepath.Join(s.dir, "sm3", digest[:2], digest), nil
 }
 
-// CreateUpload starts an upload of at most maxSize bytes and returns its id.
-func (s *Store) CreateUpload(maxSize int64) (string, error) {
+// CreateUpload starts an upload of at most maxSize bytes on behalf of owner
+// (an opaque string the caller checks later) and returns its id.
+func (s *Store) CreateUpload(maxSize int64, owner string) (string, error) {
 	if maxSize <= 0 {
 		return "", fmt.Errorf("upload size limit must be positive, got %d", maxSize)
+	}
+	if len(owner) > 512 || strings.ContainsAny(owner, "\n") {
+		return "", fmt.Errorf("upload owner must be one line of at most 512 bytes")
 	}
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
 	p, _ := s.uploadPath(id)
-	if err := writeFileSync(p+".max", []byte(strconv.FormatInt(maxSize, 10))); err != nil {
+	if err := writeFileSync(p+".max", []byte(strconv.FormatInt(maxSize, 10)+"\n"+owner)); err != nil {
 		return "", fmt.Errorf("create upload: %w", err)
 	}
 	if err := writeFileSync(p, nil); err != nil {
@@ -102,12 +107,27 @@ func (s *Store) Offset(id string) (int64, error) {
 	return st.Size(), nil
 }
 
-func (s *Store) limit(p string) (int64, error) {
+func (s *Store) meta(p string) (max int64, owner string, err error) {
 	b, err := os.ReadFile(p + ".max")
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	return strconv.ParseInt(string(b), 10, 64)
+	limit, owner, _ := strings.Cut(string(b), "\n")
+	max, err = strconv.ParseInt(limit, 10, 64)
+	return max, owner, err
+}
+
+// Owner returns the owner an upload was created for.
+func (s *Store) Owner(id string) (string, error) {
+	p, err := s.uploadPath(id)
+	if err != nil {
+		return "", err
+	}
+	_, owner, err := s.meta(p)
+	if err != nil {
+		return "", fmt.Errorf("%w: upload %s", ErrNotFound, id)
+	}
+	return owner, nil
 }
 
 func (s *Store) lock(id string) func() {
@@ -131,7 +151,7 @@ func (s *Store) Append(id string, offset int64, r io.Reader) (int64, error) {
 		return 0, err
 	}
 	defer s.lock(id)()
-	max, err := s.limit(p)
+	max, _, err := s.meta(p)
 	if err != nil {
 		return 0, fmt.Errorf("%w: upload %s", ErrNotFound, id)
 	}

@@ -67,9 +67,15 @@ func TestResumableUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := randomBytes(t, 300_000)
-	id, err := s.CreateUpload(int64(len(data)))
+	id, err := s.CreateUpload(int64(len(data)), "bidder-a")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if owner, err := s.Owner(id); err != nil || owner != "bidder-a" {
+		t.Fatalf("owner = %q, %v", owner, err)
+	}
+	if _, err := s.CreateUpload(10, "two\nlines"); err == nil {
+		t.Fatal("multi-line owner accepted")
 	}
 	// The first attempt dies after 100 KB.
 	off, err := s.Append(id, 0, &failAfter{r: bytes.NewReader(data), n: 100_000})
@@ -103,7 +109,7 @@ func TestResumableUpload(t *testing.T) {
 		t.Fatal("blob differs from the upload")
 	}
 	// The same bytes again are the same blob; the finished upload is gone.
-	id2, _ := s.CreateUpload(int64(len(data)))
+	id2, _ := s.CreateUpload(int64(len(data)), "bidder-a")
 	_, _ = s.Append(id2, 0, bytes.NewReader(data))
 	if d2, _, err := s.Complete(id2); err != nil || d2 != digest {
 		t.Fatalf("second upload: %s %v", d2, err)
@@ -115,11 +121,11 @@ func TestResumableUpload(t *testing.T) {
 
 func TestUploadRefusals(t *testing.T) {
 	s, _ := Open(t.TempDir())
-	id, _ := s.CreateUpload(10)
+	id, _ := s.CreateUpload(10, "x")
 	if off, err := s.Append(id, 0, strings.NewReader("0123456789X")); !errors.Is(err, ErrTooLarge) || off != 10 {
 		t.Fatalf("over the limit: %d %v", off, err)
 	}
-	id2, _ := s.CreateUpload(10)
+	id2, _ := s.CreateUpload(10, "x")
 	if off, err := s.Append(id2, 0, strings.NewReader("0123456789")); err != nil || off != 10 {
 		t.Fatalf("exactly the limit: %d %v", off, err)
 	}
@@ -143,7 +149,7 @@ func TestUploadRefusals(t *testing.T) {
 	if _, err := s.Offset(id2); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("aborted upload: %v", err)
 	}
-	if _, err := s.CreateUpload(0); err == nil {
+	if _, err := s.CreateUpload(0, "x"); err == nil {
 		t.Fatal("zero limit accepted")
 	}
 }
@@ -174,7 +180,7 @@ func uploadForever(dir, id string) {
 func TestUploadSurvivesKill(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := Open(dir)
-	id, _ := s.CreateUpload(1 << 30)
+	id, _ := s.CreateUpload(1<<30, "x")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "BIDROOM_TEST_BLOB_CHILD="+dir, "BIDROOM_TEST_BLOB_ID="+id)
 	out, _ := cmd.StdoutPipe()

@@ -1,0 +1,215 @@
+package api_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bidroom/bidroom/auth"
+	"github.com/bidroom/bidroom/decrypt"
+	"github.com/bidroom/bidroom/rooms"
+)
+
+// bidFixture is a session with bidders a and b, each with an SM2 key.
+type bidFixture struct {
+	*env
+	keys   map[string]*decrypt.PrivateKey
+	tokens map[string]string
+}
+
+func newBidFixture(t *testing.T) *bidFixture {
+	t.Helper()
+	f := &bidFixture{env: newEnv(t), keys: map[string]*decrypt.PrivateKey{}, tokens: map[string]string{}}
+	var bidders []map[string]string
+	for _, id := range []string{"a", "b"} {
+		k, err := decrypt.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, _ := k.Public().MarshalPEM()
+		f.keys[id] = k
+		bidders = append(bidders, map[string]string{"id": id, "name": "公司" + id, "public_key": string(pub)})
+		f.tokens[id], _, _ = f.issuer.Mint(auth.Request{Room: "s1", Role: rooms.RoleBidder, Sub: id, TTL: time.Hour})
+	}
+	s := session("s1")
+	s["bidders"] = bidders
+	if status, body := f.do("POST", "/api/v1/sessions", adminKey, s); status != 201 {
+		t.Fatalf("create: %d %v", status, body)
+	}
+	return f
+}
+
+// seal returns a sealed bid of n random bytes for session/bidder signed by key.
+func seal(t *testing.T, session, bidder string, key *decrypt.PrivateKey, n int) []byte {
+	t.Helper()
+	plain := make([]byte, n)
+	_, _ = rand.Read(plain)
+	var out bytes.Buffer
+	_, err := decrypt.Seal(&out, bytes.NewReader(plain), decrypt.SealOptions{
+		SessionID: session, BidderID: bidder, Size: int64(n), Signer: key,
+		Sheet: decrypt.Sheet{Price: "9800000.00", Duration: "300天", Quality: "合格", ProjectManager: "李工"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+func (f *bidFixture) patch(token, upload string, offset int, part []byte) (int, map[string]any) {
+	f.t.Helper()
+	req, _ := http.NewRequest("PATCH", f.url+"/api/v1/sessions/s1/bids/uploads/"+upload, bytes.NewReader(part))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Upload-Offset", fmt.Sprint(offset))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(raw, &out)
+	return resp.StatusCode, out
+}
+
+// upload sends file in two parts and completes it.
+func (f *bidFixture) upload(token string, file []byte) (int, map[string]any) {
+	f.t.Helper()
+	status, body := f.do("POST", "/api/v1/sessions/s1/bids/uploads", token, map[string]any{"size": len(file)})
+	if status != 201 {
+		return status, body
+	}
+	id := body["upload_id"].(string)
+	half := len(file) / 2
+	if status, body := f.patch(token, id, 0, file[:half]); status != 200 || body["offset"] != float64(half) {
+		f.t.Fatalf("first part: %d %v", status, body)
+	}
+	if status, body := f.patch(token, id, half, file[half:]); status != 200 {
+		f.t.Fatalf("second part: %d %v", status, body)
+	}
+	return f.do("POST", "/api/v1/sessions/s1/bids/uploads/"+id+"/complete", token, nil)
+}
+
+func TestBidUploadAndReceipt(t *testing.T) {
+	f := newBidFixture(t)
+	file := seal(t, "s1", "a", f.keys["a"], 200_000)
+	status, body := f.upload(f.tokens["a"], file)
+	if status != 201 {
+		t.Fatalf("complete: %d %v", status, body)
+	}
+	// The receipt is signed by the platform key the server publishes.
+	resp, err := http.Get(f.url + "/api/v1/platform-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	platform, err := decrypt.ParsePublicKeyPEM(pemKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(body["signed"].(string))
+	sig, _ := base64.StdEncoding.DecodeString(body["signature"].(string))
+	if err := platform.Verify(raw, sig); err != nil {
+		t.Fatalf("receipt signature: %v", err)
+	}
+	raw[len(raw)-2] ^= 1
+	if platform.Verify(raw, sig) == nil {
+		t.Fatal("a changed receipt verifies")
+	}
+	raw[len(raw)-2] ^= 1
+	var r struct {
+		Session, Bidder, Digest string
+		Size                    int64
+		ReceivedAt              time.Time `json:"received_at"`
+	}
+	_ = json.Unmarshal(raw, &r)
+	if r.Session != "s1" || r.Bidder != "a" || r.Size != int64(len(file)) || len(r.Digest) != 64 || time.Since(r.ReceivedAt) > time.Minute {
+		t.Fatalf("receipt = %s", raw)
+	}
+	// The bidder sees their bid; bidder b and the host do not.
+	_, view := f.do("GET", "/api/v1/sessions/s1", f.tokens["a"], nil)
+	if !strings.Contains(fmt.Sprint(view), r.Digest) {
+		t.Errorf("bidder a's view lacks its bid: %v", view)
+	}
+	host, _, _ := f.issuer.Mint(auth.Request{Room: "s1", Role: rooms.RoleHost, Sub: "h", TTL: time.Hour})
+	for who, tok := range map[string]string{"bidder b": f.tokens["b"], "host": host} {
+		_, v := f.do("GET", "/api/v1/sessions/s1", tok, nil)
+		if strings.Contains(fmt.Sprint(v), r.Digest) {
+			t.Errorf("%s sees bidder a's bid before the deadline", who)
+		}
+	}
+	// A replacement, then a withdrawal.
+	if status, body := f.upload(f.tokens["a"], seal(t, "s1", "a", f.keys["a"], 1000)); status != 201 {
+		t.Fatalf("replacement: %d %v", status, body)
+	}
+	if status, body := f.do("DELETE", "/api/v1/sessions/s1/bids/mine", f.tokens["a"], nil); status != 200 {
+		t.Fatalf("withdraw: %d %v", status, body)
+	}
+	if status, body := f.do("DELETE", "/api/v1/sessions/s1/bids/mine", f.tokens["a"], nil); status != 404 {
+		t.Fatalf("withdraw twice: %d %v", status, body)
+	}
+}
+
+func TestBidRefusals(t *testing.T) {
+	f := newBidFixture(t)
+	other, _ := decrypt.GenerateKey()
+	plain := []byte(strings.Repeat("这是一份未加密的投标文件", 100))
+	tests := []struct {
+		name string
+		file []byte
+		code string
+	}{
+		{"unencrypted", plain, "bad_bid"},
+		{"signed by another key", seal(t, "s1", "a", other, 500), "bad_bid"},
+		{"sealed for another session", seal(t, "s9", "a", f.keys["a"], 500), "bad_bid"},
+		{"sealed by another bidder", seal(t, "s1", "b", f.keys["a"], 500), "bad_bid"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := f.upload(f.tokens["a"], tt.file)
+			if status != 422 || errCode(body) != tt.code {
+				t.Fatalf("got %d %v, want 422 %s", status, body, tt.code)
+			}
+		})
+	}
+	// Another bidder cannot see or write someone else's upload.
+	_, body := f.do("POST", "/api/v1/sessions/s1/bids/uploads", f.tokens["a"], map[string]any{"size": 10})
+	id := body["upload_id"].(string)
+	if status, _ := f.patch(f.tokens["b"], id, 0, []byte("x")); status != 404 {
+		t.Errorf("b writes a's upload: %d", status)
+	}
+	if status, _ := f.patch(f.tokens["a"], id, 5, []byte("x")); status != 409 {
+		t.Errorf("wrong offset: %d", status)
+	}
+	if status, _ := f.patch(f.tokens["a"], id, 0, make([]byte, 11)); status != 413 {
+		t.Errorf("over the declared size: %d", status)
+	}
+	host, _, _ := f.issuer.Mint(auth.Request{Room: "s1", Role: rooms.RoleHost, Sub: "h", TTL: time.Hour})
+	if status, _ := f.do("POST", "/api/v1/sessions/s1/bids/uploads", host, map[string]any{"size": 10}); status != 403 {
+		t.Errorf("host uploads: %d", status)
+	}
+	if status, _ := f.do("POST", "/api/v1/sessions/s1/bids/uploads", f.tokens["a"], map[string]any{"size": 0}); status != 400 {
+		t.Errorf("size 0: %d", status)
+	}
+	// At the deadline every upload step is refused (R1).
+	good := seal(t, "s1", "a", f.keys["a"], 500)
+	_, body = f.do("POST", "/api/v1/sessions/s1/bids/uploads", f.tokens["a"], map[string]any{"size": len(good)})
+	late := body["upload_id"].(string)
+	f.advance(2 * time.Hour)
+	if status, body := f.patch(f.tokens["a"], late, 0, good); status != 409 || errCode(body) != "wrong_state" {
+		t.Errorf("part after the deadline: %d %v", status, body)
+	}
+	if status, body := f.do("POST", "/api/v1/sessions/s1/bids/uploads/"+late+"/complete", f.tokens["a"], nil); status != 409 {
+		t.Errorf("complete after the deadline: %d %v", status, body)
+	}
+	if status, _ := f.do("POST", "/api/v1/sessions/s1/bids/uploads", f.tokens["a"], map[string]any{"size": 10}); status != 409 {
+		t.Errorf("new upload after the deadline: %d", status)
+	}
+}
