@@ -18,6 +18,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/bidroom/bidroom/decrypt"
 	"github.com/bidroom/bidroom/internal/redistest"
 	"github.com/bidroom/bidroom/rooms"
 )
@@ -454,4 +455,87 @@ func TestTokenCommand(t *testing.T) {
 			t.Errorf("%v: accepted", bad)
 		}
 	}
+}
+
+// TestKill9DuringUpload kills the server while a sealed bid streams in;
+// after the restart the upload continues from the server's offset and
+// completes with a receipt.
+func TestKill9DuringUpload(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, "BIDROOM_DATA_DIR="+dir)
+	key, err := decrypt.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := key.Public().MarshalPEM()
+	srv.post("/api/v1/sessions", map[string]any{
+		"id": "up", "title": "上传测试", "category": "construction",
+		"deadline": time.Now().Add(time.Hour), "check_in_at": time.Now(),
+		"bidders": []map[string]string{{"id": "a", "name": "甲公司", "public_key": string(pub)}},
+	}, testAdminKey)
+	tok := srv.token("up", rooms.RoleBidder, "a")
+
+	const size = 8 << 20
+	var sealed bytes.Buffer
+	if _, err := decrypt.Seal(&sealed, io.LimitReader(zeroReader{}, size), decrypt.SealOptions{
+		SessionID: "up", BidderID: "a", Size: size, Signer: key, Sheet: decrypt.Sheet{Price: "100.00"}}); err != nil {
+		t.Fatal(err)
+	}
+	file := sealed.Bytes()
+	id := srv.post("/api/v1/sessions/up/bids/uploads", map[string]any{"size": len(file)}, tok)["upload_id"].(string)
+
+	// Stream the first half, then kill the server with the request still open.
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("PATCH", "http://"+srv.addr+"/api/v1/sessions/up/bids/uploads/"+id, pr)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Upload-Offset", "0")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	if _, err := pw.Write(file[:len(file)/2]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // let the server write what it got
+	srv.kill9()
+	pw.CloseWithError(io.ErrUnexpectedEOF)
+	<-done
+
+	srv.start()
+	var status struct {
+		Offset int `json:"offset"`
+	}
+	get, _ := http.NewRequest("GET", "http://"+srv.addr+"/api/v1/sessions/up/bids/uploads/"+id, nil)
+	get.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&status)
+	resp.Body.Close()
+	if status.Offset <= 0 || status.Offset > len(file)/2 {
+		t.Fatalf("offset after the kill = %d, want within the first half (%d)", status.Offset, len(file)/2)
+	}
+	put, _ := http.NewRequest("PATCH", "http://"+srv.addr+"/api/v1/sessions/up/bids/uploads/"+id, bytes.NewReader(file[status.Offset:]))
+	put.Header.Set("Authorization", "Bearer "+tok)
+	put.Header.Set("Upload-Offset", fmt.Sprint(status.Offset))
+	resp, err = http.DefaultClient.Do(put)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("resume: %v %v", err, resp.Status)
+	}
+	resp.Body.Close()
+	receipt := srv.post("/api/v1/sessions/up/bids/uploads/"+id+"/complete", nil, tok)
+	if r, ok := receipt["receipt"].(map[string]any); !ok || r["size"] != float64(len(file)) {
+		t.Fatalf("receipt after resume = %v", receipt)
+	}
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
