@@ -15,50 +15,89 @@ type Phase string
 
 // The opening's phases so far (RULES.md, "The opening, state by state").
 const (
-	PhaseNone      Phase = ""          // no session created yet
-	PhaseScheduled Phase = "scheduled" // created; bids may be submitted
-	PhaseCheckIn   Phase = "check_in"  // hall open: participants sign in, countdown runs
-	PhaseOpened    Phase = "opened"    // the deadline passed; the opening has begun
+	PhaseNone             Phase = ""                  // no session created yet
+	PhaseScheduled        Phase = "scheduled"         // created; bids may be submitted
+	PhaseCheckIn          Phase = "check_in"          // hall open: participants sign in, countdown runs
+	PhaseOpened           Phase = "opened"            // the deadline passed; the opening has begun
+	PhaseDecrypting       Phase = "decrypting"        // the decryption window is open: bidders unlock their bids
+	PhaseDecryptionClosed Phase = "decryption_closed" // the window has closed
 )
+
+// DefaultDecryptWindow is the decryption window when the session names none.
+const DefaultDecryptWindow = 30 * time.Minute
 
 // Categories of tender a session may have.
 var Categories = []string{"construction", "procurement", "land", "mining", "state_property"}
 
 // Command types of the opening room.
 const (
-	CmdCreateSession  = "create_session"
-	CmdRegisterBidder = "register_bidder"
-	CmdOpenCheckIn    = "open_check_in"
-	CmdSignIn         = "sign_in"
-	CmdPresence       = "presence"
-	CmdDeadline       = "deadline"
-	CmdAnnounce       = "announce"
-	CmdSubmitBid      = "submit_bid"
-	CmdWithdrawBid    = "withdraw_bid"
+	CmdCreateSession   = "create_session"
+	CmdRegisterBidder  = "register_bidder"
+	CmdOpenCheckIn     = "open_check_in"
+	CmdSignIn          = "sign_in"
+	CmdPresence        = "presence"
+	CmdDeadline        = "deadline"
+	CmdAnnounce        = "announce"
+	CmdSubmitBid       = "submit_bid"
+	CmdWithdrawBid     = "withdraw_bid"
+	CmdStartDecryption = "start_decryption"
+	CmdCloseDecryption = "close_decryption"
+	CmdRecordUnlock    = "record_unlock"
 )
 
 // Event types of the opening room.
 const (
-	EvSessionCreated   = "session_created"
-	EvBidderRegistered = "bidder_registered"
-	EvCheckInOpened    = "check_in_opened"
-	EvSignedIn         = "signed_in"
-	EvPresenceChanged  = "presence_changed"
-	EvOpened           = "opened"
-	EvBiddersRevealed  = "bidders_revealed"
-	EvAnnouncement     = "announcement"
-	EvBidSubmitted     = "bid_submitted"
-	EvBidWithdrawn     = "bid_withdrawn"
+	EvSessionCreated    = "session_created"
+	EvBidderRegistered  = "bidder_registered"
+	EvCheckInOpened     = "check_in_opened"
+	EvSignedIn          = "signed_in"
+	EvPresenceChanged   = "presence_changed"
+	EvOpened            = "opened"
+	EvBiddersRevealed   = "bidders_revealed"
+	EvAnnouncement      = "announcement"
+	EvBidSubmitted      = "bid_submitted"
+	EvBidWithdrawn      = "bid_withdrawn"
+	EvDecryptionStarted = "decryption_started"
+	EvDecryptionClosed  = "decryption_closed"
+	EvBidOpened         = "bid_opened"
+	EvUnlockFailed      = "unlock_failed"
 )
 
 // SessionSpec is what a session is created with (from the tender data).
 type SessionSpec struct {
-	Title        string    `json:"title"`
-	Section      string    `json:"section,omitempty"` // tender section number (标段编号)
-	Category     string    `json:"category"`
-	Deadline     time.Time `json:"deadline"`                // bid deadline = opening time
-	CheckInAt    time.Time `json:"check_in_at"`             // when sign-in opens
-	ControlPrice string    `json:"control_price,omitempty"` // ceiling (最高限价), yuan, decimal
+	Title                string    `json:"title"`
+	Section              string    `json:"section,omitempty"` // tender section number (标段编号)
+	Category             string    `json:"category"`
+	Deadline             time.Time `json:"deadline"`                         // bid deadline = opening time
+	CheckInAt            time.Time `json:"check_in_at"`                      // when sign-in opens
+	ControlPrice         string    `json:"control_price,omitempty"`          // ceiling (最高限价), yuan, decimal
+	DecryptWindowMinutes int       `json:"decrypt_window_minutes,omitempty"` // default 30
+}
+
+// DecryptWindow is the length of the session's decryption window.
+func (s SessionSpec) DecryptWindow() time.Duration {
+	if s.DecryptWindowMinutes > 0 {
+		return time.Duration(s.DecryptWindowMinutes) * time.Minute
+	}
+	return DefaultDecryptWindow
+}
+
+// DecryptionWindow is the data of decryption_started.
+type DecryptionWindow struct {
+	EndsAt time.Time `json:"ends_at"`
+}
+
+// Unlock is the outcome of one unlock attempt: the data of bid_opened (OK)
+// or unlock_failed. Code says why an attempt failed: wrong_key,
+// corrupted, signature, server_error.
+type Unlock struct {
+	Bidder         string            `json:"bidder"`
+	OK             bool              `json:"ok"`
+	Sheet          map[string]string `json:"sheet,omitempty"`            // the opening sheet, exactly as sealed
+	PlaintextSHA   string            `json:"plaintext_digest,omitempty"` // SM3 of the decrypted bid file, hex
+	PlaintextBytes int64             `json:"plaintext_size,omitempty"`
+	Code           string            `json:"code,omitempty"`
+	Message        string            `json:"message,omitempty"`
 }
 
 // BidderSpec is a bidder registration.
@@ -129,7 +168,9 @@ type Participant struct {
 	SignedAt  time.Time `json:"signed_at,omitzero"`
 	Online    bool      `json:"online"`
 	PublicKey string    `json:"-"`
-	Bid       *Bid      `json:"bid,omitempty"` // bidders: the sealed bid held, nil if none (or withdrawn)
+	Bid       *Bid      `json:"bid,omitempty"`      // bidders: the sealed bid held, nil if none (or withdrawn)
+	Opened    *Unlock   `json:"opened,omitempty"`   // bidders: the successful unlock, once it happened
+	Attempts  int       `json:"attempts,omitempty"` // bidders: unlock attempts so far
 }
 
 // Opening is the state of an opening room: the fold of its events.
@@ -144,6 +185,7 @@ type Opening struct {
 	BidderOrder   []string                // registration order
 	Staff         map[string]*Participant // hosts, supervisors, admins who signed in
 	Revealed      bool
+	DecryptEndsAt time.Time
 	Announcements []Announcement
 	bidVersions   map[string]int // last bid version per bidder, withdrawn ones included
 }
@@ -221,6 +263,25 @@ func (o *Opening) apply(e Event) error {
 		if p := o.Bidders[b.Bidder]; p != nil {
 			p.Bid = nil
 		}
+	case EvDecryptionStarted:
+		var w DecryptionWindow
+		if err := json.Unmarshal(e.Data, &w); err != nil {
+			return err
+		}
+		o.Phase, o.DecryptEndsAt = PhaseDecrypting, w.EndsAt
+	case EvDecryptionClosed:
+		o.Phase = PhaseDecryptionClosed
+	case EvBidOpened, EvUnlockFailed:
+		var u Unlock
+		if err := json.Unmarshal(e.Data, &u); err != nil {
+			return err
+		}
+		if p := o.Bidders[u.Bidder]; p != nil {
+			p.Attempts++
+			if u.OK {
+				p.Opened = &u
+			}
+		}
 	case EvAnnouncement:
 		var a Announcement
 		if err := json.Unmarshal(e.Data, &a); err != nil {
@@ -296,6 +357,12 @@ func (o *Opening) Decide(actor Actor, cmd Command, now time.Time) ([]Draft, erro
 		return o.submitBid(actor, cmd, now)
 	case CmdWithdrawBid:
 		return o.withdrawBid(actor, now)
+	case CmdStartDecryption:
+		return o.startDecryption(actor, now)
+	case CmdCloseDecryption:
+		return o.closeDecryption(actor, now)
+	case CmdRecordUnlock:
+		return o.recordUnlock(actor, cmd, now)
 	}
 	return nil, refuse(CodeUnknownCommand, "unknown command %q", cmd.Type)
 }
@@ -514,6 +581,78 @@ func (o *Opening) withdrawBid(actor Actor, now time.Time) ([]Draft, error) {
 	return []Draft{{Type: EvBidWithdrawn, Vis: bidVisibility(actor.Sub), Data: Bid{Bidder: actor.Sub, Digest: p.Bid.Digest, Version: p.Bid.Version}}}, nil
 }
 
+// unlockVisibility: an unlock's outcome is seen by the staff and by the
+// bidder concerned (the sheet is read out to everyone later).
+func unlockVisibility(bidder string) Visibility { return Staff(bidder) }
+
+func (o *Opening) startDecryption(actor Actor, now time.Time) ([]Draft, error) {
+	if err := requireRole(actor, "start the decryption", RoleHost); err != nil {
+		return nil, err
+	}
+	if o.Phase != PhaseOpened {
+		return nil, refuse(CodeWrongState, "the decryption can start only after the opening, once")
+	}
+	return []Draft{{Type: EvDecryptionStarted, Vis: Public(), Data: DecryptionWindow{EndsAt: now.Add(o.Session.DecryptWindow()).UTC()}}}, nil
+}
+
+func (o *Opening) closeDecryption(actor Actor, now time.Time) ([]Draft, error) {
+	if err := requireRole(actor, "close the decryption", RoleSystem); err != nil {
+		return nil, err
+	}
+	if o.Phase != PhaseDecrypting {
+		return nil, refuse(CodeWrongState, "the decryption window is not open")
+	}
+	if now.Before(o.DecryptEndsAt) {
+		return nil, refuse(CodeTooEarly, "the decryption window ends at %s", o.DecryptEndsAt.Format(time.RFC3339))
+	}
+	return []Draft{{Type: EvDecryptionClosed, Vis: Public(), Data: struct{}{}}}, nil
+}
+
+// UnlockOpen reports whether bidder may unlock now: inside the window,
+// with a bid held that is not opened yet.
+func (o *Opening) UnlockOpen(bidder string, now time.Time) error {
+	if o.Phase != PhaseDecrypting || !now.Before(o.DecryptEndsAt) {
+		return refuse(CodeWrongState, "bids can be unlocked only while the decryption window is open")
+	}
+	p := o.Bidders[bidder]
+	if p == nil || p.Bid == nil {
+		return refuse(CodeNotFound, "bidder %s has no bid in this session", bidder)
+	}
+	if p.Opened != nil {
+		return refuse(CodeWrongState, "the bid of %s is already opened", bidder)
+	}
+	return nil
+}
+
+// recordUnlock records an unlock attempt the transport carried out. The
+// actor is the bidder (only they can unlock their bid); a success is
+// recorded once, so a bid is opened exactly once whatever the retries.
+func (o *Opening) recordUnlock(actor Actor, cmd Command, now time.Time) ([]Draft, error) {
+	if err := requireRole(actor, "unlock bids", RoleBidder); err != nil {
+		return nil, err
+	}
+	var u Unlock
+	if err := decodeData(cmd.Data, &u); err != nil {
+		return nil, err
+	}
+	if u.Bidder != actor.Sub {
+		return nil, refuse(CodeForbidden, "a bidder may only unlock their own bid")
+	}
+	if err := o.UnlockOpen(actor.Sub, now); err != nil {
+		return nil, err
+	}
+	typ := EvUnlockFailed
+	if u.OK {
+		typ = EvBidOpened
+		if len(u.Sheet) == 0 || !hexDigest.MatchString(u.PlaintextSHA) {
+			return nil, refuse(CodeInvalid, "an opened bid needs its sheet and plaintext digest")
+		}
+	} else if u.Code == "" {
+		return nil, refuse(CodeInvalid, "a failed attempt needs an error code")
+	}
+	return []Draft{{Type: typ, Vis: unlockVisibility(actor.Sub), Data: u}}, nil
+}
+
 // NextTimer returns the next time-driven command the room is waiting for.
 func (o *Opening) NextTimer() (at time.Time, cmdType string, ok bool) {
 	switch o.Phase {
@@ -521,6 +660,8 @@ func (o *Opening) NextTimer() (at time.Time, cmdType string, ok bool) {
 		return o.Session.CheckInAt, CmdOpenCheckIn, true
 	case PhaseCheckIn:
 		return o.Session.Deadline, CmdDeadline, true
+	case PhaseDecrypting:
+		return o.DecryptEndsAt, CmdCloseDecryption, true
 	}
 	return time.Time{}, "", false
 }

@@ -383,3 +383,55 @@ func TestBidRefusals(t *testing.T) {
 		t.Fatalf("withdraw after the deadline: %v", err)
 	}
 }
+
+func TestDecryptionWindowAndUnlock(t *testing.T) {
+	f := checkIn(t)
+	f.must(bidderA, CmdSubmitBid, bid("a", 1), t0.Add(30*time.Minute))
+	f.must(SystemActor, CmdDeadline, nil, t0.Add(time.Hour))
+	opened := Unlock{Bidder: "a", OK: true, Sheet: map[string]string{"price": "100"}, PlaintextSHA: strings.Repeat("b", 64)}
+	at := t0.Add(61 * time.Minute)
+	if _, err := f.try(bidderA, CmdRecordUnlock, opened, at); RefusalCode(err) != CodeWrongState {
+		t.Fatalf("unlock before the window: %v", err)
+	}
+	if _, err := f.try(bidderA, CmdStartDecryption, nil, at); RefusalCode(err) != CodeForbidden {
+		t.Fatalf("bidder starts the window: %v", err)
+	}
+	f.must(host, CmdStartDecryption, nil, at)
+	if want := at.Add(DefaultDecryptWindow); !f.o.DecryptEndsAt.Equal(want) {
+		t.Fatalf("window ends %v, want %v", f.o.DecryptEndsAt, want)
+	}
+	if _, err := f.try(host, CmdStartDecryption, nil, at); RefusalCode(err) != CodeWrongState {
+		t.Fatalf("second start: %v", err)
+	}
+	if _, err := f.try(bidderB, CmdRecordUnlock, Unlock{Bidder: "b", Code: "wrong_key"}, at); RefusalCode(err) != CodeNotFound {
+		t.Fatalf("unlock without a bid: %v", err)
+	}
+	if _, err := f.try(bidderB, CmdRecordUnlock, opened, at); RefusalCode(err) != CodeForbidden {
+		t.Fatalf("b unlocks a's bid: %v", err)
+	}
+	f.must(bidderA, CmdRecordUnlock, Unlock{Bidder: "a", Code: "wrong_key", Message: "wrong key"}, at)
+	f.must(bidderA, CmdRecordUnlock, opened, at)
+	if p := f.o.Bidders["a"]; p.Attempts != 2 || p.Opened == nil || p.Opened.Sheet["price"] != "100" {
+		t.Fatalf("after unlock: %+v", p)
+	}
+	if _, err := f.try(bidderA, CmdRecordUnlock, opened, at); RefusalCode(err) != CodeWrongState {
+		t.Fatalf("second opening: %v", err)
+	}
+	timerAt, cmd, ok := f.o.NextTimer()
+	if !ok || cmd != CmdCloseDecryption || !timerAt.Equal(f.o.DecryptEndsAt) {
+		t.Fatalf("timer = %v %s %v", timerAt, cmd, ok)
+	}
+	if _, err := f.try(SystemActor, CmdCloseDecryption, nil, timerAt.Add(-time.Second)); RefusalCode(err) != CodeTooEarly {
+		t.Fatalf("early close: %v", err)
+	}
+	f.must(SystemActor, CmdCloseDecryption, nil, timerAt)
+	if f.o.Phase != PhaseDecryptionClosed {
+		t.Fatalf("phase %s", f.o.Phase)
+	}
+	// The sheet is visible to staff and the bidder, not to other bidders (yet).
+	for _, e := range f.events {
+		if e.Type == EvBidOpened && e.Vis.VisibleTo(bidderB) {
+			t.Error("bidder b sees bidder a's opening sheet")
+		}
+	}
+}

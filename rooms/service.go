@@ -429,3 +429,35 @@ func (s *Service) BiddingOpen(ctx context.Context, roomID string) error {
 	}
 	return r.state.BiddingOpen(s.Now())
 }
+
+// UnlockOpen reports (as a *Refusal) whether bidder may unlock their bid now.
+func (s *Service) UnlockOpen(ctx context.Context, roomID, bidder string) error {
+	r := s.room(roomID)
+	if err := s.catchUp(ctx, roomID, r); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state.UnlockOpen(bidder, s.Now())
+}
+
+// BidOf returns a copy of the bid a bidder holds and its unlock outcome, if any.
+func (s *Service) BidOf(ctx context.Context, roomID, bidder string) (*Bid, *Unlock, error) {
+	r := s.room(roomID)
+	if err := s.catchUp(ctx, roomID, r); err != nil {
+		return nil, nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.state.Bidders[bidder]
+	if p == nil || p.Bid == nil {
+		return nil, nil, refuse(CodeNotFound, "bidder %s has no bid in this session", bidder)
+	}
+	b := *p.Bid
+	var u *Unlock
+	if p.Opened != nil {
+		cp := *p.Opened
+		u = &cp
+	}
+	return &b, u, nil
+}
