@@ -83,6 +83,8 @@ func NewRouter(d Deps) *gin.Engine {
 	v1.PATCH("/sessions/:id/bids/uploads/:upload", a.appendUpload)
 	v1.POST("/sessions/:id/bids/uploads/:upload/complete", a.completeUpload)
 	v1.DELETE("/sessions/:id/bids/mine", a.withdrawBid)
+	v1.GET("/sessions/:id/bids/mine/unlock", a.unlockChallenge)
+	v1.POST("/sessions/:id/bids/mine/unlock", a.unlock)
 
 	// Media endpoints are part of the public surface; they arrive with the
 	// media milestone. Until then they say so rather than 404.
@@ -98,7 +100,10 @@ func NewRouter(d Deps) *gin.Engine {
 	return r
 }
 
-type handlers struct{ Deps }
+type handlers struct {
+	Deps
+	unlocks unlockLocks
+}
 
 // apiError writes {"error":{"code","message"}} with a status that fits.
 func apiError(c *gin.Context, status int, code, msg string) {

@@ -29,6 +29,7 @@ type env struct {
 	url      string
 	issuer   *auth.Issuer
 	platform *decrypt.PrivateKey
+	svc      *rooms.Service
 	mu       sync.Mutex
 	skew     time.Duration // added to the server clock
 }
@@ -55,6 +56,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { log.Close() })
 	e := &env{t: t}
 	svc := rooms.NewService(log, e.now)
+	e.svc = svc
 	e.issuer, _ = auth.NewIssuer([]byte(strings.Repeat("s", 32)), nil)
 	bs, err := blobs.Open(filepath.Join(dir, "blobs"))
 	if err != nil {

@@ -213,3 +213,104 @@ func TestBidRefusals(t *testing.T) {
 		t.Errorf("new upload after the deadline: %d", status)
 	}
 }
+
+// unlockAs runs the bidder's side of the exchange: fetch the wrapped key,
+// unwrap it locally, encrypt it to the platform key, send it.
+func (f *bidFixture) unlockAs(bidder string, dataKey []byte) (int, map[string]any) {
+	f.t.Helper()
+	status, ch := f.do("GET", "/api/v1/sessions/s1/bids/mine/unlock", f.tokens[bidder], nil)
+	if status != 200 {
+		return status, ch
+	}
+	if dataKey == nil {
+		wrapped, _ := base64.StdEncoding.DecodeString(ch["wrapped_key"].(string))
+		var err error
+		if dataKey, err = f.keys[bidder].Decrypt(wrapped); err != nil {
+			f.t.Fatalf("unwrap locally: %v", err)
+		}
+	}
+	platform, err := decrypt.ParsePublicKeyPEM([]byte(ch["platform_key"].(string)))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	ct, err := platform.Encrypt(dataKey)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return f.do("POST", "/api/v1/sessions/s1/bids/mine/unlock", f.tokens[bidder], map[string]string{"encrypted_key": base64.StdEncoding.EncodeToString(ct)})
+}
+
+func TestUnlockExchange(t *testing.T) {
+	f := newBidFixture(t)
+	for _, b := range []string{"a", "b"} {
+		if status, body := f.upload(f.tokens[b], seal(t, "s1", b, f.keys[b], 200_000)); status != 201 {
+			t.Fatalf("upload %s: %d %v", b, status, body)
+		}
+	}
+	f.advance(2*time.Hour + time.Minute)
+	ctx := t.Context()
+	if _, err := f.svc.Execute(ctx, "s1", rooms.SystemActor, rooms.Command{ID: "dl", Type: rooms.CmdDeadline}); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := f.unlockAs("a", nil); status != 409 || errCode(body) != "wrong_state" {
+		t.Fatalf("unlock before the window: %d %v", status, body)
+	}
+	host, _, _ := f.issuer.Mint(auth.Request{Room: "s1", Role: rooms.RoleHost, Sub: "h", TTL: time.Hour})
+	if status, body := f.do("POST", "/api/v1/sessions/s1/commands", host, map[string]any{"id": "w", "type": "start_decryption"}); status != 200 {
+		t.Fatalf("start decryption: %d %v", status, body)
+	}
+
+	status, body := f.unlockAs("a", nil)
+	if status != 200 || body["sheet"].(map[string]any)["price"] != "9800000.00" || body["plaintext_size"] != float64(200_000) {
+		t.Fatalf("unlock a: %d %v", status, body)
+	}
+	if status, body := f.unlockAs("a", nil); status != 200 || body["duplicate"] != true {
+		t.Fatalf("unlock a again: %d %v", status, body)
+	}
+
+	// A wrong data key is recorded as the bidder's failure; a retry succeeds.
+	if status, body := f.unlockAs("b", bytes.Repeat([]byte{7}, 16)); status != 422 || errCode(body) != "wrong_key" {
+		t.Fatalf("wrong key: %d %v", status, body)
+	}
+	// Garbage instead of a ciphertext.
+	if status, body := f.do("POST", "/api/v1/sessions/s1/bids/mine/unlock", f.tokens["b"], map[string]string{"encrypted_key": "!!"}); status != 422 || errCode(body) != "bad_exchange" {
+		t.Fatalf("bad exchange: %d %v", status, body)
+	}
+	// Concurrent clients: every one gets the sheet, the log opens the bid once.
+	results := make(chan int, 4)
+	for range 4 {
+		go func() {
+			s, _ := f.unlockAs("b", nil)
+			results <- s
+		}()
+	}
+	for range 4 {
+		if s := <-results; s != 200 {
+			t.Errorf("concurrent unlock: %d", s)
+		}
+	}
+	evs, _ := f.svc.EventsAfter(ctx, "s1", 0)
+	opened, failed := map[string]int{}, 0
+	for _, e := range evs {
+		switch e.Type {
+		case rooms.EvBidOpened:
+			var u rooms.Unlock
+			_ = json.Unmarshal(e.Data, &u)
+			opened[u.Bidder]++
+		case rooms.EvUnlockFailed:
+			failed++
+		}
+	}
+	if opened["a"] != 1 || opened["b"] != 1 || failed != 2 {
+		t.Fatalf("opened %v, failed attempts %d; want each bid opened once and 2 failures recorded", opened, failed)
+	}
+	// Bidders see their own outcome only; the host sees both.
+	_, view := f.do("GET", "/api/v1/sessions/s1", f.tokens["a"], nil)
+	if strings.Contains(fmt.Sprint(view), "attempts:2") {
+		t.Errorf("bidder a sees b's attempts: %v", view)
+	}
+	_, hv := f.do("GET", "/api/v1/sessions/s1", host, nil)
+	if n := strings.Count(fmt.Sprint(hv), "9800000.00"); n != 2 {
+		t.Errorf("host view shows %d opened sheets, want 2", n)
+	}
+}

@@ -37,6 +37,14 @@ const usage = `usage:
   bidtool open --in SEALED --key KEY.pem [--pass-file F] --signer PUB.pem --out FILE [--sheet-out SHEET.json]
       Decrypt and verify a sealed bid (the bidder's own check). FILE is
       written only if everything verifies.
+  bidtool submit --server URL --session ID [--token-file F] --in SEALED [--receipt-out R.json]
+      Upload a sealed bid before the deadline (resuming after interruptions)
+      and print the platform's signed receipt (回执).
+  bidtool unlock --server URL --session ID [--token-file F] --key KEY.pem [--pass-file F]
+      During the decryption window: unwrap your bid's data key locally (the
+      private key never leaves this machine), send it to the server encrypted
+      to the platform key, and print the opening sheet the server read.
+The access token comes from --token-file or BIDROOM_TOKEN.
 Large files show progress on stderr (--quiet to silence). Keys are PEM:
 PKCS#8 private keys, SPKI public keys or SM2 X.509 certificates.
 `
@@ -55,6 +63,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return inspect(args[1:], stdout, stderr)
 	case "open":
 		return openCmd(args[1:], stdout, stderr)
+	case "submit":
+		return submit(args[1:], stdout, stderr)
+	case "unlock":
+		return unlock(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
