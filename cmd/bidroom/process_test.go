@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -538,4 +539,108 @@ type zeroReader struct{}
 func (zeroReader) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// TestKill9DuringDecryption kills the server while it decrypts a bid; after
+// the restart the bidder unlocks again and the bid is opened exactly once.
+func TestKill9DuringDecryption(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, "BIDROOM_DATA_DIR="+dir)
+	key, err := decrypt.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := key.Public().MarshalPEM()
+	const size = 8 << 20 // under -race decryption takes over a second: the kill lands mid-way
+	var sealed bytes.Buffer
+	if _, err := decrypt.Seal(&sealed, io.LimitReader(zeroReader{}, size), decrypt.SealOptions{
+		SessionID: "dec", BidderID: "a", Size: size, Signer: key, Sheet: decrypt.Sheet{Price: "123.45"}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	srv.post("/api/v1/sessions", map[string]any{
+		"id": "dec", "title": "解密测试", "category": "construction", "deadline": deadline, "check_in_at": time.Now(),
+		"bidders": []map[string]string{{"id": "a", "name": "甲公司", "public_key": string(pub)}},
+	}, testAdminKey)
+	tok := srv.token("dec", rooms.RoleBidder, "a")
+	id := srv.post("/api/v1/sessions/dec/bids/uploads", map[string]any{"size": sealed.Len()}, tok)["upload_id"].(string)
+	put, _ := http.NewRequest("PATCH", "http://"+srv.addr+"/api/v1/sessions/dec/bids/uploads/"+id, bytes.NewReader(sealed.Bytes()))
+	put.Header.Set("Authorization", "Bearer "+tok)
+	put.Header.Set("Upload-Offset", "0")
+	if resp, err := http.DefaultClient.Do(put); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("upload: %v %v", err, resp)
+	}
+	srv.post("/api/v1/sessions/dec/bids/uploads/"+id+"/complete", nil, tok)
+
+	// The scheduler opens the room at the deadline; the host starts the window.
+	time.Sleep(time.Until(deadline) + 1500*time.Millisecond)
+	host := srv.token("dec", rooms.RoleHost, "h")
+	srv.post("/api/v1/sessions/dec/commands", map[string]any{"id": "w", "type": "start_decryption"}, host)
+
+	encryptedKey := func() string {
+		req, _ := http.NewRequest("GET", "http://"+srv.addr+"/api/v1/sessions/dec/bids/mine/unlock", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var ch struct{ WrappedKey, PlatformKey string }
+		var raw map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&raw)
+		ch.WrappedKey, _ = raw["wrapped_key"].(string)
+		ch.PlatformKey, _ = raw["platform_key"].(string)
+		wrapped, _ := base64.StdEncoding.DecodeString(ch.WrappedKey)
+		dk, err := key.Decrypt(wrapped)
+		if err != nil {
+			t.Fatalf("unwrap: %v (%v)", err, raw)
+		}
+		platform, _ := decrypt.ParsePublicKeyPEM([]byte(ch.PlatformKey))
+		ct, _ := platform.Encrypt(dk)
+		return base64.StdEncoding.EncodeToString(ct)
+	}
+	body, _ := json.Marshal(map[string]string{"encrypted_key": encryptedKey()})
+	go func() {
+		req, _ := http.NewRequest("POST", "http://"+srv.addr+"/api/v1/sessions/dec/bids/mine/unlock", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	time.Sleep(150 * time.Millisecond) // mid-decryption
+	srv.kill9()
+	srv.start()
+
+	res := srv.post("/api/v1/sessions/dec/bids/mine/unlock", map[string]string{"encrypted_key": encryptedKey()}, tok)
+	if res["opened"] != true || res["sheet"].(map[string]any)["price"] != "123.45" {
+		t.Fatalf("unlock after restart: %v", res)
+	}
+	// Exactly one bid_opened in the log, whatever the kill interrupted.
+	w, err := dialWS(t, srv.addr, "dec", srv.token("dec", rooms.RoleSupervisor, "s"), new(uint64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the log", 10*time.Second, func() bool {
+		_, evs, _, _ := w.snapshot()
+		for _, e := range evs {
+			if e.Type == rooms.EvBidOpened {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(200 * time.Millisecond)
+	_, evs, _, _ := w.snapshot()
+	n := 0
+	for _, e := range evs {
+		if e.Type == rooms.EvBidOpened {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("bid opened %d times, want 1", n)
+	}
+	if err := rooms.VerifyChain(0, "", evs); err != nil {
+		t.Fatal(err)
+	}
 }
