@@ -25,7 +25,7 @@ import (
 const adminKey = "test-admin-key-0123456789"
 
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	url      string
 	issuer   *auth.Issuer
 	platform *decrypt.PrivateKey
@@ -46,24 +46,29 @@ func (e *env) advance(d time.Duration) {
 	e.mu.Unlock()
 }
 
-func newEnv(t *testing.T) *env {
-	t.Helper()
-	dir := t.TempDir()
+func newEnv(t *testing.T) *env { return newEnvFor(t) }
+
+// newEnvB is newEnv for benchmarks.
+func newEnvB(b *testing.B) *env { return newEnvFor(b) }
+
+func newEnvFor(tb testing.TB) *env {
+	tb.Helper()
+	dir := tb.TempDir()
 	log, err := embedded.Open(filepath.Join(dir, "events.db"))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { log.Close() })
-	e := &env{t: t}
+	tb.Cleanup(func() { log.Close() })
+	e := &env{t: tb}
 	svc := rooms.NewService(log, e.now)
 	e.svc = svc
 	e.issuer, _ = auth.NewIssuer([]byte(strings.Repeat("s", 32)), nil)
 	bs, err := blobs.Open(filepath.Join(dir, "blobs"))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if e.platform, err = decrypt.GenerateKey(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	r := api.NewRouter(api.Deps{
 		Svc: svc, Issuer: e.issuer, AdminKey: adminKey, TokenTTL: time.Hour, CheckInLead: time.Hour,
@@ -72,7 +77,7 @@ func newEnv(t *testing.T) *env {
 		Blobs: bs, Platform: e.platform, MaxBidBytes: 1 << 30,
 	})
 	hs := httptest.NewServer(r)
-	t.Cleanup(hs.Close)
+	tb.Cleanup(hs.Close)
 	e.url = hs.URL
 	return e
 }
