@@ -39,9 +39,14 @@ func BenchmarkDeadlineToSheets(b *testing.B) {
 			f.tokens[id], _, _ = f.issuer.Mint(auth.Request{Room: "s1", Role: rooms.RoleBidder, Sub: id, TTL: time.Hour})
 		}
 		s := session("s1")
-		s["bidders"] = bidders
+		delete(s, "bidders")
 		if status, body := f.do("POST", "/api/v1/sessions", adminKey, s); status != 201 {
 			b.Fatalf("create: %d %v", status, body)
+		}
+		for _, bd := range bidders {
+			if status, body := f.do("POST", "/api/v1/sessions/s1/bidders", adminKey, bd); status != 201 {
+				b.Fatalf("register: %d %v", status, body)
+			}
 		}
 		plain := bytes.Repeat([]byte("投标文件"), size/12+1)[:size]
 		for id, k := range f.keys {
