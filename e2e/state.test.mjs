@@ -101,6 +101,38 @@ describe('state fold', () => {
     assert.equal(JSON.stringify(st), before);
   });
 
+  it('a bidder folds their bid, the decryption window and the unlock outcomes', () => {
+    const me = { sub: 'b1', role: 'bidder', name: '甲公司' };
+    const rec = { sub: 'b1', role: 'bidder', name: '甲公司', signed_in: false, online: false };
+    const st = mod.fromSnapshot({ kind: 'opening', room: 'r', phase: 'check_in', session, bidders: [{ ...rec }], announcements: [], you: { ...rec } });
+    const bid = { bidder: 'b1', digest: 'ab'.repeat(32), size: 1234, header_digest: 'cd'.repeat(32), version: 1 };
+    mod.applyEvent(st, ev('bid_submitted', bid), me);
+    assert.equal(mod.myRecord(st, me).bid.version, 1);
+    assert.equal(st.you.bid.digest, bid.digest);
+    mod.applyEvent(st, ev('bid_withdrawn', { bidder: 'b1', digest: bid.digest, version: 1 }), me);
+    assert.equal(mod.myRecord(st, me).bid, undefined, 'withdrawn as a snapshot shows it: absent');
+    mod.applyEvent(st, ev('bid_submitted', { ...bid, version: 2 }), me);
+    mod.applyEvent(st, ev('opened', { registered: 2, signed_in: 1, submitted: 1 }), me);
+    assert.equal(st.submitted, 1);
+    assert.equal(mod.decryptStatus(mod.myRecord(st, me), true), 'pending');
+
+    mod.applyEvent(st, ev('decryption_started', { ends_at: '2026-03-01T02:00:00Z' }), me);
+    assert.equal(st.phase, 'decrypting');
+    assert.equal(st.decryptEndsAt, '2026-03-01T02:00:00Z');
+    mod.applyEvent(st, ev('unlock_failed', { bidder: 'b1', ok: false, code: 'bad_exchange', message: 'x' }), me);
+    assert.equal(mod.decryptStatus(mod.myRecord(st, me), true), 'failed');
+    assert.equal(st.you.attempts, 1);
+    assert.equal(st.you.lastFailure.code, 'bad_exchange');
+    const sheet = { price: '11880000.00', duration: '365天', quality: '合格', project_manager: '张伟' };
+    mod.applyEvent(st, ev('bid_opened', { bidder: 'b1', ok: true, sheet, plaintext_digest: 'ef'.repeat(32), plaintext_size: 10 }), me);
+    assert.equal(mod.decryptStatus(mod.myRecord(st, me), true), 'opened');
+    assert.deepEqual(st.you.opened.sheet, sheet);
+    assert.equal(st.you.attempts, 2);
+    mod.applyEvent(st, ev('decryption_closed', {}), me);
+    assert.equal(st.phase, 'decryption_closed');
+    assert.equal(mod.myRecord(st, { sub: 'h1', role: 'host' }), null);
+  });
+
   it('supervisors and experts: who may sign in', () => {
     const st = mod.fromSnapshot({ kind: 'opening', room: 'r', phase: 'opened', session, bidders: [], announcements: [] });
     assert.ok(mod.canSignIn(st, { sub: 's1', role: 'supervisor' }));

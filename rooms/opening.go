@@ -146,10 +146,12 @@ type Revealed struct {
 	Bidders []BidderName `json:"bidders"`
 }
 
-// BidderName pairs a bidder id with its name.
+// BidderName pairs a bidder id with its name and whether the bidder
+// submitted a bid by the deadline.
 type BidderName struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Submitted bool   `json:"submitted"`
 }
 
 // Announcement is the data of an announcement event. Time is the event's
@@ -168,9 +170,11 @@ type Participant struct {
 	SignedAt  time.Time `json:"signed_at,omitzero"`
 	Online    bool      `json:"online"`
 	PublicKey string    `json:"-"`
-	Bid       *Bid      `json:"bid,omitempty"`      // bidders: the sealed bid held, nil if none (or withdrawn)
-	Opened    *Unlock   `json:"opened,omitempty"`   // bidders: the successful unlock, once it happened
-	Attempts  int       `json:"attempts,omitempty"` // bidders: unlock attempts so far
+	Bid       *Bid      `json:"bid,omitempty"`          // bidders: the sealed bid held, nil if none (or withdrawn)
+	Opened    *Unlock   `json:"opened,omitempty"`       // bidders: the successful unlock, once it happened
+	Attempts  int       `json:"attempts,omitempty"`     // bidders: unlock attempts so far
+	LastFail  *Unlock   `json:"last_failure,omitempty"` // bidders: the latest failed attempt (its code is evidence)
+	Submitted *bool     `json:"submitted,omitempty"`    // bidders: whether a bid was held at the deadline (set from then on)
 }
 
 // Opening is the state of an opening room: the fold of its events.
@@ -244,6 +248,16 @@ func (o *Opening) apply(e Event) error {
 	case EvOpened:
 		o.Phase, o.OpenedAt = PhaseOpened, e.Time
 	case EvBiddersRevealed:
+		var r Revealed
+		if err := json.Unmarshal(e.Data, &r); err != nil {
+			return err
+		}
+		for _, n := range r.Bidders {
+			if p := o.Bidders[n.ID]; p != nil {
+				submitted := n.Submitted
+				p.Submitted = &submitted
+			}
+		}
 		o.Revealed = true
 	case EvBidSubmitted:
 		var b Bid
@@ -280,6 +294,8 @@ func (o *Opening) apply(e Event) error {
 			p.Attempts++
 			if u.OK {
 				p.Opened = &u
+			} else {
+				p.LastFail = &u
 			}
 		}
 	case EvAnnouncement:
@@ -501,7 +517,7 @@ func (o *Opening) deadline(actor Actor, now time.Time) ([]Draft, error) {
 		if b.Bid != nil {
 			opened.Submitted++
 		}
-		names = append(names, BidderName{ID: id, Name: b.Name})
+		names = append(names, BidderName{ID: id, Name: b.Name, Submitted: b.Bid != nil})
 	}
 	return []Draft{
 		{Type: EvOpened, Vis: Public(), Data: opened},

@@ -344,8 +344,12 @@ func TestBidSubmission(t *testing.T) {
 	if got := d[0].Data.(Opened).Submitted; got != 1 {
 		t.Errorf("submitted at the deadline = %d, want 1 (b withdrew)", got)
 	}
-	if hv := f.o.Project(host); hv.Bidders[0].Bid == nil {
-		t.Error("host does not see the bids after the deadline")
+	hv := f.o.Project(host)
+	if s := hv.Bidders[0].Submitted; s == nil || !*s || hv.Bidders[1].Submitted == nil || *hv.Bidders[1].Submitted {
+		t.Error("host does not learn at the deadline who submitted (a) and who did not (b)")
+	}
+	if bv := f.o.Project(bidderB); bv.Bidders[0].Submitted == nil || !*bv.Bidders[0].Submitted {
+		t.Error("bidder b does not learn at the deadline that a submitted")
 	}
 }
 

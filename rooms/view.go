@@ -14,9 +14,10 @@ type OpeningView struct {
 	Session       SessionSpec    `json:"session"`
 	Phase         Phase          `json:"phase"`
 	OpenedAt      time.Time      `json:"opened_at,omitzero"`
-	Bidders       []Participant  `json:"bidders"`              // staff: all; others: only themselves until revealed, then names of all
-	Staff         []Participant  `json:"staff,omitempty"`      // staff only
-	Registered    *int           `json:"registered,omitempty"` // staff, or anyone once revealed
+	DecryptEndsAt time.Time      `json:"decrypt_ends_at,omitzero"` // end of the decryption window, once started
+	Bidders       []Participant  `json:"bidders"`                  // staff: all; others: only themselves until revealed, then names of all
+	Staff         []Participant  `json:"staff,omitempty"`          // staff only
+	Registered    *int           `json:"registered,omitempty"`     // staff, or anyone once revealed
 	Announcements []Announcement `json:"announcements"`
 	You           *Participant   `json:"you,omitempty"` // the viewer's own record, if any
 }
@@ -26,7 +27,7 @@ type OpeningView struct {
 // before the deadline (R6).
 func (o *Opening) Project(viewer Actor) OpeningView {
 	v := OpeningView{
-		Kind: "opening", Room: o.Room, Session: o.Session, Phase: o.Phase, OpenedAt: o.OpenedAt,
+		Kind: "opening", Room: o.Room, Session: o.Session, Phase: o.Phase, OpenedAt: o.OpenedAt, DecryptEndsAt: o.DecryptEndsAt,
 		Bidders: []Participant{}, Announcements: slices.Clone(o.Announcements),
 	}
 	if v.Announcements == nil {
@@ -38,12 +39,14 @@ func (o *Opening) Project(viewer Actor) OpeningView {
 		switch {
 		case staff || b.Sub == viewer.Sub && viewer.Role == RoleBidder:
 			p := *b
-			if viewer.Role == RoleHost && !o.Revealed {
-				p.Bid = nil // the host learns who submitted only at the deadline
+			if viewer.Role == RoleHost {
+				// The host receives no bid events; it learns who submitted
+				// at the deadline (Submitted), so snapshots match the stream.
+				p.Bid = nil
 			}
 			v.Bidders = append(v.Bidders, p)
 		case o.Revealed:
-			v.Bidders = append(v.Bidders, Participant{Sub: b.Sub, Role: RoleBidder, Name: b.Name})
+			v.Bidders = append(v.Bidders, Participant{Sub: b.Sub, Role: RoleBidder, Name: b.Name, Submitted: b.Submitted})
 		}
 	}
 	if staff || o.Revealed {

@@ -3,7 +3,7 @@
 // See docs/protocol.md for the frames.
 
 import { t, wireLangSwitch, onLangChange, lang } from './i18n.js';
-import { fromSnapshot, applyEvent, canSignIn, isStaff } from './state.js';
+import { fromSnapshot, applyEvent, canSignIn, isStaff, myRecord, decryptStatus } from './state.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
@@ -456,6 +456,7 @@ function render() {
   renderCountdown();
   renderYou();
   renderBidders();
+  renderMyBid();
   renderAnnouncements();
 }
 
@@ -470,7 +471,28 @@ function renderCountdown() {
   let value = '';
   let note = '';
   let mode = '';
-  if (state.phase === 'opened') {
+  const endsAt = parseTime(state.decryptEndsAt);
+  if (state.phase === 'decrypting') {
+    label = t('room.countdown.toDecryptEnd');
+    if (Number.isNaN(endsAt)) {
+      mode = 'decrypting';
+      value = '--:--:--';
+      note = t('room.countdown.decryptEndUnknown');
+    } else if (endsAt > now) {
+      mode = endsAt - now <= 60000 ? 'soon' : 'decrypting';
+      value = fmtDuration(endsAt - now);
+      note = `${t('room.decryptEndsAt')} ${fmtTime(endsAt, false)}`;
+    } else {
+      mode = 'due';
+      value = fmtDuration(0);
+      note = t('room.countdown.decryptDue');
+    }
+  } else if (state.phase === 'decryption_closed') {
+    mode = 'closed';
+    label = t('room.countdown.decryptClosed');
+    value = Number.isNaN(endsAt) ? '—' : fmtTime(endsAt, false);
+    note = Number.isNaN(endsAt) ? '' : t('room.atTz', { time: fmtDate(state.decryptEndsAt) });
+  } else if (state.phase === 'opened') {
     mode = 'opened';
     const at = state.openedAt || s.deadline;
     label = t('room.countdown.openedAt');
@@ -526,6 +548,20 @@ function renderYou() {
   hint.textContent = t('you.signInClosed');
 
   $('announce-form').hidden = viewer.role !== 'host';
+
+  const startBtn = $('start-decryption');
+  startBtn.hidden = !(viewer.role === 'host' && state && state.phase === 'opened');
+  startBtn.disabled = [...pending.values()].some((p) => p.command === 'start_decryption');
+
+  // Staff: how many of the bids are opened so far.
+  const prog = $('decrypt-progress');
+  const decrypting = state && (state.phase === 'decrypting' || state.phase === 'decryption_closed');
+  prog.hidden = !(decrypting && isStaff(viewer.role));
+  if (!prog.hidden) {
+    const opened = state.bidders.filter((b) => b.opened).length;
+    const of = typeof state.submitted === 'number' ? state.submitted : state.bidders.length;
+    prog.textContent = t('decrypt.progress', { n: opened, of });
+  }
 }
 
 function personRow(p, opts) {
@@ -560,7 +596,32 @@ function personRow(p, opts) {
     }
     li.append(tags);
   }
+  if (opts.decrypt) {
+    const st = decryptStatus(p, opts.knowsBids);
+    const tag = el('span', { class: `tag decrypt-tag decrypt-${st}`, 'data-testid': 'decrypt-tag', 'data-decrypt': st });
+    if (st === 'opened') {
+      tag.textContent = t('decrypt.opened', { price: fmtSheetPrice(p.opened.sheet?.price) });
+    } else if (st === 'failed') {
+      // From live events (lastFailure) or a snapshot (last_failure).
+      const lf = p.lastFailure || p.last_failure;
+      tag.textContent = lf?.code ? t('decrypt.failedCode', { code: lf.code, n: p.attempts }) : t('decrypt.failed', { n: p.attempts });
+      if (lf?.message) tag.title = lf.message;
+    } else {
+      tag.textContent = t(`decrypt.${st}`);
+    }
+    let tags = li.querySelector('.tags');
+    if (!tags) {
+      tags = el('span', { class: 'tags' });
+      li.append(tags);
+    }
+    tags.prepend(tag);
+  }
   return li;
+}
+
+/** fmtSheetPrice shows a sealed price exactly as sealed, with its unit. */
+function fmtSheetPrice(p) {
+  return p ? `${p} ${t('room.yuan')}` : '—';
 }
 
 function renderBidders() {
@@ -571,7 +632,11 @@ function renderBidders() {
     const me = viewer?.role === 'bidder' && b.sub === viewer.sub;
     // Staff see sign-in and presence of everyone; a bidder only their own.
     const showStatus = staff || me;
-    list.append(personRow(b, { testid: 'bidder-row', index: i + 1, me, showStatus, showOnline: staff }));
+    // Staff follow each bid's decryption; supervisors and admins see every
+    // bid event, so for them a bidder without a bid has none.
+    const decrypt = staff && (state.phase === 'decrypting' || state.phase === 'decryption_closed');
+    const knowsBids = ['supervisor', 'admin'].includes(viewer?.role);
+    list.append(personRow(b, { testid: 'bidder-row', index: i + 1, me, showStatus, showOnline: staff, decrypt, knowsBids }));
   });
   if (state.bidders.length === 0) list.append(el('li', { class: 'empty', text: t('bidders.empty') }));
 
@@ -621,6 +686,241 @@ function renderAnnouncements() {
   if (items.length === 0) list.append(el('li', { class: 'empty', text: t('ann.empty') }));
 }
 
+// ---- my bid and the in-browser unlock ----
+
+const SHEET_ORDER = ['price', 'duration', 'quality', 'project_manager'];
+const MAX_KEY_BYTES = 64 * 1024;
+
+let unlockBusy = false;
+let unlockMsg = null; // {key, params, kind}: the last progress or error of an unlock
+let unlockResult = null; // the POST answer of a successful unlock, until the event arrives
+
+function shortDigest(d) {
+  if (!d) return '—';
+  return d.length > 20 ? `${d.slice(0, 8)}…${d.slice(-8)}` : d;
+}
+
+function fmtBytes(n) {
+  if (typeof n !== 'number') return '';
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+function renderMyBid() {
+  const card = $('my-bid');
+  const me = myRecord(state, viewer);
+  card.hidden = !me;
+  if (!me) return;
+  const phase = state.phase;
+  const before = phase === 'scheduled' || phase === 'check_in';
+  const opened = me.opened || (unlockResult && { ...unlockResult, ok: true });
+  const bid = me.bid;
+
+  let status;
+  let kind = '';
+  if (opened) {
+    status = t('mybid.opened');
+    kind = 'ok';
+  } else if (!bid) {
+    status = before ? t('mybid.noneYet') : t('mybid.none');
+    kind = before ? '' : 'muted';
+  } else if (before) {
+    status = t('mybid.held', { version: bid.version || 1 });
+    kind = 'ok';
+  } else if (phase === 'opened') {
+    status = t('mybid.waiting');
+  } else if (phase === 'decrypting') {
+    status = me.attempts > 0 ? t('mybid.retry', { n: me.attempts }) : t('mybid.decryptNow');
+    kind = 'act';
+  } else {
+    status = t('mybid.closedUnopened');
+    kind = 'bad';
+  }
+  const st = $('my-bid-status');
+  st.textContent = status;
+  st.dataset.kind = kind;
+
+  const file = $('my-bid-file');
+  file.hidden = !bid;
+  if (bid) {
+    file.replaceChildren(
+      el('span', { text: t('mybid.version', { version: bid.version || 1 }) }),
+      el('span', { class: 'mono', 'data-testid': 'my-bid-digest', title: bid.digest, text: `${t('mybid.digest')} ${shortDigest(bid.digest)}` }),
+      bid.size ? el('span', { text: fmtBytes(bid.size) }) : null,
+      bid.received_at ? el('span', { text: t('mybid.receivedAt', { time: fmtTime(bid.received_at) }) }) : null,
+    );
+  }
+
+  const form = $('unlock-form');
+  form.hidden = !(phase === 'decrypting' && bid && !opened);
+  $('unlock-key-name').dataset.empty = t('unlock.noFile');
+  $('unlock-button').disabled = unlockBusy;
+  $('unlock-key').disabled = unlockBusy;
+  $('unlock-password').disabled = unlockBusy;
+  const msg = $('unlock-msg');
+  msg.hidden = !unlockMsg || form.hidden;
+  if (unlockMsg) {
+    msg.textContent = t(unlockMsg.key, unlockMsg.params);
+    msg.dataset.kind = unlockMsg.kind;
+  }
+
+  const box = $('sheet-box');
+  box.hidden = !opened;
+  if (opened) {
+    const sheet = opened.sheet || {};
+    const keys = [...SHEET_ORDER.filter((k) => k in sheet), ...Object.keys(sheet).filter((k) => !SHEET_ORDER.includes(k)).sort()];
+    const dl = $('sheet');
+    dl.replaceChildren();
+    for (const k of keys) {
+      const label = SHEET_ORDER.includes(k) ? t(`sheet.${k}`) : k;
+      const value = k === 'price' ? fmtSheetPrice(sheet[k]) : sheet[k];
+      dl.append(el('div', { 'data-field': k }, el('dt', { text: label }), el('dd', { 'data-testid': `sheet-${k}`, text: value })));
+    }
+    $('sheet-digest').textContent = opened.plaintext_digest
+      ? t('sheet.digest', { digest: shortDigest(opened.plaintext_digest), size: fmtBytes(opened.plaintext_size) })
+      : '';
+    $('sheet-digest').title = opened.plaintext_digest || '';
+  }
+  card.classList.toggle('is-plain', form.hidden && box.hidden);
+}
+
+function setUnlockMsg(key, params = {}, kind = 'info') {
+  unlockMsg = { key, params, kind };
+  renderMyBid();
+}
+
+let wasmReady = null;
+
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    const s = document.createElement('script');
+    s.src = src;
+    s.onload = resolve;
+    s.onerror = () => reject(new Error(`cannot load ${src}`));
+    document.head.append(s);
+  });
+}
+
+// loadUnlocker loads wasm_exec.js and unlock.wasm once and resolves to
+// bidroomUnlock; a failed load may be tried again.
+function loadUnlocker() {
+  if (!wasmReady) {
+    wasmReady = (async () => {
+      if (typeof globalThis.Go !== 'function') await loadScript('wasm_exec.js');
+      const go = new globalThis.Go();
+      const { instance } = await WebAssembly.instantiateStreaming(fetch('unlock.wasm'), go.importObject);
+      go.run(instance); // main registers bidroomUnlock, then blocks for the page's lifetime
+      for (let i = 0; i < 100 && typeof globalThis.bidroomUnlock !== 'function'; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      if (typeof globalThis.bidroomUnlock !== 'function') throw new Error('bidroomUnlock missing');
+      return globalThis.bidroomUnlock;
+    })();
+    wasmReady.catch(() => {
+      wasmReady = null;
+    });
+  }
+  return wasmReady;
+}
+
+function readText(file) {
+  return new Promise((resolve, reject) => {
+    const r = new FileReader();
+    r.onload = () => resolve(String(r.result));
+    r.onerror = () => reject(r.error);
+    r.readAsText(file);
+  });
+}
+
+class UnlockError extends Error {
+  constructor(code, detail) {
+    super(code);
+    this.code = code;
+    this.detail = detail || '';
+  }
+}
+
+async function unlockApi(method, body) {
+  let r;
+  try {
+    r = await fetch(`/api/v1/sessions/${encodeURIComponent(ROOM)}/bids/mine/unlock`, {
+      method,
+      headers: { Authorization: `Bearer ${TOKEN}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+      cache: 'no-store',
+    });
+  } catch {
+    throw new UnlockError('network');
+  }
+  const json = await r.json().catch(() => ({}));
+  if (!r.ok) throw new UnlockError(json?.error?.code || `http_${r.status}`, json?.error?.message || `HTTP ${r.status}`);
+  return json;
+}
+
+const UNLOCK_ERRORS = new Set(['no_file', 'too_big', 'bad_key', 'wrong_key', 'bad_challenge', 'bad_exchange', 'corrupted',
+  'wrong_state', 'not_found', 'server_error', 'network', 'load_failed', 'unauthorized']);
+
+async function onUnlock(e) {
+  e.preventDefault();
+  if (unlockBusy) return;
+  const file = $('unlock-key').files?.[0];
+  if (!file) {
+    setUnlockMsg('unlock.err.no_file', {}, 'error');
+    return;
+  }
+  if (file.size > MAX_KEY_BYTES) {
+    setUnlockMsg('unlock.err.too_big', {}, 'error');
+    return;
+  }
+  unlockBusy = true;
+  let keyPEM = '';
+  try {
+    keyPEM = await readText(file);
+    let unlocker;
+    if (!wasmReady) setUnlockMsg('unlock.loading');
+    try {
+      unlocker = await loadUnlocker();
+    } catch {
+      throw new UnlockError('load_failed');
+    }
+    setUnlockMsg('unlock.working');
+    const ch = await unlockApi('GET');
+    const out = unlocker(keyPEM, $('unlock-password').value, ch.wrapped_key, ch.platform_key);
+    keyPEM = '';
+    if (!out || out.error) throw new UnlockError(out?.code || 'internal', out?.error);
+    const res = await unlockApi('POST', { encrypted_key: out.encrypted_key });
+    unlockResult = { bidder: viewer.sub, sheet: res.sheet, plaintext_digest: res.plaintext_digest, plaintext_size: res.plaintext_size };
+    unlockMsg = null;
+    $('unlock-password').value = '';
+    $('unlock-key').value = '';
+    $('unlock-key-name').textContent = '';
+  } catch (err) {
+    const code = err instanceof UnlockError ? err.code : 'internal';
+    const key = UNLOCK_ERRORS.has(code) ? `unlock.err.${code}` : 'unlock.err.other';
+    unlockMsg = { key, params: { code, message: err?.detail || '' }, kind: 'error' };
+  } finally {
+    keyPEM = '';
+    unlockBusy = false;
+    render();
+  }
+}
+
+// ---- confirmation dialog ----
+
+function confirmDialog(title, text, ok) {
+  const d = $('confirm-dialog');
+  $('confirm-title').textContent = title;
+  $('confirm-text').textContent = text;
+  $('confirm-ok').textContent = ok;
+  d.returnValue = '';
+  return new Promise((resolve) => {
+    d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true });
+    d.showModal();
+    $('confirm-cancel').focus();
+  });
+}
+
 // ---- wiring ----
 
 function start() {
@@ -642,6 +942,19 @@ function start() {
   });
   $('announce-input').addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) $('announce-form').requestSubmit();
+  });
+  $('start-decryption').addEventListener('click', async () => {
+    const ok = await confirmDialog(t('decrypt.confirmTitle'), t('decrypt.confirmText'), t('decrypt.start'));
+    if (ok && state?.phase === 'opened') command('start_decryption', undefined, 'cmd.start_decryption');
+    renderYou();
+  });
+  $('unlock-form').addEventListener('submit', onUnlock);
+  $('unlock-key').addEventListener('change', () => {
+    $('unlock-key-name').textContent = $('unlock-key').files?.[0]?.name || '';
+    if (unlockMsg?.kind === 'error') {
+      unlockMsg = null;
+      renderMyBid();
+    }
   });
   $('conn-retry').addEventListener('click', () => {
     fatal = false;

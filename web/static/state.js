@@ -20,6 +20,10 @@ export function fromSnapshot(s) {
     phase: s.phase || '',
     session: { ...(s.session || {}) },
     openedAt: s.opened_at || null,
+    // The end of the decryption window: from decryption_started (snapshots
+    // do not carry it yet; see decrypt_ends_at should the server add it).
+    decryptEndsAt: s.decrypt_ends_at || null,
+    submitted: null,
     bidders: (s.bidders || []).map((b) => ({ ...b })),
     staff: (s.staff || []).map((p) => ({ ...p })),
     registered: typeof s.registered === 'number' ? s.registered : null,
@@ -108,12 +112,57 @@ export function applyEvent(st, ev, viewer) {
       st.openedAt = ev.time;
       if (typeof d.registered === 'number') st.registered = d.registered;
       if (typeof d.signed_in === 'number') st.signedInAtOpening = d.signed_in;
+      if (typeof d.submitted === 'number') st.submitted = d.submitted;
       break;
+    case 'decryption_started':
+      st.phase = 'decrypting';
+      st.decryptEndsAt = d.ends_at || null;
+      break;
+    case 'decryption_closed':
+      st.phase = 'decryption_closed';
+      break;
+    case 'bid_submitted': {
+      const b = findBidder(st, d.bidder);
+      if (b) {
+        b.bid = {
+          bidder: d.bidder, digest: d.digest, size: d.size, header_digest: d.header_digest, version: d.version,
+          received_at: ev.time || d.received_at,
+        };
+      }
+      syncYou(st, viewer, d.bidder, 'bidder');
+      break;
+    }
+    case 'bid_withdrawn': {
+      const b = findBidder(st, d.bidder);
+      if (b) delete b.bid; // a snapshot omits a withdrawn bid
+      syncYou(st, viewer, d.bidder, 'bidder');
+      break;
+    }
+    case 'bid_opened':
+    case 'unlock_failed': {
+      const b = findBidder(st, d.bidder);
+      if (b) {
+        b.attempts = (b.attempts || 0) + 1;
+        if (d.ok) {
+          b.opened = { ...d };
+          delete b.lastFailure;
+        } else {
+          // Only the events say why; a snapshot carries just the count.
+          b.lastFailure = { code: d.code, message: d.message };
+        }
+      }
+      syncYou(st, viewer, d.bidder, 'bidder');
+      break;
+    }
     case 'bidders_revealed':
       // Registration order, as a fresh snapshot lists them; records this
       // viewer already holds (their own, or all for staff) are kept.
       st.bidders = [
-        ...(d.bidders || []).map((b) => findBidder(st, b.id) || { sub: b.id, role: 'bidder', name: b.name }),
+        ...(d.bidders || []).map((b) => {
+          const rec = findBidder(st, b.id) || { sub: b.id, role: 'bidder', name: b.name };
+          rec.submitted = !!b.submitted;
+          return rec;
+        }),
         ...st.bidders.filter((b) => !(d.bidders || []).some((r) => r.id === b.sub)),
       ];
       st.revealed = true;
@@ -137,4 +186,25 @@ export function canSignIn(st, viewer) {
   if (!['bidder', 'host', 'supervisor'].includes(viewer.role)) return false;
   if (st.phase !== 'check_in' && st.phase !== 'opened') return false;
   return !(st.you && st.you.signed_in);
+}
+
+/**
+ * myRecord returns the viewer's own bidder record (bid, opened, attempts), or
+ * null for anyone but a bidder.
+ */
+export function myRecord(st, viewer) {
+  if (!st || !viewer || viewer.role !== 'bidder') return null;
+  return findBidder(st, viewer.sub) || st.you || null;
+}
+
+/**
+ * decryptStatus says where a bidder's unlock stands: 'opened', 'failed'
+ * (attempted, not opened), 'pending', or 'none' when the viewer knows the
+ * bidder holds no bid.
+ */
+export function decryptStatus(b, knowsBids) {
+  if (b.opened) return 'opened';
+  if (b.attempts > 0) return 'failed';
+  if ((knowsBids && !b.bid) || b.submitted === false) return 'none';
+  return 'pending';
 }
