@@ -272,6 +272,14 @@ func TestUnlockExchange(t *testing.T) {
 	if status, body := f.unlockAs("b", bytes.Repeat([]byte{7}, 16)); status != 422 || errCode(body) != "wrong_key" {
 		t.Fatalf("wrong key: %d %v", status, body)
 	}
+	// The data key encrypted to the master platform key, not this session's key.
+	_, ch := f.do("GET", "/api/v1/sessions/s1/bids/mine/unlock", f.tokens["b"], nil)
+	wrapped, _ := base64.StdEncoding.DecodeString(ch["wrapped_key"].(string))
+	dk, _ := f.keys["b"].Decrypt(wrapped)
+	ct, _ := f.platform.Public().Encrypt(dk)
+	if status, body := f.do("POST", "/api/v1/sessions/s1/bids/mine/unlock", f.tokens["b"], map[string]string{"encrypted_key": base64.StdEncoding.EncodeToString(ct)}); status != 422 || errCode(body) != "bad_exchange" {
+		t.Fatalf("key for the master platform key: %d %v", status, body)
+	}
 	// Garbage instead of a ciphertext.
 	if status, body := f.do("POST", "/api/v1/sessions/s1/bids/mine/unlock", f.tokens["b"], map[string]string{"encrypted_key": "!!"}); status != 422 || errCode(body) != "bad_exchange" {
 		t.Fatalf("bad exchange: %d %v", status, body)
@@ -301,12 +309,12 @@ func TestUnlockExchange(t *testing.T) {
 			failed++
 		}
 	}
-	if opened["a"] != 1 || opened["b"] != 1 || failed != 2 {
-		t.Fatalf("opened %v, failed attempts %d; want each bid opened once and 2 failures recorded", opened, failed)
+	if opened["a"] != 1 || opened["b"] != 1 || failed != 3 {
+		t.Fatalf("opened %v, failed attempts %d; want each bid opened once and 3 failures recorded", opened, failed)
 	}
 	// Bidders see their own outcome only; the host sees both.
 	_, view := f.do("GET", "/api/v1/sessions/s1", f.tokens["a"], nil)
-	if strings.Contains(fmt.Sprint(view), "attempts:2") {
+	if strings.Contains(fmt.Sprint(view), "attempts:3") {
 		t.Errorf("bidder a sees b's attempts: %v", view)
 	}
 	_, hv := f.do("GET", "/api/v1/sessions/s1", host, nil)

@@ -51,7 +51,7 @@ func (u *unlockLocks) lock(key string) func() {
 // UnlockChallenge is what a bidder's client needs to unlock its bid.
 type UnlockChallenge struct {
 	WrappedKey  string `json:"wrapped_key"`  // base64 DER (GM/T 0009) of the data key wrapped to the bidder
-	PlatformKey string `json:"platform_key"` // PEM: encrypt the data key to this
+	PlatformKey string `json:"platform_key"` // PEM: the session's platform key; encrypt the data key to this
 	Digest      string `json:"digest"`       // SM3 of the sealed bid being unlocked
 	Opened      bool   `json:"opened"`       // already unlocked: a POST returns the recorded result
 }
@@ -83,7 +83,12 @@ func (a *handlers) unlockChallenge(c *gin.Context) {
 		a.fail(c, fmt.Errorf("read header of stored bid %s: %w", bid.Digest, err))
 		return
 	}
-	pemKey, err := a.Platform.Public().MarshalPEM()
+	sessionKey, err := a.Platform.Derive(room)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	pemKey, err := sessionKey.Public().MarshalPEM()
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -162,9 +167,13 @@ func (a *handlers) decryptBid(ctx context.Context, room, bidder string, bid *roo
 	if err != nil || len(ct) == 0 || len(ct) > 1024 {
 		return fail("bad_exchange", "encrypted_key must be the base64 SM2 ciphertext of the data key")
 	}
-	raw, err := a.Platform.Decrypt(ct)
+	sessionKey, err := a.Platform.Derive(room)
+	if err != nil {
+		return fail("server_error", "the session key cannot be derived")
+	}
+	raw, err := sessionKey.Decrypt(ct)
 	if err != nil || len(raw) != len(decrypt.DataKey{}) {
-		return fail("bad_exchange", "encrypted_key is not the data key encrypted to the platform key")
+		return fail("bad_exchange", "encrypted_key is not the data key encrypted to this session's platform key")
 	}
 	var dk decrypt.DataKey
 	copy(dk[:], raw)
