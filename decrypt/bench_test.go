@@ -1,10 +1,17 @@
 package decrypt
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/cipher"
+	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +24,80 @@ import (
 // Run: go test -run '^$' -bench . -benchtime 2s ./decrypt/
 // Figures are per core (Seal and Open are single-goroutine).
 
-func benchSizes() []int { return []int{1 << 20, 16 << 20} }
+var benchLarge = flag.Bool("bench-large", false, "also benchmark 256 MiB seal/open, and peak memory opening a 1 GiB bid")
+
+func benchSizes() []int {
+	if *benchLarge {
+		return []int{1 << 20, 16 << 20, 256 << 20}
+	}
+	return []int{1 << 20, 16 << 20}
+}
+
+// zeros is an endless stream of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// peakRSS is the process's high-water resident set (VmHWM), in bytes.
+func peakRSS(b *testing.B) int64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Skip("no /proc/self/status")
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			kb, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// BenchmarkOpen1GiBMemory seals a 1 GiB bid to a file and opens it from the
+// file, streaming, reporting the heap in use at its peak and the process's
+// resident high-water mark (which includes the test binary itself).
+func BenchmarkOpen1GiBMemory(b *testing.B) {
+	if !*benchLarge {
+		b.Skip("run with -bench-large")
+	}
+	bidder, _ := testKeys(b)
+	path := filepath.Join(b.TempDir(), "bid.sealed")
+	f, _ := os.Create(path)
+	const n = 1 << 30
+	sum, err := Seal(f, io.LimitReader(zeros{}, n), SealOptions{SessionID: "s", BidderID: "b", Size: n, Signer: bidder})
+	f.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	dk, _ := UnwrapKey(sum.Header, bidder)
+	for b.Loop() {
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		in, _ := os.Open(path)
+		done := make(chan struct{})
+		var peak uint64
+		go func() {
+			var m runtime.MemStats
+			for {
+				select {
+				case <-done:
+					return
+				case <-time.After(20 * time.Millisecond):
+					runtime.ReadMemStats(&m)
+					peak = max(peak, m.HeapInuse)
+				}
+			}
+		}()
+		if _, _, err := OpenWithDataKey(io.Discard, bufio.NewReaderSize(in, 1<<20), dk, bidder.Public()); err != nil {
+			b.Fatal(err)
+		}
+		close(done)
+		in.Close()
+		b.ReportMetric(float64(peak)/(1<<20), "MiB_heap_peak")
+		b.ReportMetric(float64(peakRSS(b))/(1<<20), "MiB_rss_hwm")
+	}
+}
 
 func BenchmarkSeal(b *testing.B) {
 	bidder, _ := testKeys(b)
