@@ -96,6 +96,17 @@ func (a *handlers) ownUpload(c *gin.Context, room, bidder string) (string, bool)
 	return id, true
 }
 
+// openUpload authenticates the bidder for a step that changes their upload:
+// only before the deadline, only on their own upload.
+func (a *handlers) openUpload(c *gin.Context) (room string, actor rooms.Actor, id string, ok bool) {
+	room, actor, ok = a.bidder(c)
+	if !ok || !a.biddingOpen(c, room) {
+		return "", actor, "", false
+	}
+	id, ok = a.ownUpload(c, room, actor.Sub)
+	return room, actor, id, ok
+}
+
 func (a *handlers) createUpload(c *gin.Context) {
 	room, actor, ok := a.bidder(c)
 	if !ok || !a.biddingOpen(c, room) {
@@ -143,11 +154,7 @@ func (a *handlers) uploadStatus(c *gin.Context) {
 // is never held in memory. An interrupted request keeps what arrived; the
 // client asks for the offset and continues.
 func (a *handlers) appendUpload(c *gin.Context) {
-	room, actor, ok := a.bidder(c)
-	if !ok || !a.biddingOpen(c, room) {
-		return
-	}
-	id, ok := a.ownUpload(c, room, actor.Sub)
+	room, actor, id, ok := a.openUpload(c)
 	if !ok {
 		return
 	}
@@ -174,11 +181,7 @@ func (a *handlers) appendUpload(c *gin.Context) {
 // by this bidder, signed with the bidder's registered key (R3), records it
 // and returns the platform's signed receipt.
 func (a *handlers) completeUpload(c *gin.Context) {
-	room, actor, ok := a.bidder(c)
-	if !ok || !a.biddingOpen(c, room) {
-		return
-	}
-	id, ok := a.ownUpload(c, room, actor.Sub)
+	room, actor, id, ok := a.openUpload(c)
 	if !ok {
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,6 +20,15 @@ import (
 type server struct {
 	base, session, token string
 	http                 *http.Client
+}
+
+// serverFlags adds --server, --session and --token-file to fs and returns
+// the function that connects with them once fs is parsed.
+func serverFlags(fs *flag.FlagSet) func() (*server, error) {
+	base := fs.String("server", "", "Bidroom server URL, e.g. https://hall.example.cn")
+	session := fs.String("session", "", "opening session id")
+	tokenFile := fs.String("token-file", "", "file holding your access token (or set BIDROOM_TOKEN)")
+	return func() (*server, error) { return newServer(*base, *session, *tokenFile) }
 }
 
 func newServer(base, session, tokenFile string) (*server, error) {
@@ -96,9 +106,7 @@ const submitPart = 8 << 20
 // the platform's signed receipt.
 func submit(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("submit", stderr)
-	base := fs.String("server", "", "Bidroom server URL, e.g. https://hall.example.cn")
-	session := fs.String("session", "", "opening session id")
-	tokenFile := fs.String("token-file", "", "file holding your access token (or set BIDROOM_TOKEN)")
+	connect := serverFlags(fs)
 	in := fs.String("in", "", "sealed bid")
 	receiptOut := fs.String("receipt-out", "", "also write the receipt to this file")
 	quiet := fs.Bool("quiet", false, "no progress")
@@ -108,7 +116,7 @@ func submit(args []string, stdout, stderr io.Writer) error {
 	if err := required(map[string]string{"in": *in}); err != nil {
 		return err
 	}
-	srv, err := newServer(*base, *session, *tokenFile)
+	srv, err := connect()
 	if err != nil {
 		return err
 	}
@@ -173,9 +181,7 @@ func submit(args []string, stdout, stderr io.Writer) error {
 // back encrypted to the platform key.
 func unlock(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("unlock", stderr)
-	base := fs.String("server", "", "Bidroom server URL")
-	session := fs.String("session", "", "opening session id")
-	tokenFile := fs.String("token-file", "", "file holding your access token (or set BIDROOM_TOKEN)")
+	connect := serverFlags(fs)
 	keyFile := fs.String("key", "", "your SM2 private key (PEM) the bid was sealed to")
 	passFile := fs.String("pass-file", "", "file holding the key's password")
 	if err := fs.Parse(args); err != nil {
@@ -184,7 +190,7 @@ func unlock(args []string, stdout, stderr io.Writer) error {
 	if err := required(map[string]string{"key": *keyFile}); err != nil {
 		return err
 	}
-	srv, err := newServer(*base, *session, *tokenFile)
+	srv, err := connect()
 	if err != nil {
 		return err
 	}
