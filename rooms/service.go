@@ -135,6 +135,17 @@ func (s *Service) room(id string) *room {
 	return r
 }
 
+// current returns the room caught up with the log, with r.mu held; the
+// caller unlocks it.
+func (s *Service) current(ctx context.Context, roomID string) (*room, error) {
+	r := s.room(roomID)
+	if err := s.catchUp(ctx, roomID, r); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	return r, nil
+}
+
 // catchUp folds every event the log has beyond the cached state.
 func (s *Service) catchUp(ctx context.Context, id string, r *room) error {
 	for {
@@ -285,11 +296,10 @@ func seal(roomID string, actor Actor, cmdID string, expected uint64, prev string
 
 // Snapshot returns viewer's projection of the room at its latest sequence.
 func (s *Service) Snapshot(ctx context.Context, roomID string, viewer Actor) (Snapshot, error) {
-	r := s.room(roomID)
-	if err := s.catchUp(ctx, roomID, r); err != nil {
+	r, err := s.current(ctx, roomID)
+	if err != nil {
 		return Snapshot{}, err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.state.Phase == PhaseNone {
 		return Snapshot{}, refuse(CodeNotFound, "session %s does not exist", roomID)
@@ -300,32 +310,24 @@ func (s *Service) Snapshot(ctx context.Context, roomID string, viewer Actor) (Sn
 // EventsAfter returns the room's events with seq > after, catching up
 // with the log first. The slice must not be modified.
 func (s *Service) EventsAfter(ctx context.Context, roomID string, after uint64) ([]Event, error) {
-	r := s.room(roomID)
-	if err := s.catchUp(ctx, roomID, r); err != nil {
+	r, err := s.current(ctx, roomID)
+	if err != nil {
 		return nil, err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
-	if after >= uint64(len(r.events)) {
-		return nil, nil
-	}
-	return r.events[after:len(r.events):len(r.events)], nil
+	return r.eventsAfter(after), nil
 }
 
 // SeqAtPos maps a viewer's stream position back to the room sequence of
 // the pos-th event the viewer can see (0 for 0). It fails with
 // ErrResumeAhead if the viewer's stream is shorter than pos.
 func (s *Service) SeqAtPos(ctx context.Context, roomID string, viewer Actor, pos uint64) (uint64, error) {
-	r := s.room(roomID)
-	if err := s.catchUp(ctx, roomID, r); err != nil {
+	r, err := s.current(ctx, roomID)
+	if err != nil {
 		return 0, err
 	}
-	if pos == 0 {
-		return 0, nil
-	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
-	seq, ok := r.seqAtPos(viewer, pos)
+	seq, ok := r.seqAtPos(viewer, pos) // pos 0 is seq 0
 	if !ok {
 		return 0, fmt.Errorf("%w: position %d, the stream has %d", ErrResumeAhead, pos, seq)
 	}
@@ -334,11 +336,10 @@ func (s *Service) SeqAtPos(ctx context.Context, roomID string, viewer Actor, pos
 
 // Exists reports whether a session was created in the room.
 func (s *Service) Exists(ctx context.Context, roomID string) (bool, error) {
-	r := s.room(roomID)
-	if err := s.catchUp(ctx, roomID, r); err != nil {
+	r, err := s.current(ctx, roomID)
+	if err != nil {
 		return false, err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.state.Phase != PhaseNone, nil
 }
@@ -354,11 +355,10 @@ func (s *Service) Rooms(ctx context.Context) ([]string, error) {
 
 // NextTimer returns the room's next time-driven command after catching up.
 func (s *Service) NextTimer(ctx context.Context, roomID string) (at time.Time, cmdType string, ok bool, err error) {
-	r := s.room(roomID)
-	if err := s.catchUp(ctx, roomID, r); err != nil {
+	r, err := s.current(ctx, roomID)
+	if err != nil {
 		return time.Time{}, "", false, err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	at, cmdType, ok = r.state.NextTimer()
 	return at, cmdType, ok, nil
@@ -376,6 +376,13 @@ func (s *Service) CachedAfter(roomID string, after uint64) []Event {
 	r := s.room(roomID)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.eventsAfter(after)
+}
+
+// eventsAfter returns the events with seq > after (the cache holds seqs
+// 1..n at indexes 0..n-1), capped so appends never write into it. Called
+// with r.mu held.
+func (r *room) eventsAfter(after uint64) []Event {
 	if after >= uint64(len(r.events)) {
 		return nil
 	}
@@ -402,11 +409,10 @@ func (s *Service) SignedIn(roomID string, actor Actor) bool {
 // BidderKey returns the public key (PEM) a bidder registered, and whether
 // the bidder is registered at all.
 func (s *Service) BidderKey(ctx context.Context, roomID, bidder string) (string, bool, error) {
-	r := s.room(roomID)
-	if err := s.catchUp(ctx, roomID, r); err != nil {
+	r, err := s.current(ctx, roomID)
+	if err != nil {
 		return "", false, err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := r.state.Bidders[bidder]
 	if p == nil {
@@ -418,11 +424,10 @@ func (s *Service) BidderKey(ctx context.Context, roomID, bidder string) (string,
 // BiddingOpen reports (as a *Refusal) whether bids may be submitted to the
 // room now.
 func (s *Service) BiddingOpen(ctx context.Context, roomID string) error {
-	r := s.room(roomID)
-	if err := s.catchUp(ctx, roomID, r); err != nil {
+	r, err := s.current(ctx, roomID)
+	if err != nil {
 		return err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.state.Phase == PhaseNone {
 		return refuse(CodeNotFound, "session %s does not exist", roomID)
@@ -432,22 +437,20 @@ func (s *Service) BiddingOpen(ctx context.Context, roomID string) error {
 
 // UnlockOpen reports (as a *Refusal) whether bidder may unlock their bid now.
 func (s *Service) UnlockOpen(ctx context.Context, roomID, bidder string) error {
-	r := s.room(roomID)
-	if err := s.catchUp(ctx, roomID, r); err != nil {
+	r, err := s.current(ctx, roomID)
+	if err != nil {
 		return err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.state.UnlockOpen(bidder, s.Now())
 }
 
 // BidOf returns a copy of the bid a bidder holds and its unlock outcome, if any.
 func (s *Service) BidOf(ctx context.Context, roomID, bidder string) (*Bid, *Unlock, error) {
-	r := s.room(roomID)
-	if err := s.catchUp(ctx, roomID, r); err != nil {
+	r, err := s.current(ctx, roomID)
+	if err != nil {
 		return nil, nil, err
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := r.state.Bidders[bidder]
 	if p == nil || p.Bid == nil {
