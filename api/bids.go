@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -62,27 +63,46 @@ func (a *handlers) biddingOpen(c *gin.Context, room string) bool {
 	return true
 }
 
-// bidderKey returns the bidder's registered SM2 public key.
-func (a *handlers) bidderKey(c *gin.Context, room, bidder string) (*decrypt.PublicKey, bool) {
-	pemKey, registered, err := a.Svc.BidderKey(c.Request.Context(), room, bidder)
-	if err != nil {
-		a.fail(c, err)
-		return nil, false
-	}
-	if !registered {
-		apiError(c, http.StatusNotFound, "not_found", "bidder "+bidder+" is not registered for this session")
-		return nil, false
-	}
-	if pemKey == "" {
-		apiError(c, http.StatusConflict, "no_key", "no SM2 public key is registered for this bidder; ask the center to register it")
-		return nil, false
+// errNotRegistered: the bidder is not registered for the session.
+var errNotRegistered = errors.New("not registered for this session")
+
+// noKeyError: the bidder is registered but has no usable SM2 public key.
+type noKeyError struct{ msg string }
+
+func (e *noKeyError) Error() string { return e.msg }
+
+// registeredKey returns the SM2 public key the bidder registered.
+func (a *handlers) registeredKey(ctx context.Context, room, bidder string) (*decrypt.PublicKey, error) {
+	pemKey, registered, err := a.Svc.BidderKey(ctx, room, bidder)
+	switch {
+	case err != nil:
+		return nil, err
+	case !registered:
+		return nil, errNotRegistered
+	case pemKey == "":
+		return nil, &noKeyError{"no SM2 public key is registered for this bidder; ask the center to register it"}
 	}
 	key, err := decrypt.ParsePublicKeyPEM([]byte(pemKey))
 	if err != nil {
-		apiError(c, http.StatusConflict, "no_key", "the registered public key cannot be read: "+err.Error())
-		return nil, false
+		return nil, &noKeyError{"the registered public key cannot be read: " + err.Error()}
 	}
-	return key, true
+	return key, nil
+}
+
+// bidderKey is registeredKey answering the request itself when there is
+// no key.
+func (a *handlers) bidderKey(c *gin.Context, room, bidder string) (*decrypt.PublicKey, bool) {
+	key, err := a.registeredKey(c.Request.Context(), room, bidder)
+	var noKey *noKeyError
+	switch {
+	case errors.Is(err, errNotRegistered):
+		apiError(c, http.StatusNotFound, "not_found", "bidder "+bidder+" is not registered for this session")
+	case errors.As(err, &noKey):
+		apiError(c, http.StatusConflict, "no_key", noKey.msg)
+	case err != nil:
+		a.fail(c, err)
+	}
+	return key, err == nil
 }
 
 // ownUpload checks the upload id belongs to this bidder of this session.

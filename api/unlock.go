@@ -177,8 +177,8 @@ func (a *handlers) decryptBid(ctx context.Context, room, bidder string, bid *roo
 	}
 	var dk decrypt.DataKey
 	copy(dk[:], raw)
-	key, ok := a.registeredKey(ctx, room, bidder)
-	if !ok {
+	key, err := a.registeredKey(ctx, room, bidder)
+	if err != nil {
 		return fail("server_error", "the bidder's registered key cannot be read")
 	}
 	f, _, err := a.Blobs.Open(bid.Digest)
@@ -235,14 +235,4 @@ func (a *handlers) decryptBid(ctx context.Context, room, bidder string, bid *roo
 	sb, _ := json.Marshal(sheet)
 	_ = json.Unmarshal(sb, &fields)
 	return rooms.Unlock{Bidder: bidder, OK: true, Sheet: fields, PlaintextSHA: digest, PlaintextBytes: size}
-}
-
-// registeredKey parses the bidder's registered public key.
-func (a *handlers) registeredKey(ctx context.Context, room, bidder string) (*decrypt.PublicKey, bool) {
-	pemKey, ok, err := a.Svc.BidderKey(ctx, room, bidder)
-	if err != nil || !ok {
-		return nil, false
-	}
-	k, err := decrypt.ParsePublicKeyPEM([]byte(pemKey))
-	return k, err == nil
 }
