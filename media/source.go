@@ -1,0 +1,155 @@
+package media
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// packet is one RTP packet in a source's history. It is immutable once
+// stored, so every viewer's worker reads it without a lock.
+type packet struct {
+	ext      uint64 // extended sequence number
+	ts       uint32
+	marker   bool
+	keyframe bool   // carries (part of) a keyframe
+	arrival  int64  // monotonic nanoseconds since the server started
+	payload  []byte // the RTP payload, header extensions stripped
+}
+
+// source is one published track: its codec and the one copy of its recent
+// packets that all of its viewers are served from (fast start and NACK
+// repair read it; nothing is kept per viewer).
+type source struct {
+	kind     webrtc.RTPCodecType
+	codec    webrtc.RTPCodecCapability
+	ssrc     uint32
+	clock    uint32
+	ring     []atomic.Pointer[packet]
+	mask     uint64
+	head     atomic.Uint64 // highest extended seq stored + 1
+	lastKey  atomic.Uint64 // extended seq + 1 of the first packet of the newest keyframe; 0 = none
+	lastTs   atomic.Uint32 // timestamp of the newest packet
+	lastAt   atomic.Int64  // its arrival (monotonic ns)
+	ended    atomic.Bool
+	requestK func()     // asks the publisher for a keyframe (throttled by the caller)
+	pliMu    sync.Mutex // guards lastPLI
+	lastPLI  time.Time
+	stats    trackStats
+	started  time.Time
+
+	// reader-only state: touched by the one goroutine that reads the track
+	maxExt     uint64
+	seen       bool
+	frameTs    uint32
+	frameStart uint64
+	frameKeyed bool
+}
+
+// trackStats are a source's counters, read by stats and metrics.
+type trackStats struct {
+	packets, bytes, lost, plisSent atomic.Uint64
+}
+
+// ringSize returns the history length for a kind: a video history holds a
+// couple of seconds of 2 Mbit/s GOP for fast start plus the NACK window.
+func ringSize(kind webrtc.RTPCodecType) int {
+	if kind == webrtc.RTPCodecTypeVideo {
+		return 4096
+	}
+	return 512
+}
+
+func newSource(kind webrtc.RTPCodecType, codec webrtc.RTPCodecCapability, ssrc uint32) *source {
+	n := ringSize(kind)
+	return &source{
+		kind: kind, codec: codec, ssrc: ssrc, clock: codec.ClockRate,
+		ring: make([]atomic.Pointer[packet], n), mask: uint64(n - 1), started: time.Now(),
+	}
+}
+
+// get returns the packet with extended sequence ext, or nil when it never
+// arrived or has been overwritten.
+func (s *source) get(ext uint64) *packet {
+	p := s.ring[ext&s.mask].Load()
+	if p == nil || p.ext != ext {
+		return nil
+	}
+	return p
+}
+
+// size is the history length in packets.
+func (s *source) size() uint64 { return uint64(len(s.ring)) }
+
+// unwrap extends a 16-bit sequence number relative to the newest one seen.
+func unwrap(last uint64, seq uint16) uint64 {
+	base := last &^ 0xffff
+	ext := base | uint64(seq)
+	switch d := int64(ext) - int64(last); {
+	case d > 0x8000 && ext >= 0x10000:
+		ext -= 0x10000
+	case d < -0x8000:
+		ext += 0x10000
+	}
+	return ext
+}
+
+// store files a packet read from the publisher. It reports false for a
+// packet that is too old to keep or a duplicate.
+func (s *source) store(h *rtp.Header, payload []byte, now int64) bool {
+	var ext uint64
+	if !s.seen {
+		ext = uint64(h.SequenceNumber) + 1<<16 // room below for reordering
+		s.seen, s.maxExt = true, ext
+		s.frameTs, s.frameStart = h.Timestamp^1, ext
+	} else {
+		ext = unwrap(s.maxExt, h.SequenceNumber)
+		if ext+s.size() <= s.maxExt || s.get(ext) != nil {
+			return false
+		}
+	}
+	p := &packet{ext: ext, ts: h.Timestamp, marker: h.Marker, arrival: now, payload: append([]byte(nil), payload...)}
+	p.keyframe = isKeyframe(s.codec.MimeType, payload)
+	inOrder := ext > s.maxExt || s.head.Load() == 0
+	if ext > s.maxExt+1 {
+		s.stats.lost.Add(ext - s.maxExt - 1)
+	}
+	s.ring[ext&s.mask].Store(p)
+	s.stats.packets.Add(1)
+	s.stats.bytes.Add(uint64(len(payload)))
+	if inOrder {
+		if h.Timestamp != s.frameTs {
+			s.frameTs, s.frameStart, s.frameKeyed = h.Timestamp, ext, false
+		}
+		if p.keyframe && !s.frameKeyed {
+			s.frameKeyed = true
+			s.lastKey.Store(s.frameStart + 1)
+		}
+		s.maxExt = ext
+		s.lastTs.Store(h.Timestamp)
+		s.lastAt.Store(now)
+		s.head.Store(ext + 1)
+	}
+	return true
+}
+
+// keyframeRequest asks the publisher for a keyframe at most once per
+// interval: OBS ignores them, browsers answer each one with a costly frame.
+func (s *source) keyframeRequest(interval time.Duration) {
+	if s.requestK == nil || s.kind != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	s.pliMu.Lock()
+	now := time.Now()
+	if now.Sub(s.lastPLI) < interval {
+		s.pliMu.Unlock()
+		return
+	}
+	s.lastPLI = now
+	s.pliMu.Unlock()
+	s.stats.plisSent.Add(1)
+	s.requestK()
+}
