@@ -38,6 +38,8 @@ type Deps struct {
 	Blobs        *blobs.Store        // sealed bid files
 	Platform     *decrypt.PrivateKey // signs receipts
 	MaxBidBytes  int64               // largest sealed bid accepted
+	MediaHTTP    http.Handler        // WHIP/WHEP (nil: media off)
+	Media        MediaInfo           // the SFU's roster and stats (nil: media off)
 }
 
 // Demo describes the demo session and hands out its tokens.
@@ -86,13 +88,17 @@ func NewRouter(d Deps) *gin.Engine {
 	v1.GET("/sessions/:id/bids/mine/unlock", a.unlockChallenge)
 	v1.POST("/sessions/:id/bids/mine/unlock", a.unlock)
 
-	// Media endpoints are part of the public surface; they arrive with the
-	// media milestone. Until then they say so rather than 404.
-	notYet := func(c *gin.Context) {
-		apiError(c, http.StatusNotImplemented, "not_implemented", "WHIP/WHEP media is not available on this server yet")
+	v1.GET("/sessions/:id/media", a.mediaInfo)
+
+	media := func(c *gin.Context) {
+		apiError(c, http.StatusServiceUnavailable, "unavailable", "media is off on this server (media.enabled: false)")
 	}
-	r.Any("/whip/:room", notYet)
-	r.Any("/whep/:room", notYet)
+	if d.MediaHTTP != nil {
+		media = gin.WrapH(d.MediaHTTP)
+	}
+	for _, p := range []string{"/whip/:room", "/whip/:room/:res", "/whep/:room", "/whep/:room/:res"} {
+		r.Any(p, media)
+	}
 
 	if d.Web != nil {
 		r.NoRoute(gin.WrapH(d.Web))
@@ -404,7 +410,10 @@ func bodyLimit(n int64) gin.HandlerFunc {
 		n = 1 << 20
 	}
 	return func(c *gin.Context) {
-		if c.Request.Method == http.MethodPatch && c.FullPath() == "/api/v1/sessions/:id/bids/uploads/:upload" {
+		upload := c.Request.Method == http.MethodPatch && c.FullPath() == "/api/v1/sessions/:id/bids/uploads/:upload"
+		// WHIP/WHEP bound their SDP bodies themselves (media.max_sdp_bytes).
+		sdp := strings.HasPrefix(c.Request.URL.Path, "/whip/") || strings.HasPrefix(c.Request.URL.Path, "/whep/")
+		if upload || sdp {
 			c.Next()
 			return
 		}

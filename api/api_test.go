@@ -17,6 +17,7 @@ import (
 	"github.com/bidroom/bidroom/api"
 	"github.com/bidroom/bidroom/auth"
 	"github.com/bidroom/bidroom/decrypt"
+	"github.com/bidroom/bidroom/media"
 	"github.com/bidroom/bidroom/rooms"
 	"github.com/bidroom/bidroom/store/blobs"
 	"github.com/bidroom/bidroom/store/embedded"
@@ -30,6 +31,7 @@ type env struct {
 	issuer   *auth.Issuer
 	platform *decrypt.PrivateKey
 	svc      *rooms.Service
+	media    *media.Server
 	mu       sync.Mutex
 	skew     time.Duration // added to the server clock
 }
@@ -60,6 +62,12 @@ func newEnvFor(tb testing.TB) *env {
 	}
 	tb.Cleanup(func() { log.Close() })
 	e := &env{t: tb}
+	sfu, err := media.New(media.Config{UDPListen: "127.0.0.1:0", IncludeLoopback: true, MaxSDPBytes: 16 << 10}, slog.New(slog.NewTextHandler(io.Discard, nil)), media.Hooks{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = sfu.Close() })
+	e.media = sfu
 	svc := rooms.NewService(log, e.now)
 	e.svc = svc
 	e.issuer, _ = auth.NewIssuer([]byte(strings.Repeat("s", 32)), nil)
@@ -75,6 +83,7 @@ func newEnvFor(tb testing.TB) *env {
 		MaxBodyBytes: 4096, WS: http.NotFoundHandler(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Ready: func(ctx context.Context) error { _, err := log.Rooms(ctx); return err },
 		Blobs: bs, Platform: e.platform, MaxBidBytes: 1 << 30,
+		MediaHTTP: sfu.Handler(api.MediaAuthenticator(e.issuer, svc.Exists)), Media: sfu,
 	})
 	hs := httptest.NewServer(r)
 	tb.Cleanup(hs.Close)
@@ -213,7 +222,7 @@ func TestRefusals(t *testing.T) {
 		{"token bad grant", "POST", "/api/v1/tokens", adminKey, map[string]any{"room": "s1", "role": "host", "sub": "x", "grants": []string{"root"}}, 400, "invalid"},
 		{"token without key", "POST", "/api/v1/tokens", "", map[string]any{"room": "s1", "role": "host", "sub": "x"}, 401, "unauthorized"},
 		{"no demo", "GET", "/api/v1/demo", "", nil, 404, "not_found"},
-		{"whip not yet", "POST", "/whip/s1", bidder, "v=0", 501, "not_implemented"},
+		{"whip without the publish grant", "POST", "/whip/s1", bidder, "v=0", 403, "forbidden"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -59,6 +59,7 @@ type Config struct {
 	Signaling Signaling `yaml:"signaling"`
 	Rooms     Rooms     `yaml:"rooms"`
 	Bids      Bids      `yaml:"bids"`
+	Media     Media     `yaml:"media"`
 	Demo      Demo      `yaml:"demo"`
 	Log       Log       `yaml:"log"`
 
@@ -106,6 +107,36 @@ type Bids struct {
 	PlatformKeyFile string `yaml:"platform_key_file"` // default "" = <data_dir>/platform.key.pem, generated once; the SM2 key that signs receipts
 }
 
+// Media configures the WebRTC SFU (WHIP/WHEP) and its embedded TURN server.
+type Media struct {
+	Enabled         bool          `yaml:"enabled"`          // default true
+	UDPListen       string        `yaml:"udp_listen"`       // default "0.0.0.0:8189": one muxed UDP port for all media; "" = a port per connection from the range
+	UDPPortMin      int           `yaml:"udp_port_min"`     // default 0; with udp_listen "", the range per-connection ports come from
+	UDPPortMax      int           `yaml:"udp_port_max"`     // default 0
+	PublicIPs       []string      `yaml:"public_ips"`       // default empty; addresses announced instead of the host's (1:1 NAT)
+	Interfaces      []string      `yaml:"interfaces"`       // default empty = all; network interfaces ICE may use
+	IncludeLoopback bool          `yaml:"include_loopback"` // default true: offer 127.0.0.1 (single machine, demo)
+	MaxViewers      int           `yaml:"max_viewers"`      // default 1000 per session hall
+	MaxSDPBytes     int           `yaml:"max_sdp_bytes"`    // default 65536
+	MaxLag          time.Duration `yaml:"max_lag"`          // default 300ms: a viewer further behind skips to the next keyframe
+	PLIInterval     time.Duration `yaml:"pli_interval"`     // default 500ms between keyframe requests to a publisher
+	Record          bool          `yaml:"record"`           // default true: every published track is recorded and hashed into the log
+	RecordDir       string        `yaml:"record_dir"`       // default "" = <data_dir>/recordings
+	TURN            TURN          `yaml:"turn"`
+}
+
+// TURN configures the embedded TURN server for clients behind NAT.
+type TURN struct {
+	Enabled bool          `yaml:"enabled"`  // default false
+	Listen  string        `yaml:"listen"`   // default "0.0.0.0:3478"
+	RelayIP string        `yaml:"relay_ip"` // required when enabled: the public address of relayed candidates
+	Realm   string        `yaml:"realm"`    // default "bidroom"
+	PortMin int           `yaml:"port_min"` // default 0 (any): relay port range
+	PortMax int           `yaml:"port_max"` // default 0
+	Secret  string        `yaml:"secret"`   // default "" = generate and keep in <data_dir>/turn.secret; else >= 32 bytes
+	TTL     time.Duration `yaml:"ttl"`      // default 12h: lifetime of the credentials handed to clients
+}
+
 // Rooms configures bid-opening rooms.
 type Rooms struct {
 	CheckInLead time.Duration `yaml:"check_in_lead"` // default 60m: sign-in opens this long before the deadline; 0..24h
@@ -150,8 +181,13 @@ func Default() Config {
 		},
 		Rooms: Rooms{CheckInLead: 60 * time.Minute},
 		Bids:  Bids{MaxBytes: 4 << 30},
-		Demo:  Demo{Enabled: true},
-		Log:   Log{Level: "info", Format: "text"},
+		Media: Media{
+			Enabled: true, UDPListen: "0.0.0.0:8189", PublicIPs: []string{}, Interfaces: []string{}, IncludeLoopback: true, MaxViewers: 1000, MaxSDPBytes: 65536,
+			MaxLag: 300 * time.Millisecond, PLIInterval: 500 * time.Millisecond, Record: true,
+			TURN: TURN{Listen: "0.0.0.0:3478", Realm: "bidroom", TTL: 12 * time.Hour},
+		},
+		Demo: Demo{Enabled: true},
+		Log:  Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -622,6 +658,7 @@ func (c Config) Validate() error {
 		p.add("signaling.max_replay", "must be >= 0, got %d", s.MaxReplay)
 	}
 
+	c.Media.validate(&p)
 	if c.Rooms.CheckInLead < 0 || c.Rooms.CheckInLead > maxCheckInLead {
 		p.add("rooms.check_in_lead", "must be between 0 and %s, got %s", maxCheckInLead, c.Rooms.CheckInLead)
 	}
@@ -680,4 +717,54 @@ func isOrigin(s string) bool {
 		return false
 	}
 	return s == u.Scheme+"://"+u.Host
+}
+
+func (m Media) validate(p *problems) {
+	if m.UDPListen != "" {
+		if _, _, err := net.SplitHostPort(m.UDPListen); err != nil {
+			p.add("media.udp_listen", "must be host:port, got %q", m.UDPListen)
+		}
+	}
+	if m.UDPPortMin < 0 || m.UDPPortMax > 65535 || m.UDPPortMin > m.UDPPortMax {
+		p.add("media.udp_port_min", "udp_port_min..udp_port_max must be a range within 0..65535, got %d..%d", m.UDPPortMin, m.UDPPortMax)
+	}
+	for _, ip := range m.PublicIPs {
+		if net.ParseIP(ip) == nil {
+			p.add("media.public_ips", "entry %q is not an IP address", ip)
+		}
+	}
+	if m.MaxViewers < 1 || m.MaxViewers > 100000 {
+		p.add("media.max_viewers", "must be between 1 and 100000, got %d", m.MaxViewers)
+	}
+	if m.MaxSDPBytes < 1024 || m.MaxSDPBytes > 1<<20 {
+		p.add("media.max_sdp_bytes", "must be between 1024 and 1048576, got %d", m.MaxSDPBytes)
+	}
+	if m.MaxLag < 50*time.Millisecond || m.MaxLag > 10*time.Second {
+		p.add("media.max_lag", "must be between 50ms and 10s, got %s", m.MaxLag)
+	}
+	if m.PLIInterval < 0 || m.PLIInterval > time.Minute {
+		p.add("media.pli_interval", "must be between 0 and 1m, got %s", m.PLIInterval)
+	}
+	t := m.TURN
+	if !t.Enabled {
+		return
+	}
+	if _, _, err := net.SplitHostPort(t.Listen); err != nil {
+		p.add("media.turn.listen", "must be host:port, got %q", t.Listen)
+	}
+	if net.ParseIP(t.RelayIP) == nil {
+		p.add("media.turn.relay_ip", "must be the public IP address relayed candidates use when turn is enabled, got %q", t.RelayIP)
+	}
+	if t.Realm == "" {
+		p.add("media.turn.realm", "must not be empty")
+	}
+	if t.PortMin < 0 || t.PortMax > 65535 || t.PortMin > t.PortMax {
+		p.add("media.turn.port_min", "port_min..port_max must be a range within 0..65535, got %d..%d", t.PortMin, t.PortMax)
+	}
+	if t.Secret != "" && len(t.Secret) < 32 {
+		p.add("media.turn.secret", "must be at least 32 bytes when set")
+	}
+	if t.TTL < time.Minute || t.TTL > 7*24*time.Hour {
+		p.add("media.turn.ttl", "must be between 1m and 168h, got %s", t.TTL)
+	}
 }

@@ -13,15 +13,17 @@ import (
 
 // Forwarding limits.
 const (
-	catchUpBurst   = 48              // packets per pump while a late joiner catches up
-	catchUpSquash  = 32              // late-joiner frames play this many times faster
-	maxCatchUpAge  = 4 * time.Second // older GOP: wait for the next keyframe instead
-	maxNackAge     = time.Second     // older losses are not worth repairing
-	nackBurst      = 64              // retransmission tokens a viewer may bank
-	nackShare      = 0.25            // and earns per packet sent
-	maxQueuedNacks = 512             // bound on NACKed sequence numbers waiting
-	videoFrameGap  = 3000            // 1/30 s at 90 kHz: the step across a source switch
-	audioFrameGap  = 960             // 20 ms at 48 kHz
+	catchUpBurst   = 48                    // packets per pump while a late joiner catches up
+	catchUpSquash  = 32                    // late-joiner frames play this many times faster
+	maxCatchUpAge  = 4 * time.Second       // older GOP: wait for the next keyframe instead
+	maxNackAge     = time.Second           // older losses are not worth repairing
+	nackBurst      = 64                    // retransmission tokens a viewer may bank
+	nackShare      = 0.25                  // and earns per packet sent
+	maxQueuedNacks = 512                   // bound on NACKed sequence numbers waiting
+	videoFrameGap  = 3000                  // 1/30 s at 90 kHz: the step across a source switch
+	audioFrameGap  = 960                   // 20 ms at 48 kHz
+	startGrace     = 80 * time.Millisecond // after binding, before the first packet
+	restartEvery   = time.Second           // PLI-driven fresh starts per viewer, at most
 	errNoCodecText = "no negotiated codec fits the source"
 )
 
@@ -48,6 +50,12 @@ type downTrack struct {
 
 	nackMu sync.Mutex // guards nacks
 	nacks  []uint16
+
+	regMu      sync.Mutex // guards registered (with the worker)
+	registered bool
+
+	restart     atomic.Bool // a PLI asked for a fresh start from the cached keyframe
+	lastRestart int64
 
 	// pump-only state
 	src       *source
@@ -98,16 +106,25 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 		return webrtc.RTPCodecParameters{}, errors.New("media: " + errNoCodecText)
 	}
 	d.bound.Store(&binding{ws: ctx.WriteStream(), ssrc: uint32(ctx.SSRC()), codecs: codecs})
-	d.w.add(d)
+	time.AfterFunc(50*time.Millisecond, func() { d.w.add(d) })
 	return *chosen, nil
 }
 
 // Unbind is called by pion when the track stops.
 func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
-	if d.bound.Swap(nil) != nil {
+	d.unregister()
+	return nil
+}
+
+// unregister takes the track off its worker for good.
+func (d *downTrack) unregister() {
+	d.regMu.Lock()
+	defer d.regMu.Unlock()
+	d.bound.Store(nil)
+	if d.registered {
+		d.registered = false
 		d.w.remove(d)
 	}
-	return nil
 }
 
 // ID, RID, StreamID and Kind describe the track to pion.
@@ -131,6 +148,11 @@ func (d *downTrack) pump(now int64) bool {
 		return false
 	}
 	if src := d.slot.src.Load(); src != d.src {
+		d.switchTo(src, b, now)
+	} else if d.restart.Swap(false) && src != nil && now-d.lastRestart >= int64(restartEvery) {
+		// The viewer lost the picture (a PLI) and the publisher may never
+		// send a keyframe (OBS): serve it again from the cached GOP.
+		d.lastRestart = now
 		d.switchTo(src, b, now)
 	}
 	src := d.src
@@ -340,6 +362,8 @@ func (d *downTrack) onRTCP(pkts []rtcp.Packet) {
 			if src := d.slot.src.Load(); src != nil {
 				src.keyframeRequest(d.pliEvery)
 			}
+			d.restart.Store(true)
+			d.w.markDirty(d.slot)
 		case *rtcp.ReceiverReport:
 			for _, r := range p.Reports {
 				d.stats.fractionLost.Store(uint32(r.FractionLost))

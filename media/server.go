@@ -18,6 +18,8 @@ import (
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/bidroom/bidroom/media/turnsrv"
 )
 
 // Config is what the SFU needs from the server's configuration.
@@ -40,7 +42,7 @@ type Config struct {
 	Workers         int           // forwarding goroutines; 0 = GOMAXPROCS
 	// ICEServers returns the STUN/TURN servers handed to a client (TURN
 	// credentials are per user and time-limited). Nil: none.
-	ICEServers func(user string) []webrtc.ICEServer
+	ICEServers func(user string) []turnsrv.ICEServer
 }
 
 // Defaults fills unset fields.

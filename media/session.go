@@ -103,12 +103,10 @@ func (s *Server) parseOffer(offer string, publish bool) (offerShape, error) {
 	return shape, nil
 }
 
-func (s *Server) newPeer(api *webrtc.API, user string) (*webrtc.PeerConnection, error) {
-	cfg := webrtc.Configuration{}
-	if s.cfg.ICEServers != nil {
-		cfg.ICEServers = s.cfg.ICEServers(user)
-	}
-	pc, err := api.NewPeerConnection(cfg)
+func (s *Server) newPeer(api *webrtc.API) (*webrtc.PeerConnection, error) {
+	// The server's own side needs no STUN/TURN: it has the addresses it is
+	// configured with; relays are for the clients.
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, fmt.Errorf("media: new peer connection: %w", err)
 	}
@@ -198,7 +196,7 @@ func (s *Server) Publish(ctx context.Context, req Request) (Answer, error) {
 	if _, err := s.parseOffer(req.Offer, true); err != nil {
 		return Answer{}, err
 	}
-	pc, err := s.newPeer(s.pubAPI, req.Subject)
+	pc, err := s.newPeer(s.pubAPI)
 	if err != nil {
 		return Answer{}, err
 	}
@@ -340,7 +338,7 @@ func (s *Server) View(ctx context.Context, req Request) (Answer, error) {
 		s.gcSpaceLocked(sp)
 		s.mu.Unlock()
 	}
-	pc, err := s.newPeer(s.viewAPI, req.Subject)
+	pc, err := s.newPeer(s.viewAPI)
 	if err != nil {
 		release()
 		return Answer{}, err
@@ -391,19 +389,19 @@ func (s *Server) View(ctx context.Context, req Request) (Answer, error) {
 }
 
 // session returns a live session of the space by id.
-func (s *Server) session(space Space, id string, publish bool) (*session, error) {
+func (s *Server) session(room string, id string, publish bool) (*session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ss := s.sessions[id]
-	if ss == nil || ss.space != space || ss.publish != publish {
+	if ss == nil || ss.space.Room != room || ss.publish != publish {
 		return nil, ErrNotFound
 	}
 	return ss, nil
 }
 
 // Delete ends a session. Deleting one that is gone is ErrNotFound.
-func (s *Server) Delete(space Space, id string, publish bool) error {
-	ss, err := s.session(space, id, publish)
+func (s *Server) Delete(room, id string, publish bool) error {
+	ss, err := s.session(room, id, publish)
 	if err != nil {
 		return err
 	}
@@ -412,8 +410,8 @@ func (s *Server) Delete(space Space, id string, publish bool) error {
 }
 
 // Owner returns the subject that created a session (only they may end it).
-func (s *Server) Owner(space Space, id string, publish bool) (string, error) {
-	ss, err := s.session(space, id, publish)
+func (s *Server) Owner(room, id string, publish bool) (string, error) {
+	ss, err := s.session(room, id, publish)
 	if err != nil {
 		return "", err
 	}
@@ -422,8 +420,8 @@ func (s *Server) Owner(space Space, id string, publish bool) (string, error) {
 
 // Trickle adds candidates from a PATCH (application/trickle-ice-sdpfrag).
 // An ICE restart (new credentials) is not supported.
-func (s *Server) Trickle(space Space, id string, publish bool, frag string) error {
-	ss, err := s.session(space, id, publish)
+func (s *Server) Trickle(room, id string, publish bool, frag string) error {
+	ss, err := s.session(room, id, publish)
 	if err != nil {
 		return err
 	}
@@ -468,9 +466,7 @@ func (ss *session) close() {
 		s := ss.srv
 		_ = ss.pc.Close()
 		for _, d := range ss.tracks {
-			if d.bound.Swap(nil) != nil {
-				d.w.remove(d)
-			}
+			d.unregister()
 		}
 		s.mu.Lock()
 		for _, d := range ss.tracks {

@@ -38,6 +38,7 @@ const (
 	CmdPresence        = "presence"
 	CmdDeadline        = "deadline"
 	CmdAnnounce        = "announce"
+	CmdRecordMedia     = "record_media"
 	CmdSubmitBid       = "submit_bid"
 	CmdWithdrawBid     = "withdraw_bid"
 	CmdStartDecryption = "start_decryption"
@@ -55,6 +56,7 @@ const (
 	EvOpened            = "opened"
 	EvBiddersRevealed   = "bidders_revealed"
 	EvAnnouncement      = "announcement"
+	EvMediaRecorded     = "media_recorded"
 	EvBidSubmitted      = "bid_submitted"
 	EvBidWithdrawn      = "bid_withdrawn"
 	EvDecryptionStarted = "decryption_started"
@@ -191,6 +193,7 @@ type Opening struct {
 	Revealed      bool
 	DecryptEndsAt time.Time
 	Announcements []Announcement
+	Recordings    []Recording
 	bidVersions   map[string]int // last bid version per bidder, withdrawn ones included
 }
 
@@ -298,6 +301,12 @@ func (o *Opening) apply(e Event) error {
 				p.LastFail = &u
 			}
 		}
+	case EvMediaRecorded:
+		var r Recording
+		if err := json.Unmarshal(e.Data, &r); err != nil {
+			return err
+		}
+		o.Recordings = append(o.Recordings, r)
 	case EvAnnouncement:
 		var a Announcement
 		if err := json.Unmarshal(e.Data, &a); err != nil {
@@ -367,6 +376,8 @@ func (o *Opening) Decide(actor Actor, cmd Command, now time.Time) ([]Draft, erro
 		return o.presence(actor, cmd)
 	case CmdDeadline:
 		return o.deadline(actor, now)
+	case CmdRecordMedia:
+		return o.recordMedia(actor, cmd)
 	case CmdAnnounce:
 		return o.announce(actor, cmd)
 	case CmdSubmitBid:
@@ -680,4 +691,36 @@ func (o *Opening) NextTimer() (at time.Time, cmdType string, ok bool) {
 		return o.DecryptEndsAt, CmdCloseDecryption, true
 	}
 	return time.Time{}, "", false
+}
+
+// Recording is one finished media track of the session, for the archive:
+// where it is and the SM3 digest that binds the file to the log (R14).
+type Recording struct {
+	Hall      string    `json:"hall"`
+	Feed      string    `json:"feed"`
+	Publisher string    `json:"publisher"`
+	Kind      string    `json:"kind"`
+	Codec     string    `json:"codec"`
+	File      string    `json:"file"` // name under the recordings directory
+	Bytes     int64     `json:"bytes"`
+	SM3       string    `json:"sm3"`
+	Packets   uint64    `json:"packets"`
+	Started   time.Time `json:"started"`
+	Ended     time.Time `json:"ended"`
+	Dropped   uint64    `json:"dropped,omitempty"` // packets the recorder could not keep up with
+}
+
+// recordMedia files a finished recording; only the server does this.
+func (o *Opening) recordMedia(actor Actor, cmd Command) ([]Draft, error) {
+	if err := requireRole(actor, "record media", RoleSystem); err != nil {
+		return nil, err
+	}
+	var r Recording
+	if err := decodeData(cmd.Data, &r); err != nil {
+		return nil, err
+	}
+	if len(r.SM3) != 64 || r.File == "" || r.Bytes < 0 {
+		return nil, refuse(CodeInvalid, "a recording needs a file, its size and its SM3 digest")
+	}
+	return []Draft{{Type: EvMediaRecorded, Vis: Staff(), Data: r}}, nil
 }

@@ -19,7 +19,8 @@ type OpeningView struct {
 	Staff         []Participant  `json:"staff,omitempty"`          // staff only
 	Registered    *int           `json:"registered,omitempty"`     // staff, or anyone once revealed
 	Announcements []Announcement `json:"announcements"`
-	You           *Participant   `json:"you,omitempty"` // the viewer's own record, if any
+	Recordings    []Recording    `json:"recordings,omitempty"` // staff only
+	You           *Participant   `json:"you,omitempty"`        // the viewer's own record, if any
 }
 
 // Project returns the state as viewer may see it. It never reveals another
@@ -54,6 +55,7 @@ func (o *Opening) Project(viewer Actor) OpeningView {
 		v.Registered = &n
 	}
 	if staff {
+		v.Recordings = slices.Clone(o.Recordings)
 		for _, p := range o.Staff {
 			v.Staff = append(v.Staff, *p)
 		}

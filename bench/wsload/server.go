@@ -88,6 +88,7 @@ func startServer(ctx context.Context, cfg serverConfig) (*server, error) {
 		"BIDROOM_AUTH_ADMIN_KEY="+s.adminKey,
 		"BIDROOM_AUTH_TOKEN_SECRET="+randomString(48),
 		"BIDROOM_DEMO_ENABLED=false",
+		"BIDROOM_MEDIA_UDP_LISTEN=127.0.0.1:0",
 		"BIDROOM_LOG_LEVEL="+level,
 	)
 	if cfg.SendQueue > 0 {

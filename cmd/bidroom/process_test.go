@@ -70,6 +70,7 @@ func startServer(t *testing.T, env ...string) *server {
 		"BIDROOM_TEST_SERVE=1", "BIDROOM_SERVER_LISTEN=" + s.addr,
 		"BIDROOM_AUTH_ADMIN_KEY=" + testAdminKey, "BIDROOM_AUTH_TOKEN_SECRET=" + testSecret,
 		"BIDROOM_DEMO_ENABLED=false", "BIDROOM_LOG_LEVEL=warn", "BIDROOM_SIGNALING_COMMAND_RATE=5000",
+		"BIDROOM_MEDIA_UDP_LISTEN=127.0.0.1:0",
 	}, env...)
 	s.start()
 	t.Cleanup(s.stop)

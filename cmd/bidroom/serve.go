@@ -183,6 +183,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		AllowedOrigins: cfg.Server.AllowedOrigins, CommandRate: cfg.Signaling.CommandRate,
 	}, logger, reg)
 
+	mediaSt, err := startMedia(cfg, svc, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer mediaSt.close() // before the store closes: recordings are logged
+	var mediaHTTP http.Handler
+	var mediaInfo api.MediaInfo
+	if mediaSt != nil {
+		mediaHTTP = mediaSt.sfu.Handler(api.MediaAuthenticator(issuer, svc.Exists))
+		mediaInfo = mediaSt.sfu
+	}
+
 	var demo demoSession
 	if cfg.DemoActive() {
 		if err := demo.create(ctx, svc, issuer, cfg); err != nil {
@@ -199,6 +211,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Ready: func(ctx context.Context) error { _, err := log.Rooms(ctx); return err },
 		Demo:  demo.get, Logger: logger,
 		Blobs: blobStore, Platform: platformKey, MaxBidBytes: cfg.Bids.MaxBytes,
+		MediaHTTP: mediaHTTP, Media: mediaInfo,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
@@ -242,6 +255,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := ws.Close(shutCtx); err != nil {
 		logger.Warn("websocket shutdown", "err", err)
 	}
+	mediaSt.close()
 	cancelRun()
 	wg.Wait()
 	logger.Info("stopped")
@@ -291,7 +305,11 @@ func (d *demoSession) create(ctx context.Context, svc *rooms.Service, issuer *au
 				return err
 			}
 		}
-		tok, _, err := issuer.Mint(auth.Request{Room: room, Role: p.Role, Sub: p.Sub, Name: p.Name, TTL: cfg.Auth.TokenTTL})
+		grants := []string{auth.GrantView}
+		if p.Role == rooms.RoleHost {
+			grants = append(grants, auth.GrantPublish)
+		}
+		tok, _, err := issuer.Mint(auth.Request{Room: room, Role: p.Role, Sub: p.Sub, Name: p.Name, Grants: grants, TTL: cfg.Auth.TokenTTL})
 		if err != nil {
 			return err
 		}

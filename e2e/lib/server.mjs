@@ -77,6 +77,7 @@ export async function start() {
     const dataDir = path.join(tmp, 'data');
     env.BIDROOM_DATA_DIR = dataDir;
     env.BIDROOM_SERVER_LISTEN = `127.0.0.1:${port}`;
+    env.BIDROOM_MEDIA_UDP_LISTEN = env.BIDROOM_MEDIA_UDP_LISTEN || "127.0.0.1:0";
     child = spawn(bin, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (b) => (out += b));
     child.stderr.on('data', (b) => (out += b));

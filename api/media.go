@@ -1,0 +1,90 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/bidroom/bidroom/auth"
+	"github.com/bidroom/bidroom/media"
+	"github.com/bidroom/bidroom/media/turnsrv"
+	"github.com/bidroom/bidroom/rooms"
+)
+
+// MediaInfo is what the REST API reads from the SFU.
+type MediaInfo interface {
+	Stats(media.Space) media.SpaceStats
+	Feeds(media.Space) []media.FeedStats
+	ICEServersFor(user string) []turnsrv.ICEServer
+}
+
+// MediaAuthenticator checks WHIP/WHEP bearer tokens: a Bidroom token valid
+// for the room (never another), whose room exists.
+func MediaAuthenticator(iss *auth.Issuer, exists func(ctx context.Context, room string) (bool, error)) media.Authenticator {
+	return func(r *http.Request, room string) (media.Caller, error) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || tok == "" {
+			return media.Caller{}, media.ErrUnauthorized
+		}
+		claims, err := iss.Verify(tok)
+		if err != nil {
+			return media.Caller{}, media.ErrUnauthorized
+		}
+		if !claims.Allows(room) {
+			return media.Caller{}, media.ErrForbidden
+		}
+		if !rooms.ValidID(room) {
+			return media.Caller{}, media.ErrNoRoom
+		}
+		found, err := exists(r.Context(), room)
+		if err != nil {
+			return media.Caller{}, err
+		}
+		if !found {
+			return media.Caller{}, media.ErrNoRoom
+		}
+		return media.Caller{
+			Subject: claims.Subject, Role: claims.Role,
+			Publish: claims.HasGrant(auth.GrantPublish), View: claims.HasGrant(auth.GrantView),
+		}, nil
+	}
+}
+
+// mediaInfo answers GET /api/v1/sessions/:id/media?hall=: the feeds a
+// caller may view, the ICE servers to use, and for staff the media stats.
+func (a *handlers) mediaInfo(c *gin.Context) {
+	room := c.Param("id")
+	actor, ok := a.actorFor(c, room)
+	if !ok {
+		return
+	}
+	hall, ok := media.ParseHall(c.Query("hall"))
+	if !ok {
+		apiError(c, http.StatusBadRequest, "invalid", "unknown hall; use opening or evaluation")
+		return
+	}
+	if found, err := a.Svc.Exists(c.Request.Context(), room); err != nil || !found {
+		if err != nil {
+			a.fail(c, err)
+			return
+		}
+		apiError(c, http.StatusNotFound, "not_found", "session "+room+" does not exist")
+		return
+	}
+	if !media.Allowed(hall, actor.Role, false) {
+		apiError(c, http.StatusForbidden, "forbidden", "a "+string(actor.Role)+" may not see the "+string(hall)+" hall")
+		return
+	}
+	if a.Media == nil {
+		apiError(c, http.StatusServiceUnavailable, "unavailable", "media is off on this server")
+		return
+	}
+	space := media.Space{Room: room, Hall: hall}
+	out := gin.H{"hall": hall, "feeds": a.Media.Feeds(space), "ice_servers": a.Media.ICEServersFor(actor.Sub)}
+	if actor.Role == rooms.RoleHost || actor.Role == rooms.RoleSupervisor || actor.Role == rooms.RoleAdmin {
+		out["stats"] = a.Media.Stats(space)
+	}
+	c.JSON(http.StatusOK, out)
+}
