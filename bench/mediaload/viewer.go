@@ -96,6 +96,7 @@ func (v *viewer) read(t *webrtc.TrackRemote) {
 		seen       seqWindow
 		frames     = make(map[uint32]*frameAcc, 64)
 		lastMarker = -1 // sequence number of the last marker packet, -1 before one
+		firstSeq   = -1 // the first sequence number received
 		sinceFirst int
 	)
 	for {
@@ -111,6 +112,9 @@ func (v *viewer) read(t *webrtc.TrackRemote) {
 		}
 		if !seen.add(hdr.SequenceNumber) {
 			continue // a duplicate (a retransmission that was not needed)
+		}
+		if firstSeq < 0 {
+			firstSeq = int(hdr.SequenceNumber)
 		}
 		f := frames[hdr.Timestamp]
 		if f == nil {
@@ -132,6 +136,10 @@ func (v *viewer) read(t *webrtc.TrackRemote) {
 			// Rewritten timestamp: complete if nothing is missing since
 			// the previous frame's marker.
 			complete = f.packets == int(hdr.SequenceNumber-uint16(lastMarker))
+		} else if hdr.Marker && firstSeq >= 0 {
+			// The first frame (a fast-start keyframe): complete if nothing
+			// is missing since the first packet.
+			complete = f.packets == int(hdr.SequenceNumber-uint16(firstSeq))+1
 		}
 		if hdr.Marker {
 			lastMarker = int(hdr.SequenceNumber)
