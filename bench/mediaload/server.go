@@ -98,13 +98,11 @@ func startServer(ctx context.Context, cfg serverConfig) (*server, error) {
 			return nil, err
 		}
 		port := strconv.Itoa(s.udpPort)
-		for _, kv := range []string{
+		env = append(env,
 			"BIDROOM_MEDIA_ENABLED=true", "BIDROOM_MEDIA_INCLUDE_LOOPBACK=true",
-			"BIDROOM_MEDIA_UDP_LISTEN=127.0.0.1:" + port, "BIDROOM_MEDIA_INTERFACES=lo",
+			"BIDROOM_MEDIA_UDP_LISTEN=127.0.0.1:"+port, "BIDROOM_MEDIA_INTERFACES=lo",
 			"BIDROOM_MEDIA_RECORD=false", // the disk is not what this measures
-		} {
-			env = append(env, kv)
-		}
+		)
 	}
 	env = append(env, cfg.ExtraEnv...)
 
