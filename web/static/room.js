@@ -4,6 +4,7 @@
 
 import { t, wireLangSwitch, onLangChange, lang } from './i18n.js';
 import { fromSnapshot, applyEvent, canSignIn, isStaff, myRecord, decryptStatus } from './state.js';
+import { publish, view, mediaInfo, framesDecoded, grants } from './media.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
@@ -284,6 +285,7 @@ function onFrame(f) {
   switch (f.type) {
     case 'welcome':
       viewer = { sub: f.you?.sub, role: f.you?.role, name: f.name || '' };
+      startLive();
       if (clock.rtt === Infinity) clock.offset = parseTime(f.server_time) - Date.now();
       startProbes();
       render();
@@ -438,6 +440,7 @@ function roleName(role) {
 
 function render() {
   renderConn();
+  renderLive();
   if (!state) {
     if (viewer) renderYou();
     return;
@@ -919,6 +922,175 @@ function confirmDialog(title, text, ok) {
     d.showModal();
     $('confirm-cancel').focus();
   });
+}
+
+// ---- live video (WHIP/WHEP, see media.js) ----
+
+const LIVE_STATS_EVERY_MS = 2000;
+
+// mode: '' until the role is known, then 'host' (publishes) or 'viewer'.
+// state: host 'off' | 'starting' | 'onAir'; viewer 'waiting' | 'live' | 'reconnecting'.
+const liveUI = { mode: '', state: '', stats: null, note: null, source: '' };
+let liveSession = null; // host: {pc, stop()} while publishing
+let liveStream = null; // host: the local camera or screen stream
+let liveViewer = null; // viewer: the handle from view()
+let liveTimer = null;
+
+function setLive(state, note = liveUI.note) {
+  liveUI.state = state;
+  liveUI.note = note;
+  renderLive();
+}
+
+function renderLive() {
+  const card = $('live');
+  if (!liveUI.mode) {
+    card.hidden = true;
+    return;
+  }
+  card.hidden = false;
+  card.dataset.mode = liveUI.mode;
+  const host = liveUI.mode === 'host';
+  const st = $('live-status');
+  st.dataset.state = liveUI.state;
+  st.textContent = liveUI.state ? t(`live.status.${liveUI.state}`) : '';
+  const badge = $('live-badge');
+  badge.hidden = liveUI.state !== 'live' && liveUI.state !== 'onAir';
+  badge.textContent = t('live.status.live');
+  $('live-controls').hidden = !host;
+  const busy = liveUI.state === 'starting';
+  $('live-camera').disabled = busy || (liveUI.state === 'onAir' && liveUI.source === 'camera');
+  $('live-screen').disabled = busy || (liveUI.state === 'onAir' && liveUI.source === 'screen');
+  $('live-stop').disabled = liveUI.state !== 'onAir';
+  const stats = $('live-stats');
+  const x = liveUI.stats;
+  stats.hidden = !host || !x;
+  if (x) {
+    stats.textContent = t('live.stats', {
+      viewers: x.viewers ?? 0,
+      kbps: Math.round(x.egress_kbps || 0),
+      loss: (x.viewer_loss_pct || 0).toFixed(1),
+      nacks: x.nacks ?? 0,
+      plis: x.plis ?? 0,
+    });
+  }
+  const note = $('live-note');
+  const n = liveUI.note || { key: host ? 'live.note.host' : 'live.note.viewer' };
+  note.textContent = t(n.key, n.params || {});
+  note.dataset.kind = n.kind || 'info';
+}
+
+function startLive() {
+  if (liveUI.mode || !viewer) return;
+  // A token without the grant would only be refused: no panel then.
+  const g = grants(TOKEN);
+  const canPublish = viewer.role === 'host' && (!g || g.includes('publish'));
+  if (!canPublish && g && !g.includes('view')) return;
+  if (typeof RTCPeerConnection === 'undefined') {
+    liveUI.mode = canPublish ? 'host' : 'viewer';
+    setLive('', { key: 'live.err.unsupported', kind: 'error' });
+    $('live-controls').hidden = true;
+    return;
+  }
+  if (canPublish) {
+    liveUI.mode = 'host';
+    $('live-camera').addEventListener('click', () => goOnAir('camera'));
+    $('live-screen').addEventListener('click', () => goOnAir('screen'));
+    $('live-stop').addEventListener('click', () => stopOnAir());
+    setLive('off');
+    pollLiveStats();
+    liveTimer = setInterval(pollLiveStats, LIVE_STATS_EVERY_MS);
+    window.addEventListener('pagehide', () => stopOnAir(true));
+    return;
+  }
+  liveUI.mode = 'viewer';
+  setLive('waiting');
+  const video = $('live-video');
+  let last = 0;
+  let lastAt = 0;
+  liveViewer = view(ROOM, TOKEN, video, (s, err) => {
+    if (s === 'denied') setLive('', { key: 'live.err.denied', params: { message: err?.message || '' }, kind: 'error' });
+    else if (s === 'reconnecting') setLive('reconnecting');
+    else if (s === 'connecting' || s === 'connected') setLive('waiting');
+  });
+  window.__bidroomViewer = liveViewer; // for the browser tests and support staff
+  // Frames advancing = live; connected but still = waiting for the host.
+  liveTimer = setInterval(async () => {
+    const pc = liveViewer.pc;
+    if (!pc || pc.connectionState !== 'connected') return;
+    const n = await framesDecoded(pc);
+    if (n > last) {
+      last = n;
+      lastAt = Date.now();
+      if (liveUI.state !== 'live') setLive('live');
+    } else if (n < last) {
+      last = n; // a new connection
+    } else if (liveUI.state === 'live' && Date.now() - lastAt > 3000) {
+      setLive('waiting');
+    }
+  }, 1000);
+  window.addEventListener('pagehide', () => liveViewer.stop());
+}
+
+async function pollLiveStats() {
+  try {
+    const info = await mediaInfo(ROOM, TOKEN);
+    liveUI.stats = info.stats || null;
+  } catch {
+    liveUI.stats = null;
+  }
+  renderLive();
+}
+
+async function goOnAir(source) {
+  if (liveUI.state === 'starting') return;
+  const prev = { state: liveUI.state, source: liveUI.source };
+  setLive('starting', null);
+  let stream;
+  try {
+    stream = source === 'screen'
+      ? await navigator.mediaDevices.getDisplayMedia({ video: true, audio: true })
+      : await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+  } catch (err) {
+    setLive(prev.state, { key: 'live.err.device', params: { message: err.message || err.name }, kind: 'error' });
+    return;
+  }
+  // One publisher per room: end the old one before the new one starts.
+  stopOnAir(true);
+  let session;
+  try {
+    session = await publish(ROOM, TOKEN, stream);
+  } catch (err) {
+    stream.getTracks().forEach((tr) => tr.stop());
+    setLive('off', { key: 'live.err.publish', params: { code: err.code || 'error', message: err.message }, kind: 'error' });
+    return;
+  }
+  liveStream = stream;
+  liveSession = session;
+  liveUI.source = source;
+  window.__bidroomPublisher = session;
+  const preview = $('live-video');
+  preview.muted = true;
+  preview.srcObject = stream;
+  preview.play?.().catch(() => {});
+  // Ending the screen share from the browser's own bar stops the live too.
+  stream.getVideoTracks()[0]?.addEventListener('ended', () => {
+    if (liveStream === stream) stopOnAir();
+  });
+  setLive('onAir', null);
+}
+
+function stopOnAir(quiet = false) {
+  const had = liveSession || liveStream;
+  liveSession?.stop();
+  liveStream?.getTracks().forEach((tr) => tr.stop());
+  liveSession = null;
+  liveStream = null;
+  liveUI.source = '';
+  if (window.__bidroomPublisher) window.__bidroomPublisher = null;
+  if (quiet) return;
+  $('live-video').srcObject = null;
+  setLive('off', had ? { key: 'live.ended' } : null);
 }
 
 // ---- wiring ----
