@@ -22,6 +22,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/bidroom/bidroom/bench/internal/loadserver"
 	"io"
 	"os"
 	"os/exec"
@@ -143,7 +144,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	rep := Report{Machine: machine(), Command: commandLine(), SharedMux: opt.SharedMux}
 	fmt.Fprintf(stderr, "mediaload: %s; clip %s, %d frames\n", rep.Machine.line(), clipPath, len(opt.Frames))
-	srvCfg := serverConfig{Binary: *serverBin, ExtraEnv: env, DataBase: *dataBase}
+	srvCfg := loadserver.Config{Binary: *serverBin, Name: "mediaload", Env: env, DataBase: *dataBase}
 	for _, n := range ns {
 		opt.N = n
 		res, err := runOnce(ctx, opt, srvCfg)
@@ -169,19 +170,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // runOnce starts a server, prepares the room and tokens, and measures N.
-func runOnce(ctx context.Context, opt Options, cfg serverConfig) (Result, error) {
-	srv, err := startServer(ctx, cfg)
+func runOnce(ctx context.Context, opt Options, cfg loadserver.Config) (Result, error) {
+	media, err := mediaEnv()
 	if err != nil {
 		return Result{N: opt.N}, err
 	}
-	defer srv.stop()
-	r := newREST(srv)
-	defer r.close()
-	room, err := r.createSession(ctx)
+	cfg.Env = append(media, cfg.Env...) // the user's -server-env wins
+	srv, err := loadserver.Start(ctx, cfg)
 	if err != nil {
 		return Result{N: opt.N}, err
 	}
-	pub, err := r.mintToken(ctx, room, "host", "publish", "mediaload-host")
+	defer srv.Stop()
+	r := loadserver.NewREST(srv)
+	defer r.Close()
+	room, err := createSession(ctx, r)
+	if err != nil {
+		return Result{N: opt.N}, err
+	}
+	pub, err := r.MintToken(ctx, room, "host", "mediaload-host", "publish")
 	if err != nil {
 		return Result{N: opt.N}, fmt.Errorf("mint the publisher's token: %w", err)
 	}
@@ -189,15 +195,15 @@ func runOnce(ctx context.Context, opt Options, cfg serverConfig) (Result, error)
 	for i := range subs {
 		subs[i] = fmt.Sprintf("viewer-%05d", i)
 	}
-	views, err := r.mintTokens(ctx, room, "supervisor", "view", subs)
+	views, err := r.MintTokens(ctx, room, "supervisor", subs, "view")
 	if err != nil {
 		return Result{N: opt.N}, err
 	}
 	res, err := measure(ctx, opt, target{
-		base: srv.base, room: room, pubToken: pub, viewerTokens: views,
-		pid: srv.pid(), scrape: srv.scrape,
+		base: srv.Base, room: room, pubToken: pub, viewerTokens: views,
+		pid: srv.PID(), scrape: srv.Scrape,
 	})
-	if aerr := srv.alive(); aerr != nil {
+	if aerr := srv.Alive(); aerr != nil {
 		err = errors.Join(err, aerr)
 	}
 	return res, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bidroom/bidroom/bench/internal/loadserver"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -36,7 +37,7 @@ type target struct {
 	pubToken     string   // host, grant publish
 	viewerTokens []string // N + late joiners, grant view
 	pid          int      // server process for CPU and RSS, 0 for none
-	scrape       func(context.Context) (metrics, error)
+	scrape       func(context.Context) (loadserver.Metrics, error)
 }
 
 // Result is one N's figures.
@@ -124,7 +125,7 @@ func measure(ctx context.Context, opt Options, t target) (Result, error) {
 		return res, err
 	}
 	if t.pid != 0 {
-		if m, err := readProcMem(t.pid); err == nil {
+		if m, err := loadserver.ReadProcMem(t.pid); err == nil {
 			res.RSSBeforeMiB = mib(m.RSS)
 		}
 	}
@@ -184,12 +185,12 @@ func measure(ctx context.Context, opt Options, t target) (Result, error) {
 		pkts     int64
 		sent     int64
 		complete []int64
-		m        metrics
+		m        loadserver.Metrics
 	}
 	take := func() snap {
-		s := snap{at: time.Now(), own: selfCPU(), sent: log.sent(), complete: make([]int64, opt.N)}
+		s := snap{at: time.Now(), own: loadserver.SelfCPU(), sent: log.sent(), complete: make([]int64, opt.N)}
 		if t.pid != 0 {
-			s.srv, _ = procCPU(t.pid)
+			s.srv, _ = loadserver.ProcCPU(t.pid)
 		}
 		for i, v := range viewers {
 			if v != nil {
@@ -228,7 +229,7 @@ func measure(ctx context.Context, opt Options, t target) (Result, error) {
 		return res, err
 	}
 	if t.pid != 0 {
-		if m, err := readProcMem(t.pid); err == nil {
+		if m, err := loadserver.ReadProcMem(t.pid); err == nil {
 			res.RSSWithMiB = mib(m.RSS)
 		}
 	}
@@ -245,7 +246,7 @@ func measure(ctx context.Context, opt Options, t target) (Result, error) {
 	res.ToolCPU = 100 * (s1.own - s0.own).Seconds() / wall
 	res.EgressPktsPerSec = float64(s1.pkts-s0.pkts) / wall
 	if s0.m != nil && s1.m != nil {
-		res.MetricsPktsPerS = (s1.m.egressPackets() - s0.m.egressPackets()) / wall
+		res.MetricsPktsPerS = (egressPackets(s1.m) - egressPackets(s0.m)) / wall
 	}
 	if res.ServerCPU > 0 {
 		res.PktsPerCore = res.EgressPktsPerSec / (res.ServerCPU / 100)
@@ -393,21 +394,13 @@ func cmpOr(a, b error) error {
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 
-// egressPackets sums the server's counters of media packets sent, if it
-// exposes any: samples named bidroom_media_* with "packets" and one of
-// "sent", "egress", "out" or "tx" in the name.
-func (m metrics) egressPackets() float64 {
+// egressPackets sums the server's per-room counters of RTP packets sent to
+// viewers (0 for a server without them).
+func egressPackets(m loadserver.Metrics) float64 {
 	var sum float64
 	for k, v := range m {
-		name, _, _ := strings.Cut(k, "{")
-		if !strings.HasPrefix(name, "bidroom_media_") || !strings.Contains(name, "packets") {
-			continue
-		}
-		for _, w := range []string{"sent", "egress", "out", "tx"} {
-			if strings.Contains(name, w) {
-				sum += v
-				break
-			}
+		if name, _, _ := strings.Cut(k, "{"); name == "bidroom_media_egress_packets_total" {
+			sum += v
 		}
 	}
 	return sum

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/bidroom/bidroom/bench/internal/loadserver"
 	"io"
 	"os"
 	"os/exec"
@@ -189,13 +190,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func waitQuiet(ctx context.Context, limit time.Duration, below float64) (float64, error) {
 	deadline := time.Now().Add(limit)
 	for {
-		t0, b0 := time.Now(), machineBusy()
+		t0, b0 := time.Now(), loadserver.MachineBusy()
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-time.After(3 * time.Second):
 		}
-		busy := 100 * (machineBusy() - b0).Seconds() / time.Since(t0).Seconds()
+		busy := 100 * (loadserver.MachineBusy() - b0).Seconds() / time.Since(t0).Seconds()
 		if busy < below || time.Now().After(deadline) {
 			return busy, nil
 		}

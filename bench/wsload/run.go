@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bidroom/bidroom/bench/internal/loadserver"
 	"io"
 	"math"
 	"slices"
@@ -123,7 +124,7 @@ type StormResult struct {
 type runner struct {
 	opt    Options
 	ctx    context.Context // ends when the run stops its clients
-	srv    *server
+	srv    *loadserver.Server
 	wsURL  string
 	dialer *websocket.Dialer
 	wg     sync.WaitGroup
@@ -174,11 +175,15 @@ func (r *runner) logf(format string, args ...any) {
 // in; an error means it could not be measured at all.
 func runOnce(parent context.Context, opt Options) (res Result, err error) {
 	res = Result{N: opt.N, Role: opt.Role}
-	srv, err := startServer(parent, serverConfig{Binary: opt.Server, SendQueue: opt.SendQueue, ExtraEnv: opt.ServerEnv, DataBase: opt.DataBase})
+	env := opt.ServerEnv
+	if opt.SendQueue > 0 { // 0 keeps the server default; -server-env still wins
+		env = append([]string{"BIDROOM_SIGNALING_SEND_QUEUE=" + strconv.Itoa(opt.SendQueue)}, env...)
+	}
+	srv, err := loadserver.Start(parent, loadserver.Config{Binary: opt.Server, Name: "wsload", Env: env, DataBase: opt.DataBase})
 	if err != nil {
 		return res, err
 	}
-	defer srv.stop()
+	defer srv.Stop()
 
 	ctx, cancel := context.WithCancel(parent)
 	r := &runner{opt: opt, ctx: ctx, srv: srv, dialer: newDialer()}
@@ -195,14 +200,14 @@ func runOnce(parent context.Context, opt Options) (res Result, err error) {
 				err = errors.New("client goroutines did not stop within 30s")
 			}
 		}
-		if err != nil && srv.alive() == nil {
-			err = fmt.Errorf("%w\nserver log tail:\n%s", err, srv.logTail(10))
+		if err != nil && srv.Alive() == nil {
+			err = fmt.Errorf("%w\nserver log tail:\n%s", err, srv.LogTail(10))
 		}
 		r.errMu.Lock()
 		res.Errors, res.ErrorsAll = r.errs, r.errsAll.Load()
 		r.errMu.Unlock()
 	}()
-	r.logf("server pid %d at %s", srv.pid(), srv.base)
+	r.logf("server pid %d at %s", srv.PID(), srv.Base)
 
 	if err := r.setup(ctx); err != nil {
 		return res, err
@@ -224,30 +229,30 @@ func runOnce(parent context.Context, opt Options) (res Result, err error) {
 
 // setup creates the room, mints the tokens and connects the host.
 func (r *runner) setup(ctx context.Context) error {
-	api := newREST(r.srv)
-	defer api.close()
+	api := loadserver.NewREST(r.srv)
+	defer api.Close()
 	subs := make([]string, r.opt.N)
 	for i := range subs {
 		subs[i] = "v-" + strconv.Itoa(i+1)
 	}
 	start := time.Now()
-	room, err := api.createSession(ctx, subs, r.opt.Role == "bidder")
+	room, err := createSession(ctx, api, subs, r.opt.Role == "bidder")
 	if err != nil {
 		return err
 	}
-	if err := api.waitPhase(ctx, room, "check_in", 15*time.Second); err != nil {
+	if err := waitPhase(ctx, api, room, "check_in", 15*time.Second); err != nil {
 		return err
 	}
-	hostTok, err := api.mintToken(ctx, room, "host", "host-1")
+	hostTok, err := api.MintToken(ctx, room, "host", "host-1")
 	if err != nil {
 		return fmt.Errorf("mint host token: %w", err)
 	}
-	tokens, err := api.mintTokens(ctx, room, r.opt.Role, subs)
+	tokens, err := api.MintTokens(ctx, room, r.opt.Role, subs)
 	if err != nil {
 		return err
 	}
 	r.logf("room %s: %d %s tokens in %.1fs", room, len(tokens), r.opt.Role, time.Since(start).Seconds())
-	r.wsURL = "ws" + r.srv.base[len("http"):] + "/ws?room=" + room
+	r.wsURL = "ws" + r.srv.Base[len("http"):] + "/ws?room=" + room
 	r.viewers = make([]*viewer, r.opt.N)
 	for i := range r.viewers {
 		r.viewers[i] = &viewer{r: r, sub: subs[i], token: tokens[i]}
@@ -338,15 +343,15 @@ func (r *runner) memory(ctx context.Context) (memReading, error) {
 	case <-ctx.Done():
 		return memReading{}, ctx.Err()
 	}
-	pm, err := readProcMem(r.srv.pid())
+	pm, err := loadserver.ReadProcMem(r.srv.PID())
 	if err != nil {
 		return memReading{}, err
 	}
-	m, err := r.srv.scrape(ctx)
+	m, err := r.srv.Scrape(ctx)
 	if err != nil {
 		return memReading{}, err
 	}
-	return memReading{rss: pm.RSS, heapStack: uint64(m.heapStack()), goroutines: m["go_goroutines"],
+	return memReading{rss: pm.RSS, heapStack: uint64(m.HeapStack()), goroutines: m["go_goroutines"],
 		stack: m["go_memstats_stack_inuse_bytes"], objects: m["go_memstats_heap_objects"], gc: m["go_gc_duration_seconds_count"]}, nil
 }
 
@@ -399,8 +404,8 @@ type cpuMark struct {
 }
 
 func (r *runner) cpuNow() cpuMark {
-	s, _ := procCPU(r.srv.pid())
-	return cpuMark{at: time.Now(), server: s, own: selfCPU(), machine: machineBusy()}
+	s, _ := loadserver.ProcCPU(r.srv.PID())
+	return cpuMark{at: time.Now(), server: s, own: loadserver.SelfCPU(), machine: loadserver.MachineBusy()}
 }
 
 // cpuUse is CPU over an interval in percent of one core (the machine has
@@ -421,7 +426,7 @@ func (m cpuMark) since(now cpuMark) cpuUse {
 // broadcast is phase 2.
 func (r *runner) broadcast(ctx context.Context, res *Result) error {
 	b := &res.Broadcast
-	m0, err := r.srv.scrape(ctx)
+	m0, err := r.srv.Scrape(ctx)
 	if err != nil {
 		return err
 	}
@@ -441,7 +446,7 @@ func (r *runner) broadcast(ctx context.Context, res *Result) error {
 		return true
 	})
 	c1 := r.cpuNow()
-	m1, err := r.srv.scrape(ctx)
+	m1, err := r.srv.Scrape(ctx)
 	if err != nil {
 		return err
 	}
@@ -474,7 +479,7 @@ func (r *runner) broadcast(ctx context.Context, res *Result) error {
 	b.GCCycles = d("go_gc_duration_seconds_count")
 	b.GCPauseMs = 1000 * d("go_gc_duration_seconds_sum")
 	b.SlowDrops = d("bidroom_ws_slow_disconnects_total")
-	if pm, err := readProcMem(r.srv.pid()); err == nil {
+	if pm, err := loadserver.ReadProcMem(r.srv.PID()); err == nil {
 		b.RSSPeak = pm.Peak
 	}
 	if r.host.errors.Load() > 0 {
@@ -634,7 +639,7 @@ func (r *runner) closeAll() {
 func (r *runner) waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error {
 	deadline := time.Now().Add(timeout)
 	for !cond() {
-		if err := r.srv.alive(); err != nil {
+		if err := r.srv.Alive(); err != nil {
 			return err
 		}
 		if time.Now().After(deadline) {
@@ -657,7 +662,7 @@ func quickMedian(xs []int64) int64 {
 
 // bucketQuantile estimates the q-quantile of a Prometheus histogram's
 // observations between two scrapes: the upper edge of the bucket holding it.
-func bucketQuantile(m0, m1 metrics, name string, q float64) float64 {
+func bucketQuantile(m0, m1 loadserver.Metrics, name string, q float64) float64 {
 	type bucket struct{ le, n float64 }
 	var bs []bucket
 	prefix := name + `_bucket{le="`

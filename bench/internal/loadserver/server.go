@@ -1,4 +1,7 @@
-package main
+// Package loadserver runs a `bidroom serve` child for the load tools (wsload,
+// mediaload) and reads what they measure of it: /proc CPU and memory, and
+// /metrics. It also holds the small admin REST client both tools use.
+package loadserver
 
 import (
 	"bufio"
@@ -24,44 +27,44 @@ import (
 // is 100 on every Linux architecture Go supports.
 const clockTicks = 100
 
-// server is a bidroom child process on a free loopback port with its own
+// Server is a bidroom child process on a free loopback port with its own
 // temporary data directory.
-type server struct {
+type Server struct {
+	Base     string // http://127.0.0.1:PORT
+	AdminKey string
 	cmd      *exec.Cmd
 	dir      string // temp dir: data/ and server.log
-	base     string // http://127.0.0.1:PORT
-	udpPort  int    // media UDP port it was given, 0 if it has no media settings
-	adminKey string
 	logPath  string
 	http     *http.Client  // healthz and metrics
 	exited   chan struct{} // closed when the process has been waited for
 	waitErr  error         // set before exited is closed
 }
 
-// serverConfig is what the child is started with.
-type serverConfig struct {
+// Config is what the child is started with.
+type Config struct {
 	Binary   string
-	NoMedia  bool     // leave out the BIDROOM_MEDIA_* settings
-	ExtraEnv []string // KEY=VALUE added last (GODEBUG, GOGC, GOMAXPROCS, BIDROOM_*)
-	LogLevel string
-	DataBase string // parent of the server's temp dir; "" for the system default
+	Name     string   // the tool's name, in the temp dir's name
+	Env      []string // KEY=VALUE added last, winning over the defaults (GOGC, GOMAXPROCS, BIDROOM_*)
+	LogLevel string   // default warn
+	DataBase string   // parent of the server's temp dir; "" for the system default
 }
 
-// startServer runs `bidroom serve` with media on one muxed UDP port on
-// 127.0.0.1 and waits until /healthz answers.
-func startServer(ctx context.Context, cfg serverConfig) (*server, error) {
-	dir, err := os.MkdirTemp(cfg.DataBase, "mediaload-server-")
+// Start runs `bidroom serve` with the embedded store, no demo, a generated
+// admin key, media on a loopback muxed UDP port, and waits until /healthz
+// answers.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	dir, err := os.MkdirTemp(cfg.DataBase, cfg.Name+"-server-")
 	if err != nil {
 		return nil, fmt.Errorf("create server temp dir: %w", err)
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	s := &server{
-		dir: dir, base: "http://127.0.0.1:" + strconv.Itoa(port),
-		adminKey: randomString(24), logPath: filepath.Join(dir, "server.log"),
+	s := &Server{
+		dir: dir, Base: "http://127.0.0.1:" + strconv.Itoa(port),
+		AdminKey: RandomString(24), logPath: filepath.Join(dir, "server.log"),
 		http:   &http.Client{Timeout: 10 * time.Second},
 		exited: make(chan struct{}),
 	}
@@ -87,24 +90,14 @@ func startServer(ctx context.Context, cfg serverConfig) (*server, error) {
 		"BIDROOM_DATA_DIR="+filepath.Join(dir, "data"),
 		"BIDROOM_SERVER_LISTEN=127.0.0.1:"+strconv.Itoa(port),
 		"BIDROOM_STORE_BACKEND=embedded",
-		"BIDROOM_AUTH_ADMIN_KEY="+s.adminKey,
-		"BIDROOM_AUTH_TOKEN_SECRET="+randomString(48),
+		"BIDROOM_AUTH_ADMIN_KEY="+s.AdminKey,
+		"BIDROOM_AUTH_TOKEN_SECRET="+RandomString(48),
 		"BIDROOM_DEMO_ENABLED=false",
 		"BIDROOM_LOG_LEVEL="+level,
+		"BIDROOM_MEDIA_UDP_LISTEN=127.0.0.1:0", // never the fixed default port two children would share
 	)
-	if !cfg.NoMedia {
-		if s.udpPort, err = freeUDPPort(); err != nil {
-			_ = os.RemoveAll(dir)
-			return nil, err
-		}
-		port := strconv.Itoa(s.udpPort)
-		env = append(env,
-			"BIDROOM_MEDIA_ENABLED=true", "BIDROOM_MEDIA_INCLUDE_LOOPBACK=true",
-			"BIDROOM_MEDIA_UDP_LISTEN=127.0.0.1:"+port, "BIDROOM_MEDIA_INTERFACES=lo",
-			"BIDROOM_MEDIA_RECORD=false", // the disk is not what this measures
-		)
-	}
-	env = append(env, cfg.ExtraEnv...)
+	// exec keeps the last value of a duplicated key, so these win.
+	env = append(env, cfg.Env...)
 
 	// Not CommandContext: stop decides how the child ends (SIGTERM, then SIGKILL).
 	s.cmd = exec.Command(cfg.Binary, "serve")
@@ -123,25 +116,26 @@ func startServer(ctx context.Context, cfg serverConfig) (*server, error) {
 		close(s.exited)
 	}()
 	if err := s.waitHealthy(ctx, 20*time.Second); err != nil {
-		s.stop()
+		s.Stop()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *server) pid() int { return s.cmd.Process.Pid }
+// PID is the child's process id.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
 
-func (s *server) waitHealthy(ctx context.Context, timeout time.Duration) error {
+func (s *Server) waitHealthy(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		select {
 		case <-s.exited:
-			return fmt.Errorf("server exited before it was ready (%v); log:\n%s", s.waitErr, s.logTail(20))
+			return fmt.Errorf("server exited before it was ready (%v); log:\n%s", s.waitErr, s.LogTail(20))
 		case <-ctx.Done():
 			return ctx.Err()
 		default:
 		}
-		resp, err := s.http.Get(s.base + "/healthz")
+		resp, err := s.http.Get(s.Base + "/healthz")
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -150,15 +144,15 @@ func (s *server) waitHealthy(ctx context.Context, timeout time.Duration) error {
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("server not healthy at %s after %v; log:\n%s", s.base, timeout, s.logTail(20))
+			return fmt.Errorf("server not healthy at %s after %v; log:\n%s", s.Base, timeout, s.LogTail(20))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-// stop ends the child: SIGTERM (graceful shutdown), SIGKILL after 10 s,
+// Stop ends the child: SIGTERM (graceful shutdown), SIGKILL after 10 s,
 // then removes its data directory. Safe to call more than once.
-func (s *server) stop() {
+func (s *Server) Stop() {
 	s.http.CloseIdleConnections()
 	select {
 	case <-s.exited:
@@ -174,18 +168,18 @@ func (s *server) stop() {
 	_ = os.RemoveAll(s.dir)
 }
 
-// alive reports an error if the child has exited.
-func (s *server) alive() error {
+// Alive reports an error if the child has exited.
+func (s *Server) Alive() error {
 	select {
 	case <-s.exited:
-		return fmt.Errorf("server exited (%v); log:\n%s", s.waitErr, s.logTail(20))
+		return fmt.Errorf("server exited (%v); log:\n%s", s.waitErr, s.LogTail(20))
 	default:
 		return nil
 	}
 }
 
-// logTail returns the last n lines of the server's log.
-func (s *server) logTail(n int) string {
+// LogTail returns the last n lines of the server's log.
+func (s *Server) LogTail(n int) string {
 	b, err := os.ReadFile(s.logPath)
 	if err != nil {
 		return "(no log: " + err.Error() + ")"
@@ -197,7 +191,8 @@ func (s *server) logTail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func freePort() (int, error) {
+// FreePort returns a TCP port free on 127.0.0.1 just now.
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
@@ -206,7 +201,8 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-func freeUDPPort() (int, error) {
+// FreeUDPPort returns a UDP port free on 127.0.0.1 just now.
+func FreeUDPPort() (int, error) {
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return 0, fmt.Errorf("find a free UDP port: %w", err)
@@ -215,24 +211,26 @@ func freeUDPPort() (int, error) {
 	return c.LocalAddr().(*net.UDPAddr).Port, nil
 }
 
-func randomString(n int) string {
+// RandomString returns n random bytes, base64url-encoded.
+func RandomString(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// procMem is a process's resident memory from /proc/PID/status.
-type procMem struct {
+// ProcMem is a process's resident memory from /proc/PID/status.
+type ProcMem struct {
 	RSS  uint64 // VmRSS, bytes
 	Peak uint64 // VmHWM, bytes
 }
 
-func readProcMem(pid int) (procMem, error) {
+// ReadProcMem reads a process's resident memory.
+func ReadProcMem(pid int) (ProcMem, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return procMem{}, err
+		return ProcMem{}, err
 	}
-	var m procMem
+	var m ProcMem
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		name, rest, ok := strings.Cut(sc.Text(), ":")
@@ -260,8 +258,8 @@ func readProcMem(pid int) (procMem, error) {
 	return m, nil
 }
 
-// procCPU returns a process's user+system CPU time from /proc/PID/stat.
-func procCPU(pid int) (time.Duration, error) {
+// ProcCPU returns a process's user+system CPU time from /proc/PID/stat.
+func ProcCPU(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -283,8 +281,8 @@ func procCPU(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * time.Second / clockTicks, nil
 }
 
-// selfCPU returns this process's user+system CPU time.
-func selfCPU() time.Duration {
+// SelfCPU returns this process's user+system CPU time.
+func SelfCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
@@ -292,14 +290,20 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// metrics is one scrape of the server's /metrics: sample name (with its
+// Metrics is one scrape of the server's /metrics: sample name (with its
 // labels, as exposed) to value.
-type metrics map[string]float64
+type Metrics map[string]float64
 
-func (s *server) scrape(ctx context.Context) (metrics, error) {
+// HeapStack is the Go heap in use plus goroutine stacks, in bytes.
+func (m Metrics) HeapStack() float64 {
+	return m["go_memstats_heap_inuse_bytes"] + m["go_memstats_stack_inuse_bytes"]
+}
+
+// Scrape reads the server's /metrics.
+func (s *Server) Scrape(ctx context.Context) (Metrics, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/metrics", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.Base+"/metrics", nil)
 	resp, err := s.http.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("scrape metrics: %w", err)
@@ -308,7 +312,7 @@ func (s *server) scrape(ctx context.Context) (metrics, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("scrape metrics: HTTP %d", resp.StatusCode)
 	}
-	m := metrics{}
+	m := Metrics{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -327,4 +331,29 @@ func (s *server) scrape(ctx context.Context) (metrics, error) {
 		m[line[:i]] = v
 	}
 	return m, sc.Err()
+}
+
+// MachineBusy returns the CPU time all processors spent not idle, from
+// the first line of /proc/stat.
+func MachineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0
+	}
+	var busy uint64
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseUint(v, 10, 64)
+		switch i {
+		case 3, 4: // idle, iowait
+		case 8, 9: // guest, guest_nice: already in user and nice
+		default:
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / clockTicks
 }
