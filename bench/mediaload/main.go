@@ -22,7 +22,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/bidroom/bidroom/bench/internal/loadserver"
+	"github.com/bidroom/bidroom/bench/internal/loadtool"
 	"io"
 	"os"
 	"os/exec"
@@ -44,12 +44,6 @@ func main() {
 		os.Exit(1)
 	}
 }
-
-// listFlag collects a repeated flag.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 // Report is the -json output.
 type Report struct {
@@ -84,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cacheDir = fs.String("cache", cacheDefault, "where the test clip is made and kept")
 		ffmpeg   = fs.String("ffmpeg", "ffmpeg", "ffmpeg with libx264")
 		dataBase = fs.String("data-base", "", "parent of the server's temporary data dir (default: the system temp dir)")
-		env      listFlag
+		env      loadtool.ListFlag
 	)
 	fs.DurationVar(&opt.Duration, "d", 20*time.Second, "measure window")
 	fs.DurationVar(&opt.Settle, "settle", 3*time.Second, "wait after the publisher starts and after the ramp")
@@ -112,7 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if opt.Duration < 2*time.Second || opt.Ramp < 1 || opt.LateJoiners < 0 || opt.KeyTimeout <= 0 {
 		return errors.New("-d must be at least 2s, -ramp at least 1, -late not negative, -key-timeout positive")
 	}
-	if err := raiseFDLimit(); err != nil {
+	if _, err := loadtool.RaiseFDLimit(); err != nil { // every viewer holds sockets
 		return err
 	}
 
@@ -144,7 +138,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	rep := Report{Machine: machine(), Command: commandLine(), SharedMux: opt.SharedMux}
 	fmt.Fprintf(stderr, "mediaload: %s; clip %s, %d frames\n", rep.Machine.line(), clipPath, len(opt.Frames))
-	srvCfg := loadserver.Config{Binary: *serverBin, Name: "mediaload", Env: env, DataBase: *dataBase}
+	srvCfg := loadtool.Config{Binary: *serverBin, Name: "mediaload", Env: env, DataBase: *dataBase}
 	for _, n := range ns {
 		opt.N = n
 		res, err := runOnce(ctx, opt, srvCfg)
@@ -170,18 +164,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // runOnce starts a server, prepares the room and tokens, and measures N.
-func runOnce(ctx context.Context, opt Options, cfg loadserver.Config) (Result, error) {
+func runOnce(ctx context.Context, opt Options, cfg loadtool.Config) (Result, error) {
 	media, err := mediaEnv()
 	if err != nil {
 		return Result{N: opt.N}, err
 	}
 	cfg.Env = append(media, cfg.Env...) // the user's -server-env wins
-	srv, err := loadserver.Start(ctx, cfg)
+	srv, err := loadtool.Start(ctx, cfg)
 	if err != nil {
 		return Result{N: opt.N}, err
 	}
 	defer srv.Stop()
-	r := loadserver.NewREST(srv)
+	r := loadtool.NewREST(srv)
 	defer r.Close()
 	room, err := createSession(ctx, r)
 	if err != nil {
@@ -221,33 +215,8 @@ func parseNs(s string) ([]int, error) {
 	return ns, nil
 }
 
-// raiseFDLimit lifts this process's descriptor limit to the hard limit:
-// every viewer holds sockets. The server child inherits it.
-func raiseFDLimit() error {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("read RLIMIT_NOFILE: %w", err)
-	}
-	lim.Cur = lim.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("raise RLIMIT_NOFILE to %d: %w", lim.Max, err)
-	}
-	return nil
-}
-
 func machine() Machine {
-	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.Model = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
+	m := Machine{CPUs: runtime.NumCPU(), Model: loadtool.CPUModel(), Kernel: loadtool.Kernel(), Go: runtime.Version()}
 	return m
 }
 

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/bidroom/bidroom/bench/internal/loadserver"
+	"github.com/bidroom/bidroom/bench/internal/loadtool"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -37,7 +37,7 @@ type target struct {
 	pubToken     string   // host, grant publish
 	viewerTokens []string // N + late joiners, grant view
 	pid          int      // server process for CPU and RSS, 0 for none
-	scrape       func(context.Context) (loadserver.Metrics, error)
+	scrape       func(context.Context) (loadtool.Metrics, error)
 }
 
 // Result is one N's figures.
@@ -125,7 +125,7 @@ func measure(ctx context.Context, opt Options, t target) (Result, error) {
 		return res, err
 	}
 	if t.pid != 0 {
-		if m, err := loadserver.ReadProcMem(t.pid); err == nil {
+		if m, err := loadtool.ReadProcMem(t.pid); err == nil {
 			res.RSSBeforeMiB = mib(m.RSS)
 		}
 	}
@@ -185,12 +185,12 @@ func measure(ctx context.Context, opt Options, t target) (Result, error) {
 		pkts     int64
 		sent     int64
 		complete []int64
-		m        loadserver.Metrics
+		m        loadtool.Metrics
 	}
 	take := func() snap {
-		s := snap{at: time.Now(), own: loadserver.SelfCPU(), sent: log.sent(), complete: make([]int64, opt.N)}
+		s := snap{at: time.Now(), own: loadtool.SelfCPU(), sent: log.sent(), complete: make([]int64, opt.N)}
 		if t.pid != 0 {
-			s.srv, _ = loadserver.ProcCPU(t.pid)
+			s.srv, _ = loadtool.ProcCPU(t.pid)
 		}
 		for i, v := range viewers {
 			if v != nil {
@@ -229,7 +229,7 @@ func measure(ctx context.Context, opt Options, t target) (Result, error) {
 		return res, err
 	}
 	if t.pid != 0 {
-		if m, err := loadserver.ReadProcMem(t.pid); err == nil {
+		if m, err := loadtool.ReadProcMem(t.pid); err == nil {
 			res.RSSWithMiB = mib(m.RSS)
 		}
 	}
@@ -396,7 +396,7 @@ func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 
 // egressPackets sums the server's per-room counters of RTP packets sent to
 // viewers (0 for a server without them).
-func egressPackets(m loadserver.Metrics) float64 {
+func egressPackets(m loadtool.Metrics) float64 {
 	var sum float64
 	for k, v := range m {
 		if name, _, _ := strings.Cut(k, "{"); name == "bidroom_media_egress_packets_total" {

@@ -7,13 +7,13 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/bidroom/bidroom/bench/internal/loadserver"
+	"github.com/bidroom/bidroom/bench/internal/loadtool"
 )
 
 // mediaEnv puts the child's media on a fresh loopback UDP port and turns
 // recording off: the disk is not what this measures.
 func mediaEnv() ([]string, error) {
-	port, err := loadserver.FreeUDPPort()
+	port, err := loadtool.FreeUDPPort()
 	if err != nil {
 		return nil, err
 	}
@@ -26,7 +26,7 @@ func mediaEnv() ([]string, error) {
 
 // createSession creates the benchmark's room: sign-in open now, the
 // deadline an hour away so nothing time-driven happens during the run.
-func createSession(ctx context.Context, r *loadserver.REST) (string, error) {
+func createSession(ctx context.Context, r *loadtool.REST) (string, error) {
 	now := time.Now().UTC().Truncate(time.Second)
 	room := "mediaload-" + strconv.FormatInt(now.UnixNano(), 36)
 	req := map[string]any{

@@ -24,7 +24,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/bidroom/bidroom/bench/internal/loadserver"
+	"github.com/bidroom/bidroom/bench/internal/loadtool"
 	"io"
 	"os"
 	"os/exec"
@@ -48,12 +48,6 @@ func main() {
 		os.Exit(1)
 	}
 }
-
-// listFlag collects a repeated flag.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 // Report is the -json output.
 type Report struct {
@@ -85,7 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		keepGoing = fs.Bool("keep-going", false, "in a sweep, run larger N even after one was not held")
 		waitIdle  = fs.Duration("wait-idle", 3*time.Minute, "before each N, wait up to this long for other processes to leave the machine idle (0: don't)")
 		idleBelow = fs.Float64("idle-below", 15, "idle means the machine busy under this % of one core over 3s")
-		env       listFlag
+		env       loadtool.ListFlag
 	)
 	fs.StringVar(&opt.Role, "role", "supervisor", "clients' role: supervisor (staff projection) or bidder (registered bidders, the public projection)")
 	fs.DurationVar(&opt.Duration, "d", 20*time.Second, "phase 2: how long the host announces")
@@ -118,7 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	opt.ServerEnv = env
 	opt.Progress = stderr
 
-	fdLimit, err := raiseFDLimit()
+	fdLimit, err := loadtool.RaiseFDLimit()
 	if err != nil {
 		return err
 	}
@@ -190,13 +184,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func waitQuiet(ctx context.Context, limit time.Duration, below float64) (float64, error) {
 	deadline := time.Now().Add(limit)
 	for {
-		t0, b0 := time.Now(), loadserver.MachineBusy()
+		t0, b0 := time.Now(), loadtool.MachineBusy()
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-time.After(3 * time.Second):
 		}
-		busy := 100 * (loadserver.MachineBusy() - b0).Seconds() / time.Since(t0).Seconds()
+		busy := 100 * (loadtool.MachineBusy() - b0).Seconds() / time.Since(t0).Seconds()
 		if busy < below || time.Now().After(deadline) {
 			return busy, nil
 		}
@@ -216,21 +210,6 @@ func parseNs(s string) ([]int, error) {
 		ns = append(ns, n)
 	}
 	return ns, nil
-}
-
-// raiseFDLimit lifts this process's descriptor limit to the hard limit.
-// Setting it explicitly also makes the server child inherit it (Go
-// otherwise restores the original soft limit in children).
-func raiseFDLimit() (uint64, error) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 0, fmt.Errorf("read RLIMIT_NOFILE: %w", err)
-	}
-	lim.Cur = lim.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 0, fmt.Errorf("raise RLIMIT_NOFILE to %d: %w", lim.Max, err)
-	}
-	return lim.Max, nil
 }
 
 // fdHeadroom is what a process needs besides one descriptor per client:
@@ -275,18 +254,7 @@ func portWarning(n int) string {
 }
 
 func machine(serverBin string, fdLimit uint64) Machine {
-	m := Machine{CPUs: runtime.NumCPU(), ToolGo: runtime.Version(), FDLimit: fdLimit}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.Model = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
+	m := Machine{CPUs: runtime.NumCPU(), Model: loadtool.CPUModel(), Kernel: loadtool.Kernel(), ToolGo: runtime.Version(), FDLimit: fdLimit}
 	if bi, err := buildinfo.ReadFile(serverBin); err == nil {
 		m.ServerGo = bi.GoVersion
 	}

@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/bidroom/bidroom/bench/internal/loadserver"
+	"github.com/bidroom/bidroom/bench/internal/loadtool"
 	"io"
 	"math"
 	"slices"
@@ -124,7 +124,7 @@ type StormResult struct {
 type runner struct {
 	opt    Options
 	ctx    context.Context // ends when the run stops its clients
-	srv    *loadserver.Server
+	srv    *loadtool.Server
 	wsURL  string
 	dialer *websocket.Dialer
 	wg     sync.WaitGroup
@@ -179,7 +179,7 @@ func runOnce(parent context.Context, opt Options) (res Result, err error) {
 	if opt.SendQueue > 0 { // 0 keeps the server default; -server-env still wins
 		env = append([]string{"BIDROOM_SIGNALING_SEND_QUEUE=" + strconv.Itoa(opt.SendQueue)}, env...)
 	}
-	srv, err := loadserver.Start(parent, loadserver.Config{Binary: opt.Server, Name: "wsload", Env: env, DataBase: opt.DataBase})
+	srv, err := loadtool.Start(parent, loadtool.Config{Binary: opt.Server, Name: "wsload", Env: env, DataBase: opt.DataBase})
 	if err != nil {
 		return res, err
 	}
@@ -229,7 +229,7 @@ func runOnce(parent context.Context, opt Options) (res Result, err error) {
 
 // setup creates the room, mints the tokens and connects the host.
 func (r *runner) setup(ctx context.Context) error {
-	api := loadserver.NewREST(r.srv)
+	api := loadtool.NewREST(r.srv)
 	defer api.Close()
 	subs := make([]string, r.opt.N)
 	for i := range subs {
@@ -343,7 +343,7 @@ func (r *runner) memory(ctx context.Context) (memReading, error) {
 	case <-ctx.Done():
 		return memReading{}, ctx.Err()
 	}
-	pm, err := loadserver.ReadProcMem(r.srv.PID())
+	pm, err := loadtool.ReadProcMem(r.srv.PID())
 	if err != nil {
 		return memReading{}, err
 	}
@@ -404,8 +404,8 @@ type cpuMark struct {
 }
 
 func (r *runner) cpuNow() cpuMark {
-	s, _ := loadserver.ProcCPU(r.srv.PID())
-	return cpuMark{at: time.Now(), server: s, own: loadserver.SelfCPU(), machine: loadserver.MachineBusy()}
+	s, _ := loadtool.ProcCPU(r.srv.PID())
+	return cpuMark{at: time.Now(), server: s, own: loadtool.SelfCPU(), machine: loadtool.MachineBusy()}
 }
 
 // cpuUse is CPU over an interval in percent of one core (the machine has
@@ -479,7 +479,7 @@ func (r *runner) broadcast(ctx context.Context, res *Result) error {
 	b.GCCycles = d("go_gc_duration_seconds_count")
 	b.GCPauseMs = 1000 * d("go_gc_duration_seconds_sum")
 	b.SlowDrops = d("bidroom_ws_slow_disconnects_total")
-	if pm, err := loadserver.ReadProcMem(r.srv.PID()); err == nil {
+	if pm, err := loadtool.ReadProcMem(r.srv.PID()); err == nil {
 		b.RSSPeak = pm.Peak
 	}
 	if r.host.errors.Load() > 0 {
@@ -662,7 +662,7 @@ func quickMedian(xs []int64) int64 {
 
 // bucketQuantile estimates the q-quantile of a Prometheus histogram's
 // observations between two scrapes: the upper edge of the bucket holding it.
-func bucketQuantile(m0, m1 loadserver.Metrics, name string, q float64) float64 {
+func bucketQuantile(m0, m1 loadtool.Metrics, name string, q float64) float64 {
 	type bucket struct{ le, n float64 }
 	var bs []bucket
 	prefix := name + `_bucket{le="`

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/bidroom/bidroom/bench/internal/loadserver"
+	"github.com/bidroom/bidroom/bench/internal/loadtool"
 	"net/http"
 	"strconv"
 	"time"
@@ -20,7 +20,7 @@ const maxBiddersPerCreate = 5000
 // createSession creates the benchmark's room: sign-in open now, the
 // deadline an hour away so nothing time-driven happens during the run. In
 // bidder mode it registers the viewers as bidders.
-func createSession(ctx context.Context, r *loadserver.REST, subs []string, bidders bool) (string, error) {
+func createSession(ctx context.Context, r *loadtool.REST, subs []string, bidders bool) (string, error) {
 	now := time.Now().UTC().Truncate(time.Second)
 	room := "wsload-" + strconv.FormatInt(now.Unix(), 10)
 	req := map[string]any{
@@ -51,7 +51,7 @@ func createSession(ctx context.Context, r *loadserver.REST, subs []string, bidde
 
 // waitPhase waits until the room reaches phase (the scheduler opens
 // sign-in right after creation).
-func waitPhase(ctx context.Context, r *loadserver.REST, room, phase string, timeout time.Duration) error {
+func waitPhase(ctx context.Context, r *loadtool.REST, room, phase string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		var out struct {

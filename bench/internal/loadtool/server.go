@@ -1,7 +1,8 @@
-// Package loadserver runs a `bidroom serve` child for the load tools (wsload,
-// mediaload) and reads what they measure of it: /proc CPU and memory, and
-// /metrics. It also holds the small admin REST client both tools use.
-package loadserver
+// Package loadtool is what the load tools (wsload, mediaload) share: a
+// `bidroom serve` child and the readers of what they measure of it (/proc
+// CPU and memory, /metrics), the admin REST client, and the machine facts
+// and process limits their reports start with.
+package loadtool
 
 import (
 	"bufio"

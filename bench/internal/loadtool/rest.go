@@ -1,4 +1,4 @@
-package loadserver
+package loadtool
 
 import (
 	"bytes"
