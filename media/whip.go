@@ -66,24 +66,33 @@ func httpError(w http.ResponseWriter, status int, code, msg string) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }
 
-// authorize checks the token, the grant and the hall's roles.
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request, auth Authenticator, hall Hall, publish bool) (Caller, bool) {
+// authenticate runs auth for the request's room and answers its failure:
+// 401 for a missing or bad token, 403 for a token of another room, 404 for
+// a room that does not exist, 500 (logged, not shown) for anything else.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, auth Authenticator) (Caller, bool) {
 	room := r.PathValue("room")
 	c, err := auth(r, room)
 	switch {
+	case err == nil:
+		return c, true
 	case errors.Is(err, ErrUnauthorized):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="bidroom"`)
 		httpError(w, http.StatusUnauthorized, "unauthorized", err.Error())
-		return c, false
 	case errors.Is(err, ErrForbidden):
 		httpError(w, http.StatusForbidden, "forbidden", err.Error())
-		return c, false
 	case errors.Is(err, ErrNoRoom):
 		httpError(w, http.StatusNotFound, "not_found", "session "+room+" does not exist")
-		return c, false
-	case err != nil:
+	default:
 		s.log.Error("media: authenticate", "err", err)
 		httpError(w, http.StatusInternalServerError, "server_error", "the server could not check the token; retry")
+	}
+	return c, false
+}
+
+// authorize checks the token, the grant and the hall's roles.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, auth Authenticator, hall Hall, publish bool) (Caller, bool) {
+	c, ok := s.authenticate(w, r, auth)
+	if !ok {
 		return c, false
 	}
 	what, grant := "view", c.View
@@ -101,27 +110,22 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, auth Authenti
 	return c, true
 }
 
-// target reads hall and feed from the query string. In the evaluation call
-// an expert always publishes as themselves.
-func target(r *http.Request, c Caller, publish bool) (Hall, string, error) {
-	q := r.URL.Query()
-	hall, ok := ParseHall(q.Get("hall"))
-	if !ok {
-		return "", "", fmt.Errorf("unknown hall %q (want opening or evaluation)", q.Get("hall"))
-	}
-	feed := q.Get("feed")
+// feedOf reads the feed from the query string. In the evaluation call an
+// expert always publishes as themselves.
+func feedOf(r *http.Request, c Caller, hall Hall, publish bool) (string, error) {
+	feed := r.URL.Query().Get("feed")
 	switch {
 	case hall == HallEvaluation && publish:
 		feed = c.Subject
 	case feed == "" && hall == HallOpening:
 		feed = "main"
 	case feed == "":
-		return "", "", errors.New("name the expert's feed to view: ?feed=<subject>")
+		return "", errors.New("name the expert's feed to view: ?feed=<subject>")
 	}
 	if len(feed) > maxFeedName || !rooms.ValidID(feed) {
-		return "", "", fmt.Errorf("feed name %q is not valid", feed)
+		return "", fmt.Errorf("feed name %q is not valid", feed)
 	}
-	return hall, feed, nil
+	return feed, nil
 }
 
 func (s *Server) serveOffer(w http.ResponseWriter, r *http.Request, auth Authenticator, publish bool) {
@@ -134,7 +138,7 @@ func (s *Server) serveOffer(w http.ResponseWriter, r *http.Request, auth Authent
 	if !ok {
 		return
 	}
-	_, feed, err := target(r, c, publish)
+	feed, err := feedOf(r, c, hall, publish)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "invalid", err.Error())
 		return
@@ -228,14 +232,8 @@ func (s *Server) serveOptions(w http.ResponseWriter, r *http.Request, auth Authe
 // created it (or an admin) may change or end it.
 func (s *Server) resource(w http.ResponseWriter, r *http.Request, auth Authenticator, publish bool) (room, id string, ok bool) {
 	room, id = r.PathValue("room"), r.PathValue("id")
-	c, err := auth(r, room)
-	if err != nil {
-		if errors.Is(err, ErrUnauthorized) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="bidroom"`)
-			httpError(w, http.StatusUnauthorized, "unauthorized", err.Error())
-		} else {
-			httpError(w, http.StatusForbidden, "forbidden", err.Error())
-		}
+	c, ok := s.authenticate(w, r, auth)
+	if !ok {
 		return "", "", false
 	}
 	owner, err := s.Owner(room, id, publish)
