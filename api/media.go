@@ -16,7 +16,6 @@ import (
 // MediaInfo is what the REST API reads from the SFU.
 type MediaInfo interface {
 	Stats(media.Space) media.SpaceStats
-	Feeds(media.Space) []media.FeedStats
 	ICEServersFor(user string) []turnsrv.ICEServer
 }
 
@@ -81,10 +80,10 @@ func (a *handlers) mediaInfo(c *gin.Context) {
 		apiError(c, http.StatusServiceUnavailable, "unavailable", "media is off on this server")
 		return
 	}
-	space := media.Space{Room: room, Hall: hall}
-	out := gin.H{"hall": hall, "feeds": a.Media.Feeds(space), "ice_servers": a.Media.ICEServersFor(actor.Sub)}
+	st := a.Media.Stats(media.Space{Room: room, Hall: hall})
+	out := gin.H{"hall": hall, "feeds": st.Published(), "ice_servers": a.Media.ICEServersFor(actor.Sub)}
 	if actor.Role == rooms.RoleHost || actor.Role == rooms.RoleSupervisor || actor.Role == rooms.RoleAdmin {
-		out["stats"] = a.Media.Stats(space)
+		out["stats"] = st
 	}
 	c.JSON(http.StatusOK, out)
 }

@@ -99,3 +99,22 @@ func TestPublisherLeavesAndReturns(t *testing.T) {
 		}
 	}
 }
+
+// Two readers a moment apart (host and supervisor polling) get the same
+// rate, not one over microseconds.
+func TestRateIsOverAtLeastASecond(t *testing.T) {
+	var r rate
+	t0 := time.Unix(1000, 0)
+	if got := r.sample(0, t0); got != 0 {
+		t.Fatalf("first reading: %v kbps, want 0", got)
+	}
+	if got := r.sample(250_000, t0.Add(2*time.Second)); got != 1000 {
+		t.Fatalf("250 kB over 2 s: %v kbps, want 1000", got)
+	}
+	if got := r.sample(250_100, t0.Add(2*time.Second+time.Millisecond)); got != 1000 {
+		t.Errorf("a reading 1 ms later: %v kbps, want the last rate 1000", got)
+	}
+	if got := r.sample(500_000, t0.Add(4*time.Second)); got != 1000 {
+		t.Errorf("next second reading: %v kbps, want 1000", got)
+	}
+}

@@ -109,7 +109,6 @@ type Server struct {
 	epoch   time.Time
 	done    chan struct{}
 	wg      sync.WaitGroup
-	rates   rateMeter
 	// OnTrackEnded is called (on its own goroutine) when a published track
 	// ends, e.g. to finalize its recording. Set before use.
 	hooks Hooks
@@ -153,6 +152,7 @@ type space struct {
 	feeds   map[string]*feed
 	viewers int
 	gone    totals // counters of tracks and viewers that have ended
+	rate    rate   // egress to viewers, for the host's stats
 }
 
 // feed is one publisher's picture and sound (the opening's "main" program,

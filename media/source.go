@@ -39,6 +39,7 @@ type source struct {
 	pliMu    sync.Mutex // guards lastPLI
 	lastPLI  time.Time
 	stats    trackStats
+	rate     rate // ingress bitrate, for the host's stats
 	started  time.Time
 
 	// reader-only state: touched by the one goroutine that reads the track

@@ -73,33 +73,30 @@ type SpaceStats struct {
 	ViewerLoss  float64     `json:"viewer_loss_pct"` // mean of viewers' last reported loss
 }
 
-// rateMeter turns a byte counter into a rate between two reads.
-type rateMeter struct {
-	mu   sync.Mutex // guards last and at
-	last map[any]uint64
-	at   map[any]time.Time
+// rate turns a byte counter into kbit/s. A reading less than a second after
+// the last one returns the last rate: two readers polling (host and
+// supervisor, roster and stats) must not see a rate over microseconds.
+type rate struct {
+	mu    sync.Mutex // guards the fields below
+	bytes uint64
+	at    time.Time
+	kbps  float64
 }
 
-func (m *rateMeter) kbps(key any, bytes uint64, now time.Time) float64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.last == nil {
-		m.last, m.at = make(map[any]uint64), make(map[any]time.Time)
+func (r *rate) sample(bytes uint64, now time.Time) float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	dt := now.Sub(r.at).Seconds()
+	switch {
+	case r.at.IsZero() || bytes < r.bytes:
+		r.kbps = 0
+	case dt < 1:
+		return r.kbps
+	default:
+		r.kbps = float64(bytes-r.bytes) * 8 / 1000 / dt
 	}
-	prev, at, ok := m.last[key], m.at[key], true
-	if _, seen := m.at[key]; !seen {
-		ok = false
-	}
-	m.last[key], m.at[key] = bytes, now
-	if len(m.last) > 10000 {
-		clear(m.last)
-		clear(m.at)
-	}
-	dt := now.Sub(at).Seconds()
-	if !ok || dt <= 0 || bytes < prev {
-		return 0
-	}
-	return float64(bytes-prev) * 8 / 1000 / dt
+	r.bytes, r.at = bytes, now
+	return r.kbps
 }
 
 // Stats reports a space's feeds, tracks and viewers.
@@ -128,7 +125,7 @@ func (s *Server) Stats(key Space) SpaceStats {
 			}
 			bytes := src.stats.bytes.Load()
 			fs.Tracks = append(fs.Tracks, TrackStats{
-				Kind: src.kind.String(), Codec: src.codec.MimeType, BitrateKbps: s.rates.kbps(src, bytes, now),
+				Kind: src.kind.String(), Codec: src.codec.MimeType, BitrateKbps: src.rate.sample(bytes, now),
 				Packets: src.stats.packets.Load(), Lost: src.stats.lost.Load(), PLIsSent: src.stats.plisSent.Load(),
 				Viewers: sl.viewers.Load(),
 			})
@@ -153,18 +150,17 @@ func (s *Server) Stats(key Space) SpaceStats {
 			n++
 		}
 	}
-	st.EgressKbps = s.rates.kbps(key, out, now)
+	st.EgressKbps = sp.rate.sample(out, now)
 	if n > 0 {
 		st.ViewerLoss = loss / float64(n)
 	}
 	return st
 }
 
-// Feeds lists the feeds of a space that have a publisher (the roster an
+// Published lists the feeds that have a publisher (the roster an
 // evaluation call's browsers subscribe from).
-func (s *Server) Feeds(key Space) []FeedStats {
-	st := s.Stats(key)
-	out := st.Feeds[:0]
+func (st SpaceStats) Published() []FeedStats {
+	out := []FeedStats{}
 	for _, f := range st.Feeds {
 		if f.Publisher != "" {
 			out = append(out, f)
