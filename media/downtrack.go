@@ -44,7 +44,6 @@ type downTrack struct {
 	maxLag     int64 // nanoseconds a packet may wait before the viewer skips ahead
 	pliEvery   time.Duration
 	bound      atomic.Pointer[binding]
-	onSkip     func()
 	writeRTCP  func([]rtcp.Packet) error
 	nextSR     int64
 
@@ -179,7 +178,7 @@ func (d *downTrack) pump(now int64) bool {
 	var sent uint64
 	for d.cursor < head && sent < limit {
 		if d.cursor+src.size() <= head {
-			d.skip(now) // overwritten under us: far behind
+			d.skip() // overwritten under us: far behind
 			return false
 		}
 		p := src.get(d.cursor)
@@ -188,7 +187,7 @@ func (d *downTrack) pump(now int64) bool {
 			continue
 		}
 		if d.cursor >= d.catchEnd && now-p.arrival > d.maxLag && src.kind == webrtc.RTPCodecTypeVideo {
-			d.skip(now)
+			d.skip()
 			return false
 		}
 		d.send(b, p, false)
@@ -256,16 +255,12 @@ func (d *downTrack) jump(to uint64) {
 
 // skip gives up on the backlog: the viewer waits for the next keyframe and
 // continues from there, never seconds behind.
-func (d *downTrack) skip(now int64) {
+func (d *downTrack) skip() {
 	d.stats.skips.Add(1)
 	d.waitKey = true
 	d.catchEnd = 0
 	d.cursor = d.src.head.Load()
 	d.mapStart = ^uint64(0) // nothing before the next keyframe is worth repairing
-	if d.onSkip != nil {
-		d.onSkip()
-	}
-	_ = now
 }
 
 // viewerTs maps a source timestamp to what this viewer is sent: late-joiner

@@ -69,8 +69,8 @@ func (rs *Recorders) Hook(t TrackInfo) func(*Packet) {
 				rs.log.Error("media: recording write failed", "file", name, "err", err)
 			}
 		}}
-		sync := time.NewTicker(time.Second)
-		defer sync.Stop()
+		syncEvery := time.NewTicker(time.Second)
+		defer syncEvery.Stop()
 		for {
 			select {
 			case p, ok := <-queue:
@@ -88,7 +88,7 @@ func (rs *Recorders) Hook(t TrackInfo) func(*Packet) {
 					return
 				}
 				ro.push(p)
-			case <-sync.C:
+			case <-syncEvery.C:
 				_ = w.Sync() // a quiet track's last packets reach the disk too
 			}
 		}

@@ -45,7 +45,7 @@ type Config struct {
 	ICEServers func(user string) []turnsrv.ICEServer
 }
 
-// Defaults fills unset fields.
+// defaults fills unset fields.
 func (c *Config) defaults() {
 	if c.MaxSDPBytes == 0 {
 		c.MaxSDPBytes = 64 << 10
@@ -69,14 +69,14 @@ func (c *Config) defaults() {
 
 // Errors callers branch on (the HTTP layer maps them to statuses).
 var (
-	ErrBadOffer     = errors.New("malformed offer")
-	ErrUnsupported  = errors.New("no supported codec")
-	ErrTooMany      = errors.New("too many")
-	ErrNotFound     = errors.New("no such media session")
-	ErrClosed       = errors.New("media server closed")
-	ErrRoomFull     = errors.New("room full")
-	ErrRestart      = errors.New("ICE restart is not supported; start a new session")
-	errGatherTimout = errors.New("ICE gathering timed out")
+	ErrBadOffer      = errors.New("malformed offer")
+	ErrUnsupported   = errors.New("no supported codec")
+	ErrTooMany       = errors.New("too many")
+	ErrNotFound      = errors.New("no such media session")
+	ErrClosed        = errors.New("media server closed")
+	ErrRoomFull      = errors.New("room full")
+	ErrRestart       = errors.New("ICE restart is not supported; start a new session")
+	errGatherTimeout = errors.New("ICE gathering timed out")
 )
 
 // Hall names the two kinds of media space a session has.

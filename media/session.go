@@ -132,7 +132,7 @@ func (s *Server) negotiate(ctx context.Context, pc *webrtc.PeerConnection, offer
 	select {
 	case <-gathered:
 	case <-ctx.Done():
-		return "", errGatherTimout
+		return "", errGatherTimeout
 	}
 	return pc.LocalDescription().SDP, nil
 }
