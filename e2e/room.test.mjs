@@ -59,7 +59,7 @@ describe('opening room in Chromium', () => {
     ({ ctx: hostCtx, page: host } = await newPage(DESKTOP));
     await host.goto(`${server.base}/`);
     const people = byId(host, 'demo-person');
-    await eventually(async () => assert.equal(await people.count(), 5));
+    await eventually(async () => assert.equal(await people.count(), 8));
     const texts = await people.allTextContents();
     assert.ok(texts.some((t) => t.includes('以 主持人 王芳 身份进入')), `buttons: ${texts}`);
     for (const name of Object.values(BIDDERS)) {

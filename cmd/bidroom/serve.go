@@ -275,13 +275,17 @@ func (d *demoSession) get() *api.Demo {
 	return d.info
 }
 
-// demoPeople are the demo's identities: a host, a supervisor, three bidders.
+// demoPeople are the demo's identities: a host, a supervisor, three bidders
+// and three experts for the evaluation call.
 var demoPeople = []api.DemoToken{
 	{Role: rooms.RoleHost, Sub: "host-1", Name: "主持人 王芳"},
 	{Role: rooms.RoleSupervisor, Sub: "supervisor-1", Name: "监督人 李强"},
 	{Role: rooms.RoleBidder, Sub: "bidder-a", Name: "江苏恒达建设工程有限公司"},
 	{Role: rooms.RoleBidder, Sub: "bidder-b", Name: "南京市政路桥集团有限公司"},
 	{Role: rooms.RoleBidder, Sub: "bidder-c", Name: "苏州华建工程咨询有限公司"},
+	{Role: rooms.RoleExpert, Sub: "expert-1", Name: "评标专家 张伟"},
+	{Role: rooms.RoleExpert, Sub: "expert-2", Name: "评标专家 刘敏"},
+	{Role: rooms.RoleExpert, Sub: "expert-3", Name: "评标专家 陈静"},
 }
 
 // create opens a new demo session: sign-in open now, the deadline a few
@@ -306,7 +310,7 @@ func (d *demoSession) create(ctx context.Context, svc *rooms.Service, issuer *au
 			}
 		}
 		grants := []string{auth.GrantView}
-		if p.Role == rooms.RoleHost {
+		if p.Role == rooms.RoleHost || p.Role == rooms.RoleExpert {
 			grants = append(grants, auth.GrantPublish)
 		}
 		tok, _, err := issuer.Mint(auth.Request{Room: room, Role: p.Role, Sub: p.Sub, Name: p.Name, Grants: grants, TTL: cfg.Auth.TokenTTL})
