@@ -1,5 +1,6 @@
-// Live video of the opening hall over WebRTC: WHIP to publish (host),
-// WHEP to view (everyone else). Non-trickle: the offer is sent once ICE
+// Live video over WebRTC: WHIP to publish, WHEP to view. The opening hall
+// (the host to everyone) is the default; {hall: 'evaluation', feed} reaches
+// the experts' call (see call.js). Non-trickle: the offer is sent once ICE
 // gathering is complete. See media/whip.go for the server side.
 
 const GATHER_TIMEOUT_MS = 3000;
@@ -16,19 +17,31 @@ export class MediaError extends Error {
 
 const enc = encodeURIComponent;
 
+/** query is the ?hall=&feed= part of a media URL ('' for the opening's main feed). */
+function query({ hall = '', feed = '' } = {}) {
+  const q = new URLSearchParams();
+  if (hall) q.set('hall', hall);
+  if (feed) q.set('feed', feed);
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
 /** iceServers asks the server which STUN/TURN servers to use; [] when that fails. */
-export async function iceServers(room, token) {
+export async function iceServers(room, token, hall = '') {
   try {
-    const info = await mediaInfo(room, token);
+    const info = await mediaInfo(room, token, hall);
     return Array.isArray(info.ice_servers) ? info.ice_servers : [];
   } catch {
     return [];
   }
 }
 
-/** mediaInfo reads GET /api/v1/sessions/{room}/media. */
-export async function mediaInfo(room, token) {
-  const r = await fetch(`/api/v1/sessions/${enc(room)}/media`, {
+/**
+ * mediaInfo reads GET /api/v1/sessions/{room}/media for a hall ('' is the
+ * opening): {feeds (those with a publisher), ice_servers, stats (staff)}.
+ */
+export async function mediaInfo(room, token, hall = '') {
+  const r = await fetch(`/api/v1/sessions/${enc(room)}/media${query({ hall })}`, {
     headers: { Authorization: `Bearer ${token}` },
     cache: 'no-store',
   });
@@ -103,15 +116,16 @@ function release(resource, token, pc) {
 }
 
 /**
- * publish sends stream's tracks to the room (WHIP). Resolves to {pc, stop()}
- * once the server has answered; rejects with a MediaError.
+ * publish sends stream's tracks to the room (WHIP), to the opening or, with
+ * {hall: 'evaluation'}, as the token's expert in the call. Resolves to
+ * {pc, stop()} once the server has answered; rejects with a MediaError.
  */
-export async function publish(room, token, stream) {
-  const pc = new RTCPeerConnection({ iceServers: await iceServers(room, token) });
+export async function publish(room, token, stream, { hall = '' } = {}) {
+  const pc = new RTCPeerConnection({ iceServers: await iceServers(room, token, hall) });
   for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
   let resource = null;
   try {
-    resource = await negotiate(pc, `/whip/${enc(room)}`, token);
+    resource = await negotiate(pc, `/whip/${enc(room)}${query({ hall })}`, token);
   } catch (err) {
     pc.close();
     throw err;
@@ -128,12 +142,15 @@ export async function publish(room, token, stream) {
 }
 
 /**
- * view plays the room's live feed in videoEl (WHEP) and keeps trying every
- * 3 s while it cannot connect or after the connection drops. onState is
- * called with 'connecting' | 'connected' | 'reconnecting' | 'stopped' and
- * the last error, if any. Returns {pc (the current one, or null), stop()}.
+ * view plays a live feed in videoEl (WHEP): the opening's main feed, or
+ * with {hall: 'evaluation', feed: <expert sub>} one expert of the call. It
+ * keeps trying every 3 s while it cannot connect or after the connection
+ * drops. onState is called with 'connecting' | 'connected' |
+ * 'reconnecting' | 'denied' | 'stopped' and the last error, if any. The
+ * video starts muted (autoplay rules); unmute it after a click. Returns
+ * {pc (the current one, or null), stop()}.
  */
-export function view(room, token, videoEl, onState = () => {}) {
+export function view(room, token, videoEl, onState = () => {}, { hall = '', feed = '' } = {}) {
   videoEl.muted = true;
   videoEl.autoplay = true;
   videoEl.playsInline = true;
@@ -172,7 +189,7 @@ export function view(room, token, videoEl, onState = () => {}) {
   async function attempt() {
     if (stopped) return;
     onState(tries++ === 0 ? 'connecting' : 'reconnecting');
-    const pc = new RTCPeerConnection({ iceServers: await iceServers(room, token) });
+    const pc = new RTCPeerConnection({ iceServers: await iceServers(room, token, hall) });
     if (stopped) {
       pc.close();
       return;
@@ -204,7 +221,7 @@ export function view(room, token, videoEl, onState = () => {}) {
       }
     };
     try {
-      const res = await negotiate(pc, `/whep/${enc(room)}`, token);
+      const res = await negotiate(pc, `/whep/${enc(room)}${query({ hall, feed })}`, token);
       if (handle.pc !== pc) {
         release(res, token);
         return;

@@ -5,6 +5,7 @@
 import { t, wireLangSwitch, onLangChange, lang } from './i18n.js';
 import { fromSnapshot, applyEvent, canSignIn, isStaff, myRecord, decryptStatus } from './state.js';
 import { publish, view, mediaInfo, framesDecoded, grants } from './media.js';
+import { startCall } from './call.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
@@ -286,6 +287,7 @@ function onFrame(f) {
     case 'welcome':
       viewer = { sub: f.you?.sub, role: f.you?.role, name: f.name || '' };
       startLive();
+      if (!call) call = startCall({ room: ROOM, token: TOKEN, viewer });
       if (clock.rtt === Infinity) clock.offset = parseTime(f.server_time) - Date.now();
       startProbes();
       render();
@@ -935,6 +937,7 @@ let liveSession = null; // host: {pc, stop()} while publishing
 let liveStream = null; // host: the local camera or screen stream
 let liveViewer = null; // viewer: the handle from view()
 let liveTimer = null;
+let call = null; // the evaluation call panel (call.js), for experts, supervisors and admins
 
 function setLive(state, note = liveUI.note) {
   liveUI.state = state;
@@ -982,6 +985,8 @@ function renderLive() {
 
 function startLive() {
   if (liveUI.mode || !viewer) return;
+  // Experts have the evaluation call (call.js), not the opening's live.
+  if (viewer.role === 'expert') return;
   // A token without the grant would only be refused: no panel then.
   const g = grants(TOKEN);
   const canPublish = viewer.role === 'host' && (!g || g.includes('publish'));
