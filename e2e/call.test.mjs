@@ -108,9 +108,10 @@ describe('evaluation call in Chromium', { timeout: 300_000 }, () => {
   });
 
   /** enterAs opens the landing page in a new context and enters the demo room as sub. */
-  async function enterAs(sub, viewport = DESKTOP) {
-    const { ctx, page } = await openPage(browser, viewport, pageErrors, { permissions: ['camera', 'microphone'] });
+  async function enterAs(sub, onRequest = null) {
+    const { ctx, page } = await openPage(browser, DESKTOP, pageErrors, { permissions: ['camera', 'microphone'] });
     ctx.setDefaultTimeout(20_000);
+    if (onRequest) page.on('request', onRequest);
     await page.goto(`${server.base}/`);
     await page.locator(`[data-testid="demo-person"][data-sub="${sub}"]`).click();
     await page.waitForURL(/\/room\.html#/);
@@ -122,8 +123,9 @@ describe('evaluation call in Chromium', { timeout: 300_000 }, () => {
 
   it('a bidder is refused the call and shown nothing of it', async () => {
     const evalRequests = [];
-    const { page, token, room } = await enterAs('bidder-a');
-    page.on('request', (r) => { if (r.url().includes('hall=evaluation')) evalRequests.push(r.url()); });
+    const { page, token, room } = await enterAs('bidder-a', (r) => {
+      if (r.url().includes('hall=evaluation')) evalRequests.push(r.url());
+    });
     await sleep(2500); // a roster poll would have happened by now
     assert.equal(await byId(page, 'call').isVisible(), false, 'a bidder must not see the call panel');
     assert.equal(await byId(page, 'live').isVisible(), true, 'the bidder keeps the opening live panel');
@@ -202,8 +204,11 @@ describe('evaluation call in Chromium', { timeout: 300_000 }, () => {
       [['audio', false], ['video', false]]);
     assert.equal(await e1.locator('[data-self] .call-tile-flags').textContent(), '麦克风已关闭 · 摄像头已关闭');
     assert.equal(await byId(e1, 'call-mic').textContent(), '打开麦克风');
+    assert.equal(await e1.locator('[data-self] .call-tile-cover').textContent(), '摄像头已关闭');
+    assert.equal(await e1.locator('[data-self] .call-tile-cover').isVisible(), true);
     await byId(e1, 'call-camera').click();
     assert.equal(await e1.locator('[data-self] .call-tile-flags').textContent(), '麦克风已关闭');
+    assert.equal(await e1.locator('[data-self] .call-tile-cover').isVisible(), false);
 
     // Layout: tiles apart, cards apart, at 1366×768.
     for (const page of [e1, supervisor]) {

@@ -413,7 +413,10 @@ class Call {
     }
     // Move nodes only when the order changed: a moved <video> restarts.
     const now = [...grid.children];
-    if (now.length !== order.length || now.some((n, i) => n !== order[i])) grid.replaceChildren(...order);
+    if (now.length !== order.length || now.some((n, i) => n !== order[i])) {
+      grid.replaceChildren(...order);
+      for (const v of grid.querySelectorAll('video')) if (v.paused && v.srcObject) v.play?.().catch(() => {});
+    }
     const empty = $('call-empty');
     const waiting = this.mode === 'watch' || this.joined === 'in' || this.joined === 'rejoining';
     empty.hidden = this.tiles.size > 0 || !waiting || this.stopped;
@@ -425,32 +428,35 @@ class Call {
     if (!this.self) {
       const video = el('video', { muted: true, autoplay: true, playsinline: true });
       video.muted = true; // never hear oneself
-      this.self = {
-        fig: el('figure', { class: 'call-tile is-self', 'data-testid': 'call-tile', 'data-feed': this.me.sub, 'data-self': true }),
-        video,
-      };
+      const fig = el('figure', { class: 'call-tile is-self', 'data-testid': 'call-tile', 'data-feed': this.me.sub, 'data-self': true });
+      const cover = el('div', { class: 'call-tile-cover' });
+      const label = el('span', { class: 'call-tile-label' });
+      const me = el('span', { class: 'call-tile-me' });
+      const badge = el('span', { class: 'call-tile-state', 'data-testid': 'call-tile-state' });
+      const flags = el('span', { class: 'call-tile-flags' });
+      fig.append(video, cover, el('figcaption', { class: 'call-tile-name' }, label, me), badge, flags);
+      this.self = { fig, video, cover, label, me, badge, flags };
     }
-    const { fig, video } = this.self;
-    if (video.srcObject !== this.local.stream) {
-      video.srcObject = this.local.stream;
-      video.play?.().catch(() => {});
+    const x = this.self;
+    if (x.video.srcObject !== this.local.stream) {
+      x.video.srcObject = this.local.stream;
+      x.video.play?.().catch(() => {});
     }
     const state = this.joined === 'in' ? 'live' : 'reconnecting';
-    fig.dataset.state = state;
-    fig.dataset.cam = String(this.local.cam);
+    x.fig.dataset.state = state;
+    x.fig.dataset.cam = String(this.local.cam);
+    x.cover.hidden = this.local.cam;
+    x.cover.textContent = t('call.flag.camOff');
+    x.label.textContent = this.nameOf(this.me.sub);
+    x.me.textContent = t('call.me');
+    x.badge.dataset.state = state;
+    x.badge.textContent = t(state === 'live' ? 'call.tile.sending' : 'call.tile.reconnecting');
     const flags = [];
     if (!this.local.mic) flags.push(t('call.flag.micOff'));
     if (!this.local.cam) flags.push(t('call.flag.camOff'));
-    fig.replaceChildren(
-      video,
-      this.local.cam ? null : el('div', { class: 'call-tile-cover', text: t('call.flag.camOff') }),
-      el('figcaption', { class: 'call-tile-name' },
-        el('span', { class: 'call-tile-label', text: this.nameOf(this.me.sub) }),
-        el('span', { class: 'call-tile-me', text: t('call.me') })),
-      el('span', { class: 'call-tile-state', 'data-testid': 'call-tile-state', 'data-state': state, text: t(state === 'live' ? 'call.tile.sending' : 'call.tile.reconnecting') }),
-      flags.length ? el('span', { class: 'call-tile-flags', text: flags.join(' · ') }) : null,
-    );
-    return fig;
+    x.flags.hidden = flags.length === 0;
+    x.flags.textContent = flags.join(' · ');
+    return x.fig;
   }
 
   renderTile(feed) {
