@@ -186,7 +186,7 @@ func (d *downTrack) pump(now int64) bool {
 			d.cursor++
 			continue
 		}
-		if d.cursor >= d.catchEnd && now-p.arrival > d.maxLag && src.kind == webrtc.RTPCodecTypeVideo {
+		if d.cursor >= d.catchEnd && now-p.due > d.maxLag && src.kind == webrtc.RTPCodecTypeVideo {
 			d.skip()
 			return false
 		}

@@ -123,12 +123,14 @@ func (w *worker) run(done <-chan struct{}, clock func() int64) {
 			return
 		case <-w.kick:
 		}
-		w.round(clock())
+		w.round(clock)
 	}
 }
 
-// round pumps every viewer of every dirty slot once.
-func (w *worker) round(now int64) {
+// round pumps every viewer of every dirty slot once. The clock is read per
+// viewer: under CPU starvation a round can take longer than max_lag, and a
+// time taken at its start would let the last viewers be sent stale video.
+func (w *worker) round(clock func() int64) {
 	w.mu.Lock()
 	w.scratch = w.scratch[:0]
 	for s := range w.dirty {
@@ -142,7 +144,7 @@ func (w *worker) round(now int64) {
 		w.tracks = append(w.tracks[:0], w.subs[s]...)
 		w.mu.Unlock()
 		for _, d := range w.tracks {
-			if d.pump(now) {
+			if d.pump(clock()) {
 				again = true
 			}
 		}

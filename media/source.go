@@ -17,6 +17,7 @@ type packet struct {
 	marker   bool
 	keyframe bool   // carries (part of) a keyframe
 	arrival  int64  // monotonic nanoseconds since the server started
+	due      int64  // when it would have arrived on the fastest path seen (≤ arrival); see transitClock
 	payload  []byte // the RTP payload, header extensions stripped
 }
 
@@ -48,6 +49,54 @@ type source struct {
 	frameTs    uint32
 	frameStart uint64
 	frameKeyed bool
+	transit    transitClock
+}
+
+// transitClock maps a source's RTP timestamps onto the server's clock, so
+// a packet's age can be taken from when it was captured rather than from
+// when this server got around to reading it. Under CPU starvation packets
+// wait in the socket and in pion before they are stored; measured from
+// arrival that wait is invisible and viewers would be sent stale video.
+// The mapping is the smallest transit (arrival − media time) seen in the
+// current and the previous window, so it follows clock drift and a
+// publisher's path getting slower for good.
+type transitClock struct {
+	seen              bool
+	lastTs            uint32
+	extTs             int64 // RTP timestamp extended past 32-bit wraps
+	cur, prev         int64 // smallest transit in the current and the previous window
+	windowStart       int64
+	haveCur, havePrev bool
+}
+
+// transitWindow is how long a smallest transit stays the reference.
+const transitWindow = int64(10 * time.Second)
+
+// due returns when a packet with RTP timestamp ts, stored at now, would
+// have arrived on the fastest path seen: never later than now.
+func (c *transitClock) due(ts uint32, clock uint32, now int64) int64 {
+	if clock == 0 {
+		return now
+	}
+	if !c.seen {
+		c.seen, c.lastTs, c.windowStart = true, ts, now
+	}
+	c.extTs += int64(int32(ts - c.lastTs))
+	c.lastTs = ts
+	media := c.extTs * int64(time.Second) / int64(clock)
+	transit := now - media
+	if now-c.windowStart >= transitWindow {
+		c.prev, c.havePrev = c.cur, c.haveCur
+		c.haveCur, c.windowStart = false, now
+	}
+	if !c.haveCur || transit < c.cur {
+		c.cur, c.haveCur = transit, true
+	}
+	base := c.cur
+	if c.havePrev && c.prev < base {
+		base = c.prev
+	}
+	return min(media+base, now)
 }
 
 // trackStats are a source's counters, read by stats and metrics.
@@ -112,7 +161,7 @@ func (s *source) store(h *rtp.Header, payload []byte, now int64) bool {
 			return false
 		}
 	}
-	p := &packet{ext: ext, ts: h.Timestamp, marker: h.Marker, arrival: now, payload: append([]byte(nil), payload...)}
+	p := &packet{ext: ext, ts: h.Timestamp, marker: h.Marker, arrival: now, due: s.transit.due(h.Timestamp, s.clock, now), payload: append([]byte(nil), payload...)}
 	p.keyframe = isKeyframe(s.codec.MimeType, payload)
 	inOrder := ext > s.maxExt || s.head.Load() == 0
 	if ext > s.maxExt+1 {
