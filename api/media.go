@@ -45,7 +45,7 @@ func MediaAuthenticator(iss *auth.Issuer, exists func(ctx context.Context, room 
 			return media.Caller{}, media.ErrNoRoom
 		}
 		return media.Caller{
-			Subject: claims.Subject, Role: claims.Role,
+			Subject: claims.Subject, Name: claims.Name, Role: claims.Role,
 			Publish: claims.HasGrant(auth.GrantPublish), View: claims.HasGrant(auth.GrantView),
 		}, nil
 	}
@@ -81,7 +81,11 @@ func (a *handlers) mediaInfo(c *gin.Context) {
 		return
 	}
 	st := a.Media.Stats(media.Space{Room: room, Hall: hall})
-	out := gin.H{"hall": hall, "feeds": st.Published(), "ice_servers": a.Media.ICEServersFor(actor.Sub)}
+	ice := a.Media.ICEServersFor(actor.Sub)
+	if ice == nil {
+		ice = []turnsrv.ICEServer{} // an empty list, never null, for clients
+	}
+	out := gin.H{"hall": hall, "feeds": st.Published(), "ice_servers": ice}
 	if actor.Role == rooms.RoleHost || actor.Role == rooms.RoleSupervisor || actor.Role == rooms.RoleAdmin {
 		out["stats"] = st
 	}

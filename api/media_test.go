@@ -17,7 +17,7 @@ import (
 // token mints a token for room with the given role and grants.
 func (e *env) token(room string, role rooms.Role, sub string, grants ...string) string {
 	e.t.Helper()
-	tok, _, err := e.issuer.Mint(auth.Request{Room: room, Role: role, Sub: sub, Grants: grants, TTL: time.Hour})
+	tok, _, err := e.issuer.Mint(auth.Request{Room: room, Role: role, Sub: sub, Name: "name of " + sub, Grants: grants, TTL: time.Hour})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -192,6 +192,15 @@ func TestWHIPToWHEPOverHTTP(t *testing.T) {
 	st, body := e.do("GET", "/api/v1/sessions/s1/media", host, nil)
 	if st != 200 || body["stats"] == nil {
 		t.Errorf("media info for the host: %d %v", st, body)
+	}
+	// The roster names the publisher as their token does, for the call's tiles;
+	// with TURN off the ICE server list is empty, not null.
+	feeds, _ := body["feeds"].([]any)
+	if len(feeds) != 1 || feeds[0].(map[string]any)["publisher"] != "h" || feeds[0].(map[string]any)["publisher_name"] != "name of h" {
+		t.Errorf("roster: %v; want one feed published by h, named \"name of h\"", body["feeds"])
+	}
+	if ice, ok := body["ice_servers"].([]any); !ok || len(ice) != 0 {
+		t.Errorf("ice_servers = %#v; want []", body["ice_servers"])
 	}
 	if st, body := e.do("GET", "/api/v1/sessions/s1/media?hall=evaluation", bidder, nil); st != 403 {
 		t.Errorf("evaluation roster for a bidder: %d %v; want 403", st, body)

@@ -24,6 +24,7 @@ type Request struct {
 	Space   Space
 	Feed    string // which feed to publish to or view
 	Subject string // who, from the token
+	Name    string // their display name, from the token
 	Offer   string // SDP
 }
 
@@ -40,6 +41,7 @@ type session struct {
 	space   Space
 	feed    *feed
 	subject string
+	name    string // display name of the subject
 	pc      *webrtc.PeerConnection
 	srv     *Server
 	tracks  []*downTrack
@@ -200,7 +202,7 @@ func (s *Server) Publish(ctx context.Context, req Request) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}
-	ss := &session{id: newID(), publish: true, space: req.Space, subject: req.Subject, pc: pc, srv: s, created: time.Now()}
+	ss := &session{id: newID(), publish: true, space: req.Space, subject: req.Subject, name: req.Name, pc: pc, srv: s, created: time.Now()}
 	s.mu.Lock()
 	ss.feed = s.spaceLocked(req.Space).feed(req.Feed)
 	s.mu.Unlock()

@@ -54,10 +54,12 @@ type TrackStats struct {
 
 // FeedStats describes one feed.
 type FeedStats struct {
-	Name      string       `json:"name"`
-	Publisher string       `json:"publisher,omitempty"`
-	Since     *time.Time   `json:"since,omitempty"`
-	Tracks    []TrackStats `json:"tracks"`
+	Name      string `json:"name"`
+	Publisher string `json:"publisher,omitempty"`
+	// PublisherName is the publisher's display name, from their token.
+	PublisherName string       `json:"publisher_name,omitempty"`
+	Since         *time.Time   `json:"since,omitempty"`
+	Tracks        []TrackStats `json:"tracks"`
 }
 
 // SpaceStats is what the host sees of a hall's media.
@@ -114,7 +116,7 @@ func (s *Server) Stats(key Space) SpaceStats {
 		fs := FeedStats{Name: f.name, Tracks: []TrackStats{}}
 		if f.publisher != nil {
 			st.Publishers++
-			fs.Publisher = f.publisher.subject
+			fs.Publisher, fs.PublisherName = f.publisher.subject, f.publisher.name
 			since := f.publisher.created
 			fs.Since = &since
 		}

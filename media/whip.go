@@ -17,6 +17,7 @@ import (
 // Caller is who a WHIP/WHEP request comes from, as the token says.
 type Caller struct {
 	Subject string
+	Name    string // display name from the token, shown on the caller's feed
 	Role    rooms.Role
 	Publish bool // the token carries the publish grant
 	View    bool // the token carries the view grant
@@ -156,7 +157,7 @@ func (s *Server) serveOffer(w http.ResponseWriter, r *http.Request, auth Authent
 		httpError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the offer exceeds %d bytes", s.cfg.MaxSDPBytes))
 		return
 	}
-	req := Request{Space: Space{Room: r.PathValue("room"), Hall: hall}, Feed: feed, Subject: c.Subject, Offer: string(body)}
+	req := Request{Space: Space{Room: r.PathValue("room"), Hall: hall}, Feed: feed, Subject: c.Subject, Name: c.Name, Offer: string(body)}
 	var ans Answer
 	if publish {
 		ans, err = s.Publish(r.Context(), req)

@@ -82,7 +82,6 @@ class Call {
     this.card.hidden = false;
     this.card.dataset.mode = mode;
     this.wire();
-    this.loadNames();
     onLangChange(() => this.render());
     window.addEventListener('pagehide', () => {
       this.leave(true);
@@ -108,21 +107,6 @@ class Call {
     $('call-sound').addEventListener('click', () => this.setSound(!this.sound));
   }
 
-  // The roster carries subjects only; the demo's list has the names. A
-  // real deployment shows the subject until the roster carries names.
-  async loadNames() {
-    try {
-      const r = await fetch('/api/v1/demo', { cache: 'no-store' });
-      if (!r.ok) return;
-      const d = await r.json();
-      if (d?.room !== this.room || !Array.isArray(d.people)) return;
-      for (const p of d.people) if (p.sub && p.name && !this.names.has(p.sub)) this.names.set(p.sub, p.name);
-      this.render();
-    } catch {
-      // names stay subjects
-    }
-  }
-
   nameOf(sub) {
     return this.names.get(sub) || sub;
   }
@@ -134,6 +118,8 @@ class Call {
     try {
       const info = await mediaInfo(this.room, this.token, HALL);
       const feeds = (info.feeds || []).map((f) => f.name).filter(Boolean);
+      // The roster names each publisher as their token does.
+      for (const f of info.feeds || []) if (f.name && f.publisher_name) this.names.set(f.name, f.publisher_name);
       this.roster = { feeds, error: null };
     } catch (err) {
       if (err?.status === 401 || err?.status === 403 || err?.status === 404) {
