@@ -85,6 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&opt.Ramp, "ramp", 20, "viewers connecting at once")
 	fs.IntVar(&opt.LateJoiners, "late", 20, "viewers joining one by one during the window, for the first-frame wait")
 	fs.DurationVar(&opt.KeyTimeout, "key-timeout", 15*time.Second, "longest a viewer may wait for its first keyframe")
+	fs.Float64Var(&opt.ServerCPU, "server-cpu", 0, "overload run: cap the server at this many cores (0.2 = a fifth of one) after the ramp, with a CPU cgroup (needs root)")
 	fs.Var(&env, "server-env", "KEY=VALUE for the server's environment, repeatable (GOGC=200, GOMAXPROCS=1, BIDROOM_...)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -103,8 +104,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	default:
 		return fmt.Errorf("-viewer-socket must be shared or own, got %q", *socket)
 	}
-	if opt.Duration < 2*time.Second || opt.Ramp < 1 || opt.LateJoiners < 0 || opt.KeyTimeout <= 0 {
-		return errors.New("-d must be at least 2s, -ramp at least 1, -late not negative, -key-timeout positive")
+	if opt.Duration < 2*time.Second || opt.Ramp < 1 || opt.LateJoiners < 0 || opt.KeyTimeout <= 0 || opt.ServerCPU < 0 {
+		return errors.New("-d must be at least 2s, -ramp at least 1, -late not negative, -key-timeout positive, -server-cpu not negative")
 	}
 	if _, err := loadtool.RaiseFDLimit(); err != nil { // every viewer holds sockets
 		return err
@@ -165,7 +166,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // runOnce starts a server, prepares the room and tokens, and measures N.
 func runOnce(ctx context.Context, opt Options, cfg loadtool.Config) (Result, error) {
-	media, err := mediaEnv()
+	media, udpPort, err := mediaEnv()
 	if err != nil {
 		return Result{N: opt.N}, err
 	}
@@ -195,7 +196,7 @@ func runOnce(ctx context.Context, opt Options, cfg loadtool.Config) (Result, err
 	}
 	res, err := measure(ctx, opt, target{
 		base: srv.Base, room: room, pubToken: pub, viewerTokens: views,
-		pid: srv.PID(), scrape: srv.Scrape,
+		pid: srv.PID(), scrape: srv.Scrape, udpPort: udpPort,
 	})
 	if aerr := srv.Alive(); aerr != nil {
 		err = errors.Join(err, aerr)
@@ -250,6 +251,11 @@ func printTable(w io.Writer, rep Report, opt Options) {
 	for _, r := range rep.Results {
 		if r.MetricsPktsPerS > 0 {
 			fmt.Fprintf(w, "N=%d: server /metrics says %.0f pkt/s sent\n", r.N, r.MetricsPktsPerS)
+		}
+		if l := r.Loss; l != (LossCounters{}) {
+			fmt.Fprintf(w, "N=%d: loss: server skipped %.0f viewers ahead, %.0f send errors, %d drops at its socket; "+
+				"%d drops at viewer sockets; %.0f NACKed, %.0f resent\n",
+				r.N, l.ServerSkips, l.ServerSendErrors, l.ServerSockDrops, l.ViewerSockDrops, l.ServerNACKs, l.ServerRetrans)
 		}
 		if r.FramesRewritten > 0 {
 			fmt.Fprintf(w, "N=%d: %d frames had timestamps the publisher never sent (rewritten): counted, no latency\n", r.N, r.FramesRewritten)

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +23,7 @@ type Options struct {
 	LateJoiners int           // viewers joining one by one during the window
 	SharedMux   bool          // all viewers on one ICE UDP socket
 	KeyTimeout  time.Duration // longest a viewer may wait for its first keyframe
+	ServerCPU   float64       // if > 0, cap the server at this many cores after the ramp (overload runs)
 	FPS         int
 	Frames      []frame
 	Progress    io.Writer
@@ -37,6 +37,7 @@ type target struct {
 	pubToken     string   // host, grant publish
 	viewerTokens []string // N + late joiners, grant view
 	pid          int      // server process for CPU and RSS, 0 for none
+	udpPort      int      // the server's muxed media port, for its kernel drops; 0 if unknown
 	scrape       func(context.Context) (loadtool.Metrics, error)
 }
 
@@ -64,7 +65,21 @@ type Result struct {
 	LateJoin Dist `json:"late_first_frame_s"`    // WHEP POST → first complete keyframe
 	LateConn Dist `json:"late_from_connected_s"` // connected → first complete keyframe
 
+	Loss LossCounters `json:"loss"` // over the window: where packets were dropped or skipped
+
 	Failures []string `json:"failures,omitempty"`
+}
+
+// LossCounters say where a lost frame died: at the server (its skips to
+// the next keyframe, failed sends, its socket's kernel drops) or at the
+// viewers (their sockets' kernel drops), and how much NACK repair ran.
+type LossCounters struct {
+	ServerSkips      float64 `json:"server_skips"`       // viewers skipped ahead to a keyframe
+	ServerSendErrors float64 `json:"server_send_errors"` // failed UDP sends
+	ServerNACKs      float64 `json:"server_nacks"`       // NACKed packets viewers asked for
+	ServerRetrans    float64 `json:"server_retransmits"` // of those, resent
+	ServerSockDrops  int64   `json:"server_socket_drops"`
+	ViewerSockDrops  int64   `json:"viewer_socket_drops"` // every other UDP socket on the machine
 }
 
 // Dist is a distribution's summary.
@@ -174,6 +189,14 @@ func measure(ctx context.Context, opt Options, t target) (Result, error) {
 	if res.Viewers == 0 {
 		return res, errors.New("no viewer received a keyframe")
 	}
+	if opt.ServerCPU > 0 && t.pid != 0 {
+		release, err := loadtool.LimitCPU(t.pid, opt.ServerCPU)
+		if err != nil {
+			return res, err
+		}
+		defer release()
+		progress("server capped at %.2f cores", opt.ServerCPU)
+	}
 	if err := sleep(ctx, opt.Settle); err != nil {
 		return res, err
 	}
@@ -186,9 +209,11 @@ func measure(ctx context.Context, opt Options, t target) (Result, error) {
 		sent     int64
 		complete []int64
 		m        loadtool.Metrics
+		drops    [2]int64 // server socket, others
 	}
 	take := func() snap {
 		s := snap{at: time.Now(), own: loadtool.SelfCPU(), sent: log.sent(), complete: make([]int64, opt.N)}
+		s.drops[0], s.drops[1] = loadtool.UDPDrops(t.udpPort)
 		if t.pid != 0 {
 			s.srv, _ = loadtool.ProcCPU(t.pid)
 		}
@@ -247,7 +272,14 @@ func measure(ctx context.Context, opt Options, t target) (Result, error) {
 	res.EgressPktsPerSec = float64(s1.pkts-s0.pkts) / wall
 	if s0.m != nil && s1.m != nil {
 		res.MetricsPktsPerS = (egressPackets(s1.m) - egressPackets(s0.m)) / wall
+		delta := func(name string) float64 { return s1.m.Sum(name) - s0.m.Sum(name) }
+		res.Loss.ServerSkips = delta("bidroom_media_skips_total")
+		res.Loss.ServerSendErrors = delta("bidroom_media_udp_send_errors_total")
+		res.Loss.ServerNACKs = delta("bidroom_media_nacks_total")
+		res.Loss.ServerRetrans = delta("bidroom_media_retransmits_total")
 	}
+	res.Loss.ServerSockDrops = s1.drops[0] - s0.drops[0]
+	res.Loss.ViewerSockDrops = s1.drops[1] - s0.drops[1]
 	if res.ServerCPU > 0 {
 		res.PktsPerCore = res.EgressPktsPerSec / (res.ServerCPU / 100)
 	}
@@ -397,11 +429,5 @@ func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 // egressPackets sums the server's per-room counters of RTP packets sent to
 // viewers (0 for a server without them).
 func egressPackets(m loadtool.Metrics) float64 {
-	var sum float64
-	for k, v := range m {
-		if name, _, _ := strings.Cut(k, "{"); name == "bidroom_media_egress_packets_total" {
-			sum += v
-		}
-	}
-	return sum
+	return m.Sum("bidroom_media_egress_packets_total")
 }

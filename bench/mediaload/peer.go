@@ -15,6 +15,8 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/logging"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -57,6 +59,11 @@ func newPeerAPI(shared bool) (*peerAPI, error) {
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.Equal(net.IPv4(127, 0, 0, 1)) })
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	nw, err := stdnet.NewNet()
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	se.SetNet(bigBufferNet{nw})
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelError
 	se.LoggerFactory = lf
@@ -73,6 +80,25 @@ func newPeerAPI(shared bool) (*peerAPI, error) {
 	}
 	p.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	return p, nil
+}
+
+// viewerReadBuffer is each viewer socket's receive buffer. A browser asks
+// for a large one too; with Linux's 208 KiB default a keyframe burst to a
+// viewer whose goroutine is waiting for a core overflows it, and the run
+// would measure the tool's kernel drops instead of the server.
+const viewerReadBuffer = 4 << 20
+
+// bigBufferNet is the standard network with large UDP receive buffers (the
+// kernel caps them at net.core.rmem_max).
+type bigBufferNet struct{ *stdnet.Net }
+
+// ListenUDP opens the socket and enlarges its buffer.
+func (n bigBufferNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := n.Net.ListenUDP(network, laddr)
+	if err == nil {
+		_ = c.SetReadBuffer(viewerReadBuffer)
+	}
+	return c, err
 }
 
 // close closes the shared socket, if any; call it after every peer made

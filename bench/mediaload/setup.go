@@ -12,16 +12,16 @@ import (
 
 // mediaEnv puts the child's media on a fresh loopback UDP port and turns
 // recording off: the disk is not what this measures.
-func mediaEnv() ([]string, error) {
-	port, err := loadtool.FreeUDPPort()
+func mediaEnv() (env []string, port int, err error) {
+	port, err = loadtool.FreeUDPPort()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	return []string{
 		"BIDROOM_MEDIA_ENABLED=true", "BIDROOM_MEDIA_INCLUDE_LOOPBACK=true",
 		"BIDROOM_MEDIA_UDP_LISTEN=127.0.0.1:" + strconv.Itoa(port), "BIDROOM_MEDIA_INTERFACES=lo",
 		"BIDROOM_MEDIA_RECORD=false",
-	}, nil
+	}, port, nil
 }
 
 // createSession creates the benchmark's room: sign-in open now, the
