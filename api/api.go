@@ -379,6 +379,10 @@ func (a *handlers) command(c *gin.Context) {
 	if !bind(c, &cmd) {
 		return
 	}
+	if err := rooms.CheckClientCommand(cmd.Type); err != nil {
+		a.fail(c, err)
+		return
+	}
 	res, err := a.Svc.Execute(c.Request.Context(), room, actor, cmd)
 	if err != nil {
 		a.fail(c, err)

@@ -72,3 +72,20 @@ func decodeData(raw json.RawMessage, v any) error {
 	}
 	return nil
 }
+
+// serverCommands are issued by the server's own endpoints on a client's
+// behalf, after they checked what the command claims (an uploaded file, a
+// decrypted bid, a key signature, a recording). A client sending one
+// directly would skip those checks.
+var serverCommands = map[string]bool{
+	CmdSubmitBid: true, CmdRecordUnlock: true, CmdRecordMedia: true, CmdKeySignIn: true,
+}
+
+// CheckClientCommand refuses the command types a client may not send as a
+// plain command (over the websocket or POST /commands).
+func CheckClientCommand(cmdType string) error {
+	if serverCommands[cmdType] {
+		return refuse(CodeForbidden, "%s is done through its own endpoint, not as a plain command", cmdType)
+	}
+	return nil
+}

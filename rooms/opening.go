@@ -44,6 +44,7 @@ const (
 	CmdStartDecryption = "start_decryption"
 	CmdCloseDecryption = "close_decryption"
 	CmdRecordUnlock    = "record_unlock"
+	CmdKeySignIn       = "key_sign_in" // a bidder's sign-in, after the server checked their key signature
 )
 
 // Event types of the opening room.
@@ -111,9 +112,17 @@ type BidderSpec struct {
 
 // SignIn is the data of a signed_in event.
 type SignIn struct {
-	Sub  string `json:"sub"`
-	Role Role   `json:"role"`
+	Sub    string `json:"sub"`
+	Role   Role   `json:"role"`
+	Method string `json:"method,omitempty"` // "sm2": a bidder signed the server's challenge with their key; "token" otherwise
+	KeyID  string `json:"key_id,omitempty"` // the key that signed, SM3 of its public key, hex
 }
+
+// Sign-in methods.
+const (
+	SignInToken = "token" // the room token alone (staff; bidders registered without a key)
+	SignInSM2   = "sm2"   // a challenge signed with the bidder's registered SM2 key
+)
 
 // Presence is the data of a presence command and event.
 type Presence struct {
@@ -371,7 +380,9 @@ func (o *Opening) Decide(actor Actor, cmd Command, now time.Time) ([]Draft, erro
 	case CmdOpenCheckIn:
 		return o.openCheckIn(actor, now)
 	case CmdSignIn:
-		return o.signIn(actor)
+		return o.signIn(actor, SignIn{Method: SignInToken})
+	case CmdKeySignIn:
+		return o.keySignIn(actor, cmd)
 	case CmdPresence:
 		return o.presence(actor, cmd)
 	case CmdDeadline:
@@ -477,9 +488,12 @@ func (o *Opening) openCheckIn(actor Actor, now time.Time) ([]Draft, error) {
 	return []Draft{{Type: EvCheckInOpened, Vis: Public(), Data: struct{}{}}}, nil
 }
 
-func (o *Opening) signIn(actor Actor) ([]Draft, error) {
+func (o *Opening) signIn(actor Actor, how SignIn) ([]Draft, error) {
 	if err := requireRole(actor, "sign in", RoleBidder, RoleHost, RoleSupervisor); err != nil {
 		return nil, err
+	}
+	if b := o.Bidders[actor.Sub]; actor.Role == RoleBidder && b != nil && b.PublicKey != "" && how.Method != SignInSM2 {
+		return nil, refuse(CodeForbidden, "a bidder signs in by proving their key: use the sign-in page or `bidtool signin`")
 	}
 	if o.Phase != PhaseCheckIn && o.Phase != PhaseOpened {
 		return nil, refuse(CodeWrongState, "sign-in opens at %s", o.Session.CheckInAt.Format(time.RFC3339))
@@ -490,7 +504,27 @@ func (o *Opening) signIn(actor Actor) ([]Draft, error) {
 	if p := o.participant(actor.Sub, actor.Role, false); p != nil && p.SignedIn {
 		return nil, nil
 	}
-	return []Draft{{Type: EvSignedIn, Vis: Staff(actor.Sub), Data: SignIn(actor)}}, nil
+	how.Sub, how.Role = actor.Sub, actor.Role
+	return []Draft{{Type: EvSignedIn, Vis: Staff(actor.Sub), Data: how}}, nil
+}
+
+// keySignIn signs a bidder in after the transport verified their signature
+// over a fresh challenge with the key registered for them.
+func (o *Opening) keySignIn(actor Actor, cmd Command) ([]Draft, error) {
+	if err := requireRole(actor, "sign in with a key", RoleBidder); err != nil {
+		return nil, err
+	}
+	var in SignIn
+	if err := decodeData(cmd.Data, &in); err != nil {
+		return nil, err
+	}
+	if !hexDigest.MatchString(in.KeyID) {
+		return nil, refuse(CodeInvalid, "a key sign-in needs the signing key's id")
+	}
+	if b := o.Bidders[actor.Sub]; b != nil && b.PublicKey == "" {
+		return nil, refuse(CodeWrongState, "bidder %s has no registered key to sign in with", actor.Sub)
+	}
+	return o.signIn(actor, SignIn{Method: SignInSM2, KeyID: in.KeyID})
 }
 
 func (o *Opening) presence(actor Actor, cmd Command) ([]Draft, error) {

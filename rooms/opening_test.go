@@ -92,6 +92,32 @@ func checkIn(t *testing.T) *folder {
 	return f
 }
 
+// keyedCheckIn is sign-in time for a bidder a registered with a key.
+func keyedCheckIn(t *testing.T) *folder {
+	f := newFolder(t)
+	f.must(admin, CmdCreateSession, spec(), t0)
+	f.must(admin, CmdRegisterBidder, BidderSpec{ID: "a", Name: "甲公司", PublicKey: "-----BEGIN PUBLIC KEY-----\nx\n-----END PUBLIC KEY-----\n"}, t0)
+	f.must(SystemActor, CmdOpenCheckIn, nil, t0.Add(10*time.Minute))
+	return f
+}
+
+// TestKeySignIn: a bidder with a registered key signs in only with it, and
+// the event says how.
+func TestKeySignIn(t *testing.T) {
+	f := keyedCheckIn(t)
+	key := strings.Repeat("ab", 32)
+	f.must(bidderA, CmdKeySignIn, SignIn{KeyID: key}, t0.Add(20*time.Minute))
+	p := f.o.participant("a", RoleBidder, false)
+	if p == nil || !p.SignedIn {
+		t.Fatal("bidder a is not signed in after a key sign-in")
+	}
+	var got SignIn
+	last := f.events[len(f.events)-1]
+	if err := json.Unmarshal(last.Data, &got); err != nil || got.Method != SignInSM2 || got.KeyID != key || got.Sub != "a" {
+		t.Fatalf("signed_in data = %s (%v); want method sm2 and the key id", last.Data, err)
+	}
+}
+
 func TestOpeningHappyPath(t *testing.T) {
 	f := checkIn(t)
 	if f.o.Phase != PhaseCheckIn {
@@ -154,6 +180,10 @@ func TestOpeningRefusals(t *testing.T) {
 		{"supervisor announces", checkIn, sup, CmdAnnounce, Announcement{Text: "x"}, at(20), CodeForbidden},
 		{"empty announcement", checkIn, host, CmdAnnounce, Announcement{Text: ""}, at(20), CodeInvalid},
 		{"long announcement", checkIn, host, CmdAnnounce, Announcement{Text: strings.Repeat("字", 2001)}, at(20), CodeInvalid},
+		{"keyed bidder signs in by token", keyedCheckIn, bidderA, CmdSignIn, nil, at(20), CodeForbidden},
+		{"key sign-in without a key id", keyedCheckIn, bidderA, CmdKeySignIn, SignIn{}, at(20), CodeInvalid},
+		{"key sign-in by the host", keyedCheckIn, host, CmdKeySignIn, SignIn{KeyID: strings.Repeat("a", 64)}, at(20), CodeForbidden},
+		{"key sign-in with no registered key", checkIn, bidderA, CmdKeySignIn, SignIn{KeyID: strings.Repeat("a", 64)}, at(20), CodeWrongState},
 		{"bidder fakes presence", checkIn, bidderA, CmdPresence, Presence{Sub: "b", Role: RoleBidder}, at(20), CodeForbidden},
 	}
 	for _, tt := range tests {

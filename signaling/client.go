@@ -318,7 +318,11 @@ func (c *client) command(f ClientFrame) {
 	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(c.srv.ctx, 15*time.Second)
-	res, err := c.srv.svc.Execute(ctx, c.room, c.actor, rooms.Command{ID: f.ID, Type: f.Command, Data: f.Data})
+	err := rooms.CheckClientCommand(f.Command)
+	var res rooms.Result
+	if err == nil {
+		res, err = c.srv.svc.Execute(ctx, c.room, c.actor, rooms.Command{ID: f.ID, Type: f.Command, Data: f.Data})
+	}
 	cancel()
 	c.srv.metrics.commandTime.Observe(time.Since(start).Seconds())
 	if err != nil {
