@@ -181,6 +181,7 @@ type Participant struct {
 	SignedAt  time.Time `json:"signed_at,omitzero"`
 	Online    bool      `json:"online"`
 	PublicKey string    `json:"-"`
+	HasKey    bool      `json:"has_key,omitempty"` // bidders: registered with a key, so they sign in with it
 	Bid       *Bid      `json:"bid,omitempty"`          // bidders: the sealed bid held, nil if none (or withdrawn)
 	Opened    *Unlock   `json:"opened,omitempty"`       // bidders: the successful unlock, once it happened
 	Attempts  int       `json:"attempts,omitempty"`     // bidders: unlock attempts so far
@@ -238,7 +239,7 @@ func (o *Opening) apply(e Event) error {
 		if err := json.Unmarshal(e.Data, &b); err != nil {
 			return err
 		}
-		o.Bidders[b.ID] = &Participant{Sub: b.ID, Role: RoleBidder, Name: b.Name, PublicKey: b.PublicKey}
+		o.Bidders[b.ID] = &Participant{Sub: b.ID, Role: RoleBidder, Name: b.Name, PublicKey: b.PublicKey, HasKey: b.PublicKey != ""}
 		o.BidderOrder = append(o.BidderOrder, b.ID)
 	case EvCheckInOpened:
 		o.Phase = PhaseCheckIn
