@@ -127,7 +127,7 @@ func errCode(body map[string]any) string {
 
 func session(id string) map[string]any {
 	return map[string]any{
-		"id": id, "title": "道路工程", "category": "construction", "control_price": "5000000",
+		"id": id, "title": "道路工程", "category": "construction", "control_price": "5000000", "proceed_below_min": true,
 		"deadline": time.Now().Add(2 * time.Hour).Format(time.RFC3339),
 		"bidders":  []map[string]string{{"id": "a", "name": "甲公司"}, {"id": "b", "name": "乙公司"}},
 	}

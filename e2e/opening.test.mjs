@@ -78,6 +78,7 @@ describe('the deadline opens the room', () => {
       deadline: deadline.toISOString(),
       check_in_at: now,
       control_price: '3560000.5',
+      proceed_below_min: true, // a re-tender: this test opens with no bids (R7)
       bidders: BIDDERS,
     });
   });

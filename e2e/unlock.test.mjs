@@ -104,6 +104,7 @@ describe('a bidder unlocks their bid in the browser', () => {
       deadline: deadline.toISOString(),
       check_in_at: now,
       control_price: '12800000.00',
+      proceed_below_min: true, // a re-tender: two bids are enough (R7)
       bidders: [
         { id: 'a', name: NAMES.a, public_key: pub },
         { id: 'b', name: NAMES.b },

@@ -75,6 +75,15 @@ type SessionSpec struct {
 	CheckInAt            time.Time `json:"check_in_at"`                      // when sign-in opens
 	ControlPrice         string    `json:"control_price,omitempty"`          // ceiling (最高限价), yuan, decimal
 	DecryptWindowMinutes int       `json:"decrypt_window_minutes,omitempty"` // default 30
+
+	MinimumBids          int            `json:"min_bids,omitempty"`               // fewer submitted → 流标 (R7); default 3
+	ProceedBelowMin      bool           `json:"proceed_below_min,omitempty"`      // a re-tender proceeds with fewer (R7)
+	BackupAllowed        bool           `json:"backup_allowed,omitempty"`         // a failed unlock may use the backup file (R10)
+	ReadOutFields        []ReadOutField `json:"read_out_fields,omitempty"`        // columns read out (R11); default price
+	ReservePrice         string         `json:"reserve_price,omitempty"`          // 标底, revealed at the read-out (R12)
+	Budget               string         `json:"budget,omitempty"`                 // 预算, for the deviation flag
+	BudgetDeviationPct   int            `json:"budget_deviation_pct,omitempty"`   // flag prices further off the budget; default 20
+	ConfirmWindowMinutes int            `json:"confirm_window_minutes,omitempty"` // default 5 (R15)
 }
 
 // DecryptWindow is the length of the session's decryption window.
@@ -99,6 +108,7 @@ type Unlock struct {
 	Sheet          map[string]string `json:"sheet,omitempty"`            // the opening sheet, exactly as sealed
 	PlaintextSHA   string            `json:"plaintext_digest,omitempty"` // SM3 of the decrypted bid file, hex
 	PlaintextBytes int64             `json:"plaintext_size,omitempty"`
+	Backup         bool              `json:"backup,omitempty"` // unlocked from the backup file (R10)
 	Code           string            `json:"code,omitempty"`
 	Message        string            `json:"message,omitempty"`
 }
@@ -144,10 +154,11 @@ type Opened struct {
 // session and bidder bound into its header) before submitting it.
 type Bid struct {
 	Bidder       string    `json:"bidder"`
-	Digest       string    `json:"digest"`        // SM3 of the sealed file, hex
-	Size         int64     `json:"size"`          // bytes of the sealed file
-	HeaderDigest string    `json:"header_digest"` // SM3 of the file's header, hex
-	Version      int       `json:"version"`       // 1 for the first submission, +1 per replacement
+	Digest       string    `json:"digest"`                  // SM3 of the sealed file, hex
+	Size         int64     `json:"size"`                    // bytes of the sealed file
+	HeaderDigest string    `json:"header_digest"`           // SM3 of the file's header, hex
+	Version      int       `json:"version"`                 // 1 for the first submission, +1 per replacement
+	BackupDigest string    `json:"backup_digest,omitempty"` // SM3 of the backup file committed with the bid (R10)
 	ReceivedAt   time.Time `json:"received_at,omitzero"`
 }
 
@@ -181,12 +192,20 @@ type Participant struct {
 	SignedAt  time.Time `json:"signed_at,omitzero"`
 	Online    bool      `json:"online"`
 	PublicKey string    `json:"-"`
-	HasKey    bool      `json:"has_key,omitempty"` // bidders: registered with a key, so they sign in with it
+	HasKey    bool      `json:"has_key,omitempty"`      // bidders: registered with a key, so they sign in with it
 	Bid       *Bid      `json:"bid,omitempty"`          // bidders: the sealed bid held, nil if none (or withdrawn)
 	Opened    *Unlock   `json:"opened,omitempty"`       // bidders: the successful unlock, once it happened
 	Attempts  int       `json:"attempts,omitempty"`     // bidders: unlock attempts so far
 	LastFail  *Unlock   `json:"last_failure,omitempty"` // bidders: the latest failed attempt (its code is evidence)
 	Submitted *bool     `json:"submitted,omitempty"`    // bidders: whether a bid was held at the deadline (set from then on)
+
+	AttemptLog    []Attempt     `json:"attempt_log,omitempty"`    // bidders: the latest unlock attempts, the record's evidence
+	Outcome       string        `json:"outcome,omitempty"`        // bidders not unlocked: revoked (撤销) or withdrawn (撤回)
+	OutcomeReason string        `json:"outcome_reason,omitempty"` // the host's stated reason
+	Suggested     string        `json:"suggested_outcome,omitempty"`
+	Confirmation  *Confirmation `json:"confirmation,omitempty"`
+	Silent        bool          `json:"silent,omitempty"` // neither confirmed nor objected in the window (R15)
+	Bond          *BondStatus   `json:"bond,omitempty"`
 }
 
 // Opening is the state of an opening room: the fold of its events.
@@ -205,6 +224,7 @@ type Opening struct {
 	Announcements []Announcement
 	Recordings    []Recording
 	bidVersions   map[string]int // last bid version per bidder, withdrawn ones included
+	flow
 }
 
 // NewOpening returns the empty state of a room.
@@ -297,7 +317,7 @@ func (o *Opening) apply(e Event) error {
 		}
 		o.Phase, o.DecryptEndsAt = PhaseDecrypting, w.EndsAt
 	case EvDecryptionClosed:
-		o.Phase = PhaseDecryptionClosed
+		o.Phase, o.DecryptClosed = PhaseDecryptionClosed, e.Time
 	case EvBidOpened, EvUnlockFailed:
 		var u Unlock
 		if err := json.Unmarshal(e.Data, &u); err != nil {
@@ -305,6 +325,10 @@ func (o *Opening) apply(e Event) error {
 		}
 		if p := o.Bidders[u.Bidder]; p != nil {
 			p.Attempts++
+			p.AttemptLog = append(p.AttemptLog, Attempt{At: e.Time, OK: u.OK, Code: u.Code, Message: u.Message, Backup: u.Backup})
+			if n := len(p.AttemptLog); n > maxAttemptsKept {
+				p.AttemptLog = slices.Clone(p.AttemptLog[n-maxAttemptsKept:])
+			}
 			if u.OK {
 				p.Opened = &u
 			} else {
@@ -328,7 +352,11 @@ func (o *Opening) apply(e Event) error {
 			o.Announcements = slices.Clone(o.Announcements[n-maxAnnouncementsKept:])
 		}
 	default:
-		return fmt.Errorf("unknown event type %q", e.Type)
+		if ok, err := o.applyFlow(e); !ok {
+			return fmt.Errorf("unknown event type %q", e.Type)
+		} else if err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -368,6 +396,9 @@ var pricePattern = regexp.MustCompile(`^[0-9]{1,15}(\.[0-9]{1,4})?$`)
 // No events and no error means the command changes nothing (e.g. a repeated
 // sign-in) and is acknowledged as such.
 func (o *Opening) Decide(actor Actor, cmd Command, now time.Time) ([]Draft, error) {
+	if err := o.checkNotPaused(cmd.Type); err != nil {
+		return nil, err
+	}
 	switch cmd.Type {
 	case CmdCreateSession:
 		return o.createSession(actor, cmd, now)
@@ -402,6 +433,9 @@ func (o *Opening) Decide(actor Actor, cmd Command, now time.Time) ([]Draft, erro
 		return o.closeDecryption(actor, now)
 	case CmdRecordUnlock:
 		return o.recordUnlock(actor, cmd, now)
+	}
+	if drafts, ok, err := o.decideFlow(actor, cmd, now); ok {
+		return drafts, err
 	}
 	return nil, refuse(CodeUnknownCommand, "unknown command %q", cmd.Type)
 }
@@ -445,6 +479,9 @@ func (o *Opening) createSession(actor Actor, cmd Command, now time.Time) ([]Draf
 	}
 	if s.ControlPrice != "" && !pricePattern.MatchString(s.ControlPrice) {
 		return nil, refuse(CodeInvalid, "control_price must be a decimal amount in yuan, got %q", s.ControlPrice)
+	}
+	if err := checkFlowSpec(&s); err != nil {
+		return nil, err
 	}
 	s.Deadline, s.CheckInAt = s.Deadline.UTC(), s.CheckInAt.UTC()
 	return []Draft{{Type: EvSessionCreated, Vis: Public(), Data: s}}, nil
@@ -565,10 +602,10 @@ func (o *Opening) deadline(actor Actor, now time.Time) ([]Draft, error) {
 		}
 		names = append(names, BidderName{ID: id, Name: b.Name, Submitted: b.Bid != nil})
 	}
-	return []Draft{
+	return append([]Draft{
 		{Type: EvOpened, Vis: Public(), Data: opened},
 		{Type: EvBiddersRevealed, Vis: Public(), Data: Revealed{Bidders: names}},
-	}, nil
+	}, o.failIfTooFew(opened.Submitted)...), nil
 }
 
 func (o *Opening) announce(actor Actor, cmd Command) ([]Draft, error) {
@@ -624,6 +661,9 @@ func (o *Opening) submitBid(actor Actor, cmd Command, now time.Time) ([]Draft, e
 	if !hexDigest.MatchString(b.Digest) || !hexDigest.MatchString(b.HeaderDigest) || b.Size <= 0 {
 		return nil, refuse(CodeInvalid, "a bid needs its SM3 digest, header digest and size")
 	}
+	if b.BackupDigest != "" && !hexDigest.MatchString(b.BackupDigest) {
+		return nil, refuse(CodeInvalid, "backup_digest must be the backup file's SM3, hex")
+	}
 	b.Version = o.bidVersions[actor.Sub] + 1
 	b.ReceivedAt = time.Time{}
 	return []Draft{{Type: EvBidSubmitted, Vis: bidVisibility(actor.Sub), Data: b}}, nil
@@ -658,16 +698,26 @@ func (o *Opening) startDecryption(actor Actor, now time.Time) ([]Draft, error) {
 }
 
 func (o *Opening) closeDecryption(actor Actor, now time.Time) ([]Draft, error) {
-	if err := requireRole(actor, "close the decryption", RoleSystem); err != nil {
+	if err := requireRole(actor, "close the decryption", RoleSystem, RoleHost); err != nil {
 		return nil, err
 	}
 	if o.Phase != PhaseDecrypting {
 		return nil, refuse(CodeWrongState, "the decryption window is not open")
 	}
-	if now.Before(o.DecryptEndsAt) {
-		return nil, refuse(CodeTooEarly, "the decryption window ends at %s", o.DecryptEndsAt.Format(time.RFC3339))
+	if now.Before(o.DecryptEndsAt) && (actor.Role != RoleHost || !o.allUnlocked()) {
+		return nil, refuse(CodeTooEarly, "the decryption window ends at %s; the host may close it early only once every bid is unlocked", o.DecryptEndsAt.Format(time.RFC3339))
 	}
 	return []Draft{{Type: EvDecryptionClosed, Vis: Public(), Data: struct{}{}}}, nil
+}
+
+// allUnlocked reports whether every bid held at the deadline is unlocked.
+func (o *Opening) allUnlocked() bool {
+	for _, p := range o.submittedBidders() {
+		if p.Opened == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // UnlockOpen reports whether bidder may unlock now: inside the window,
@@ -676,12 +726,33 @@ func (o *Opening) UnlockOpen(bidder string, now time.Time) error {
 	if o.Phase != PhaseDecrypting || !now.Before(o.DecryptEndsAt) {
 		return refuse(CodeWrongState, "bids can be unlocked only while the decryption window is open")
 	}
+	if err := o.checkNotPaused(CmdRecordUnlock); err != nil {
+		return err
+	}
 	p := o.Bidders[bidder]
 	if p == nil || p.Bid == nil {
 		return refuse(CodeNotFound, "bidder %s has no bid in this session", bidder)
 	}
 	if p.Opened != nil {
 		return refuse(CodeWrongState, "the bid of %s is already opened", bidder)
+	}
+	return nil
+}
+
+// BackupOpen reports whether bidder may unlock from the backup file now:
+// the session allows it (R10), a backup digest was committed with the bid
+// before the deadline, and an unlock of the bid itself has failed.
+func (o *Opening) BackupOpen(bidder string) error {
+	p := o.Bidders[bidder]
+	switch {
+	case !o.Session.BackupAllowed:
+		return refuse(CodeForbidden, "this session does not accept backup files")
+	case p == nil || p.Bid == nil:
+		return refuse(CodeNotFound, "bidder %s has no bid in this session", bidder)
+	case p.Bid.BackupDigest == "":
+		return refuse(CodeWrongState, "no backup file digest was committed with the bid before the deadline")
+	case p.LastFail == nil:
+		return refuse(CodeWrongState, "the backup file is for a bid whose unlock failed; unlock the bid first")
 	}
 	return nil
 }
@@ -703,6 +774,11 @@ func (o *Opening) recordUnlock(actor Actor, cmd Command, now time.Time) ([]Draft
 	if err := o.UnlockOpen(actor.Sub, now); err != nil {
 		return nil, err
 	}
+	if u.Backup {
+		if err := o.BackupOpen(actor.Sub); err != nil {
+			return nil, err
+		}
+	}
 	typ := EvUnlockFailed
 	if u.OK {
 		typ = EvBidOpened
@@ -717,6 +793,12 @@ func (o *Opening) recordUnlock(actor Actor, cmd Command, now time.Time) ([]Draft
 
 // NextTimer returns the next time-driven command the room is waiting for.
 func (o *Opening) NextTimer() (at time.Time, cmdType string, ok bool) {
+	if o.Pause != nil {
+		return time.Time{}, "", false // countdowns are frozen (R16)
+	}
+	if at, cmdType, ok := o.flowTimer(); ok {
+		return at, cmdType, true
+	}
 	switch o.Phase {
 	case PhaseScheduled:
 		return o.Session.CheckInAt, CmdOpenCheckIn, true

@@ -73,8 +73,10 @@ func (f *folder) must(actor Actor, typ string, data any, now time.Time) []Draft 
 }
 
 func spec() SessionSpec {
+	// A re-tender (R7): the opening proceeds with fewer than three bids, so
+	// the tests of single steps need only one or two bidders.
 	return SessionSpec{Title: "道路工程", Section: "S-1", Category: "construction",
-		Deadline: t0.Add(time.Hour), CheckInAt: t0.Add(10 * time.Minute), ControlPrice: "1000000.00"}
+		Deadline: t0.Add(time.Hour), CheckInAt: t0.Add(10 * time.Minute), ControlPrice: "1000000.00", ProceedBelowMin: true}
 }
 
 // created is a session with bidders a and b registered.

@@ -21,6 +21,18 @@ type OpeningView struct {
 	Announcements []Announcement `json:"announcements"`
 	Recordings    []Recording    `json:"recordings,omitempty"` // staff only
 	You           *Participant   `json:"you,omitempty"`        // the viewer's own record, if any
+
+	Failure       *Failure        `json:"failure,omitempty"`         // 流标
+	Pause         *Pause          `json:"pause,omitempty"`           // set while paused or suspended
+	Extension     *Extension      `json:"extension,omitempty"`       // the decryption window's one extension
+	ReadOut       *ReadOut        `json:"read_out,omitempty"`        // from 唱标 on
+	ConfirmEndsAt time.Time       `json:"confirm_ends_at,omitzero"`  // the confirmation window's end
+	ConfirmClosed bool            `json:"confirm_closed,omitempty"`  //
+	Objections    []Objection     `json:"objections,omitempty"`      // public once raised
+	Unanswered    int             `json:"unanswered,omitempty"`      // objections waiting for the host
+	Record        *OpeningRecord  `json:"record,omitempty"`          // the signed opening record
+	Chat          []ChatMessage   `json:"chat,omitempty"`            // the messages this viewer may see
+	Notes         []ViolationNote `json:"violation_notes,omitempty"` // supervisors and admins only
 }
 
 // Project returns the state as viewer may see it. It never reveals another
@@ -45,9 +57,13 @@ func (o *Opening) Project(viewer Actor) OpeningView {
 				// at the deadline (Submitted), so snapshots match the stream.
 				p.Bid = nil
 			}
+			if staff && o.Phase == PhaseDecryptionClosed && b.Submitted != nil && *b.Submitted && b.Opened == nil && b.Outcome == "" {
+				p.Suggested = b.SuggestedOutcome()
+			}
 			v.Bidders = append(v.Bidders, p)
 		case o.Revealed:
-			v.Bidders = append(v.Bidders, Participant{Sub: b.Sub, Role: RoleBidder, Name: b.Name, Submitted: b.Submitted})
+			v.Bidders = append(v.Bidders, Participant{Sub: b.Sub, Role: RoleBidder, Name: b.Name, Submitted: b.Submitted,
+				Outcome: b.Outcome, Confirmation: b.Confirmation, Silent: b.Silent, Bond: b.Bond})
 		}
 	}
 	if staff || o.Revealed {
@@ -60,6 +76,17 @@ func (o *Opening) Project(viewer Actor) OpeningView {
 			v.Staff = append(v.Staff, *p)
 		}
 		slices.SortFunc(v.Staff, func(a, b Participant) int { return strings.Compare(a.Sub, b.Sub) })
+	}
+	v.Failure, v.Pause, v.Extension, v.ReadOut, v.Record = o.Failure, o.Pause, o.Extended, o.ReadOut, o.Record
+	v.ConfirmEndsAt, v.ConfirmClosed, v.Unanswered = o.ConfirmEndsAt, o.ConfirmClosed, o.Unanswered()
+	v.Objections = slices.Clone(o.Objections)
+	for _, m := range o.Chat {
+		if m.vis.VisibleTo(viewer) {
+			v.Chat = append(v.Chat, m)
+		}
+	}
+	if supervisorsOnly().VisibleTo(viewer) {
+		v.Notes = slices.Clone(o.Notes)
 	}
 	if p := o.participant(viewer.Sub, viewer.Role, false); p != nil {
 		cp := *p

@@ -560,7 +560,7 @@ func TestKill9DuringDecryption(t *testing.T) {
 	}
 	deadline := time.Now().Add(3 * time.Second)
 	srv.post("/api/v1/sessions", map[string]any{
-		"id": "dec", "title": "解密测试", "category": "construction", "deadline": deadline, "check_in_at": time.Now(),
+		"id": "dec", "title": "解密测试", "category": "construction", "deadline": deadline, "check_in_at": time.Now(), "proceed_below_min": true,
 		"bidders": []map[string]string{{"id": "a", "name": "甲公司", "public_key": string(pub)}},
 	}, testAdminKey)
 	tok := srv.token("dec", rooms.RoleBidder, "a")

@@ -49,7 +49,7 @@ func TestSubmitAndUnlockAgainstServer(t *testing.T) {
 	defer hs.Close()
 
 	ctx := context.Background()
-	spec, _ := json.Marshal(rooms.SessionSpec{Title: "工程", Category: "construction", Deadline: now().Add(time.Hour), CheckInAt: now()})
+	spec, _ := json.Marshal(rooms.SessionSpec{Title: "工程", Category: "construction", Deadline: now().Add(time.Hour), CheckInAt: now(), ProceedBelowMin: true})
 	if _, err := svc.Execute(ctx, "S-001", rooms.Actor{Sub: "adm", Role: rooms.RoleAdmin}, rooms.Command{ID: "c", Type: rooms.CmdCreateSession, Data: spec}); err != nil {
 		t.Fatal(err)
 	}
