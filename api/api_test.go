@@ -193,6 +193,7 @@ func TestRefusals(t *testing.T) {
 	e.do("POST", "/api/v1/sessions", adminKey, session("s1"))
 	other, _, _ := e.issuer.Mint(auth.Request{Room: "s2", Role: rooms.RoleHost, Sub: "h", TTL: time.Hour})
 	bidder, _, _ := e.issuer.Mint(auth.Request{Room: "s1", Role: rooms.RoleBidder, Sub: "a", TTL: time.Hour})
+	hostTok, _, _ := e.issuer.Mint(auth.Request{Room: "s1", Role: rooms.RoleHost, Sub: "h", TTL: time.Hour})
 	past, _ := auth.NewIssuer([]byte(strings.Repeat("s", 32)), func() time.Time { return time.Now().Add(-3 * time.Hour) })
 	expired, _, _ := past.Mint(auth.Request{Room: "s1", Role: rooms.RoleHost, Sub: "h", TTL: time.Hour})
 	tests := []struct {
@@ -220,6 +221,8 @@ func TestRefusals(t *testing.T) {
 			"data": map[string]any{"bidder": "a", "ok": true, "sheet": map[string]string{"price": "1"}, "plaintext_digest": strings.Repeat("0", 64)}}, 403, "forbidden"},
 		{"bidder fakes a bid", "POST", "/api/v1/sessions/s1/commands", bidder, map[string]any{"id": "b1", "type": "submit_bid", "data": map[string]any{"bidder": "a"}}, 403, "forbidden"},
 		{"bidder fakes a key sign-in", "POST", "/api/v1/sessions/s1/commands", bidder, map[string]any{"id": "k1", "type": "key_sign_in", "data": map[string]any{"key_id": strings.Repeat("0", 64)}}, 403, "forbidden"},
+		{"host posts a record it did not have signed", "POST", "/api/v1/sessions/s1/commands", hostTok, map[string]any{"id": "r1", "type": "record_opening_record", "data": map[string]any{}}, 403, "forbidden"},
+		{"bidder fakes a signed confirmation", "POST", "/api/v1/sessions/s1/commands", bidder, map[string]any{"id": "c1", "type": "record_confirmation", "data": map[string]any{}}, 403, "forbidden"},
 		{"command without id", "POST", "/api/v1/sessions/s1/commands", bidder, map[string]any{"type": "sign_in"}, 400, "invalid"},
 		{"token bad role", "POST", "/api/v1/tokens", adminKey, map[string]any{"room": "s1", "role": "king", "sub": "x"}, 400, "invalid"},
 		{"token bad ttl", "POST", "/api/v1/tokens", adminKey, map[string]any{"room": "s1", "role": "host", "sub": "x", "ttl": "forever"}, 400, "invalid"},

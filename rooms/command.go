@@ -79,6 +79,7 @@ func decodeData(raw json.RawMessage, v any) error {
 // directly would skip those checks.
 var serverCommands = map[string]bool{
 	CmdSubmitBid: true, CmdRecordUnlock: true, CmdRecordMedia: true, CmdKeySignIn: true,
+	CmdRecordConfirmation: true, CmdRecordBonds: true, CmdRecordOpeningRec: true,
 }
 
 // CheckClientCommand refuses the command types a client may not send as a
