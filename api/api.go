@@ -87,6 +87,8 @@ func NewRouter(d Deps) *gin.Engine {
 	v1.DELETE("/sessions/:id/bids/mine", a.withdrawBid)
 	v1.GET("/sessions/:id/bids/mine/unlock", a.unlockChallenge)
 	v1.POST("/sessions/:id/bids/mine/unlock", a.unlock)
+	v1.GET("/sessions/:id/signin/challenge", a.signInChallenge)
+	v1.POST("/sessions/:id/signin", a.signIn)
 
 	v1.GET("/sessions/:id/media", a.mediaInfo)
 
@@ -109,6 +111,7 @@ func NewRouter(d Deps) *gin.Engine {
 type handlers struct {
 	Deps
 	unlocks unlockLocks
+	signIns challenges
 }
 
 // apiError writes {"error":{"code","message"}} with a status that fits.
