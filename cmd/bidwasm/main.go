@@ -1,19 +1,22 @@
 //go:build js && wasm
 
-// Command bidwasm is the browser side of the unlock exchange, compiled to
-// WebAssembly so a bidder unlocks in the page with no plugin: it unwraps
-// the bid's data key with the bidder's private key — in the browser, never
-// sent anywhere — and re-encrypts it to the platform key.
+// Command bidwasm is the browser side of the unlock exchange and of the key
+// sign-in, compiled to WebAssembly so a bidder uses their private key in
+// the page with no plugin — in the browser, never sent anywhere. For the
+// unlock it unwraps the bid's data key and re-encrypts it to the platform
+// key; for the sign-in it signs the server's challenge.
 //
 // Build: go generate ./web (GOOS=js GOARCH=wasm); the page loads
-// /unlock.wasm with wasm_exec.js and calls bidroomUnlock.
+// /unlock.wasm with wasm_exec.js and calls bidroomUnlock or bidroomSignIn.
 package main
 
 import (
 	"encoding/base64"
+	"errors"
 	"syscall/js"
 
 	"github.com/bidroom/bidroom/decrypt"
+	"github.com/bidroom/bidroom/signin"
 )
 
 // unlock(keyPEM, password, wrappedKeyB64, platformPEM) returns
@@ -53,7 +56,37 @@ func unlock(_ js.Value, args []js.Value) any {
 	return js.ValueOf(map[string]any{"encrypted_key": base64.StdEncoding.EncodeToString(ct)})
 }
 
+// signIn(keyPEM, password, challenge, session) returns {signature} (base64
+// DER) or {error, code}: bad_key (not a private key PEM), wrong_password
+// (an encrypted key and no or a wrong password), bad_challenge (not a
+// sign-in challenge for session: the key signs nothing else).
+func signIn(_ js.Value, args []js.Value) any {
+	fail := func(code, msg string) any {
+		return js.ValueOf(map[string]any{"error": msg, "code": code})
+	}
+	if len(args) != 4 {
+		return fail("usage", "bidroomSignIn(keyPEM, password, challenge, session)")
+	}
+	var password []byte
+	if p := args[1].String(); p != "" {
+		password = []byte(p)
+	}
+	key, err := decrypt.ParsePrivateKeyPEM([]byte(args[0].String()), password)
+	if errors.Is(err, decrypt.ErrWrongKey) {
+		return fail("wrong_password", err.Error())
+	}
+	if err != nil {
+		return fail("bad_key", err.Error())
+	}
+	sig, err := signin.Sign(key, args[2].String(), args[3].String(), "")
+	if err != nil {
+		return fail("bad_challenge", err.Error())
+	}
+	return js.ValueOf(map[string]any{"signature": sig})
+}
+
 func main() {
 	js.Global().Set("bidroomUnlock", js.FuncOf(unlock))
+	js.Global().Set("bidroomSignIn", js.FuncOf(signIn))
 	select {} // keep the exported function alive for the page's lifetime
 }
