@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bidroom/bidroom/decrypt"
+	"github.com/bidroom/bidroom/signin/client"
 )
 
 // server talks to a Bidroom server's REST API with a bidder's token.
@@ -230,5 +232,44 @@ func unlock(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stderr, "bid unlocked; the opening sheet as sealed:")
 	out, _ := json.MarshalIndent(res.Sheet, "", "  ")
 	fmt.Fprintf(stdout, "%s\n", out)
+	return nil
+}
+
+// signIn signs the bidder in with their key: the server's challenge is
+// signed here, so the private key never leaves this machine.
+func signIn(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("signin", stderr)
+	connect := serverFlags(fs)
+	keyFile := fs.String("key", "", "your SM2 private key (PEM) whose public key the center registered")
+	passFile := fs.String("pass-file", "", "file holding the key's password")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := required(map[string]string{"key": *keyFile}); err != nil {
+		return err
+	}
+	srv, err := connect()
+	if err != nil {
+		return err
+	}
+	key, err := loadPrivate(*keyFile, *passFile)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := client.Bidder{Server: srv.base, Session: srv.session, Token: srv.token}
+	res, err := b.SignIn(ctx, key)
+	if client.Code(err) == "bad_signature" {
+		return fmt.Errorf("%w\n(%s is not the key registered for you: use the one whose public key the center has)", err, *keyFile)
+	}
+	if err != nil {
+		return err
+	}
+	if res.Duplicate {
+		fmt.Fprintf(stdout, "already signed in to %s (key %s)\n", srv.session, res.KeyID)
+		return nil
+	}
+	fmt.Fprintf(stdout, "signed in to %s with key %s at %s\n", srv.session, res.KeyID, res.SignedAt.Format(time.RFC3339))
 	return nil
 }

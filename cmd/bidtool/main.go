@@ -5,6 +5,7 @@
 //	bidtool seal    --in FILE --sheet SHEET.json --key KEY.pem --session ID --bidder ID --out SEALED
 //	bidtool inspect --in SEALED [--signer PUB.pem] [--json]
 //	bidtool open    --in SEALED --key KEY.pem --signer PUB.pem --out FILE [--sheet-out SHEET.json]
+//	bidtool signin  --server URL --session ID --key KEY.pem
 package main
 
 import (
@@ -40,6 +41,10 @@ const usage = `usage:
   bidtool submit --server URL --session ID [--token-file F] --in SEALED [--receipt-out R.json]
       Upload a sealed bid before the deadline (resuming after interruptions)
       and print the platform's signed receipt (回执).
+  bidtool signin --server URL --session ID [--token-file F] --key KEY.pem [--pass-file F]
+      Sign in to the opening room (签到) by signing the server's challenge
+      with the private key registered for you; the key never leaves this
+      machine. Signing in again is harmless.
   bidtool unlock --server URL --session ID [--token-file F] --key KEY.pem [--pass-file F]
       During the decryption window: unwrap your bid's data key locally (the
       private key never leaves this machine), send it to the server encrypted
@@ -67,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return submit(args[1:], stdout, stderr)
 	case "unlock":
 		return unlock(args[1:], stdout, stderr)
+	case "signin":
+		return signIn(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
