@@ -87,6 +87,8 @@ func NewRouter(d Deps) *gin.Engine {
 	v1.DELETE("/sessions/:id/bids/mine", a.withdrawBid)
 	v1.GET("/sessions/:id/bids/mine/unlock", a.unlockChallenge)
 	v1.POST("/sessions/:id/bids/mine/unlock", a.unlock)
+	v1.GET("/sessions/:id/confirm/challenge", a.confirmChallenge)
+	v1.POST("/sessions/:id/confirm", a.confirmSigned)
 	v1.GET("/sessions/:id/signin/challenge", a.signInChallenge)
 	v1.POST("/sessions/:id/signin", a.signIn)
 
