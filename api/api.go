@@ -42,18 +42,21 @@ type Deps struct {
 	Media        MediaInfo           // the SFU's roster and stats (nil: media off)
 }
 
-// Demo describes the demo session and hands out its tokens.
+// Demo describes the demo session and hands out its tokens and its
+// bidders' private keys (throwaway keys made at start, for the demo only).
 type Demo struct {
-	Room   string      `json:"room"`
-	People []DemoToken `json:"people"`
+	Room   string            `json:"room"`
+	People []DemoToken       `json:"people"`
+	Keys   map[string][]byte `json:"-"` // bidder sub → private key PEM, served by GET /api/v1/demo/keys/:sub
 }
 
 // DemoToken is one clickable identity of the demo.
 type DemoToken struct {
-	Role  rooms.Role `json:"role"`
-	Sub   string     `json:"sub"`
-	Name  string     `json:"name"`
-	Token string     `json:"token"`
+	Role   rooms.Role `json:"role"`
+	Sub    string     `json:"sub"`
+	Name   string     `json:"name"`
+	Token  string     `json:"token"`
+	KeyURL string     `json:"key_url,omitempty"` // bidders: where their demo private key is downloaded
 }
 
 // NewRouter builds the HTTP handler of the whole server.
@@ -79,6 +82,7 @@ func NewRouter(d Deps) *gin.Engine {
 	v1.POST("/sessions/:id/bidders", a.admin, a.registerBidder)
 	v1.POST("/sessions/:id/commands", a.command)
 	v1.GET("/demo", a.demo)
+	v1.GET("/demo/keys/:sub", a.demoKey)
 	v1.GET("/platform-key", a.platformKey)
 	v1.POST("/sessions/:id/bids/uploads", a.createUpload)
 	v1.GET("/sessions/:id/bids/uploads/:upload", a.uploadStatus)
@@ -410,6 +414,29 @@ func (a *handlers) demo(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, d)
+}
+
+// demoKey serves a demo bidder's private key file: the demo's keys are made
+// at start for the demo session only, so a newcomer can try the key
+// sign-in. No other session's key is ever held by the server.
+func (a *handlers) demoKey(c *gin.Context) {
+	var d *Demo
+	if a.Demo != nil {
+		d = a.Demo()
+	}
+	if d == nil {
+		apiError(c, http.StatusNotFound, "not_found", "this server runs no demo session")
+		return
+	}
+	sub := c.Param("sub")
+	key, ok := d.Keys[sub]
+	if !ok {
+		apiError(c, http.StatusNotFound, "not_found", "the demo has no key for "+sub)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Header("Content-Disposition", `attachment; filename="`+sub+`.key.pem"`)
+	c.Data(http.StatusOK, "application/x-pem-file", key)
 }
 
 // bodyLimit bounds every request body except bid upload parts, which are

@@ -276,7 +276,8 @@ func (d *demoSession) get() *api.Demo {
 }
 
 // demoPeople are the demo's identities: a host, a supervisor, three bidders
-// and three experts for the evaluation call.
+// (registered with throwaway keys made at start, see create) and three
+// experts for the evaluation call.
 var demoPeople = []api.DemoToken{
 	{Role: rooms.RoleHost, Sub: "host-1", Name: "主持人 王芳"},
 	{Role: rooms.RoleSupervisor, Sub: "supervisor-1", Name: "监督人 李强"},
@@ -301,13 +302,30 @@ func (d *demoSession) create(ctx context.Context, svc *rooms.Service, issuer *au
 	if _, err := svc.Execute(ctx, room, admin, rooms.Command{ID: "create", Type: rooms.CmdCreateSession, Data: spec}); err != nil {
 		return err
 	}
-	info := &api.Demo{Room: room}
+	info := &api.Demo{Room: room, Keys: map[string][]byte{}}
 	for _, p := range demoPeople {
 		if p.Role == rooms.RoleBidder {
-			data, _ := json.Marshal(rooms.BidderSpec{ID: p.Sub, Name: p.Name})
+			// Each demo bidder gets a throwaway key pair, registered like a
+			// real bidder's, so the key sign-in can be tried: the private
+			// key is offered for download on the landing page.
+			key, err := decrypt.GenerateKey()
+			if err != nil {
+				return err
+			}
+			priv, err := key.MarshalPEM(nil)
+			if err != nil {
+				return err
+			}
+			pub, err := key.Public().MarshalPEM()
+			if err != nil {
+				return err
+			}
+			data, _ := json.Marshal(rooms.BidderSpec{ID: p.Sub, Name: p.Name, PublicKey: string(pub)})
 			if _, err := svc.Execute(ctx, room, admin, rooms.Command{ID: "register:" + p.Sub, Type: rooms.CmdRegisterBidder, Data: data}); err != nil {
 				return err
 			}
+			info.Keys[p.Sub] = priv
+			p.KeyURL = "/api/v1/demo/keys/" + p.Sub
 		}
 		grants := []string{auth.GrantView}
 		if p.Role == rooms.RoleHost || p.Role == rooms.RoleExpert {
