@@ -60,6 +60,7 @@ type Config struct {
 	Rooms     Rooms     `yaml:"rooms"`
 	Bids      Bids      `yaml:"bids"`
 	Media     Media     `yaml:"media"`
+	Bond      Bond      `yaml:"bond"`
 	Demo      Demo      `yaml:"demo"`
 	Log       Log       `yaml:"log"`
 
@@ -142,6 +143,13 @@ type Rooms struct {
 	CheckInLead time.Duration `yaml:"check_in_lead"` // default 60m: sign-in opens this long before the deadline; 0..24h
 }
 
+// Bond configures where the opening looks up bidders' bid bonds (投标保证金) at the deadline.
+type Bond struct {
+	URL     string        `yaml:"url"`     // default "" = registration data only; else the bond system's http(s) endpoint
+	Token   string        `yaml:"token"`   // default ""; bearer token for the bond system, required with url; best set as BIDROOM_BOND_TOKEN
+	Timeout time.Duration `yaml:"timeout"` // default 5s per request, 100ms..1m
+}
+
 // Demo configures the demo session created at start.
 type Demo struct {
 	// Enabled defaults to true; the demo runs with the embedded store, and with redis only when
@@ -186,6 +194,7 @@ func Default() Config {
 			MaxLag: 300 * time.Millisecond, PLIInterval: 500 * time.Millisecond, Record: true,
 			TURN: TURN{Listen: "0.0.0.0:3478", Realm: "bidroom", TTL: 12 * time.Hour},
 		},
+		Bond: Bond{Timeout: 5 * time.Second},
 		Demo: Demo{Enabled: true},
 		Log:  Log{Level: "info", Format: "text"},
 	}
@@ -659,6 +668,7 @@ func (c Config) Validate() error {
 	}
 
 	c.Media.validate(&p)
+	c.Bond.validate(&p)
 	if c.Rooms.CheckInLead < 0 || c.Rooms.CheckInLead > maxCheckInLead {
 		p.add("rooms.check_in_lead", "must be between 0 and %s, got %s", maxCheckInLead, c.Rooms.CheckInLead)
 	}
@@ -766,5 +776,34 @@ func (m Media) validate(p *problems) {
 	}
 	if t.TTL < time.Minute || t.TTL > 7*24*time.Hour {
 		p.add("media.turn.ttl", "must be between 1m and 168h, got %s", t.TTL)
+	}
+}
+
+// validate checks the bond settings. The URL may hold a password and the token is a secret, so
+// neither is quoted back.
+func (b Bond) validate(p *problems) {
+	if b.Timeout < 100*time.Millisecond || b.Timeout > time.Minute {
+		p.add("bond.timeout", "must be between 100ms and 1m, got %s", b.Timeout)
+	}
+	if b.URL == "" {
+		return
+	}
+	u, err := url.Parse(b.URL)
+	switch {
+	case err != nil:
+		p.add("bond.url", "is not a valid URL")
+		return
+	case u.Scheme != "http" && u.Scheme != "https":
+		p.add("bond.url", `scheme must be "http" or "https", got %q`, u.Scheme)
+	case u.Host == "":
+		p.add("bond.url", "must be an absolute URL with a host")
+	case u.User != nil:
+		p.add("bond.url", "must not hold a user or password (set bond.token instead)")
+	}
+	switch {
+	case b.Token == "":
+		p.add("bond.token", "must be set when bond.url is set (e.g. as BIDROOM_BOND_TOKEN)")
+	case strings.ContainsFunc(b.Token, func(r rune) bool { return r <= ' ' || r >= 0x7f }):
+		p.add("bond.token", "must be printable ASCII without spaces")
 	}
 }

@@ -130,6 +130,7 @@ func TestLeaves(t *testing.T) {
 		{"store.backend", "BIDROOM_STORE_BACKEND"},
 		{"signaling.ping_interval", "BIDROOM_SIGNALING_PING_INTERVAL"},
 		{"demo.enabled", "BIDROOM_DEMO_ENABLED"},
+		{"bond.token", "BIDROOM_BOND_TOKEN"},
 	}
 	for _, tt := range tests {
 		found := false
@@ -321,6 +322,13 @@ func TestEnvOverrides(t *testing.T) {
 			[]string{"BIDROOM_STORE_BACKEND=redis", "BIDROOM_STORE_REDIS_URL=redis://r:6379/1"},
 			func(c *Config) { c.Store.Backend = BackendRedis; c.Store.RedisURL = "redis://r:6379/1" },
 		},
+		{
+			"bond token from the environment",
+			[]string{"BIDROOM_BOND_URL=https://bond.example.cn/api/bonds", "BIDROOM_BOND_TOKEN=tok-0123456789", "BIDROOM_BOND_TIMEOUT=2s"},
+			func(c *Config) {
+				c.Bond = Bond{URL: "https://bond.example.cn/api/bonds", Token: "tok-0123456789", Timeout: 2 * time.Second}
+			},
+		},
 		{"last duplicate wins", []string{"BIDROOM_LOG_LEVEL=debug", "BIDROOM_LOG_LEVEL=warn"}, func(c *Config) { c.Log.Level = "warn" }},
 		{
 			"unrelated and reserved variables ignored",
@@ -429,6 +437,15 @@ func TestValidate(t *testing.T) {
 		{"command rate zero", func(c *Config) { c.Signaling.CommandRate = 0 }, []string{"signaling.command_rate"}},
 		{"check in lead negative", func(c *Config) { c.Rooms.CheckInLead = -time.Minute }, []string{"rooms.check_in_lead"}},
 		{"check in lead too long", func(c *Config) { c.Rooms.CheckInLead = 25 * time.Hour }, []string{"rooms.check_in_lead"}},
+		{"bond url empty needs no token", func(c *Config) { c.Bond.URL = "" }, nil},
+		{"bond url and token", func(c *Config) { c.Bond.URL = "http://10.1.2.3:8080/bonds"; c.Bond.Token = "t" }, nil},
+		{"bond url without token", func(c *Config) { c.Bond.URL = "https://bond.example.cn" }, []string{"bond.token", "BIDROOM_BOND_TOKEN"}},
+		{"bond url relative", func(c *Config) { c.Bond.URL = "bond.example.cn/api"; c.Bond.Token = "t" }, []string{"bond.url"}},
+		{"bond url scheme", func(c *Config) { c.Bond.URL = "ftp://bond.example.cn"; c.Bond.Token = "t" }, []string{"bond.url", `"ftp"`}},
+		{"bond url no host", func(c *Config) { c.Bond.URL = "https:///bonds"; c.Bond.Token = "t" }, []string{"bond.url", "host"}},
+		{"bond timeout short", func(c *Config) { c.Bond.Timeout = 99 * time.Millisecond }, []string{"bond.timeout"}},
+		{"bond timeout long", func(c *Config) { c.Bond.Timeout = 61 * time.Second }, []string{"bond.timeout"}},
+		{"bond timeout bounds", func(c *Config) { c.Bond.Timeout = time.Minute }, nil},
 		{"log level", func(c *Config) { c.Log.Level = "verbose" }, []string{`log.level: must be one of debug, info, warn, error, got "verbose"`}},
 		{"log format", func(c *Config) { c.Log.Format = "xml" }, []string{"log.format"}},
 		{
@@ -464,6 +481,9 @@ func TestSecretsLength(t *testing.T) {
 		{"token secret long enough", func(c *Config) { c.Auth.TokenSecret = strings.Repeat("s", 32) }, "", ""},
 		{"admin key short", func(c *Config) { c.Auth.AdminKey = "k-0123456789abc" }, "k-0123456789abc", "auth.admin_key"},
 		{"admin key long enough", func(c *Config) { c.Auth.AdminKey = strings.Repeat("k", 16) }, "", ""},
+		{"bond token with spaces", func(c *Config) { c.Bond.URL = "https://b.cn"; c.Bond.Token = "bond secret 42" }, "bond secret 42", "bond.token"},
+		{"bond url password not echoed", func(c *Config) { c.Bond.URL = "https://u:hunter2@b.cn"; c.Bond.Token = "t" }, "hunter2", "bond.url"},
+		{"bond url password not echoed when unparseable", func(c *Config) { c.Bond.URL = "https://u:hunter2@b.cn:%zz"; c.Bond.Token = "t" }, "hunter2", "bond.url"},
 		{"redis password not echoed", func(c *Config) { c.Store.Backend = BackendRedis; c.Store.RedisURL = "http://u:hunter2@r" }, "hunter2", "store.redis_url"},
 		{"redis password not echoed when unparseable", func(c *Config) { c.Store.Backend = BackendRedis; c.Store.RedisURL = "redis://u:hunter2@r:%zz" }, "hunter2", "store.redis_url"},
 	}
