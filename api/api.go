@@ -91,6 +91,9 @@ func NewRouter(d Deps) *gin.Engine {
 	v1.DELETE("/sessions/:id/bids/mine", a.withdrawBid)
 	v1.GET("/sessions/:id/bids/mine/unlock", a.unlockChallenge)
 	v1.POST("/sessions/:id/bids/mine/unlock", a.unlock)
+	v1.POST("/sessions/:id/bids/mine/backup/uploads", a.createBackupUpload)
+	v1.PATCH("/sessions/:id/bids/mine/backup/uploads/:upload", a.appendBackupUpload)
+	v1.POST("/sessions/:id/bids/mine/backup/uploads/:upload/complete", a.completeBackupUpload)
 	v1.GET("/sessions/:id/confirm/challenge", a.confirmChallenge)
 	v1.POST("/sessions/:id/confirm", a.confirmSigned)
 	v1.GET("/sessions/:id/signin/challenge", a.signInChallenge)
@@ -446,7 +449,8 @@ func bodyLimit(n int64) gin.HandlerFunc {
 		n = 1 << 20
 	}
 	return func(c *gin.Context) {
-		upload := c.Request.Method == http.MethodPatch && c.FullPath() == "/api/v1/sessions/:id/bids/uploads/:upload"
+		upload := c.Request.Method == http.MethodPatch && (c.FullPath() == "/api/v1/sessions/:id/bids/uploads/:upload" ||
+			c.FullPath() == "/api/v1/sessions/:id/bids/mine/backup/uploads/:upload")
 		// WHIP/WHEP bound their SDP bodies themselves (media.max_sdp_bytes).
 		sdp := strings.HasPrefix(c.Request.URL.Path, "/whip/") || strings.HasPrefix(c.Request.URL.Path, "/whep/")
 		if upload || sdp {

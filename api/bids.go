@@ -107,9 +107,14 @@ func (a *handlers) bidderKey(c *gin.Context, room, bidder string) (*decrypt.Publ
 
 // ownUpload checks the upload id belongs to this bidder of this session.
 func (a *handlers) ownUpload(c *gin.Context, room, bidder string) (string, bool) {
+	return a.uploadOwnedBy(c, uploadOwner(room, bidder))
+}
+
+// uploadOwnedBy checks the upload id in the URL belongs to owner.
+func (a *handlers) uploadOwnedBy(c *gin.Context, want string) (string, bool) {
 	id := c.Param("upload")
 	owner, err := a.Blobs.Owner(id)
-	if err != nil || owner != uploadOwner(room, bidder) {
+	if err != nil || owner != want {
 		apiError(c, http.StatusNotFound, "not_found", "no such upload")
 		return "", false
 	}
@@ -178,6 +183,11 @@ func (a *handlers) appendUpload(c *gin.Context) {
 	if !ok {
 		return
 	}
+	a.appendTo(c, room, actor, id)
+}
+
+// appendTo streams the request body into upload id at Upload-Offset.
+func (a *handlers) appendTo(c *gin.Context, room string, actor rooms.Actor, id string) {
 	off, err := strconv.ParseInt(c.GetHeader("Upload-Offset"), 10, 64)
 	if err != nil || off < 0 {
 		apiError(c, http.StatusBadRequest, "invalid", "the Upload-Offset header must give the byte offset this part starts at")
@@ -205,33 +215,18 @@ func (a *handlers) completeUpload(c *gin.Context) {
 	if !ok {
 		return
 	}
-	key, ok := a.bidderKey(c, room, actor.Sub)
+	var req struct {
+		BackupDigest string `json:"backup_digest"` // SM3 of the separately sealed backup copy (R10), optional
+	}
+	if c.Request.ContentLength != 0 && !bind(c, &req) {
+		return
+	}
+	digest, size, sum, ok := a.completeSealed(c, room, actor, id)
 	if !ok {
 		return
 	}
-	digest, size, err := a.Blobs.Complete(id)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	f, _, err := a.Blobs.Open(digest)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	sum, err := decrypt.Inspect(f, key)
-	f.Close()
-	if err != nil {
-		apiError(c, http.StatusUnprocessableEntity, "bad_bid", badBidMessage(err))
-		return
-	}
-	if sum.Header.SessionID != room || sum.Header.BidderID != actor.Sub {
-		apiError(c, http.StatusUnprocessableEntity, "bad_bid", fmt.Sprintf(
-			"this bid was sealed for session %q and bidder %q, not for this session and you; seal it again", sum.Header.SessionID, sum.Header.BidderID))
-		return
-	}
 	hd := sum.Header.Digest()
-	b := rooms.Bid{Bidder: actor.Sub, Digest: digest, Size: size, HeaderDigest: hex.EncodeToString(hd[:])}
+	b := rooms.Bid{Bidder: actor.Sub, Digest: digest, Size: size, HeaderDigest: hex.EncodeToString(hd[:]), BackupDigest: req.BackupDigest}
 	data, _ := json.Marshal(b)
 	res, err := a.Svc.Execute(c.Request.Context(), room, actor, rooms.Command{ID: "bid:" + digest, Type: rooms.CmdSubmitBid, Data: data})
 	if err != nil {
@@ -249,6 +244,37 @@ func (a *handlers) completeUpload(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusCreated, signed)
+}
+
+// completeSealed finishes upload id and checks the file is a sealed bid for
+// this session by this bidder, signed with the bidder's registered key (R3).
+func (a *handlers) completeSealed(c *gin.Context, room string, actor rooms.Actor, id string) (string, int64, *decrypt.Summary, bool) {
+	key, ok := a.bidderKey(c, room, actor.Sub)
+	if !ok {
+		return "", 0, nil, false
+	}
+	digest, size, err := a.Blobs.Complete(id)
+	if err != nil {
+		a.fail(c, err)
+		return "", 0, nil, false
+	}
+	f, _, err := a.Blobs.Open(digest)
+	if err != nil {
+		a.fail(c, err)
+		return "", 0, nil, false
+	}
+	sum, err := decrypt.Inspect(f, key)
+	f.Close()
+	if err != nil {
+		apiError(c, http.StatusUnprocessableEntity, "bad_bid", badBidMessage(err))
+		return "", 0, nil, false
+	}
+	if sum.Header.SessionID != room || sum.Header.BidderID != actor.Sub {
+		apiError(c, http.StatusUnprocessableEntity, "bad_bid", fmt.Sprintf(
+			"this bid was sealed for session %q and bidder %q, not for this session and you; seal it again", sum.Header.SessionID, sum.Header.BidderID))
+		return "", 0, nil, false
+	}
+	return digest, size, sum, true
 }
 
 func (a *handlers) signReceipt(r Receipt) (SignedReceipt, error) {

@@ -40,6 +40,7 @@ func newBidFixture(t *testing.T) *bidFixture {
 	}
 	s := session("s1")
 	s["bidders"] = bidders
+	s["backup_allowed"] = true
 	if status, body := f.do("POST", "/api/v1/sessions", adminKey, s); status != 201 {
 		t.Fatalf("create: %d %v", status, body)
 	}
@@ -62,9 +63,19 @@ func seal(t *testing.T, session, bidder string, key *decrypt.PrivateKey, n int) 
 	return out.Bytes()
 }
 
+// bidUploads and backupUploads are where bids and backup copies are uploaded.
+const (
+	bidUploads    = "/api/v1/sessions/s1/bids/uploads"
+	backupUploads = "/api/v1/sessions/s1/bids/mine/backup/uploads"
+)
+
 func (f *bidFixture) patch(token, upload string, offset int, part []byte) (int, map[string]any) {
+	return f.patchAt(bidUploads, token, upload, offset, part)
+}
+
+func (f *bidFixture) patchAt(base, token, upload string, offset int, part []byte) (int, map[string]any) {
 	f.t.Helper()
-	req, _ := http.NewRequest("PATCH", f.url+"/api/v1/sessions/s1/bids/uploads/"+upload, bytes.NewReader(part))
+	req, _ := http.NewRequest("PATCH", f.url+base+"/"+upload, bytes.NewReader(part))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Upload-Offset", fmt.Sprint(offset))
 	resp, err := http.DefaultClient.Do(req)
@@ -80,20 +91,26 @@ func (f *bidFixture) patch(token, upload string, offset int, part []byte) (int, 
 
 // upload sends file in two parts and completes it.
 func (f *bidFixture) upload(token string, file []byte) (int, map[string]any) {
+	return f.uploadTo(bidUploads, token, file, nil)
+}
+
+// uploadTo sends file to base in two parts and completes it with complete
+// as the body (nil for none).
+func (f *bidFixture) uploadTo(base, token string, file []byte, complete any) (int, map[string]any) {
 	f.t.Helper()
-	status, body := f.do("POST", "/api/v1/sessions/s1/bids/uploads", token, map[string]any{"size": len(file)})
+	status, body := f.do("POST", base, token, map[string]any{"size": len(file)})
 	if status != 201 {
 		return status, body
 	}
 	id := body["upload_id"].(string)
 	half := len(file) / 2
-	if status, body := f.patch(token, id, 0, file[:half]); status != 200 || body["offset"] != float64(half) {
+	if status, body := f.patchAt(base, token, id, 0, file[:half]); status != 200 || body["offset"] != float64(half) {
 		f.t.Fatalf("first part: %d %v", status, body)
 	}
-	if status, body := f.patch(token, id, half, file[half:]); status != 200 {
+	if status, body := f.patchAt(base, token, id, half, file[half:]); status != 200 {
 		f.t.Fatalf("second part: %d %v", status, body)
 	}
-	return f.do("POST", "/api/v1/sessions/s1/bids/uploads/"+id+"/complete", token, nil)
+	return f.do("POST", base+"/"+id+"/complete", token, complete)
 }
 
 func TestBidUploadAndReceipt(t *testing.T) {

@@ -72,7 +72,11 @@ func (a *handlers) unlockChallenge(c *gin.Context) {
 			return
 		}
 	}
-	f, _, err := a.Blobs.Open(bid.Digest)
+	digest, ok := a.unlockFile(c, room, actor, bid, c.Query("backup") == "1")
+	if !ok {
+		return
+	}
+	f, _, err := a.Blobs.Open(digest)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -94,7 +98,26 @@ func (a *handlers) unlockChallenge(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, UnlockChallenge{WrappedKey: base64.StdEncoding.EncodeToString(h.WrappedKey),
-		PlatformKey: string(pemKey), Digest: bid.Digest, Opened: opened != nil})
+		PlatformKey: string(pemKey), Digest: digest, Opened: opened != nil})
+}
+
+// unlockFile picks the sealed file an unlock works on: the bid, or with
+// backup its backup copy, which must be allowed now and uploaded already.
+func (a *handlers) unlockFile(c *gin.Context, room string, actor rooms.Actor, bid *rooms.Bid, backup bool) (string, bool) {
+	if !backup {
+		return bid.Digest, true
+	}
+	if err := a.Svc.BackupOpen(c.Request.Context(), room, actor.Sub); err != nil {
+		a.fail(c, err)
+		return "", false
+	}
+	if f, _, err := a.Blobs.Open(bid.BackupDigest); err != nil {
+		apiError(c, http.StatusConflict, "no_backup", "upload the backup file first")
+		return "", false
+	} else {
+		f.Close()
+	}
+	return bid.BackupDigest, true
 }
 
 // unlockResult is the answer to an unlock: the opening sheet as sealed.
@@ -113,6 +136,7 @@ func (a *handlers) unlock(c *gin.Context) {
 	}
 	var req struct {
 		EncryptedKey string `json:"encrypted_key"`
+		Backup       bool   `json:"backup"` // unlock the uploaded backup copy (R10)
 	}
 	if !bind(c, &req) {
 		return
@@ -136,7 +160,12 @@ func (a *handlers) unlock(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	outcome := a.decryptBid(ctx, room, actor.Sub, bid, req.EncryptedKey)
+	digest, ok := a.unlockFile(c, room, actor, bid, req.Backup)
+	if !ok {
+		return
+	}
+	outcome := a.decryptBid(ctx, room, actor.Sub, digest, req.EncryptedKey)
+	outcome.Backup = req.Backup
 	cmdID := "unlock:ok"
 	if !outcome.OK {
 		cmdID = "unlock:" + uuid.NewString()
@@ -159,7 +188,7 @@ func (a *handlers) unlock(c *gin.Context) {
 
 // decryptBid runs the server side of one attempt and says how it went, in
 // the words recorded as evidence (R9: whose fault a failure is).
-func (a *handlers) decryptBid(ctx context.Context, room, bidder string, bid *rooms.Bid, encryptedKey string) rooms.Unlock {
+func (a *handlers) decryptBid(ctx context.Context, room, bidder, digest, encryptedKey string) rooms.Unlock {
 	fail := func(code, msg string) rooms.Unlock {
 		return rooms.Unlock{Bidder: bidder, Code: code, Message: msg}
 	}
@@ -181,7 +210,7 @@ func (a *handlers) decryptBid(ctx context.Context, room, bidder string, bid *roo
 	if err != nil {
 		return fail("server_error", "the bidder's registered key cannot be read")
 	}
-	f, _, err := a.Blobs.Open(bid.Digest)
+	f, _, err := a.Blobs.Open(digest)
 	if err != nil {
 		a.Logger.Error("unlock: open stored bid", "room", room, "bidder", bidder, "err", err)
 		return fail("server_error", "the stored bid cannot be read")

@@ -664,6 +664,9 @@ func (o *Opening) submitBid(actor Actor, cmd Command, now time.Time) ([]Draft, e
 	if b.BackupDigest != "" && !hexDigest.MatchString(b.BackupDigest) {
 		return nil, refuse(CodeInvalid, "backup_digest must be the backup file's SM3, hex")
 	}
+	if b.BackupDigest == b.Digest && b.Digest != "" {
+		return nil, refuse(CodeInvalid, "the backup must be a separately sealed copy (bidtool seal --backup), not the same file")
+	}
 	b.Version = o.bidVersions[actor.Sub] + 1
 	b.ReceivedAt = time.Time{}
 	return []Draft{{Type: EvBidSubmitted, Vis: bidVisibility(actor.Sub), Data: b}}, nil

@@ -445,6 +445,20 @@ func (s *Service) UnlockOpen(ctx context.Context, roomID, bidder string) error {
 	return r.state.UnlockOpen(bidder, s.Now())
 }
 
+// BackupOpen reports (as a *Refusal) whether bidder may unlock from the
+// backup file now (R10).
+func (s *Service) BackupOpen(ctx context.Context, roomID, bidder string) error {
+	r, err := s.current(ctx, roomID)
+	if err != nil {
+		return err
+	}
+	defer r.mu.Unlock()
+	if err := r.state.UnlockOpen(bidder, s.Now()); err != nil {
+		return err
+	}
+	return r.state.BackupOpen(bidder)
+}
+
 // BidOf returns a copy of the bid a bidder holds and its unlock outcome, if any.
 func (s *Service) BidOf(ctx context.Context, roomID, bidder string) (*Bid, *Unlock, error) {
 	r, err := s.current(ctx, roomID)
