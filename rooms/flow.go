@@ -992,6 +992,10 @@ func (o *Opening) applyFlow(e Event) (ok bool, err error) {
 
 // flowTimer is the later steps' next timer.
 func (o *Opening) flowTimer() (at time.Time, cmdType string, ok bool) {
+	if !o.OpenedAt.IsZero() && !o.BondsChecked && o.Phase != PhaseClosed {
+		// Bonds are looked up once the deadline has passed (R6).
+		return o.OpenedAt, CmdRecordBonds, true
+	}
 	if o.Phase == PhaseConfirming && !o.ConfirmClosed {
 		return o.ConfirmEndsAt, CmdCloseConfirmation, true
 	}

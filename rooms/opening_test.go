@@ -269,6 +269,10 @@ func TestNextTimer(t *testing.T) {
 		t.Fatalf("check-in timer = %v %s %v", at, cmd, ok)
 	}
 	f.must(SystemActor, CmdDeadline, nil, at)
+	if next, cmd, ok := f.o.NextTimer(); !ok || cmd != CmdRecordBonds || !next.Equal(at) {
+		t.Fatalf("after the deadline timer = %v %s %v; want the bond lookup at once", next, cmd, ok)
+	}
+	f.must(SystemActor, CmdRecordBonds, Bonds{}, at)
 	if _, _, ok := f.o.NextTimer(); ok {
 		t.Fatal("opened room still has a timer")
 	}
@@ -454,6 +458,11 @@ func TestDecryptionWindowAndUnlock(t *testing.T) {
 		t.Fatalf("second opening: %v", err)
 	}
 	timerAt, cmd, ok := f.o.NextTimer()
+	if !ok || cmd != CmdRecordBonds || !timerAt.Equal(f.o.OpenedAt) {
+		t.Fatalf("first timer after the deadline = %v %s %v; want the bond lookup", timerAt, cmd, ok)
+	}
+	f.must(SystemActor, CmdRecordBonds, Bonds{}, at)
+	timerAt, cmd, ok = f.o.NextTimer()
 	if !ok || cmd != CmdCloseDecryption || !timerAt.Equal(f.o.DecryptEndsAt) {
 		t.Fatalf("timer = %v %s %v", timerAt, cmd, ok)
 	}

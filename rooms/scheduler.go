@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"time"
 )
@@ -13,6 +14,11 @@ type Scheduler struct {
 	svc    *Service
 	logger *slog.Logger
 	tick   time.Duration // longest sleep between scans of the rooms
+
+	// Fill supplies the data of a timer's command where the server must
+	// look something up first (record_bonds: the bond system). A timer
+	// without one runs with no data.
+	Fill map[string]func(ctx context.Context, room string) (json.RawMessage, error)
 }
 
 // NewScheduler returns a Scheduler over svc.
@@ -60,6 +66,12 @@ func (s *Scheduler) fireDue(ctx context.Context) (earliest time.Time) {
 				break
 			}
 			cmd := Command{ID: "timer:" + cmdType + ":" + at.UTC().Format(time.RFC3339Nano), Type: cmdType}
+			if fill := s.Fill[cmdType]; fill != nil {
+				if cmd.Data, err = fill(ctx, id); err != nil {
+					s.logger.Warn("scheduler: timer data", "room", id, "timer", cmdType, "err", err)
+					break
+				}
+			}
 			if _, err := s.svc.Execute(ctx, id, SystemActor, cmd); err != nil {
 				s.logger.Warn("scheduler: timer refused", "room", id, "timer", cmdType, "err", err)
 				break

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -210,13 +211,21 @@ func TestSchedulerFiresDeadlineNotEarlier(t *testing.T) {
 	svc, _, c := newService(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	createRoom(t, svc, "r1")
+	createRoom(t, svc, "r1", "a")
 	// Deadline is start+1h; the scheduler must not open before it.
 	c.set(start.Add(time.Hour - time.Millisecond))
 	done := make(chan struct{})
+	sched := rooms.NewScheduler(svc, discard())
+	var filled atomic.Int32
+	sched.Fill = map[string]func(context.Context, string) (json.RawMessage, error){
+		rooms.CmdRecordBonds: func(_ context.Context, room string) (json.RawMessage, error) {
+			filled.Add(1)
+			return json.Marshal(rooms.Bonds{Bonds: []rooms.BondStatus{{Bidder: "a", Status: "paid", Amount: "1000"}}})
+		},
+	}
 	go func() {
 		defer close(done)
-		rooms.NewScheduler(svc, discard()).Run(ctx)
+		sched.Run(ctx)
 	}()
 	time.Sleep(50 * time.Millisecond)
 	if s, _ := svc.Snapshot(ctx, "r1", host); s.View.Phase != rooms.PhaseCheckIn {
@@ -226,9 +235,13 @@ func TestSchedulerFiresDeadlineNotEarlier(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		s, _ := svc.Snapshot(ctx, "r1", host)
-		if !s.View.OpenedAt.IsZero() { // opened, or failed (流标) with no bids
+		// Opened (or failed, 流标, with no bids), then the bonds are looked up.
+		if !s.View.OpenedAt.IsZero() && len(s.View.Bidders) == 1 && s.View.Bidders[0].Bond != nil {
 			if !s.View.OpenedAt.Equal(start.Add(time.Hour)) {
 				t.Errorf("opened at %v, want the deadline %v", s.View.OpenedAt, start.Add(time.Hour))
+			}
+			if b := s.View.Bidders[0].Bond; b.Status != "paid" || b.Amount != "1000" || filled.Load() != 1 {
+				t.Errorf("bond %+v after %d lookups; want paid 1000 from one lookup", b, filled.Load())
 			}
 			break
 		}

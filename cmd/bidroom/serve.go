@@ -220,13 +220,25 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	httpSrv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
 
+	bonds, err := newBondChecker(cfg, func() string {
+		if d := demo.get(); d != nil {
+			return d.Room
+		}
+		return ""
+	}, logger)
+	if err != nil {
+		return fmt.Errorf("bond system (bond.*): %w", err)
+	}
+	sched := rooms.NewScheduler(svc, logger)
+	sched.Fill = map[string]func(context.Context, string) (json.RawMessage, error){rooms.CmdRecordBonds: bondFill(svc, bonds)}
+
 	var wg sync.WaitGroup
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		rooms.NewScheduler(svc, logger).Run(runCtx)
+		sched.Run(runCtx)
 	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
