@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"time"
 
@@ -71,6 +72,7 @@ func (h *hub) broadcast() {
 		return
 	}
 	encoded := make([]encodedEvent, 0, len(events))
+	signedIn := make([]*rooms.Actor, len(events)) // who each signed_in event signs in
 	for i := range events {
 		ee, err := encodeEvent(&events[i])
 		if err != nil {
@@ -78,6 +80,12 @@ func (h *hub) broadcast() {
 			return
 		}
 		encoded = append(encoded, ee)
+		if events[i].Type == rooms.EvSignedIn {
+			var si rooms.SignIn
+			if json.Unmarshal(events[i].Data, &si) == nil {
+				signedIn[i] = &rooms.Actor{Sub: si.Sub, Role: si.Role}
+			}
+		}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -88,6 +96,12 @@ func (h *hub) broadcast() {
 		}
 		for c := range h.clients {
 			c.deliver(ee)
+			// A sign-in counts the participant's open connections towards
+			// their presence, however it came: a command on a connection,
+			// POST /commands, or the key sign-in endpoint.
+			if a := signedIn[i]; a != nil && c.actor == *a {
+				h.countOnlineLocked(c)
+			}
 		}
 		h.lastSeq = ee.seq
 	}

@@ -483,3 +483,26 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestSignInOutsideTheSocketCountsPresence: a bidder signed in by another
+// path than their websocket (the key sign-in endpoint, POST /commands) goes
+// offline when that websocket closes.
+func TestSignInOutsideTheSocketCountsPresence(t *testing.T) {
+	e := newEnv(t, signaling.Config{})
+	host := e.mustDial("room=r1", e.token("r1", rooms.RoleHost, "h1"))
+	host.expect("welcome")
+	host.expect("snapshot")
+	a := e.mustDial("room=r1", e.token("r1", rooms.RoleBidder, "a"))
+	a.expect("welcome")
+	a.expect("snapshot")
+	e.exec("r1", rooms.Actor{Sub: "a", Role: rooms.RoleBidder}, rooms.CmdSignIn, nil) // not over a's socket
+	if f := host.expect("event"); !strings.Contains(string(f.Event), `"signed_in"`) {
+		t.Fatalf("host got %s, want signed_in", f.Event)
+	}
+	a.expect("event") // a's own sign-in
+	a.Close()
+	f := host.expect("event")
+	if !strings.Contains(string(f.Event), `"presence_changed"`) || !strings.Contains(string(f.Event), `"online":false`) {
+		t.Fatalf("host got %s after a's socket closed, want a going offline", f.Event)
+	}
+}
