@@ -173,7 +173,8 @@ func (a *handlers) signInChallenge(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if _, ok := a.bidderKey(c, room, actor.Sub); !ok {
+	key, ok := a.bidderKey(c, room, actor.Sub)
+	if !ok {
 		return
 	}
 	now := a.Svc.Now()
@@ -184,7 +185,8 @@ func (a *handlers) signInChallenge(c *gin.Context) {
 	}
 	expires := a.signIns.issue(ch, now)
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, signin.Issued{Challenge: ch.Text(), ExpiresAt: expires})
+	id := key.ID()
+	c.JSON(http.StatusOK, signin.Issued{Challenge: ch.Text(), ExpiresAt: expires, KeyID: hex.EncodeToString(id[:])})
 }
 
 func (a *handlers) signIn(c *gin.Context) {

@@ -92,6 +92,10 @@ func (f *signInFixture) signedIn(room, sub string) bool {
 func TestKeySignIn(t *testing.T) {
 	f := newSignInFixture(t, "s1")
 	tok := f.token("s1", rooms.RoleBidder, "a")
+	id := f.keys["a"].Public().ID()
+	if status, body := f.do("GET", "/api/v1/sessions/s1/signin/challenge", tok, nil); status != 200 || body["key_id"] != hex.EncodeToString(id[:]) || body["expires_at"] == nil {
+		t.Fatalf("challenge: %d %v; want the registered key's id and an expiry", status, body)
+	}
 	text := f.challenge("s1", tok)
 	c, err := signin.Parse(text)
 	if err != nil || c.Session != "s1" || c.Bidder != "a" || len(c.Nonce) != 64 {
@@ -105,7 +109,6 @@ func TestKeySignIn(t *testing.T) {
 		t.Errorf("token sign-in of a keyed bidder: %d %v, want 403", status, body)
 	}
 	status, body := f.post("s1", tok, text, sign(t, f.keys["a"], text))
-	id := f.keys["a"].Public().ID()
 	if status != 200 || body["signed_in"] != true || body["method"] != "sm2" || body["key_id"] != hex.EncodeToString(id[:]) || body["duplicate"] != nil {
 		t.Fatalf("sign in: %d %v", status, body)
 	}

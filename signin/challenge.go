@@ -39,6 +39,7 @@ var ErrMalformed = errors.New("not a bidroom sign-in challenge")
 type Issued struct {
 	Challenge string    `json:"challenge"` // the text to sign, exactly
 	ExpiresAt time.Time `json:"expires_at"`
+	KeyID     string    `json:"key_id"` // the registered key's id (SM3 of its SubjectPublicKeyInfo, hex): a client can tell a wrong key before signing
 }
 
 // Result is the answer to a successful POST /api/v1/sessions/{id}/signin.

@@ -12,6 +12,7 @@ package main
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"syscall/js"
 
@@ -56,8 +57,9 @@ func unlock(_ js.Value, args []js.Value) any {
 	return js.ValueOf(map[string]any{"encrypted_key": base64.StdEncoding.EncodeToString(ct)})
 }
 
-// signIn(keyPEM, password, challenge, session) returns {signature} (base64
-// DER) or {error, code}: bad_key (not a private key PEM), wrong_password
+// signIn(keyPEM, password, challenge, session) returns {signature, key_id}
+// (base64 DER; the key's id, hex, to compare with the registered one) or
+// {error, code}: bad_key (not a private key PEM), wrong_password
 // (an encrypted key and no or a wrong password), bad_challenge (not a
 // sign-in challenge for session: the key signs nothing else).
 func signIn(_ js.Value, args []js.Value) any {
@@ -82,7 +84,8 @@ func signIn(_ js.Value, args []js.Value) any {
 	if err != nil {
 		return fail("bad_challenge", err.Error())
 	}
-	return js.ValueOf(map[string]any{"signature": sig})
+	id := key.Public().ID()
+	return js.ValueOf(map[string]any{"signature": sig, "key_id": hex.EncodeToString(id[:])})
 }
 
 func main() {
