@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -171,9 +172,13 @@ func sealCmd(args []string, stdout, stderr io.Writer) error {
 	bidder := fs.String("bidder", "", "bidder id")
 	chunk := fs.Int("chunk", decrypt.DefaultChunkSize, "chunk size in bytes")
 	out := fs.String("out", "", "sealed bid to write")
+	backup := fs.String("backup", "", "also seal a separate backup copy here (R10: its SM3 is committed with the bid)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *backup != "" && *backup == *out {
+		return errors.New("--backup must be another file than --out")
 	}
 	if err := required(map[string]string{"in": *in, "sheet": *sheetFile, "key": *keyFile,
 		"session": *session, "bidder": *bidder, "out": *out}); err != nil {
@@ -206,18 +211,26 @@ func sealCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	opts.Size = st.Size()
-	var sum *decrypt.Summary
-	err = writeAtomic(*out, 0o644, func(w io.Writer) error {
-		r := newProgress(f, opts.Size, "sealing", stderr, *quiet)
-		var err error
-		sum, err = decrypt.Seal(w, r, opts)
-		r.done()
-		return err
-	})
-	if err != nil {
-		return err
+	for _, dest := range []string{*out, *backup} {
+		if dest == "" {
+			continue
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		var sum *decrypt.Summary
+		err = writeAtomic(dest, 0o644, func(w io.Writer) error {
+			r := newProgress(f, opts.Size, "sealing "+dest, stderr, *quiet)
+			var err error
+			sum, err = decrypt.Seal(w, r, opts) // a fresh data key each time: the backup is its own file
+			r.done()
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "sealed %s → %s (%d bytes)\ndigest SM3 %s\n", *in, dest, sum.Length, hex.EncodeToString(sum.Digest[:]))
 	}
-	fmt.Fprintf(stdout, "sealed %s → %s (%d bytes)\ndigest SM3 %s\n", *in, *out, sum.Length, hex.EncodeToString(sum.Digest[:]))
 	return nil
 }
 

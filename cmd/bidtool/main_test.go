@@ -249,3 +249,28 @@ func TestOpenToPipe(t *testing.T) {
 		t.Errorf("output pipe replaced: mode %v, err %v", st.Mode(), err)
 	}
 }
+
+// TestSealBackup: --backup writes a second, separately sealed copy (its own
+// data key, so its own digest) that opens to the same file.
+func TestSealBackup(t *testing.T) {
+	dir, data, keyArgs := setup(t, false)
+	out := mustRun(t, append([]string{"seal", "--in", filepath.Join(dir, "bid.pdf"), "--sheet", filepath.Join(dir, "sheet.json"),
+		"--session", "S-001", "--bidder", "B-7", "--out", filepath.Join(dir, "main.sealed"), "--backup", filepath.Join(dir, "backup.sealed")}, keyArgs...)...)
+	if strings.Count(out, "digest SM3") != 2 {
+		t.Fatalf("seal --backup output %q; want two digests", out)
+	}
+	a, _ := os.ReadFile(filepath.Join(dir, "main.sealed"))
+	b, _ := os.ReadFile(filepath.Join(dir, "backup.sealed"))
+	if len(a) == 0 || bytes.Equal(a, b) {
+		t.Fatal("the backup is missing or the same bytes as the bid")
+	}
+	mustRun(t, append([]string{"open", "--in", filepath.Join(dir, "backup.sealed"), "--signer", filepath.Join(dir, "bidder.pub.pem"),
+		"--out", filepath.Join(dir, "from-backup.pdf")}, keyArgs...)...)
+	if got, _ := os.ReadFile(filepath.Join(dir, "from-backup.pdf")); !bytes.Equal(got, data) {
+		t.Fatal("the backup does not open to the bid file")
+	}
+	if _, err := bidtool(t, append([]string{"seal", "--in", filepath.Join(dir, "bid.pdf"), "--sheet", filepath.Join(dir, "sheet.json"),
+		"--session", "S-001", "--bidder", "B-7", "--out", filepath.Join(dir, "x.sealed"), "--backup", filepath.Join(dir, "x.sealed")}, keyArgs...)...); err == nil {
+		t.Fatal("--backup equal to --out was accepted")
+	}
+}
