@@ -1,10 +1,13 @@
 // The opening room in a real Chromium against a real `bidroom serve`:
 // the demo landing page, host and bidder pages side by side, the bidder
-// list secrecy rule (R6), announcements, sign-in, resume after a network
-// loss, and the language switch. Screenshots go to e2e/artifacts/.
+// list secrecy rule (R6), announcements, sign-in (a bidder with the demo
+// key downloaded from the landing page, signed in the browser), resume
+// after a network loss, and the language switch. Screenshots go to
+// e2e/artifacts/.
 
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -33,9 +36,12 @@ describe('opening room in Chromium', () => {
   const bidderSocketURLs = [];
   const pageErrors = [];
   let hostSawOffline = false;
+  let keys; // directory of the demo keys downloaded from the landing page
+  const sent = []; // every request body and websocket frame the bidder's browser sent
 
   before(async () => {
     await mkdir(artifacts, { recursive: true });
+    keys = await mkdtemp(path.join(os.tmpdir(), 'bidroom-keys-'));
     server = await start();
     browser = await launch();
   }, { timeout: 240_000 });
@@ -43,7 +49,29 @@ describe('opening room in Chromium', () => {
   after(async () => {
     await browser?.close().catch(() => {});
     await server?.stop();
+    if (keys) await rm(keys, { recursive: true, force: true });
   });
+
+  // downloadKey saves a demo bidder's key from the landing page (the link
+  // next to their button) and returns the file's path.
+  async function downloadKey(page, sub) {
+    await page.goto(`${server.base}/`);
+    const link = page.locator(`[data-testid="demo-key"][data-sub="${sub}"]`);
+    const [dl] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    assert.equal(dl.suggestedFilename(), `${sub}.key.pem`);
+    const file = path.join(keys, `${sub}.key.pem`);
+    await dl.saveAs(file);
+    return file;
+  }
+
+  // signInWithKey opens the key form with the 签到 button, picks the file
+  // and signs in.
+  async function signInWithKey(page, file) {
+    await byId(page, 'sign-in').click();
+    await byId(page, 'key-sign-in-form').waitFor();
+    await byId(page, 'key-sign-in-key').setInputFiles(file);
+    await byId(page, 'key-sign-in-button').click();
+  }
 
   const newPage = (viewport, opts) => openPage(browser, viewport, pageErrors, opts);
 
@@ -69,6 +97,10 @@ describe('opening room in Chromium', () => {
       assert.match(href, /^room\.html#room=[^&]+&token=[^&]+$/, 'the token must travel in the fragment only');
     }
     assert.equal(await byId(host, 'manual').isVisible(), false, 'the token form is for servers without a demo');
+    // Each bidder, and only bidders, has a demo key to download, with the hint.
+    const keyLinks = byId(host, 'demo-key');
+    assert.deepEqual((await keyLinks.evaluateAll((as) => as.map((a) => a.dataset.sub))).sort(), Object.keys(BIDDERS));
+    assert.match(await byId(host, 'demo-key-hint').textContent(), /示例密钥：仅用于演示/);
     await host.screenshot({ path: path.join(artifacts, 'landing-1366x768.png') });
   });
 
@@ -97,7 +129,11 @@ describe('opening room in Chromium', () => {
     bidder.on('websocket', (ws) => {
       bidderSocketURLs.push(ws.url());
       ws.on('framereceived', (f) => bidderFrames.push(String(f.payload)));
+      ws.on('framesent', (f) => sent.push(String(f.payload)));
     });
+    bidder.on('request', (r) => sent.push(r.url() + ' ' + (r.postData() || '')));
+    await downloadKey(bidder, 'bidder-b'); // someone else's key, for the wrong-key case
+    await downloadKey(bidder, 'bidder-a');
     await enterAs(bidder, 'bidder-a');
 
     const rows = byId(bidder, 'bidder-row');
@@ -128,9 +164,40 @@ describe('opening room in Chromium', () => {
     assert.equal(await byId(bidder, 'announce-form').isVisible(), false, 'bidders cannot announce');
   });
 
-  it('the bidder signs in and the host sees it', async () => {
+  it('a wrong key file is refused in plain words', async () => {
     await byId(bidder, 'sign-in').click();
-    await byId(bidder, 'feedback').filter({ hasText: '签到成功' }).waitFor();
+    await byId(bidder, 'key-sign-in-form').waitFor();
+    assert.match(await byId(bidder, 'key-sign-in-note').textContent(), /不会上传/);
+    assert.equal(await byId(bidder, 'sign-in').isVisible(), false, 'the form replaces the button');
+    // Nothing chosen yet.
+    await byId(bidder, 'key-sign-in-button').click();
+    await byId(bidder, 'key-sign-in-msg').filter({ hasText: '请先选择私钥文件' }).waitFor();
+    // bidder-b's key is a valid key, but not the one registered for bidder-a.
+    await byId(bidder, 'key-sign-in-key').setInputFiles(path.join(keys, 'bidder-b.key.pem'));
+    assert.equal(await byId(bidder, 'key-sign-in-key-name').textContent(), 'bidder-b.key.pem');
+    await byId(bidder, 'key-sign-in-button').click();
+    await byId(bidder, 'key-sign-in-msg').filter({ hasText: '私钥与登记的公钥不匹配' }).waitFor({ timeout: 30_000 });
+    assert.equal(await byId(bidder, 'key-sign-in-msg').getAttribute('data-kind'), 'error');
+    assert.equal(await byId(bidder, 'you-status').getAttribute('data-signed-in'), 'false');
+    await byId(bidder, 'key-sign-in-msg').scrollIntoViewIfNeeded();
+    await bidder.screenshot({ path: path.join(artifacts, 'bidder-sign-in-wrong-key-1366x768.png') });
+    // Not a key at all.
+    await byId(bidder, 'key-sign-in-key').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('投标须知') });
+    await byId(bidder, 'key-sign-in-button').click();
+    await byId(bidder, 'key-sign-in-msg').filter({ hasText: '无法读取私钥' }).waitFor();
+    // In English too.
+    await byId(bidder, 'lang-en').click();
+    assert.match(await byId(bidder, 'key-sign-in-msg').textContent(), /Cannot read the private key/);
+    assert.equal(await byId(bidder, 'key-sign-in-button').textContent(), 'Sign and sign in');
+    await byId(bidder, 'lang-zh').click();
+    await byId(bidder, 'key-sign-in-cancel').click();
+    await byId(bidder, 'sign-in').waitFor();
+  });
+
+  it('the bidder signs in with their key and the host sees it', async () => {
+    await signInWithKey(bidder, path.join(keys, 'bidder-a.key.pem'));
+    await byId(bidder, 'feedback').filter({ hasText: '签到成功' }).waitFor({ timeout: 30_000 });
+    assert.equal(await byId(bidder, 'key-sign-in-form').isVisible(), false);
     await byId(bidder, 'bidder-row').and(bidder.locator('[data-signed-in="true"]')).waitFor();
     await host
       .locator('[data-testid="bidder-row"][data-sub="bidder-a"][data-signed-in="true"][data-online="true"]')
@@ -139,6 +206,13 @@ describe('opening room in Chromium', () => {
     // Still nothing about the others on the bidder's page.
     const text = await bidder.locator('body').innerText();
     assert.ok(!text.includes(BIDDERS['bidder-b']) && !text.includes(BIDDERS['bidder-c']));
+    // The private key never left the browser: only the signature did.
+    assert.ok(sent.some((x) => x.includes('/signin ') && x.includes('"signature"')), 'the sign-in POST was not seen');
+    const key = await readFile(path.join(keys, 'bidder-a.key.pem'), 'utf8');
+    const lines = key.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'));
+    assert.ok(lines.length > 0);
+    for (const l of lines) assert.ok(!sent.some((x) => x.includes(l)), 'the private key was sent');
+    await bidder.screenshot({ path: path.join(artifacts, 'bidder-signed-in-1366x768.png') });
   });
 
   it('a command error is shown to the user', async () => {
@@ -217,9 +291,14 @@ describe('opening room in Chromium', () => {
     await phone.goto(`${server.base}/`);
     await byId(phone, 'demo-person').first().waitFor();
     await phone.screenshot({ path: path.join(artifacts, 'landing-phone-390x844.png') });
+    const keyC = await downloadKey(phone, 'bidder-c');
     await enterAs(phone, 'bidder-c');
     await byId(phone, 'sign-in').click();
-    await byId(phone, 'feedback').filter({ hasText: '签到成功' }).waitFor();
+    await byId(phone, 'key-sign-in-form').waitFor();
+    await phone.screenshot({ path: path.join(artifacts, 'bidder-phone-sign-in-390x844.png') });
+    await byId(phone, 'key-sign-in-key').setInputFiles(keyC);
+    await byId(phone, 'key-sign-in-button').click();
+    await byId(phone, 'feedback').filter({ hasText: '签到成功' }).waitFor({ timeout: 30_000 });
     const text = await phone.locator('body').innerText();
     assert.ok(!text.includes(BIDDERS['bidder-a']) && !text.includes(BIDDERS['bidder-b']));
     // Nothing may stick out sideways on a phone.

@@ -35,7 +35,20 @@ function renderDemo() {
     label.textContent = t('landing.demo.enterAs', { name: p.name });
     a.append(role, label);
     const li = document.createElement('li');
+    li.className = 'demo-person';
     li.append(a);
+    if (p.key_url) {
+      // The demo's throwaway private key for this bidder, to sign in with.
+      const k = document.createElement('a');
+      k.className = 'demo-key';
+      k.href = p.key_url;
+      k.download = `${p.sub}.key.pem`;
+      k.dataset.testid = 'demo-key';
+      k.dataset.sub = p.sub;
+      k.title = t('landing.demo.keyTitle', { name: p.name });
+      k.textContent = t('landing.demo.key');
+      li.append(k);
+    }
     list.append(li);
   }
 }

@@ -423,6 +423,13 @@ function onError(f) {
       return;
     }
     pending.delete(f.id);
+    if (p.command === 'sign_in' && f.code === 'forbidden' && viewer?.role === 'bidder') {
+      // Registered with a key (a server whose projection does not say so
+      // yet): the key sign-in is the way in.
+      keySignIn.needed = true;
+      openKeySignIn();
+      return;
+    }
     feedback(t('cmd.failed', { what: t(p.what), message: f.message || f.code }), 'error');
     render();
     return;
@@ -546,8 +553,10 @@ function renderYou() {
   const btn = $('sign-in');
   const may = canSignIn(state, viewer);
   const busy = [...pending.values()].some((p) => p.command === 'sign_in');
-  btn.hidden = !may;
+  if (!may) keySignIn.open = false;
+  btn.hidden = !may || keySignIn.open;
   btn.disabled = busy;
+  renderKeySignIn();
   const hint = $('sign-in-hint');
   hint.hidden = !(state && state.phase === 'scheduled' && ['bidder', 'host', 'supervisor'].includes(viewer.role));
   hint.textContent = t('you.signInClosed');
@@ -808,18 +817,20 @@ function loadScript(src) {
 }
 
 // loadUnlocker loads wasm_exec.js and unlock.wasm once and resolves to
-// bidroomUnlock; a failed load may be tried again.
+// bidroomUnlock (bidroomSignIn is then there too); a failed load may be
+// tried again.
 function loadUnlocker() {
   if (!wasmReady) {
     wasmReady = (async () => {
       if (typeof globalThis.Go !== 'function') await loadScript('wasm_exec.js');
       const go = new globalThis.Go();
       const { instance } = await WebAssembly.instantiateStreaming(fetch('unlock.wasm'), go.importObject);
-      go.run(instance); // main registers bidroomUnlock, then blocks for the page's lifetime
-      for (let i = 0; i < 100 && typeof globalThis.bidroomUnlock !== 'function'; i++) {
+      go.run(instance); // main registers bidroomUnlock and bidroomSignIn, then blocks for the page's lifetime
+      const ready = () => typeof globalThis.bidroomUnlock === 'function' && typeof globalThis.bidroomSignIn === 'function';
+      for (let i = 0; i < 100 && !ready(); i++) {
         await new Promise((r) => setTimeout(r, 20));
       }
-      if (typeof globalThis.bidroomUnlock !== 'function') throw new Error('bidroomUnlock missing');
+      if (!ready()) throw new Error('bidroomUnlock or bidroomSignIn missing');
       return globalThis.bidroomUnlock;
     })();
     wasmReady.catch(() => {
@@ -907,6 +918,126 @@ async function onUnlock(e) {
   } finally {
     keyPEM = '';
     unlockBusy = false;
+    render();
+  }
+}
+
+// ---- the key sign-in (a bidder registered with a key signs a challenge) ----
+
+const keySignIn = {
+  open: false, // the form is shown
+  busy: false,
+  needed: false, // a plain sign_in was refused: this bidder has a key
+  msg: null, // {key, params, kind}
+};
+
+/** needsKey reports whether the viewer signs in with their key rather than their token alone. */
+function needsKey() {
+  if (viewer?.role !== 'bidder') return false;
+  return keySignIn.needed || !!state?.you?.has_key || !!myRecord(state, viewer)?.has_key;
+}
+
+function openKeySignIn() {
+  keySignIn.open = true;
+  renderYou();
+  $('key-sign-in-key').focus();
+}
+
+function setKeySignInMsg(key, params = {}, kind = 'info') {
+  keySignIn.msg = key ? { key, params, kind } : null;
+  renderKeySignIn();
+}
+
+function renderKeySignIn() {
+  const form = $('key-sign-in-form');
+  form.hidden = !keySignIn.open;
+  $('key-sign-in-key-name').dataset.empty = t('unlock.noFile');
+  for (const id of ['key-sign-in-key', 'key-sign-in-password', 'key-sign-in-button', 'key-sign-in-cancel']) {
+    $(id).disabled = keySignIn.busy;
+  }
+  const msg = $('key-sign-in-msg');
+  msg.hidden = !keySignIn.msg;
+  if (keySignIn.msg) {
+    msg.textContent = t(keySignIn.msg.key, keySignIn.msg.params);
+    msg.dataset.kind = keySignIn.msg.kind;
+  }
+}
+
+async function signInApi(method, path, body) {
+  let r;
+  try {
+    r = await fetch(`/api/v1/sessions/${encodeURIComponent(ROOM)}/${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${TOKEN}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+      cache: 'no-store',
+    });
+  } catch {
+    throw new UnlockError('network');
+  }
+  const json = await r.json().catch(() => ({}));
+  if (!r.ok) throw new UnlockError(json?.error?.code || `http_${r.status}`, json?.error?.message || `HTTP ${r.status}`);
+  return json;
+}
+
+const KEY_SIGN_IN_ERRORS = new Set(['no_file', 'too_big', 'bad_key', 'wrong_password', 'bad_signature', 'expired_challenge',
+  'bad_challenge', 'no_key', 'wrong_state', 'network', 'load_failed', 'unauthorized', 'server_error']);
+
+// onKeySignIn signs the server's challenge with the chosen key in
+// WebAssembly (the key file is read here and never sent) and posts the
+// signature; the signed_in event then arrives over the websocket.
+async function onKeySignIn(e) {
+  e.preventDefault();
+  if (keySignIn.busy) return;
+  const file = $('key-sign-in-key').files?.[0];
+  if (!file) {
+    setKeySignInMsg('keysignin.err.no_file', {}, 'error');
+    return;
+  }
+  if (file.size > MAX_KEY_BYTES) {
+    setKeySignInMsg('keysignin.err.too_big', {}, 'error');
+    return;
+  }
+  keySignIn.busy = true;
+  let keyPEM = '';
+  try {
+    keyPEM = await readText(file);
+    if (!wasmReady) setKeySignInMsg('keysignin.loading');
+    try {
+      await loadUnlocker();
+    } catch {
+      throw new UnlockError('load_failed');
+    }
+    setKeySignInMsg('keysignin.working');
+    let res;
+    for (let attempt = 0; ; attempt++) {
+      const ch = await signInApi('GET', 'signin/challenge');
+      const out = globalThis.bidroomSignIn(keyPEM, $('key-sign-in-password').value, ch.challenge, ROOM);
+      if (!out || out.error) throw new UnlockError(out?.code || 'internal', out?.error);
+      // Not the registered key: say so now rather than send a signature the server refuses.
+      if (ch.key_id && out.key_id !== ch.key_id) throw new UnlockError('bad_signature');
+      try {
+        res = await signInApi('POST', 'signin', { challenge: ch.challenge, signature: out.signature });
+        break;
+      } catch (err) {
+        // A challenge that expired on a slow link: one more, at once.
+        if (err.code !== 'expired_challenge' || attempt > 0) throw err;
+      }
+    }
+    keyPEM = '';
+    keySignIn.open = false;
+    keySignIn.msg = null;
+    $('key-sign-in-password').value = '';
+    $('key-sign-in-key').value = '';
+    $('key-sign-in-key-name').textContent = '';
+    feedback(t(res.duplicate ? 'cmd.noop' : 'keysignin.done', { what: t('cmd.sign_in') }), 'ok');
+  } catch (err) {
+    const code = err instanceof UnlockError ? err.code : 'internal';
+    const key = KEY_SIGN_IN_ERRORS.has(code) ? `keysignin.err.${code}` : 'keysignin.err.other';
+    keySignIn.msg = { key, params: { code, message: err?.detail || '' }, kind: 'error' };
+  } finally {
+    keyPEM = '';
+    keySignIn.busy = false;
     render();
   }
 }
@@ -1105,7 +1236,21 @@ function start() {
   onLangChange(render);
 
   $('sign-in').addEventListener('click', () => {
+    if (needsKey()) {
+      openKeySignIn();
+      return;
+    }
     command('sign_in', undefined, 'cmd.sign_in');
+    renderYou();
+  });
+  $('key-sign-in-form').addEventListener('submit', onKeySignIn);
+  $('key-sign-in-key').addEventListener('change', () => {
+    $('key-sign-in-key-name').textContent = $('key-sign-in-key').files?.[0]?.name || '';
+    if (keySignIn.msg?.kind === 'error') setKeySignInMsg(null);
+  });
+  $('key-sign-in-cancel').addEventListener('click', () => {
+    keySignIn.open = false;
+    keySignIn.msg = null;
     renderYou();
   });
   $('announce-form').addEventListener('submit', (e) => {

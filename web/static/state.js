@@ -75,7 +75,9 @@ export function applyEvent(st, ev, viewer) {
       break;
     case 'bidder_registered':
       if (!findBidder(st, d.id)) {
-        st.bidders.push({ sub: d.id, role: 'bidder', name: d.name, signed_in: false, online: false });
+        const b = { sub: d.id, role: 'bidder', name: d.name, signed_in: false, online: false };
+        if (d.public_key) b.has_key = true; // as rooms/opening.go: registered with a key, signs in with it
+        st.bidders.push(b);
       }
       if (staff) st.registered = st.bidders.length;
       if (viewer.role === 'bidder' && d.id === viewer.sub) syncYou(st, viewer, d.id, 'bidder');
