@@ -98,6 +98,10 @@ func NewRouter(d Deps) *gin.Engine {
 	v1.POST("/sessions/:id/confirm", a.confirmSigned)
 	v1.GET("/sessions/:id/signin/challenge", a.signInChallenge)
 	v1.POST("/sessions/:id/signin", a.signIn)
+	v1.POST("/sessions/:id/record", a.makeRecord)
+	v1.GET("/sessions/:id/record", a.getRecord)
+	v1.GET("/sessions/:id/record.html", a.getRecordHTML)
+	v1.GET("/sessions/:id/log", a.getLog)
 
 	v1.GET("/sessions/:id/media", a.mediaInfo)
 
