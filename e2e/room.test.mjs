@@ -6,17 +6,20 @@
 // e2e/artifacts/.
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 import {
   announcements, byId, DESKTOP, dropConnection, eventually, launch, newPage as openPage, PHONE, roomState, waitLive,
 } from './lib/browser.mjs';
 import { start } from './lib/server.mjs';
 
+const run = promisify(execFile);
 const artifacts = path.join(path.dirname(fileURLToPath(import.meta.url)), 'artifacts');
 
 const BIDDERS = {
@@ -181,6 +184,15 @@ describe('opening room in Chromium', () => {
     assert.equal(await byId(bidder, 'you-status').getAttribute('data-signed-in'), 'false');
     await byId(bidder, 'key-sign-in-msg').scrollIntoViewIfNeeded();
     await bidder.screenshot({ path: path.join(artifacts, 'bidder-sign-in-wrong-key-1366x768.png') });
+    // bidder-a's own key, encrypted with a password (as a CA tool would
+    // export it), and a wrong password.
+    const enc = path.join(keys, 'bidder-a.enc.pem');
+    await run('openssl', ['pkcs8', '-topk8', '-in', path.join(keys, 'bidder-a.key.pem'), '-out', enc, '-passout', 'pass:s3cret', '-v2', 'aes-256-cbc']);
+    await byId(bidder, 'key-sign-in-key').setInputFiles(enc);
+    await byId(bidder, 'key-sign-in-password').fill('wrong');
+    await byId(bidder, 'key-sign-in-button').click();
+    await byId(bidder, 'key-sign-in-msg').filter({ hasText: '私钥密码错误' }).waitFor();
+    await byId(bidder, 'key-sign-in-password').fill('');
     // Not a key at all.
     await byId(bidder, 'key-sign-in-key').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('投标须知') });
     await byId(bidder, 'key-sign-in-button').click();
