@@ -225,7 +225,7 @@ func (a *handlers) signIn(c *gin.Context) {
 		return
 	}
 	if err := key.Verify([]byte(req.Challenge), sig); err != nil {
-		apiError(c, http.StatusUnprocessableEntity, "bad_signature",
+		apiError(c, http.StatusForbidden, "bad_signature",
 			"the signature does not verify with the public key registered for you: sign with the matching private key")
 		return
 	}

@@ -171,11 +171,11 @@ func TestKeySignInRefusals(t *testing.T) {
 		{"wrong key", func(t *testing.T) (int, map[string]any) {
 			text := f.challenge("s1", a)
 			return f.post("s1", a, text, sign(t, other, text))
-		}, result{422, "bad_signature"}},
+		}, result{403, "bad_signature"}},
 		{"another bidder's key", func(t *testing.T) (int, map[string]any) {
 			text := f.challenge("s1", a)
 			return f.post("s1", a, text, sign(t, f.keys["b"], text))
-		}, result{422, "bad_signature"}},
+		}, result{403, "bad_signature"}},
 		{"tampered challenge, signed as tampered", func(t *testing.T) (int, map[string]any) {
 			text := strings.Replace(f.challenge("s1", a), "time: ", "time: ", 1)
 			text = strings.Replace(text, "session: s1", "session: s2", 1)
@@ -184,7 +184,7 @@ func TestKeySignInRefusals(t *testing.T) {
 		{"signature over another text", func(t *testing.T) (int, map[string]any) {
 			text := f.challenge("s1", a)
 			return f.post("s1", a, text, sign(t, keyA, text+"x"))
-		}, result{422, "bad_signature"}},
+		}, result{403, "bad_signature"}},
 		{"reused nonce after a success", func(t *testing.T) (int, map[string]any) {
 			text := f.challenge("s1", b)
 			sig := sign(t, f.keys["b"], text)
@@ -195,7 +195,7 @@ func TestKeySignInRefusals(t *testing.T) {
 		}, result{410, "expired_challenge"}},
 		{"reused nonce after a failure", func(t *testing.T) (int, map[string]any) {
 			text := f.challenge("s1", a)
-			if status, _ := f.post("s1", a, text, sign(t, other, text)); status != 422 {
+			if status, _ := f.post("s1", a, text, sign(t, other, text)); status != 403 {
 				t.Fatalf("first use: %d", status)
 			}
 			return f.post("s1", a, text, sign(t, keyA, text))
