@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -14,8 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bidroom/bidroom/decrypt"
-	"github.com/bidroom/bidroom/signin/client"
+	"github.com/bidroom/bidroom/bidclient"
 )
 
 // server talks to a Bidroom server's REST API with a bidder's token.
@@ -51,58 +48,10 @@ func newServer(base, session, tokenFile string) (*server, error) {
 	return &server{base: strings.TrimRight(base, "/"), session: session, token: tok, http: &http.Client{Timeout: 0}}, nil
 }
 
-// apiError is the server's {"error":{"code","message"}}.
-type apiError struct {
-	Status  int
-	Code    string `json:"code"`
-	Message string `json:"message"`
+// client is the bidder's REST client for this server and session.
+func (s *server) client() *bidclient.Client {
+	return &bidclient.Client{Server: s.base, Session: s.session, Token: s.token, HTTP: s.http}
 }
-
-func (e *apiError) Error() string { return fmt.Sprintf("server: %s (%s)", e.Message, e.Code) }
-
-// do sends a request under /api/v1/sessions/{session}/ and decodes the JSON answer into out.
-func (s *server) do(method, path string, body io.Reader, hdr map[string]string, out any) error {
-	req, err := http.NewRequest(method, s.base+"/api/v1/sessions/"+s.session+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error apiError `json:"error"`
-		}
-		if json.Unmarshal(raw, &e) != nil || e.Error.Code == "" {
-			return &apiError{Status: resp.StatusCode, Code: "http", Message: resp.Status}
-		}
-		e.Error.Status = resp.StatusCode
-		return &e.Error
-	}
-	if out != nil {
-		return json.Unmarshal(raw, out)
-	}
-	return nil
-}
-
-func jsonBody(v any) io.Reader {
-	b, _ := json.Marshal(v)
-	return bytes.NewReader(b)
-}
-
-// submitPart is how much one PATCH carries; an interrupted part is resumed
-// from the server's offset.
-const submitPart = 8 << 20
 
 // submit uploads a sealed bid, resuming after interruptions, and prints
 // the platform's signed receipt.
@@ -131,42 +80,14 @@ func submit(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var up struct {
-		UploadID string `json:"upload_id"`
-		Offset   int64  `json:"offset"`
-	}
-	if err := srv.do("POST", "/bids/uploads", jsonBody(map[string]int64{"size": st.Size()}), nil, &up); err != nil {
-		return err
-	}
-	off, failures := int64(0), 0
-	for off < st.Size() {
-		n := min(submitPart, st.Size()-off)
-		part := newProgress(io.NewSectionReader(f, off, n), n, fmt.Sprintf("uploading %d–%d of %d bytes", off, off+n, st.Size()), stderr, *quiet)
-		var res struct {
-			Offset int64 `json:"offset"`
-		}
-		err := srv.do("PATCH", "/bids/uploads/"+up.UploadID, part, map[string]string{"Upload-Offset": fmt.Sprint(off)}, &res)
-		part.done()
-		if err == nil {
-			off, failures = res.Offset, 0
-			continue
-		}
-		var ae *apiError
-		if errors.As(err, &ae) && ae.Code != "interrupted" && ae.Code != "offset_mismatch" {
-			return err // refused for good (deadline passed, too large …)
-		}
-		if failures++; failures > 5 {
-			return fmt.Errorf("upload keeps failing at byte %d: %w", off, err)
-		}
-		fmt.Fprintf(stderr, "upload interrupted (%v); resuming\n", err)
-		time.Sleep(time.Duration(failures) * time.Second)
-		if err := srv.do("GET", "/bids/uploads/"+up.UploadID, nil, nil, &res); err != nil {
-			return err
-		}
-		off = res.Offset
-	}
-	var receipt json.RawMessage
-	if err := srv.do("POST", "/bids/uploads/"+up.UploadID+"/complete", nil, nil, &receipt); err != nil {
+	receipt, err := srv.client().Upload(context.Background(), f, st.Size(), &bidclient.UploadOptions{
+		Part: func(part io.Reader, off, n, size int64) (io.Reader, func()) {
+			p := newProgress(part, n, fmt.Sprintf("uploading %d–%d of %d bytes", off, off+n, size), stderr, *quiet)
+			return p, p.done
+		},
+		Retrying: func(_ int64, err error) { fmt.Fprintf(stderr, "upload interrupted (%v); resuming\n", err) },
+	})
+	if err != nil {
 		return err
 	}
 	if *receiptOut != "" {
@@ -200,33 +121,8 @@ func unlock(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var ch struct {
-		WrappedKey  string `json:"wrapped_key"`
-		PlatformKey string `json:"platform_key"`
-	}
-	if err := srv.do("GET", "/bids/mine/unlock", nil, nil, &ch); err != nil {
-		return err
-	}
-	wrapped, err := base64.StdEncoding.DecodeString(ch.WrappedKey)
+	res, err := srv.client().Unlock(context.Background(), key)
 	if err != nil {
-		return fmt.Errorf("server sent a malformed wrapped key: %w", err)
-	}
-	dk, err := key.Decrypt(wrapped)
-	if err != nil {
-		return fmt.Errorf("this key does not unwrap the bid's data key (%w): use the key the bid was sealed to", err)
-	}
-	platform, err := decrypt.ParsePublicKeyPEM([]byte(ch.PlatformKey))
-	if err != nil {
-		return fmt.Errorf("server sent a malformed platform key: %w", err)
-	}
-	ct, err := platform.Encrypt(dk)
-	if err != nil {
-		return err
-	}
-	var res struct {
-		Sheet map[string]string `json:"sheet"`
-	}
-	if err := srv.do("POST", "/bids/mine/unlock", jsonBody(map[string]string{"encrypted_key": base64.StdEncoding.EncodeToString(ct)}), nil, &res); err != nil {
 		return err
 	}
 	fmt.Fprintln(stderr, "bid unlocked; the opening sheet as sealed:")
@@ -258,9 +154,8 @@ func signIn(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b := client.Bidder{Server: srv.base, Session: srv.session, Token: srv.token}
-	res, err := b.SignIn(ctx, key)
-	if client.Code(err) == "bad_signature" {
+	res, err := srv.client().SignIn(ctx, key)
+	if bidclient.Code(err) == "bad_signature" {
 		return fmt.Errorf("%w\n(%s is not the key registered for you: use the one whose public key the center has)", err, *keyFile)
 	}
 	if err != nil {
