@@ -3,6 +3,9 @@
 //	bidroom serve [--config FILE]      run the server
 //	bidroom token --room R --role ROLE --sub ID [--ttl D] [--name N] [--grant G]
 //	                                   print a signed access token
+//	bidroom verify --record F --log F --platform-key F [--bidder-key ID=F]...
+//	bidroom verify --server URL --session S --token T
+//	                                   check a signed opening record against its log
 package main
 
 import (
