@@ -32,6 +32,11 @@ const usage = `usage:
       and creates a demo session; open the printed address in a browser.
   bidroom token --room R --role ROLE --sub ID [--ttl 12h] [--name NAME] [--grant publish|view]... [--config FILE]
       Print an access token signed with the configured secret.
+  bidroom verify --record record.json --log log.jsonl --platform-key platform.pub.pem [--bidder-key ID=FILE]...
+  bidroom verify --server URL --session S --token T [--platform-key FILE] [--bidder-key ID=FILE]...
+      Check a signed opening record (开标记录): the platform signature, the log's hash chain,
+      that the log gives the same record, the bidders' SM2 confirmations, the digest in the log.
+      Exits non-zero on any failure (see docs/record.md).
 Config: --config FILE or BIDROOM_CONFIG; every key can be overridden by BIDROOM_* variables
 (see configs/bidroom.example.yaml).
 `
@@ -46,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stdout, stderr)
 	case "token":
 		return token(args[1:], stdout, stderr)
+	case "verify":
+		return verify(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
