@@ -6,6 +6,7 @@ import { t, wireLangSwitch, onLangChange, lang } from './i18n.js';
 import { fromSnapshot, applyEvent, canSignIn, isStaff, myRecord, decryptStatus } from './state.js';
 import { publish, view, mediaInfo, framesDecoded, grants } from './media.js';
 import { startCall } from './call.js';
+import { renderFlow, flowCountdown } from './flow.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
@@ -378,9 +379,10 @@ function onTime(f) {
 
 // ---- commands ----
 
-function command(cmd, data, what) {
+// done(ok), if given, is called once the server answers: ack or refusal.
+function command(cmd, data, what, done) {
   const id = uuid();
-  pending.set(id, { command: cmd, data, what });
+  pending.set(id, { command: cmd, data, what, done });
   sendCommand(id);
   return id;
 }
@@ -402,6 +404,7 @@ function onAck(f) {
   const p = pending.get(f.id);
   if (!p) return;
   pending.delete(f.id);
+  p.done?.(true);
   const what = t(p.what);
   let key = 'cmd.ok';
   if (f.duplicate) key = 'cmd.duplicate';
@@ -423,6 +426,7 @@ function onError(f) {
       return;
     }
     pending.delete(f.id);
+    p.done?.(false);
     if (p.command === 'sign_in' && f.code === 'forbidden' && viewer?.role === 'bidder') {
       // Registered with a key (a server whose projection does not say so
       // yet): the key sign-in is the way in.
@@ -470,6 +474,11 @@ function render() {
   renderBidders();
   renderMyBid();
   renderAnnouncements();
+  renderFlow({
+    state, viewer, command, room: ROOM, token: TOKEN, feedback, serverNow, loadWasm: loadUnlocker,
+    busy: (type) => [...pending.values()].some((p) => p.command === type),
+    fmt: { time: fmtTime, price: fmtPrice, duration: fmtDuration },
+  });
 }
 
 function renderCountdown() {
@@ -484,7 +493,10 @@ function renderCountdown() {
   let note = '';
   let mode = '';
   const endsAt = parseTime(state.decryptEndsAt);
-  if (state.phase === 'decrypting') {
+  const later = flowCountdown(state, now, { time: fmtTime, price: fmtPrice, duration: fmtDuration });
+  if (later) {
+    ({ mode, label, value, note } = later);
+  } else if (state.phase === 'decrypting') {
     label = t('room.countdown.toDecryptEnd');
     if (Number.isNaN(endsAt)) {
       mode = 'decrypting';

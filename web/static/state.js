@@ -30,10 +30,37 @@ export function fromSnapshot(s) {
     signedInAtOpening: null,
     // The snapshot only carries revealed names implicitly; a bidder seeing
     // anyone but themselves means the names are public.
-    revealed: s.phase === 'opened' && typeof s.registered === 'number',
+    revealed: !['', 'scheduled', 'check_in'].includes(s.phase || '') && typeof s.registered === 'number',
     announcements: (s.announcements || []).map((a) => ({ text: a.text, time: a.time || null })),
     you: s.you ? { ...s.you } : null,
+    // The opening's later steps (rooms/flow.go).
+    failure: s.failure ? { ...s.failure } : null,
+    pause: s.pause ? { ...s.pause } : null,
+    extension: s.extension ? { ...s.extension } : null,
+    readOut: s.read_out ? { ...s.read_out } : null,
+    confirmEndsAt: s.confirm_ends_at || null,
+    confirmClosed: !!s.confirm_closed,
+    objections: (s.objections || []).map((o) => ({ ...o })),
+    record: s.record ? { ...s.record } : null,
+    chat: (s.chat || []).map((m) => ({ ...m })),
+    notes: (s.violation_notes || []).map((n) => ({ ...n })),
+    // price_alert events seen live (supervisors); a snapshot has the flags in read_out.
+    priceAlerts: [],
   };
+}
+
+const MAX_CHAT = 200; // as rooms.maxChatKept
+const MAX_NOTES = 200; // as rooms.maxNotesKept
+const MAX_ATTEMPTS = 20; // as rooms.maxAttemptsKept
+
+/** suggestOutcome is rooms.Participant.SuggestedOutcome: 撤回 where the log shows a server fault, 撤销 otherwise. */
+export function suggestOutcome(b) {
+  return (b.attempt_log || []).some((a) => a.code === 'server_error') ? 'withdrawn' : 'revoked';
+}
+
+/** unanswered counts the objections still waiting for the host. */
+export function unanswered(st) {
+  return (st?.objections || []).filter((o) => !o.answer).length;
 }
 
 function findBidder(st, sub) {
@@ -122,6 +149,11 @@ export function applyEvent(st, ev, viewer) {
       break;
     case 'decryption_closed':
       st.phase = 'decryption_closed';
+      if (staff) {
+        for (const b of st.bidders) {
+          if (b.submitted && !b.opened && !b.outcome) b.suggested_outcome = suggestOutcome(b);
+        }
+      }
       break;
     case 'bid_submitted': {
       const b = findBidder(st, d.bidder);
@@ -145,6 +177,8 @@ export function applyEvent(st, ev, viewer) {
       const b = findBidder(st, d.bidder);
       if (b) {
         b.attempts = (b.attempts || 0) + 1;
+        b.attempt_log = [...(b.attempt_log || []), { at: ev.time, ok: !!d.ok, code: d.code, message: d.message, backup: d.backup }]
+          .slice(-MAX_ATTEMPTS);
         if (d.ok) {
           b.opened = { ...d };
           delete b.lastFailure;
@@ -177,9 +211,105 @@ export function applyEvent(st, ev, viewer) {
       }
       break;
     default:
+      applyFlowEvent(st, ev, viewer);
       break;
   }
   return st;
+}
+
+// applyFlowEvent folds the events of the opening's later steps
+// (rooms/flow.go applyFlow).
+function applyFlowEvent(st, ev, viewer) {
+  const d = ev.data || {};
+  const bidder = (sub) => {
+    const b = findBidder(st, sub);
+    return b || null;
+  };
+  switch (ev.type) {
+    case 'failed':
+      st.failure = { ...d };
+      st.phase = 'failed';
+      break;
+    case 'paused':
+      st.pause = { ...d, at: ev.time };
+      break;
+    case 'resumed':
+      st.pause = null;
+      if (d.decrypt_ends_at) st.decryptEndsAt = d.decrypt_ends_at;
+      if (d.confirm_ends_at) st.confirmEndsAt = d.confirm_ends_at;
+      break;
+    case 'decryption_extended':
+      st.extension = { ...d };
+      if (d.ends_at) st.decryptEndsAt = d.ends_at;
+      break;
+    case 'classified': {
+      const b = bidder(d.bidder);
+      if (b) {
+        b.outcome = d.outcome;
+        b.outcome_reason = d.reason;
+        delete b.suggested_outcome;
+      }
+      syncYou(st, viewer, d.bidder, 'bidder');
+      break;
+    }
+    case 'read_out':
+      st.readOut = { ...d };
+      st.phase = 'reading_out';
+      break;
+    case 'price_alert':
+      st.priceAlerts.push({ ...d, at: ev.time });
+      break;
+    case 'confirmation_started':
+      st.phase = 'confirming';
+      st.confirmEndsAt = d.ends_at || null;
+      break;
+    case 'confirmed': {
+      const b = bidder(d.bidder);
+      if (b) b.confirmation = { ...d, at: ev.time };
+      syncYou(st, viewer, d.bidder, 'bidder');
+      break;
+    }
+    case 'objection':
+      st.objections.push({ ...d, at: ev.time });
+      break;
+    case 'objection_answered':
+      for (const o of st.objections) {
+        if (o.id === d.id) Object.assign(o, { answer: d.text, answered_by: ev.actor?.sub, answered_at: ev.time });
+      }
+      break;
+    case 'confirmation_closed':
+      st.confirmClosed = true;
+      for (const id of d.silent || []) {
+        const b = bidder(id);
+        if (b) b.silent = true;
+        syncYou(st, viewer, id, 'bidder');
+      }
+      break;
+    case 'bonds_checked':
+      for (const s of d.bonds || []) {
+        const b = bidder(s.bidder);
+        if (b) b.bond = { ...s };
+        syncYou(st, viewer, s.bidder, 'bidder');
+      }
+      break;
+    case 'opening_record_signed':
+      st.record = { ...d, at: ev.time };
+      st.phase = 'record';
+      break;
+    case 'closed':
+      st.phase = 'closed';
+      break;
+    case 'chat':
+      st.chat.push({ ...d, at: ev.time });
+      if (st.chat.length > MAX_CHAT) st.chat = st.chat.slice(-MAX_CHAT);
+      break;
+    case 'violation_noted':
+      st.notes.push({ ...d, at: ev.time });
+      if (st.notes.length > MAX_NOTES) st.notes = st.notes.slice(-MAX_NOTES);
+      break;
+    default:
+      break;
+  }
 }
 
 /** canSignIn reports whether the viewer may sign in now. */
