@@ -122,7 +122,7 @@ type StaffSignIn struct {
 // Decryption is the decryption window (R8) and its one extension.
 type Decryption struct {
 	StartedAt time.Time  `json:"started_at"`
-	EndsAt    time.Time  `json:"ends_at"` // as first set
+	EndsAt    time.Time  `json:"ends_at"` // as first set; pauses and the extension move it
 	Extension *Extension `json:"extension,omitempty"`
 	ClosedAt  time.Time  `json:"closed_at,omitzero"`
 }
@@ -146,6 +146,9 @@ type Pause struct {
 	ResumedAt time.Time   `json:"resumed_at,omitzero"`
 	ResumedBy string      `json:"resumed_by,omitempty"`
 	Seconds   int64       `json:"seconds,omitempty"` // how long it lasted
+	// The countdowns' new ends on resumption (the time left is kept, R16).
+	DecryptEndsAt time.Time `json:"decrypt_ends_at,omitzero"`
+	ConfirmEndsAt time.Time `json:"confirm_ends_at,omitzero"`
 }
 
 // ReadOut is what was announced at 唱标 (R11, R12), exactly as the log holds
@@ -445,9 +448,14 @@ func (b *builder) fold(e rooms.Event) error {
 		}
 		r.Pauses = append(r.Pauses, Pause{Kind: p.Kind, Reason: p.Reason, Phase: b.state.Phase, At: e.Time, By: by(e)})
 	case rooms.EvResumed:
+		var rs rooms.Resumed
+		if err := decode(&rs); err != nil {
+			return err
+		}
 		if n := len(r.Pauses); n > 0 && r.Pauses[n-1].ResumedAt.IsZero() {
 			p := &r.Pauses[n-1]
 			p.ResumedAt, p.ResumedBy, p.Seconds = e.Time, by(e), int64(e.Time.Sub(p.At)/time.Second)
+			p.DecryptEndsAt, p.ConfirmEndsAt = rs.DecryptEndsAt, rs.ConfirmEndsAt
 		}
 	case rooms.EvClassified:
 		var c rooms.Classification

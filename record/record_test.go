@@ -130,7 +130,8 @@ func TestBuildFromARealOpening(t *testing.T) {
 	if !d.Backup || len(d.Attempts) != 2 || d.Attempts[0].OK || !d.Attempts[1].Backup || d.Bond == nil || d.Bond.Status != "unknown" {
 		t.Errorf("d %+v", d)
 	}
-	if len(r.Pauses) != 1 || r.Pauses[0].Seconds != 600 || r.Pauses[0].Phase != rooms.PhaseDecrypting {
+	if len(r.Pauses) != 1 || r.Pauses[0].Seconds != 600 || r.Pauses[0].Phase != rooms.PhaseDecrypting ||
+		!r.Pauses[0].DecryptEndsAt.Equal(r.Decryption.EndsAt.Add(10*time.Minute)) {
 		t.Errorf("pauses %+v", r.Pauses)
 	}
 	if r.Decryption == nil || r.Decryption.Extension == nil || r.Decryption.Extension.Minutes != 10 {
@@ -374,7 +375,7 @@ func TestHTML(t *testing.T) {
 	kid := f.platform.Public().ID()
 	page := string(record.HTMLSigned(f.rec, record.Digest(f.json), hexs(kid[:]), b64(f.sig)))
 	for _, want := range []string{"开标记录表", "投标人", "解密情况", "唱标结果", "异议及答复", "确认情况", "暂停记录", "录像文件",
-		"大屏显示与文件不一致", "撤销", "撤回", "超最高限价", "Noto Sans CJK SC", "@page", record.Digest(f.json), f.rec.ReadOut.Digest, strings.Repeat("9", 64)} {
+		"大屏显示与文件不一致", "撤销", "撤回", "超最高限价", "恢复后解密截止", "Noto Sans CJK SC", "@page", record.Digest(f.json), f.rec.ReadOut.Digest, strings.Repeat("9", 64)} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)
 		}
