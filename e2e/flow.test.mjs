@@ -76,7 +76,10 @@ describe('the opening from the deadline to the signed record', () => {
   }
 
   const phase = (page, p, timeout) => byId(page, 'phase').and(page.locator(`[data-phase="${p}"]`)).waitFor({ timeout });
-  const shot = (page, name) => page.screenshot({ path: path.join(artifacts, `flow-${name}.png`) });
+  const shot = async (page, name, fullPage = false) => {
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: path.join(artifacts, `flow-${name}.png`), fullPage });
+  };
 
   /** confirmHost clicks a console button and confirms the dialog, filling the reason (and minutes) if asked. */
   async function hostDo(button, { reason, kind } = {}) {
@@ -358,7 +361,8 @@ describe('the opening from the deadline to the signed record', () => {
     assert.match(await popup.content(), /开标记录/);
     await popup.close();
     await shot(host, 'host-record');
-    await shot(sup, 'supervisor-record');
+    await shot(sup, 'supervisor-record', true);
+    await shot(a, 'bidder-record', true);
   });
 
   it('English renders the new parts', async () => {

@@ -133,6 +133,52 @@ describe('state fold', () => {
     assert.equal(mod.myRecord(st, { sub: 'h1', role: 'host' }), null);
   });
 
+  it('the later steps fold as a snapshot shows them: pause, classification, read-out, objections, chat', () => {
+    const host = { sub: 'h1', role: 'host', name: '主持人' };
+    const b = (sub, extra = {}) => ({ sub, role: 'bidder', name: sub, signed_in: true, online: true, submitted: true, ...extra });
+    const st = mod.fromSnapshot({
+      kind: 'opening', room: 'r', phase: 'decrypting', session, registered: 2, decrypt_ends_at: '2026-03-01T02:00:00Z',
+      bidders: [b('b1', { opened: { ok: true, sheet: { price: '90' } } }), b('b2')], announcements: [],
+    });
+    assert.equal(st.revealed, true, 'names are public after the deadline, in any later phase');
+    mod.applyEvent(st, ev('paused', { kind: 'suspended', reason: '系统故障', decrypt_left: 600e9 }), host);
+    assert.equal(st.pause.kind, 'suspended');
+    assert.equal(st.pause.at, T);
+    mod.applyEvent(st, ev('resumed', { decrypt_ends_at: '2026-03-01T02:10:00Z' }), host);
+    assert.equal(st.pause, null);
+    assert.equal(st.decryptEndsAt, '2026-03-01T02:10:00Z');
+    mod.applyEvent(st, ev('decryption_extended', { minutes: 10, reason: '网络', ends_at: '2026-03-01T02:20:00Z' }), host);
+    assert.equal(st.decryptEndsAt, '2026-03-01T02:20:00Z');
+    mod.applyEvent(st, ev('unlock_failed', { bidder: 'b2', ok: false, code: 'server_error', message: 'disk' }), host);
+    mod.applyEvent(st, ev('decryption_closed', {}), host);
+    assert.equal(st.bidders[1].suggested_outcome, 'withdrawn', 'a server fault in the log suggests 撤回');
+    assert.equal(st.bidders[1].attempt_log.length, 1);
+    mod.applyEvent(st, ev('classified', { bidder: 'b2', outcome: 'withdrawn', reason: '平台故障' }), host);
+    assert.equal(st.bidders[1].outcome, 'withdrawn');
+    assert.equal(st.bidders[1].suggested_outcome, undefined);
+    const ro = { control_price: '100', fields: [{ key: 'price', label: '报价' }], rows: [{ bidder: 'b1', name: 'b1', outcome: 'opened', sheet: { price: '90' } }], digest: 'd' };
+    mod.applyEvent(st, ev('read_out', ro), host);
+    assert.equal(st.phase, 'reading_out');
+    assert.deepEqual(st.readOut, ro);
+    mod.applyEvent(st, ev('confirmation_started', { ends_at: '2026-03-01T02:30:00Z' }), host);
+    assert.equal(st.phase, 'confirming');
+    mod.applyEvent(st, ev('objection', { id: 'obj-9', bidder: 'b1', text: '异议' }), host);
+    assert.equal(mod.unanswered(st), 1);
+    mod.applyEvent(st, { ...ev('objection_answered', { id: 'obj-9', text: '答复' }), actor: { sub: 'h1', role: 'host' } }, host);
+    assert.equal(mod.unanswered(st), 0);
+    assert.equal(st.objections[0].answered_by, 'h1');
+    mod.applyEvent(st, ev('confirmed', { bidder: 'b1', method: 'token', digest: 'd' }), host);
+    assert.equal(st.bidders[0].confirmation.at, T);
+    mod.applyEvent(st, ev('confirmation_closed', { silent: ['b2'], early: true }), host);
+    assert.equal(st.confirmClosed, true);
+    assert.equal(st.bidders[1].silent, true);
+    mod.applyEvent(st, ev('chat', { id: 'msg-1', from: 'b1', from_role: 'bidder', to: 'host', text: '你好' }), host);
+    assert.equal(st.chat[0].at, T);
+    mod.applyEvent(st, ev('opening_record_signed', { digest: 'e', size: 10, signature: 's', key_id: 'k' }), host);
+    assert.equal(st.phase, 'record');
+    assert.equal(st.record.at, T);
+  });
+
   it('supervisors and experts: who may sign in', () => {
     const st = mod.fromSnapshot({ kind: 'opening', room: 'r', phase: 'opened', session, bidders: [], announcements: [] });
     assert.ok(mod.canSignIn(st, { sub: 's1', role: 'supervisor' }));

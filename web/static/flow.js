@@ -357,8 +357,8 @@ function build(root) {
   // A bidder's page is about their bid: the board, their answer and the
   // objections come first, the chat with the host after their bid card.
   const bidder = ctx.viewer.role === 'bidder';
-  ui.main = el('div', { class: 'flow-main' }, ui.console, ui.classify, ui.readOut, ui.respond, bidder ? ui.objections : null, ui.progress, bidder ? ui.record : null);
-  ui.side = el('div', { class: 'flow-side' }, bidder ? null : ui.objections, ui.alerts, bidder ? null : ui.chat, ui.notes, bidder ? null : ui.record);
+  ui.main = el('div', { class: 'flow-main' }, ui.console, ui.record, ui.classify, ui.readOut, ui.respond, bidder ? ui.objections : null, ui.progress);
+  ui.side = el('div', { class: 'flow-side' }, bidder ? null : ui.objections, ui.alerts, bidder ? null : ui.chat, ui.notes);
   ui.grid = el('div', { class: 'flow-grid' }, ui.main, ui.side);
   root.append(ui.pause, ui.failure, ui.grid);
   ui.after = document.querySelector('[data-testid="flow-after"]');
@@ -865,7 +865,7 @@ function renderReadOut(st, viewer) {
   const fact = (key, value, id) => el('div', {}, el('dt', { text: t(key) }), el('dd', { 'data-testid': id, text: value }));
   facts.push(fact('flow.readOut.reserve', ro.reserve ? ctx.fmt.price(ro.reserve) : t('flow.readOut.noReserve'), 'read-out-reserve'));
   facts.push(fact('room.controlPrice', ro.control_price ? ctx.fmt.price(ro.control_price) : '—', 'read-out-control'));
-  if (ro.budget) facts.push(fact('flow.readOut.budget', `${ctx.fmt.price(ro.budget)}（±${ro.deviation_pct || 20}%）`, 'read-out-budget'));
+  if (ro.budget) facts.push(fact('flow.readOut.budget', t('flow.readOut.budgetValue', { budget: ctx.fmt.price(ro.budget), pct: ro.deviation_pct || 20 }), 'read-out-budget'));
   ui.readOutFacts.replaceChildren(...facts);
 
   const fields = ro.fields || [];
@@ -884,18 +884,20 @@ function renderReadOut(st, viewer) {
       'data-testid': 'read-out-row', 'data-sub': r.bidder, 'data-outcome': r.outcome, 'data-flagged': String(flags.length > 0),
       class: `${flags.length ? 'flagged' : ''} ${r.outcome !== 'opened' ? 'not-opened' : ''} ${mine ? 'mine' : ''}`.trim(),
     });
-    tr.append(el('td', { text: String(i + 1) }), el('td', { class: 'name', text: r.name || r.bidder }));
+    tr.append(el('td', { class: 'index', text: String(i + 1) }), el('td', { class: 'name', text: r.name || r.bidder }));
     if (r.outcome === 'opened') {
-      for (const f of fields) tr.append(el('td', { 'data-key': f.key, class: f.key === 'price' ? 'price' : '', text: r.sheet?.[f.key] ?? '—' }));
+      for (const f of fields) {
+        tr.append(el('td', { 'data-key': f.key, 'data-label': f.label || f.key, class: f.key === 'price' ? 'price' : '', text: r.sheet?.[f.key] ?? '—' }));
+      }
     } else {
-      tr.append(el('td', { colspan: String(Math.max(1, fields.length)), class: 'outcome', text: outcomeLabel(r.outcome) }));
+      tr.append(el('td', { colspan: String(Math.max(1, fields.length)), class: 'outcome', 'data-label': t('flow.col.decrypt'), text: outcomeLabel(r.outcome) }));
     }
-    const fl = el('td', { class: 'flags' });
+    const fl = el('td', { class: `flags ${flags.length ? '' : 'no-flags'}`, 'data-label': t('flow.col.flags') });
     for (const f of flags) fl.append(el('span', { class: 'tag tag-bad flag', 'data-testid': 'read-out-flag', 'data-flag': f, text: flagLabel(f, ro) }));
     tr.append(fl);
     if (showResp) {
       const b = st.bidders.find((x) => x.sub === r.bidder);
-      tr.append(el('td', { text: b ? responseText(st, b) : '—' }));
+      tr.append(el('td', { class: 'response', 'data-label': t('flow.col.response'), text: b ? responseText(st, b) : '—' }));
     }
     body.append(tr);
   });
@@ -1092,6 +1094,8 @@ function renderChat(st, viewer) {
   ui.chat.hidden = !(on || seen);
   if (ui.chat.hidden) return;
   const staffView = role === 'host' || role === 'supervisor';
+  ui.chat.querySelector('h2').dataset.i18nFlow = role === 'host' ? 'flow.chat.titleHost' : 'flow.chat.title';
+  ui.chat.querySelector('h2').textContent = t(ui.chat.querySelector('h2').dataset.i18nFlow);
   let msgs = st.chat;
   ui.chatConvs.hidden = !staffView;
   if (staffView) {
@@ -1103,7 +1107,7 @@ function renderChat(st, viewer) {
       if (c === chatWith) chatSeen.set(c, fromOthers);
       const unread = fromOthers - (chatSeen.get(c) || 0);
       const b = el('button', { type: 'button', role: 'tab', class: `conv ${c === chatWith ? 'active' : ''}`, 'aria-selected': String(c === chatWith), 'data-testid': 'chat-conv', 'data-conv': c },
-        el('span', { text: nameOf(st, c) }), unread > 0 ? el('span', { class: 'badge small', 'data-testid': 'chat-unread', text: String(unread) }) : null);
+        el('span', { class: 'conv-name', text: nameOf(st, c) }), unread > 0 ? el('span', { class: 'badge small', 'data-testid': 'chat-unread', text: String(unread) }) : null);
       b.addEventListener('click', () => {
         chatWith = c;
         render();
