@@ -75,6 +75,28 @@ func TestDemoKeySignIn(t *testing.T) {
 		if err != nil || !res.SignedIn || res.Method != "sm2" {
 			t.Fatalf("%s signs in with the downloaded key: %+v %v", p.Sub, res, err)
 		}
+		// Each demo bidder holds a sample bid sealed with that key, so the
+		// opening has three bids and can be unlocked in the browser.
+		req, _ = http.NewRequest("GET", base+"/api/v1/sessions/"+demo.Room, nil)
+		req.Header.Set("Authorization", "Bearer "+p.Token)
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var view struct {
+			State struct {
+				You struct {
+					Bid *struct {
+						Digest string `json:"digest"`
+					} `json:"bid"`
+				} `json:"you"`
+			} `json:"state"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&view)
+		resp.Body.Close()
+		if err != nil || view.State.You.Bid == nil || len(view.State.You.Bid.Digest) != 64 {
+			t.Errorf("%s: no sample bid in the demo (%v)", p.Sub, err)
+		}
 	}
 	if bidders != 3 {
 		t.Errorf("%d demo bidders, want 3", bidders)

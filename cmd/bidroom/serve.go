@@ -197,7 +197,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	var demo demoSession
 	if cfg.DemoActive() {
-		if err := demo.create(ctx, svc, issuer, cfg); err != nil {
+		if err := demo.create(ctx, svc, issuer, blobStore, cfg); err != nil {
 			return fmt.Errorf("create demo session: %w", err)
 		}
 		logger.Warn("demo mode: anyone who can reach this address can join the demo session; set demo.enabled=false in production",
@@ -303,13 +303,19 @@ var demoPeople = []api.DemoToken{
 
 // create opens a new demo session: sign-in open now, the deadline a few
 // minutes away, so a newcomer sees the countdown and the opening.
-func (d *demoSession) create(ctx context.Context, svc *rooms.Service, issuer *auth.Issuer, cfg configs.Config) error {
+func (d *demoSession) create(ctx context.Context, svc *rooms.Service, issuer *auth.Issuer, blobStore *blobs.Store, cfg configs.Config) error {
 	now := svc.Now()
 	room := "demo-" + now.Format("20060102-150405")
 	admin := rooms.Actor{Sub: "demo", Role: rooms.RoleAdmin}
 	spec, _ := json.Marshal(rooms.SessionSpec{
 		Title: "示范项目：城东污水处理厂提标改造工程施工", Section: "CD-2026-001", Category: "construction",
 		Deadline: now.Add(5 * time.Minute).Truncate(time.Second), CheckInAt: now, ControlPrice: "12800000.00",
+		Budget: "11500000.00", BudgetDeviationPct: 10, ReservePrice: "11860000.00",
+		DecryptWindowMinutes: 15, ConfirmWindowMinutes: 5, BackupAllowed: true,
+		ReadOutFields: []rooms.ReadOutField{
+			{Key: decrypt.FieldPrice, Label: "投标报价（元）"}, {Key: decrypt.FieldDuration, Label: "工期"},
+			{Key: decrypt.FieldQuality, Label: "质量标准"}, {Key: decrypt.FieldProjectManager, Label: "项目经理"},
+		},
 	})
 	if _, err := svc.Execute(ctx, room, admin, rooms.Command{ID: "create", Type: rooms.CmdCreateSession, Data: spec}); err != nil {
 		return err
@@ -338,6 +344,11 @@ func (d *demoSession) create(ctx context.Context, svc *rooms.Service, issuer *au
 			}
 			info.Keys[p.Sub] = priv
 			p.KeyURL = "/api/v1/demo/keys/" + p.Sub
+			// A sample bid, sealed with that key before the deadline, so the
+			// newcomer unlocks it in the browser at the opening.
+			if err := submitDemoBid(ctx, svc, blobStore, room, p.Sub, key); err != nil {
+				return fmt.Errorf("demo bid of %s: %w", p.Sub, err)
+			}
 		}
 		grants := []string{auth.GrantView}
 		if p.Role == rooms.RoleHost || p.Role == rooms.RoleExpert {
