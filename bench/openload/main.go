@@ -84,6 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		serverBin = fs.String("server", "", "bidroom binary (default: go build github.com/bidroom/bidroom/cmd/bidroom into a temp dir)")
 		asJSON    = fs.Bool("json", false, "print JSON instead of a table")
 		quiet     = fs.Bool("quiet", false, "no progress on stderr")
+		waitIdle  = fs.Duration("wait-idle", 2*time.Minute, "first wait up to this long for other processes to leave the machine idle (0: don't)")
+		idleBelow = fs.Float64("idle-below", 15, "idle means the machine busy under this % of one core over 3s")
 		env       loadtool.ListFlag
 	)
 	fs.IntVar(&opt.Bidders, "bidders", 200, "registered bidders, each sealing, uploading, signing in, unlocking and confirming")
@@ -132,6 +134,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	opt.Server = *serverBin
 
+	if *waitIdle > 0 {
+		busy, err := waitQuiet(ctx, *waitIdle, *idleBelow)
+		if err != nil {
+			return err
+		}
+		if busy >= *idleBelow {
+			fmt.Fprintf(stderr, "openload: machine still %.0f%% busy (of one core) after %v; running anyway\n", busy, *waitIdle)
+		}
+	}
 	rep := Report{Machine: machine(opt.Server), Command: strings.Join(append([]string{"openload"}, args...), " ")}
 	res, err := runOnce(ctx, opt)
 	rep.Result = res
@@ -186,7 +197,7 @@ func printReport(w io.Writer, rep Report) {
 	row("deadline → decryption started", fmt.Sprintf("%.3f s", r.DecryptStart))
 	row("decryption started → all unlocked", fmt.Sprintf("%.2f s (%d of %d; one bidder's unlock p50 %.0f ms, max %.0f ms)", r.UnlockSecs, r.Unlocked, r.Bidders, r.UnlockP50Ms, r.UnlockMaxMs))
 	row("deadline → read-out received by every client", fmt.Sprintf("%.2f s", r.ReadOutSecs))
-	row("confirmation started → all confirmed", fmt.Sprintf("%.2f s (%d of %d)", r.ConfirmSecs, r.Confirmed, r.Bidders))
+	row("confirmation started → all confirmed", fmt.Sprintf("%.2f s (%d of %d; one bidder's confirmation p50 %.0f ms, max %.0f ms)", r.ConfirmSecs, r.Confirmed, r.Bidders, r.ConfirmP50Ms, r.ConfirmMaxMs))
 	row("deadline → last step received by every client", fmt.Sprintf("%.2f s", r.TotalSecs))
 	row("state delivery latency p50 / p99 / max", fmt.Sprintf("%.1f / %.1f / %.1f ms (%d deliveries)", r.Latency.P50Ms, r.Latency.P99Ms, r.Latency.MaxMs, r.Latency.Samples))
 	row("lost events", fmt.Sprintf("%d (gaps %d, short tails %d, missing read_out/final %d, dropped connections %d; room head seq %d)", r.Lost, r.Gaps, r.ShortTail, r.MissingKey, r.Dropped, r.HeadSeq))
@@ -206,4 +217,22 @@ func printReport(w io.Writer, rep Report) {
 		fmt.Fprintln(w, "failure:", f)
 	}
 	fmt.Fprintf(w, "\nheld: %v\ncommand: %s\n", rep.Held, rep.Command)
+}
+
+// waitQuiet waits until the whole machine is busy under below % of one
+// core over 3 s, or until limit; it returns the last reading.
+func waitQuiet(ctx context.Context, limit time.Duration, below float64) (float64, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		t0, b0 := time.Now(), loadtool.MachineBusy()
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(3 * time.Second):
+		}
+		busy := 100 * (loadtool.MachineBusy() - b0).Seconds() / time.Since(t0).Seconds()
+		if busy < below || time.Now().After(deadline) {
+			return busy, nil
+		}
+	}
 }

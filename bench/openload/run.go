@@ -53,10 +53,12 @@ type Result struct {
 	UnlockSecs    float64 `json:"unlock_s"`      // decryption_started → last bid_opened (server times)
 	UnlockP50Ms   float64 `json:"unlock_p50_ms"` // one bidder: decryption_started received → its unlock answered
 	UnlockMaxMs   float64 `json:"unlock_max_ms"`
-	ReadOutSecs   float64 `json:"read_out_s"` // deadline → read_out received by every client
-	ConfirmSecs   float64 `json:"confirm_s"`  // confirmation_started → last confirmed (server times)
-	TotalSecs     float64 `json:"total_s"`    // deadline → the last step (record, or confirmation closed) received by every client
-	Unlocked      int     `json:"unlocked"`   // bids opened (bid_opened events seen by the host)
+	ReadOutSecs   float64 `json:"read_out_s"`     // deadline → read_out received by every client
+	ConfirmSecs   float64 `json:"confirm_s"`      // confirmation_started → last confirmed (server times)
+	ConfirmP50Ms  float64 `json:"confirm_p50_ms"` // one bidder: confirmation_started received → its confirmation answered
+	ConfirmMaxMs  float64 `json:"confirm_max_ms"`
+	TotalSecs     float64 `json:"total_s"`  // deadline → the last step (record, or confirmation closed) received by every client
+	Unlocked      int     `json:"unlocked"` // bids opened (bid_opened events seen by the host)
 	UnlockFails   int     `json:"unlock_failures"`
 	Confirmed     int     `json:"confirmed"`
 	ConfirmFails  int     `json:"confirm_failures"`
@@ -116,11 +118,12 @@ type mark struct {
 
 // bidder is one scripted bidder: key, REST client and websocket.
 type bidder struct {
-	id     string
-	key    *decrypt.PrivateKey
-	client *bidclient.Client
-	w      *watcher
-	unlock time.Duration // decryption_started received → unlock answered
+	id      string
+	key     *decrypt.PrivateKey
+	client  *bidclient.Client
+	w       *watcher
+	unlock  time.Duration // decryption_started received → unlock answered
+	confirm time.Duration // confirmation_started received → confirmation answered
 }
 
 // runner holds one run's state.
@@ -376,15 +379,18 @@ func (r *runner) opening(ctx context.Context, res *Result) error {
 	}
 	r.mark("closed")
 	res.UnlockFails, res.ConfirmFails = int(r.unlockF.Load()), int(r.confF.Load())
-	var unlockTimes []time.Duration
+	var unlockTimes, confirmTimes []time.Duration
 	for _, b := range bidders {
 		if b.unlock > 0 {
 			unlockTimes = append(unlockTimes, b.unlock)
 		}
+		if b.confirm > 0 {
+			confirmTimes = append(confirmTimes, b.confirm)
+		}
 	}
-	if u := summarize(unlockTimes); u.Samples > 0 {
-		res.UnlockP50Ms, res.UnlockMaxMs = u.P50Ms, u.MaxMs
-	}
+	u, c := summarize(unlockTimes), summarize(confirmTimes)
+	res.UnlockP50Ms, res.UnlockMaxMs = u.P50Ms, u.MaxMs
+	res.ConfirmP50Ms, res.ConfirmMaxMs = c.P50Ms, c.MaxMs
 	r.checkStreams(ctx, all, deadline, final, res)
 
 	mem, _ := loadtool.ReadProcMem(r.srv.PID())
@@ -424,11 +430,13 @@ func (r *runner) bidderScript(ctx context.Context, b *bidder) {
 		return
 	case <-b.w.firstCh("confirmation_started"):
 	}
+	start = time.Now()
 	for attempt := 1; ; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		_, err := b.client.Confirm(cctx, b.key)
 		cancel()
 		if err == nil {
+			b.confirm = time.Since(start)
 			return
 		}
 		r.confF.Add(1)
