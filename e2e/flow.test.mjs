@@ -26,7 +26,9 @@ const run = promisify(execFile);
 const artifacts = path.join(path.dirname(fileURLToPath(import.meta.url)), 'artifacts');
 
 const ROOM = 'e2e-flow';
-const LEAD_MS = 16_000; // deadline this far after creation: seal, submit, open five pages, sign in
+const LATE = 'e2e-flow-late'; // one bid not unlocked in a one-minute window: classified by the host
+const FAILED = 'e2e-flow-failed'; // no bid at all: 流标
+const LEAD_MS = 18_000; // deadline this far after creation: seal, submit, open five pages, sign in
 const BIDDERS = [
   { id: 'a', name: '苏州金螳螂市政建设有限公司', sheet: { price: '11880000.00', duration: '365天', quality: '合格', project_manager: '张伟' } },
   { id: 'b', name: '南通四建集团有限公司', sheet: { price: '13500000.00', duration: '300天', quality: '优良', project_manager: '李娜' } },
@@ -62,14 +64,14 @@ describe('the opening from the deadline to the signed record', () => {
     return json;
   }
 
-  async function token(role, sub, name) {
-    return (await api('POST', '/api/v1/tokens', { room: ROOM, role, sub, name, ttl: '1h' })).token;
+  async function token(role, sub, name, room = ROOM) {
+    return (await api('POST', '/api/v1/tokens', { room, role, sub, name, ttl: '1h' })).token;
   }
 
-  async function open(key, role, sub, name, viewport = DESKTOP) {
+  async function open(key, role, sub, name, viewport = DESKTOP, room = ROOM) {
     const { ctx, page } = await newPage(browser, viewport, errors);
-    const tok = await token(role, sub, name);
-    await page.goto(`${server.base}/room.html#${new URLSearchParams({ room: ROOM, token: tok })}`);
+    const tok = await token(role, sub, name, room);
+    await page.goto(`${server.base}/room.html#${new URLSearchParams({ room, token: tok })}`);
     await waitLive(page);
     pages[key] = { ctx, page };
     return page;
@@ -82,11 +84,12 @@ describe('the opening from the deadline to the signed record', () => {
   };
 
   /** confirmHost clicks a console button and confirms the dialog, filling the reason (and minutes) if asked. */
-  async function hostDo(button, { reason, kind } = {}) {
-    const host = P('host');
+  async function hostDo(button, { reason, kind, minutes, who = 'host' } = {}) {
+    const host = P(who);
     await byId(host, button).click();
     await byId(host, 'flow-dialog').waitFor();
     if (kind) await byId(host, `flow-dialog-kind-${kind}`).check();
+    if (minutes) await byId(host, 'flow-dialog-minutes').fill(String(minutes));
     if (reason) await byId(host, 'flow-dialog-reason').fill(reason);
     await byId(host, 'flow-dialog-ok').click();
     await byId(host, 'flow-dialog').waitFor({ state: 'hidden' });
@@ -142,6 +145,19 @@ describe('the opening from the deadline to the signed record', () => {
       read_out_fields: FIELDS,
       bidders,
     });
+    const common = { category: 'construction', deadline: deadline.toISOString(), check_in_at: now, control_price: '12800000.00' };
+    await api('POST', '/api/v1/sessions', {
+      ...common, id: LATE, title: '城南污水管网改造工程（二标段）', section: 'SG-2026-046', proceed_below_min: true, decrypt_window_minutes: 1,
+      bidders: [{ id: 'x', name: '镇江路桥工程有限公司', public_key: bidders[0].public_key }],
+    });
+    await api('POST', '/api/v1/sessions', {
+      ...common, id: FAILED, title: '城北体育公园景观工程', section: 'SG-2026-047',
+      bidders: [{ id: 'y', name: '泰州园林绿化有限公司' }],
+    });
+    await tool(['seal', '--in', 'bid.txt', '--sheet', 'sheet-a.json', '--key', path.join(tmp, 'a.key.pem'),
+      '--session', LATE, '--bidder', 'x', '--out', 'bid-x.sealed']);
+    await tool(['submit', '--server', server.base, '--session', LATE, '--in', 'bid-x.sealed', '--quiet'],
+      { BIDROOM_TOKEN: await token('bidder', 'x', '镇江路桥工程有限公司', LATE) });
     await Promise.all(BIDDERS.map(async (b) => {
       await tool(['seal', '--in', 'bid.txt', '--sheet', `sheet-${b.id}.json`, '--key', path.join(tmp, `${b.id}.key.pem`),
         '--session', ROOM, '--bidder', b.id, '--out', `bid-${b.id}.sealed`]);
@@ -163,9 +179,16 @@ describe('the opening from the deadline to the signed record', () => {
       await byId(page, 'key-sign-in-key').setInputFiles(path.join(tmp, `${b.id}.key.pem`));
       await byId(page, 'key-sign-in-button').click();
     }
-    for (const b of BIDDERS) {
-      await byId(P(b.id), 'you-status').and(P(b.id).locator('[data-signed-in="true"]')).waitFor({ timeout: 30_000 });
+    // The other two sessions: their hosts, the late bidder, and a bidder registered without a key (signs in by token).
+    await open('host2', 'host', 'h2', '主持人 孙丽', DESKTOP, LATE);
+    await open('x', 'bidder', 'x', '镇江路桥工程有限公司', DESKTOP, LATE);
+    await open('host3', 'host', 'h3', '主持人 周杰', DESKTOP, FAILED);
+    const y = await open('y', 'bidder', 'y', '泰州园林绿化有限公司', DESKTOP, FAILED);
+    await byId(y, 'sign-in').click();
+    for (const k of [...BIDDERS.map((b) => b.id), 'y']) {
+      await byId(P(k), 'you-status').and(P(k).locator('[data-signed-in="true"]')).waitFor({ timeout: 30_000 });
     }
+    assert.equal(await byId(y, 'key-sign-in-form').isVisible(), false, 'a bidder without a key signs in by token');
     const a = P('a');
     assert.ok(Date.now() < deadline.getTime(), 'the deadline passed before the sign-in was done: raise LEAD_MS');
     assert.equal(await byId(a, 'flow').isVisible(), false);
@@ -182,6 +205,17 @@ describe('the opening from the deadline to the signed record', () => {
     await byId(host, 'start-decryption').click();
     await byId(host, 'confirm-ok').click();
     await phase(host, 'decrypting');
+    // The late session's one-minute window starts now too; its bidder tries the wrong key.
+    const host2 = P('host2');
+    await phase(host2, 'opened');
+    await byId(host2, 'start-decryption').click();
+    await byId(host2, 'confirm-ok').click();
+    await phase(host2, 'decrypting');
+    const x = P('x');
+    await byId(x, 'unlock-form').waitFor();
+    await byId(x, 'unlock-key').setInputFiles(path.join(tmp, 'b.key.pem'));
+    await byId(x, 'unlock-button').click();
+    await byId(x, 'unlock-msg').filter({ hasText: '私钥与投标文件不匹配' }).waitFor({ timeout: 30_000 });
     await byId(host, 'flow-pause').waitFor();
     assert.equal(await byId(host, 'flow-close-decryption').isDisabled(), true, 'closing early needs every bid unlocked');
     // One after another: three WebAssembly unlocks at once are slow on two cores.
@@ -197,6 +231,22 @@ describe('the opening from the deadline to the signed record', () => {
     assert.equal(await rows.count(), 3);
     assert.equal(await byId(host, 'progress-count').textContent(), '已解密 3 / 3');
     await shot(host, 'host-decrypting');
+  });
+
+  it('流标: too few bids stop the opening; the host generates the record at once', async () => {
+    const { host3, y } = { host3: P('host3'), y: P('y') };
+    for (const page of [host3, y]) {
+      await phase(page, 'failed');
+      await byId(page, 'failure-banner').waitFor();
+      assert.match(await byId(page, 'failure-banner').textContent(), /流标.*递交投标文件的投标人 0 家，少于 3 家/);
+      assert.equal(await byId(page, 'countdown-value').textContent(), '流标');
+    }
+    assert.equal(await byId(host3, 'flow-pause').isVisible(), false, 'a failed opening cannot be paused');
+    await shot(y, 'bidder-failed');
+    await hostDo('flow-generate-record', { who: 'host3' });
+    await byId(y, 'record-link').waitFor();
+    await phase(y, 'record');
+    assert.equal(await byId(y, 'failure-banner').isVisible(), false);
   });
 
   it('the host pauses: a banner with the reason for all, the countdown frozen; then resumes', async () => {
@@ -229,6 +279,12 @@ describe('the opening from the deadline to the signed record', () => {
     assert.equal(await byId(a, 'countdown').getAttribute('data-state'), 'decrypting');
     await new Promise((r) => setTimeout(r, 1300));
     assert.notEqual(await byId(a, 'countdown-value').textContent(), frozen, 'the countdown runs again');
+
+    // One extension, with a reason; the button is spent afterwards.
+    await hostDo('flow-extend', { minutes: 10, reason: '一家投标人网络故障，经监督人同意延长' });
+    await byId(a, 'countdown-value').filter({ hasText: /^00:(39|40):\d\d$/ }).waitFor();
+    await byId(host, 'flow-extend').and(host.locator('[disabled]')).waitFor();
+    assert.match(await byId(host, 'console-info').textContent(), /延长 10 分钟：一家投标人网络故障/);
   });
 
   it('the host closes the decryption early and reads out: the row over the control price is red for all', async () => {
@@ -363,6 +419,31 @@ describe('the opening from the deadline to the signed record', () => {
     await shot(host, 'host-record');
     await shot(sup, 'supervisor-record', true);
     await shot(a, 'bidder-record', true);
+  });
+
+  it('a bid not unlocked in the window: the host classifies it from the log, then reads out', async () => {
+    const host2 = P('host2');
+    await phase(host2, 'decryption_closed', 75_000);
+    const item = byId(host2, 'classify-item').and(host2.locator('[data-sub="x"]'));
+    await item.waitFor();
+    assert.equal(await byId(host2, 'flow-start-read-out').isDisabled(), true, 'the read-out waits for the classification');
+    assert.match(await item.locator('[data-testid="classify-suggested"]').textContent(), /系统建议：撤销/);
+    assert.equal(await item.locator('[data-testid="classify-revoked"]').isChecked(), true, 'the suggestion is preselected');
+    // The wrong key failed in the page (WebAssembly) before anything was sent: the log holds no attempt.
+    assert.match(await item.locator('[data-testid="attempt-log"]').textContent(), /没有解密尝试/);
+    await item.locator('[data-testid="classify-submit"]').click();
+    await item.locator('.form-error').filter({ hasText: '请填写原因' }).waitFor();
+    await item.locator('[data-testid="classify-reason"]').fill('投标人使用的私钥与投标文件不匹配，解密时间内未能解密');
+    await shot(host2, 'host-classify');
+    await item.locator('[data-testid="classify-submit"]').click();
+    await byId(host2, 'flow-dialog-ok').click();
+    await item.waitFor({ state: 'detached' });
+    await hostDo('flow-start-read-out', { who: 'host2' });
+    const row = byId(host2, 'read-out-row').and(host2.locator('[data-sub="x"]'));
+    await row.waitFor();
+    assert.equal(await row.getAttribute('data-outcome'), 'revoked');
+    assert.match(await row.textContent(), /撤销/);
+    await byId(P('x'), 'respond-status').filter({ hasText: '撤销' }).waitFor();
   });
 
   it('English renders the new parts', async () => {

@@ -770,6 +770,7 @@ function buildClassifyForm(b) {
     opts.append(el('label', { class: 'flow-radio' }, f.radios[k], f.labels[k]));
   }
   f.reason = el('textarea', { rows: '2', maxlength: '500', 'data-testid': 'classify-reason' });
+  f.reason.addEventListener('input', () => (f.err.hidden = true));
   f.reasonLabel = el('span');
   f.err = el('p', { class: 'form-error', hidden: true });
   f.button = el('button', { type: 'submit', class: 'primary', 'data-testid': 'classify-submit' });
