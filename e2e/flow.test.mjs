@@ -291,6 +291,7 @@ describe('the opening from the deadline to the signed record', () => {
     const host = P('host');
     await hostDo('flow-close-decryption');
     await phase(host, 'decryption_closed');
+    await byId(P('a'), 'respond-status').filter({ hasText: '请等待主持人唱标' }).waitFor();
     await hostDo('flow-start-read-out');
     for (const k of ['host', 'sup', 'a', 'b', 'c']) {
       const page = P(k);

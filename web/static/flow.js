@@ -910,7 +910,8 @@ function renderReadOut(st, viewer) {
 
 function renderRespond(st, viewer) {
   const me = myRow(st, viewer);
-  const on = !!me && me.submitted === true && !!st.readOut;
+  const waiting = st.phase === 'decryption_closed';
+  const on = !!me && me.submitted === true && (!!st.readOut || waiting);
   ui.respond.hidden = !on;
   if (!on) return;
   const phase = st.phase;
@@ -920,7 +921,9 @@ function renderRespond(st, viewer) {
 
   let status;
   let kind = '';
-  if (me.confirmation) {
+  if (waiting) {
+    status = t('flow.respond.waitReadOut');
+  } else if (me.confirmation) {
     status = t('flow.respond.confirmedAt', { time: ctx.fmt.time(me.confirmation.at, false), how: t(me.confirmation.method === 'sm2' ? 'flow.response.signed' : 'flow.response.token') });
     kind = 'ok';
   } else if (me.silent) {
