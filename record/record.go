@@ -308,7 +308,7 @@ func (b *builder) fold(e rooms.Event) error {
 		}
 		dev := s.BudgetDeviationPct
 		if s.Budget != "" && dev == 0 {
-			dev = 20 // the domain's default (rooms.defaultBudgetDeviation)
+			dev = rooms.DefaultBudgetDeviationPct
 		}
 		r.Tender = Tender{
 			Title: s.Title, Section: s.Section, Category: s.Category, Deadline: s.Deadline,

@@ -66,7 +66,6 @@ const (
 	EvViolationNoted        = "violation_noted"
 	defaultMinBids          = 3
 	defaultConfirmWindow    = 5 * time.Minute
-	defaultBudgetDeviation  = 20 // percent
 	maxAttemptsKept         = 20
 	maxChatKept             = 200
 	maxNotesKept            = 200
@@ -84,6 +83,10 @@ const (
 	FlagAboveControlPrice   = "above_control_price"
 	FlagOffBudget           = "off_budget"
 )
+
+// DefaultBudgetDeviationPct flags prices further than this from the budget
+// when the session names a budget but no percentage (R12; centers use 10–30).
+const DefaultBudgetDeviationPct = 20
 
 // ReadOutField is one column of the opening sheet read out (R11).
 type ReadOutField struct {
@@ -542,7 +545,7 @@ func (o *Opening) startReadOut(actor Actor) ([]Draft, error) {
 	if r.Budget != "" {
 		r.DeviationPct = o.Session.BudgetDeviationPct
 		if r.DeviationPct == 0 {
-			r.DeviationPct = defaultBudgetDeviation
+			r.DeviationPct = DefaultBudgetDeviationPct
 		}
 	}
 	var alerts []Draft
