@@ -302,10 +302,7 @@ func (b *builder) fold(e rooms.Event) error {
 		if err := decode(&s); err != nil {
 			return err
 		}
-		fields := s.ReadOutFields
-		if len(fields) == 0 {
-			fields = []rooms.ReadOutField{{Key: "price", Label: "投标报价（元）"}}
-		}
+		fields := s.ReadOutColumns()
 		dev := s.BudgetDeviationPct
 		if s.Budget != "" && dev == 0 {
 			dev = rooms.DefaultBudgetDeviationPct

@@ -298,8 +298,8 @@ func (s SessionSpec) ConfirmWindow() time.Duration {
 	return defaultConfirmWindow
 }
 
-// readOutFields are the columns read out: the session's, or price alone.
-func (s SessionSpec) readOutFields() []ReadOutField {
+// ReadOutColumns are the columns read out: the session's, or price alone.
+func (s SessionSpec) ReadOutColumns() []ReadOutField {
 	if len(s.ReadOutFields) > 0 {
 		return s.ReadOutFields
 	}
@@ -540,7 +540,7 @@ func (o *Opening) startReadOut(actor Actor) ([]Draft, error) {
 	}
 	r := ReadOut{
 		Reserve: o.Session.ReservePrice, ControlPrice: o.Session.ControlPrice, Budget: o.Session.Budget,
-		Fields: o.Session.readOutFields(), Rows: []ReadOutRow{},
+		Fields: o.Session.ReadOutColumns(), Rows: []ReadOutRow{},
 	}
 	if r.Budget != "" {
 		r.DeviationPct = o.Session.BudgetDeviationPct
