@@ -271,6 +271,11 @@ describe('the opening from the deadline to the signed record', () => {
     await shot(a, 'bidder-paused');
     await new Promise((r) => setTimeout(r, 1600));
     assert.equal(await byId(a, 'countdown-value').textContent(), frozen, 'the countdown must not move while paused');
+    // A reload (a snapshot) shows the same pause and the same frozen time.
+    await a.reload();
+    await waitLive(a);
+    await byId(a, 'pause-banner').waitFor();
+    assert.equal(await byId(a, 'countdown-value').textContent(), frozen);
     assert.equal(await byId(host, 'flow-resume').isVisible(), true);
     assert.equal(await byId(host, 'flow-close-decryption').isVisible(), false);
 
@@ -316,6 +321,10 @@ describe('the opening from the deadline to the signed record', () => {
     assert.match(await byId(sup, 'price-alert-toast').textContent(), /南通四建集团有限公司/);
     assert.equal(await sup.locator('[data-testid="price-alert"]').count(), 2);
     assert.equal(await byId(P('a'), 'price-alerts').isVisible(), false);
+    await sup.reload();
+    await waitLive(sup);
+    await byId(sup, 'price-alerts').waitFor();
+    assert.equal(await sup.locator('[data-testid="price-alert"]').count(), 2, 'after a reload the alerts come from the read-out');
     assert.equal(await byId(host, 'price-alerts').isVisible(), false);
     await shot(host, 'host-read-out');
     await shot(sup, 'supervisor-read-out');
