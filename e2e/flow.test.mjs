@@ -355,6 +355,11 @@ describe('the opening from the deadline to the signed record', () => {
     assert.equal(await byId(host, 'unanswered-badge').textContent(), '1 条待答复');
     assert.equal(await byId(host, 'flow-close-confirmation').isDisabled(), true);
     await shot(host, 'host-objection');
+    await host.setViewportSize(PHONE);
+    await shot(host, 'host-phone-objection', true);
+    const sideways = await host.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(sideways <= 0, `the host console scrolls sideways by ${sideways}px on a phone`);
+    await host.setViewportSize(DESKTOP);
     await byId(host, 'answer-input').fill('经核对投标文件，工期为 365 日历天，与唱标一致。');
     await byId(host, 'answer-send').click();
     await byId(a, 'objection-answer').waitFor();
