@@ -21,6 +21,7 @@ import (
 type ConfirmChallenge struct {
 	Message string `json:"message"`
 	Digest  string `json:"digest"` // the read-out's SM3
+	KeyID   string `json:"key_id"` // the registered key's id: a client tells a wrong key before sending
 }
 
 // readOutDigest returns the digest of the room's read-out, or answers the
@@ -43,11 +44,16 @@ func (a *handlers) confirmChallenge(c *gin.Context) {
 	if !ok {
 		return
 	}
+	key, ok := a.bidderKey(c, room, actor.Sub)
+	if !ok {
+		return
+	}
 	digest, ok := a.readOutDigest(c, room, actor)
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, ConfirmChallenge{Message: rooms.ConfirmationMessage(room, actor.Sub, digest), Digest: digest})
+	id := key.ID()
+	c.JSON(http.StatusOK, ConfirmChallenge{Message: rooms.ConfirmationMessage(room, actor.Sub, digest), Digest: digest, KeyID: hex.EncodeToString(id[:])})
 }
 
 // maxSignatureB64 bounds a base64 SM2 signature (DER, at most 72 bytes).

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"testing"
 	"time"
 
@@ -48,7 +49,8 @@ func TestSignedConfirmation(t *testing.T) {
 	_, ch := f.do("GET", "/api/v1/sessions/s1/confirm/challenge", f.tokens["a"], nil)
 	msg, _ := ch["message"].(string)
 	digest, _ := ch["digest"].(string)
-	if msg != rooms.ConfirmationMessage("s1", "a", digest) || len(digest) != 64 {
+	aID := f.keys["a"].Public().ID()
+	if msg != rooms.ConfirmationMessage("s1", "a", digest) || len(digest) != 64 || ch["key_id"] != hex.EncodeToString(aID[:]) {
 		t.Fatalf("challenge %v", ch)
 	}
 	sign := func(bidder, text string) string {

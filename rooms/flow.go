@@ -585,6 +585,19 @@ func ConfirmationMessage(room, bidder, digest string) string {
 	return fmt.Sprintf("bidroom confirm read-out\nsession: %s\nbidder: %s\ndigest: %s\n", room, bidder, digest)
 }
 
+// ParseConfirmationMessage reads a ConfirmationMessage back, so a signing
+// client can check it signs a confirmation for its own session and nothing
+// else.
+func ParseConfirmationMessage(text string) (room, bidder, digest string, err error) {
+	if _, err := fmt.Sscanf(text, "bidroom confirm read-out\nsession: %s\nbidder: %s\ndigest: %s\n", &room, &bidder, &digest); err != nil {
+		return "", "", "", fmt.Errorf("not a read-out confirmation: %w", err)
+	}
+	if text != ConfirmationMessage(room, bidder, digest) || !hexDigest.MatchString(digest) {
+		return "", "", "", fmt.Errorf("not a read-out confirmation")
+	}
+	return room, bidder, digest, nil
+}
+
 // priceFlags flags a price above the control price or further from the
 // budget than the session allows (R12). An unparsable price is flagged by
 // neither: the read-out shows the sheet exactly as sealed.

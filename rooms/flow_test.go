@@ -423,3 +423,22 @@ func TestFlowVisibility(t *testing.T) {
 		}
 	}
 }
+
+func TestParseConfirmationMessage(t *testing.T) {
+	d := strings.Repeat("ab", 32)
+	room, bidder, digest, err := ParseConfirmationMessage(ConfirmationMessage("CD-1", "b-7", d))
+	if err != nil || room != "CD-1" || bidder != "b-7" || digest != d {
+		t.Fatalf("round trip: %q %q %q %v", room, bidder, digest, err)
+	}
+	for _, bad := range []string{
+		"",
+		"bidroom sign-in\nsession: CD-1\nbidder: b-7\nnonce: 00\ntime: 2026-01-01T00:00:00Z\n",
+		ConfirmationMessage("CD-1", "b-7", d) + "and pay 1 yuan\n",
+		ConfirmationMessage("CD-1", "b-7", "xyz"),
+		strings.Replace(ConfirmationMessage("CD-1", "b-7", d), "read-out", "readout", 1),
+	} {
+		if _, _, _, err := ParseConfirmationMessage(bad); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}

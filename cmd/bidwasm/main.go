@@ -14,9 +14,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"syscall/js"
 
 	"github.com/bidroom/bidroom/decrypt"
+	"github.com/bidroom/bidroom/rooms"
 	"github.com/bidroom/bidroom/signin"
 )
 
@@ -63,11 +65,36 @@ func unlock(_ js.Value, args []js.Value) any {
 // (an encrypted key and no or a wrong password), bad_challenge (not a
 // sign-in challenge for session: the key signs nothing else).
 func signIn(_ js.Value, args []js.Value) any {
+	return signWith("bidroomSignIn", args, func(key *decrypt.PrivateKey, text, session string) (string, error) {
+		return signin.Sign(key, text, session, "")
+	})
+}
+
+// confirm(keyPEM, password, message, session) signs the read-out
+// confirmation text (rooms.ConfirmationMessage) for session, and nothing
+// else; it answers like signIn.
+func confirm(_ js.Value, args []js.Value) any {
+	return signWith("bidroomConfirm", args, func(key *decrypt.PrivateKey, text, session string) (string, error) {
+		room, _, _, err := rooms.ParseConfirmationMessage(text)
+		if err != nil {
+			return "", err
+		}
+		if room != session {
+			return "", fmt.Errorf("the confirmation is for session %q, not %q", room, session)
+		}
+		sig, err := key.Sign([]byte(text))
+		return base64.StdEncoding.EncodeToString(sig), err
+	})
+}
+
+// signWith parses (keyPEM, password, text, session), signs text with sign
+// and returns {signature, key_id} or {error, code}.
+func signWith(name string, args []js.Value, sign func(key *decrypt.PrivateKey, text, session string) (string, error)) any {
 	fail := func(code, msg string) any {
 		return js.ValueOf(map[string]any{"error": msg, "code": code})
 	}
 	if len(args) != 4 {
-		return fail("usage", "bidroomSignIn(keyPEM, password, challenge, session)")
+		return fail("usage", name+"(keyPEM, password, text, session)")
 	}
 	var password []byte
 	if p := args[1].String(); p != "" {
@@ -80,7 +107,7 @@ func signIn(_ js.Value, args []js.Value) any {
 	if err != nil {
 		return fail("bad_key", err.Error())
 	}
-	sig, err := signin.Sign(key, args[2].String(), args[3].String(), "")
+	sig, err := sign(key, args[2].String(), args[3].String())
 	if err != nil {
 		return fail("bad_challenge", err.Error())
 	}
@@ -91,5 +118,6 @@ func signIn(_ js.Value, args []js.Value) any {
 func main() {
 	js.Global().Set("bidroomUnlock", js.FuncOf(unlock))
 	js.Global().Set("bidroomSignIn", js.FuncOf(signIn))
+	js.Global().Set("bidroomConfirm", js.FuncOf(confirm))
 	select {} // keep the exported function alive for the page's lifetime
 }

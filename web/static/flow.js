@@ -490,18 +490,20 @@ async function api(method, route, body) {
 }
 
 // signText signs the confirmation text with the bidder's key in WebAssembly
-// (cmd/bidwasm): bidroomConfirm where the module has it, else bidroomSign.
-async function signText(keyPEM, password, message) {
+// (cmd/bidwasm's bidroomConfirm, which signs nothing but a confirmation
+// for this session).
+async function signText(keyPEM, password, message, keyID) {
   try {
     await ctx.loadWasm();
   } catch {
     throw new SignError('load_failed');
   }
-  const fn = globalThis.bidroomConfirm || globalThis.bidroomSign;
+  const fn = globalThis.bidroomConfirm;
   if (typeof fn !== 'function') throw new SignError('no_signer');
   const out = fn(keyPEM, password, message, ctx.room);
-  if (typeof out === 'string') return out;
   if (!out || out.error) throw new SignError(out?.code || 'internal', out?.error);
+  // Another key would only be refused by the server: say so before sending.
+  if (keyID && out.key_id && out.key_id !== keyID) throw new SignError('bad_signature');
   return out.signature;
 }
 
@@ -530,7 +532,7 @@ async function onSign(e) {
     keyPEM = await readText(file);
     const ch = await api('GET', '/confirm/challenge');
     if (ctx.state.readOut && ch.digest !== ctx.state.readOut.digest) throw new SignError('conflict');
-    const signature = await signText(keyPEM, ui.signPassword.value, ch.message);
+    const signature = await signText(keyPEM, ui.signPassword.value, ch.message, ch.key_id);
     keyPEM = '';
     await api('POST', '/confirm', { signature });
     signMsg = { key: 'flow.sign.done', kind: 'ok' };
