@@ -91,6 +91,7 @@ func NewRouter(d Deps) *gin.Engine {
 	v1.DELETE("/sessions/:id/bids/mine", a.withdrawBid)
 	v1.GET("/sessions/:id/bids/mine/unlock", a.unlockChallenge)
 	v1.POST("/sessions/:id/bids/mine/unlock", a.unlock)
+	v1.POST("/sessions/:id/bids/mine/unlock/failure", a.reportUnlockFailure)
 	v1.POST("/sessions/:id/bids/mine/backup/uploads", a.createBackupUpload)
 	v1.PATCH("/sessions/:id/bids/mine/backup/uploads/:upload", a.appendBackupUpload)
 	v1.POST("/sessions/:id/bids/mine/backup/uploads/:upload/complete", a.completeBackupUpload)

@@ -80,3 +80,43 @@ func TestBackupChannel(t *testing.T) {
 		}
 	}
 }
+
+// TestClientReportedUnlockFailure: a failure in the bidder's own client is
+// recorded as an attempt (evidence for 撤销/撤回), only inside the window,
+// only with a client's code, only by the bidder.
+func TestClientReportedUnlockFailure(t *testing.T) {
+	f := newBidFixture(t)
+	if status, body := f.upload(f.tokens["a"], seal(t, "s1", "a", f.keys["a"], 1000)); status != 201 {
+		t.Fatalf("upload: %d %v", status, body)
+	}
+	report := func(token, code string) (int, map[string]any) {
+		return f.do("POST", "/api/v1/sessions/s1/bids/mine/unlock/failure", token, map[string]string{"code": code, "message": "所选私钥无法解开数据密钥"})
+	}
+	if status, body := report(f.tokens["a"], "wrong_key"); status != 409 {
+		t.Fatalf("report before the window: %d %v", status, body)
+	}
+	f.advance(2*time.Hour + time.Minute)
+	ctx := t.Context()
+	if _, err := f.svc.Execute(ctx, "s1", rooms.SystemActor, rooms.Command{ID: "dl", Type: rooms.CmdDeadline}); err != nil {
+		t.Fatal(err)
+	}
+	host, _, _ := f.issuer.Mint(auth.Request{Room: "s1", Role: rooms.RoleHost, Sub: "h", TTL: time.Hour})
+	if status, body := f.do("POST", "/api/v1/sessions/s1/commands", host, map[string]any{"id": "w", "type": "start_decryption"}); status != 200 {
+		t.Fatalf("start decryption: %d %v", status, body)
+	}
+	if status, body := report(f.tokens["a"], "server_error"); status != 400 {
+		t.Fatalf("a client claiming a server fault: %d %v", status, body)
+	}
+	if status, body := report(host, "wrong_key"); status != 403 {
+		t.Fatalf("host reports: %d %v", status, body)
+	}
+	if status, body := report(f.tokens["a"], "wrong_key"); status != 200 {
+		t.Fatalf("report: %d %v", status, body)
+	}
+	snap, _ := f.svc.Snapshot(ctx, "s1", rooms.Actor{Sub: "s", Role: rooms.RoleSupervisor})
+	for _, p := range snap.View.Bidders {
+		if p.Sub == "a" && (len(p.AttemptLog) != 1 || p.AttemptLog[0].Code != "wrong_key" || p.Opened != nil) {
+			t.Fatalf("a's attempts %+v", p.AttemptLog)
+		}
+	}
+}

@@ -265,3 +265,35 @@ func (a *handlers) decryptBid(ctx context.Context, room, bidder, digest, encrypt
 	_ = json.Unmarshal(sb, &fields)
 	return rooms.Unlock{Bidder: bidder, OK: true, Sheet: fields, PlaintextSHA: digest, PlaintextBytes: size}
 }
+
+// reportUnlockFailure records a failure that happened in the bidder's own
+// client before anything reached the server (the key does not unwrap the
+// bid's data key, the key file is not a key, a wrong password): it is
+// evidence for classifying a bid that was never unlocked (R9).
+func (a *handlers) reportUnlockFailure(c *gin.Context) {
+	room, actor, ok := a.bidder(c)
+	if !ok {
+		return
+	}
+	var req struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}
+	if !bind(c, &req) {
+		return
+	}
+	if !rooms.ClientUnlockCodes[req.Code] {
+		apiError(c, http.StatusBadRequest, "invalid", "code must be one of wrong_key, bad_key, wrong_password, timeout, client_error")
+		return
+	}
+	msg := []rune(req.Message)
+	if len(msg) > 300 {
+		msg = msg[:300]
+	}
+	data, _ := json.Marshal(rooms.Unlock{Bidder: actor.Sub, Code: req.Code, Message: "reported by the bidder's client: " + string(msg), Reported: true})
+	if _, err := a.Svc.Execute(c.Request.Context(), room, actor, rooms.Command{ID: "unlock-report:" + uuid.NewString(), Type: rooms.CmdRecordUnlock, Data: data}); err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"recorded": true})
+}

@@ -426,8 +426,9 @@ describe('the opening from the deadline to the signed record', () => {
     assert.equal(await byId(host2, 'flow-start-read-out').isDisabled(), true, 'the read-out waits for the classification');
     assert.match(await item.locator('[data-testid="classify-suggested"]').textContent(), /系统建议：撤销/);
     assert.equal(await item.locator('[data-testid="classify-revoked"]').isChecked(), true, 'the suggestion is preselected');
-    // The wrong key failed in the page (WebAssembly) before anything was sent: the log holds no attempt.
-    assert.match(await item.locator('[data-testid="attempt-log"]').textContent(), /没有解密尝试/);
+    // The wrong key failed in the page (WebAssembly) before anything was sent; the page reported it,
+    // so the log holds the attempt with the client's code as evidence (R9).
+    assert.match(await item.locator('[data-testid="attempt-log"]').textContent(), /wrong_key|私钥/);
     await item.locator('[data-testid="classify-submit"]').click();
     await item.locator('.form-error').filter({ hasText: '请填写原因' }).waitFor();
     await item.locator('[data-testid="classify-reason"]').fill('投标人使用的私钥与投标文件不匹配，解密时间内未能解密');

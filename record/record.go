@@ -434,7 +434,7 @@ func (b *builder) fold(e rooms.Event) error {
 		if err != nil {
 			return err
 		}
-		bd.Attempts = append(bd.Attempts, rooms.Attempt{At: e.Time, OK: u.OK, Code: u.Code, Message: u.Message, Backup: u.Backup})
+		bd.Attempts = append(bd.Attempts, rooms.Attempt{At: e.Time, OK: u.OK, Code: u.Code, Message: u.Message, Backup: u.Backup, Reported: u.Reported})
 		if u.OK {
 			bd.Outcome, bd.OpenedAt, bd.Backup, bd.PlaintextDigest = "opened", e.Time, u.Backup, u.PlaintextSHA
 		}

@@ -138,6 +138,8 @@ type Attempt struct {
 	Code    string    `json:"code,omitempty"`
 	Message string    `json:"message,omitempty"`
 	Backup  bool      `json:"backup,omitempty"`
+	// Reported: the failure happened in the bidder's client, which said so.
+	Reported bool `json:"reported,omitempty"`
 }
 
 // ReadOutRow is one bid as read out.

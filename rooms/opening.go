@@ -108,7 +108,8 @@ type Unlock struct {
 	Sheet          map[string]string `json:"sheet,omitempty"`            // the opening sheet, exactly as sealed
 	PlaintextSHA   string            `json:"plaintext_digest,omitempty"` // SM3 of the decrypted bid file, hex
 	PlaintextBytes int64             `json:"plaintext_size,omitempty"`
-	Backup         bool              `json:"backup,omitempty"` // unlocked from the backup file (R10)
+	Backup         bool              `json:"backup,omitempty"`   // unlocked from the backup file (R10)
+	Reported       bool              `json:"reported,omitempty"` // a failure in the bidder's client, reported by it (the server saw no exchange)
 	Code           string            `json:"code,omitempty"`
 	Message        string            `json:"message,omitempty"`
 }
@@ -325,7 +326,7 @@ func (o *Opening) apply(e Event) error {
 		}
 		if p := o.Bidders[u.Bidder]; p != nil {
 			p.Attempts++
-			p.AttemptLog = append(p.AttemptLog, Attempt{At: e.Time, OK: u.OK, Code: u.Code, Message: u.Message, Backup: u.Backup})
+			p.AttemptLog = append(p.AttemptLog, Attempt{At: e.Time, OK: u.OK, Code: u.Code, Message: u.Message, Backup: u.Backup, Reported: u.Reported})
 			if n := len(p.AttemptLog); n > maxAttemptsKept {
 				p.AttemptLog = slices.Clone(p.AttemptLog[n-maxAttemptsKept:])
 			}
@@ -742,6 +743,14 @@ func (o *Opening) UnlockOpen(bidder string, now time.Time) error {
 	return nil
 }
 
+// MaxUnlockAttempts bounds the attempts recorded per bid: retries are
+// allowed (R8), an endless stream of them is not.
+const MaxUnlockAttempts = 100
+
+// ClientUnlockCodes are the failures a bidder's client may report: ones the
+// server cannot see because they happen before anything is sent.
+var ClientUnlockCodes = map[string]bool{"wrong_key": true, "bad_key": true, "wrong_password": true, "timeout": true, "client_error": true}
+
 // BackupOpen reports whether bidder may unlock from the backup file now:
 // the session allows it (R10), a backup digest was committed with the bid
 // before the deadline, and an unlock of the bid itself has failed.
@@ -776,6 +785,12 @@ func (o *Opening) recordUnlock(actor Actor, cmd Command, now time.Time) ([]Draft
 	}
 	if err := o.UnlockOpen(actor.Sub, now); err != nil {
 		return nil, err
+	}
+	if o.Bidders[actor.Sub].Attempts >= MaxUnlockAttempts {
+		return nil, refuse(CodeInvalid, "%d unlock attempts are recorded for this bid; ask the host for help", MaxUnlockAttempts)
+	}
+	if u.Reported && (u.OK || !ClientUnlockCodes[u.Code]) {
+		return nil, refuse(CodeInvalid, "a client reports only its own failures (wrong_key, bad_key, wrong_password, timeout, client_error)")
 	}
 	if u.Backup {
 		if err := o.BackupOpen(actor.Sub); err != nil {

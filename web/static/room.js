@@ -886,6 +886,18 @@ async function unlockApi(method, body) {
   return json;
 }
 
+// Failures that happen in this page before anything reaches the server;
+// reported so the log holds them as evidence of the attempt (R9).
+const CLIENT_UNLOCK_FAILURES = new Set(['wrong_key', 'bad_key', 'wrong_password']);
+
+function reportUnlockFailure(code, message) {
+  fetch(`/api/v1/sessions/${encodeURIComponent(ROOM)}/bids/mine/unlock/failure`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ code, message: String(message || '').slice(0, 300) }),
+  }).catch(() => {}); // best effort: the bidder's message on the page does not depend on it
+}
+
 const UNLOCK_ERRORS = new Set(['no_file', 'too_big', 'bad_key', 'wrong_key', 'bad_challenge', 'bad_exchange', 'corrupted',
   'wrong_state', 'not_found', 'server_error', 'network', 'load_failed', 'unauthorized']);
 
@@ -916,7 +928,10 @@ async function onUnlock(e) {
     const ch = await unlockApi('GET');
     const out = unlocker(keyPEM, $('unlock-password').value, ch.wrapped_key, ch.platform_key);
     keyPEM = '';
-    if (!out || out.error) throw new UnlockError(out?.code || 'internal', out?.error);
+    if (!out || out.error) {
+      if (CLIENT_UNLOCK_FAILURES.has(out?.code)) reportUnlockFailure(out.code, out.error);
+      throw new UnlockError(out?.code || 'internal', out?.error);
+    }
     const res = await unlockApi('POST', { encrypted_key: out.encrypted_key });
     unlockResult = { bidder: viewer.sub, sheet: res.sheet, plaintext_digest: res.plaintext_digest, plaintext_size: res.plaintext_size };
     unlockMsg = null;
