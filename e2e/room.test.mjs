@@ -104,6 +104,10 @@ describe('opening room in Chromium', () => {
     const keyLinks = byId(host, 'demo-key');
     assert.deepEqual((await keyLinks.evaluateAll((as) => as.map((a) => a.dataset.sub))).sort(), Object.keys(BIDDERS));
     assert.match(await byId(host, 'demo-key-hint').textContent(), /示例密钥：仅用于演示/);
+    // A short guide walks a newcomer through the opening, step by step.
+    const steps = await byId(host, 'demo-guide').locator('li').allTextContents();
+    assert.equal(steps.length, 6);
+    assert.ok(steps.every((s) => s.trim().length > 10), 'every guide step has its text');
     await host.screenshot({ path: path.join(artifacts, 'landing-1366x768.png') });
   });
 
