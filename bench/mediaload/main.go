@@ -25,10 +25,8 @@ import (
 	"github.com/bidroom/bidroom/bench/internal/loadtool"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,18 +45,10 @@ func main() {
 
 // Report is the -json output.
 type Report struct {
-	Machine   Machine  `json:"machine"`
-	Command   string   `json:"command"`
-	SharedMux bool     `json:"viewers_share_one_socket"`
-	Results   []Result `json:"results"`
-}
-
-// Machine describes where the figures were taken.
-type Machine struct {
-	CPUs   int    `json:"cpus"`
-	Model  string `json:"cpu_model"`
-	Kernel string `json:"kernel"`
-	Go     string `json:"go"`
+	Machine   loadtool.Machine `json:"machine"`
+	Command   string           `json:"command"`
+	SharedMux bool             `json:"viewers_share_one_socket"`
+	Results   []Result         `json:"results"`
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -122,23 +112,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	opt.FPS = defaultClip.FPS
 	opt.Progress = stderr
 
-	if *serverBin == "" {
-		dir, err := os.MkdirTemp("", "mediaload-build-")
-		if err != nil {
-			return fmt.Errorf("create build dir: %w", err)
-		}
-		defer os.RemoveAll(dir)
-		*serverBin = filepath.Join(dir, "bidroom")
-		fmt.Fprintln(stderr, "mediaload: building the server: go build -o", *serverBin, "github.com/bidroom/bidroom/cmd/bidroom")
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", *serverBin, "github.com/bidroom/bidroom/cmd/bidroom")
-		cmd.Stdout, cmd.Stderr = stderr, stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("build the server (run from inside the module, or pass -server): %w", err)
-		}
+	cleanup, err := loadtool.BuildServer(ctx, serverBin, "mediaload", stderr)
+	if err != nil {
+		return err
 	}
+	defer cleanup()
 
-	rep := Report{Machine: machine(), Command: commandLine(), SharedMux: opt.SharedMux}
-	fmt.Fprintf(stderr, "mediaload: %s; clip %s, %d frames\n", rep.Machine.line(), clipPath, len(opt.Frames))
+	rep := Report{Machine: loadtool.DescribeMachine(*serverBin, 0), Command: commandLine(), SharedMux: opt.SharedMux}
+	fmt.Fprintf(stderr, "mediaload: %s; clip %s, %d frames\n", rep.Machine.Line("mediaload"), clipPath, len(opt.Frames))
 	srvCfg := loadtool.Config{Binary: *serverBin, Name: "mediaload", Env: env, DataBase: *dataBase}
 	for _, n := range ns {
 		opt.N = n
@@ -216,21 +197,12 @@ func parseNs(s string) ([]int, error) {
 	return ns, nil
 }
 
-func machine() Machine {
-	m := Machine{CPUs: runtime.NumCPU(), Model: loadtool.CPUModel(), Kernel: loadtool.Kernel(), Go: runtime.Version()}
-	return m
-}
-
-func (m Machine) line() string {
-	return fmt.Sprintf("machine: %d CPUs (nproc), %s, Linux %s, %s", m.CPUs, m.Model, m.Kernel, m.Go)
-}
-
 func commandLine() string {
 	return strings.Join(append([]string{"mediaload"}, os.Args[1:]...), " ")
 }
 
 func printTable(w io.Writer, rep Report, opt Options) {
-	fmt.Fprintln(w, rep.Machine.line())
+	fmt.Fprintln(w, rep.Machine.Line("mediaload"))
 	sock := "one socket each"
 	if rep.SharedMux {
 		sock = "one shared UDP mux"

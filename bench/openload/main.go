@@ -31,17 +31,13 @@ package main
 
 import (
 	"context"
-	"debug/buildinfo"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -61,19 +57,10 @@ func main() {
 
 // Report is the -json output.
 type Report struct {
-	Machine Machine `json:"machine"`
-	Command string  `json:"command"`
-	Result  Result  `json:"result"`
-	Held    bool    `json:"held"` // every bid unlocked and confirmed, nothing lost, no failures
-}
-
-// Machine describes where the figures were taken.
-type Machine struct {
-	CPUs     int    `json:"cpus"`
-	Model    string `json:"cpu_model"`
-	Kernel   string `json:"kernel"`
-	ToolGo   string `json:"tool_go"`
-	ServerGo string `json:"server_go"`
+	Machine loadtool.Machine `json:"machine"`
+	Command string           `json:"command"`
+	Result  Result           `json:"result"`
+	Held    bool             `json:"held"` // every bid unlocked and confirmed, nothing lost, no failures
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -118,24 +105,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if _, err := loadtool.RaiseFDLimit(); err != nil {
 		return err
 	}
-	if *serverBin == "" {
-		dir, err := os.MkdirTemp("", "openload-build-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		*serverBin = filepath.Join(dir, "bidroom")
-		fmt.Fprintln(stderr, "openload: building the server: go build -o", *serverBin, "github.com/bidroom/bidroom/cmd/bidroom")
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", *serverBin, "github.com/bidroom/bidroom/cmd/bidroom")
-		cmd.Stdout, cmd.Stderr = stderr, stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("build the server (run from inside the module, or pass -server): %w", err)
-		}
+	cleanup, err := loadtool.BuildServer(ctx, serverBin, "openload", stderr)
+	if err != nil {
+		return err
 	}
+	defer cleanup()
 	opt.Server = *serverBin
 
 	if *waitIdle > 0 {
-		busy, err := waitQuiet(ctx, *waitIdle, *idleBelow)
+		busy, err := loadtool.WaitQuiet(ctx, *waitIdle, *idleBelow)
 		if err != nil {
 			return err
 		}
@@ -143,7 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "openload: machine still %.0f%% busy (of one core) after %v; running anyway\n", busy, *waitIdle)
 		}
 	}
-	rep := Report{Machine: machine(opt.Server), Command: strings.Join(append([]string{"openload"}, args...), " ")}
+	rep := Report{Machine: loadtool.DescribeMachine(opt.Server, 0), Command: strings.Join(append([]string{"openload"}, args...), " ")}
 	res, err := runOnce(ctx, opt)
 	rep.Result = res
 	if err != nil {
@@ -175,18 +153,9 @@ func held(r Result) bool {
 		r.UnlockFails == 0 && r.ConfirmFails == 0 && r.SignInFails == 0 && r.Lost == 0
 }
 
-func machine(serverBin string) Machine {
-	m := Machine{CPUs: runtime.NumCPU(), Model: loadtool.CPUModel(), Kernel: loadtool.Kernel(), ToolGo: runtime.Version()}
-	if bi, err := buildinfo.ReadFile(serverBin); err == nil {
-		m.ServerGo = bi.GoVersion
-	}
-	return m
-}
-
 func printReport(w io.Writer, rep Report) {
 	r := rep.Result
-	m := rep.Machine
-	fmt.Fprintf(w, "machine: %d CPUs (nproc), %s, Linux %s, openload %s, server %s\n", m.CPUs, m.Model, m.Kernel, m.ToolGo, m.ServerGo)
+	fmt.Fprintln(w, rep.Machine.Line("openload"))
 	fmt.Fprintf(w, "opening: %d bidders (key sign-in, unlock, signed confirmation), %d viewers (%s), host; bids of %d bytes; record: %s\n\n",
 		r.Bidders, r.Viewers, r.Viewer, r.BidBytes, r.Record)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -206,7 +175,7 @@ func printReport(w io.Writer, rep Report) {
 	row("server RSS peak / at the end", fmt.Sprintf("%.1f / %.1f MiB", float64(r.ServerPeakRSS)/(1<<20), float64(r.ServerRSS)/(1<<20)))
 	tw.Flush()
 
-	fmt.Fprintln(w, "\nCPU by phase (% of one core; the machine has", m.CPUs, "cores):")
+	fmt.Fprintln(w, "\nCPU by phase (% of one core; the machine has", rep.Machine.CPUs, "cores):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "phase\tseconds\tserver %\ttool %\tother %\t")
 	for _, p := range r.Phases {
@@ -217,22 +186,4 @@ func printReport(w io.Writer, rep Report) {
 		fmt.Fprintln(w, "failure:", f)
 	}
 	fmt.Fprintf(w, "\nheld: %v\ncommand: %s\n", rep.Held, rep.Command)
-}
-
-// waitQuiet waits until the whole machine is busy under below % of one
-// core over 3 s, or until limit; it returns the last reading.
-func waitQuiet(ctx context.Context, limit time.Duration, below float64) (float64, error) {
-	deadline := time.Now().Add(limit)
-	for {
-		t0, b0 := time.Now(), loadtool.MachineBusy()
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(3 * time.Second):
-		}
-		busy := 100 * (loadtool.MachineBusy() - b0).Seconds() / time.Since(t0).Seconds()
-		if busy < below || time.Now().After(deadline) {
-			return busy, nil
-		}
-	}
 }

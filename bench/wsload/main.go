@@ -27,17 +27,12 @@ import (
 	"github.com/bidroom/bidroom/bench/internal/loadtool"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
-
-	"debug/buildinfo"
 )
 
 func main() {
@@ -51,21 +46,11 @@ func main() {
 
 // Report is the -json output.
 type Report struct {
-	Machine Machine  `json:"machine"`
-	Command string   `json:"command"`
-	Role    string   `json:"role"`
-	Results []Result `json:"results"`
-	Held    int      `json:"held"` // largest N held, 0 for none
-}
-
-// Machine describes where the figures were taken.
-type Machine struct {
-	CPUs     int    `json:"cpus"`
-	Model    string `json:"cpu_model"`
-	Kernel   string `json:"kernel"`
-	ToolGo   string `json:"tool_go"`
-	ServerGo string `json:"server_go"`
-	FDLimit  uint64 `json:"fd_limit"`
+	Machine loadtool.Machine `json:"machine"`
+	Command string           `json:"command"`
+	Role    string           `json:"role"`
+	Results []Result         `json:"results"`
+	Held    int              `json:"held"` // largest N held, 0 for none
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -124,28 +109,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "wsload: warning:", w)
 	}
 
-	if *serverBin == "" {
-		dir, err := os.MkdirTemp("", "wsload-build-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		*serverBin = filepath.Join(dir, "bidroom")
-		fmt.Fprintln(stderr, "wsload: building the server: go build -o", *serverBin, "github.com/bidroom/bidroom/cmd/bidroom")
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", *serverBin, "github.com/bidroom/bidroom/cmd/bidroom")
-		cmd.Stdout, cmd.Stderr = stderr, stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("build the server (run from inside the module, or pass -server): %w", err)
-		}
+	cleanup, err := loadtool.BuildServer(ctx, serverBin, "wsload", stderr)
+	if err != nil {
+		return err
 	}
+	defer cleanup()
 	opt.Server = *serverBin
 
-	rep := Report{Machine: machine(opt.Server, fdLimit), Command: commandLine(), Role: opt.Role}
-	fmt.Fprintf(stderr, "wsload: %s\n", rep.Machine.line())
+	rep := Report{Machine: loadtool.DescribeMachine(opt.Server, fdLimit), Command: commandLine(), Role: opt.Role}
+	fmt.Fprintf(stderr, "wsload: %s\n", rep.Machine.Line("wsload"))
 	for _, n := range ns {
 		opt.N = n
 		if *waitIdle > 0 {
-			if busy, err := waitQuiet(ctx, *waitIdle, *idleBelow); err != nil {
+			if busy, err := loadtool.WaitQuiet(ctx, *waitIdle, *idleBelow); err != nil {
 				return err
 			} else if busy >= *idleBelow {
 				fmt.Fprintf(stderr, "wsload: machine still %.0f%% busy (of one core) after %v; running N=%d anyway\n", busy, *waitIdle, n)
@@ -176,25 +152,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	printTable(stdout, rep, opt)
 	return nil
-}
-
-// waitQuiet waits until the whole machine is busy under below % of one
-// core over 3 s, or until limit; it returns the last reading. Other work
-// on the box (a shared CI runner, say) skews every latency figure.
-func waitQuiet(ctx context.Context, limit time.Duration, below float64) (float64, error) {
-	deadline := time.Now().Add(limit)
-	for {
-		t0, b0 := time.Now(), loadtool.MachineBusy()
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(3 * time.Second):
-		}
-		busy := 100 * (loadtool.MachineBusy() - b0).Seconds() / time.Since(t0).Seconds()
-		if busy < below || time.Now().After(deadline) {
-			return busy, nil
-		}
-	}
 }
 
 func parseNs(s string) ([]int, error) {
@@ -253,25 +210,12 @@ func portWarning(n int) string {
 	return ""
 }
 
-func machine(serverBin string, fdLimit uint64) Machine {
-	m := Machine{CPUs: runtime.NumCPU(), Model: loadtool.CPUModel(), Kernel: loadtool.Kernel(), ToolGo: runtime.Version(), FDLimit: fdLimit}
-	if bi, err := buildinfo.ReadFile(serverBin); err == nil {
-		m.ServerGo = bi.GoVersion
-	}
-	return m
-}
-
-func (m Machine) line() string {
-	return fmt.Sprintf("machine: %d CPUs (nproc), %s, Linux %s, wsload %s, server %s, fd limit %d",
-		m.CPUs, m.Model, m.Kernel, m.ToolGo, m.ServerGo, m.FDLimit)
-}
-
 func commandLine() string {
 	return strings.Join(append([]string{"wsload"}, os.Args[1:]...), " ")
 }
 
 func printTable(w io.Writer, rep Report, opt Options) {
-	fmt.Fprintln(w, rep.Machine.line())
+	fmt.Fprintln(w, rep.Machine.Line("wsload"))
 	fmt.Fprintf(w, "clients: role %s, one room, one server; broadcast %v every %v; p99 limit %v; send queue %s\n\n",
 		rep.Role, opt.Duration, opt.Interval, opt.P99Limit, queueName(opt.SendQueue))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
