@@ -54,11 +54,13 @@ func (s *server) client() *bidclient.Client {
 }
 
 // submit uploads a sealed bid, resuming after interruptions, and prints
-// the platform's signed receipt.
+// the platform's signed receipt. With --backup it commits the backup copy's
+// SM3 with the bid (R10).
 func submit(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("submit", stderr)
 	connect := serverFlags(fs)
 	in := fs.String("in", "", "sealed bid")
+	backup := fs.String("backup", "", "the backup copy sealed with the bid (seal --backup): commit its SM3 with the bid")
 	receiptOut := fs.String("receipt-out", "", "also write the receipt to this file")
 	quiet := fs.Bool("quiet", false, "no progress")
 	if err := fs.Parse(args); err != nil {
@@ -80,15 +82,18 @@ func submit(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	receipt, err := srv.client().Upload(context.Background(), f, st.Size(), &bidclient.UploadOptions{
-		Part: func(part io.Reader, off, n, size int64) (io.Reader, func()) {
-			p := newProgress(part, n, fmt.Sprintf("uploading %d–%d of %d bytes", off, off+n, size), stderr, *quiet)
-			return p, p.done
-		},
-		Retrying: func(_ int64, err error) { fmt.Fprintf(stderr, "upload interrupted (%v); resuming\n", err) },
-	})
+	opts := uploadOptions(stderr, *quiet)
+	if *backup != "" {
+		if opts.BackupDigest, err = fileDigest(*backup); err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+	}
+	receipt, err := srv.client().Upload(context.Background(), f, st.Size(), opts)
 	if err != nil {
 		return err
+	}
+	if *backup != "" {
+		fmt.Fprintf(stderr, "backup %s committed with the bid (SM3 %s): keep it unchanged; only this file is accepted as the backup\n", *backup, opts.BackupDigest)
 	}
 	if *receiptOut != "" {
 		if err := os.WriteFile(*receiptOut, receipt, 0o644); err != nil {
@@ -99,14 +104,77 @@ func submit(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// uploadOptions shows progress of large parts and interruptions on stderr.
+func uploadOptions(stderr io.Writer, quiet bool) *bidclient.UploadOptions {
+	return &bidclient.UploadOptions{
+		Part: func(part io.Reader, off, n, size int64) (io.Reader, func()) {
+			p := newProgress(part, n, fmt.Sprintf("uploading %d–%d of %d bytes", off, off+n, size), stderr, quiet)
+			return p, p.done
+		},
+		Retrying: func(_ int64, err error) { fmt.Fprintf(stderr, "upload interrupted (%v); resuming\n", err) },
+	}
+}
+
+// fileDigest is the SM3 of the file at path, hex.
+func fileDigest(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	return bidclient.Digest(f)
+}
+
+// backupCmd uploads the backup copy of the bid in the decryption window,
+// after an unlock of the bid failed (R10), resuming after interruptions.
+func backupCmd(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("backup", stderr)
+	connect := serverFlags(fs)
+	in := fs.String("in", "", "the backup copy sealed with the bid (seal --backup)")
+	quiet := fs.Bool("quiet", false, "no progress")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := required(map[string]string{"in": *in}); err != nil {
+		return err
+	}
+	srv, err := connect()
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(*in)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	res, err := srv.client().UploadBackup(context.Background(), f, st.Size(), uploadOptions(stderr, *quiet))
+	switch bidclient.Code(err) {
+	case "backup_mismatch":
+		return fmt.Errorf("%w\n(%s is not the backup whose SM3 was committed with the bid: upload the file seal --backup wrote)", err, *in)
+	case "wrong_state":
+		return fmt.Errorf("%w\n(the backup is taken only in the decryption window, after an unlock of the bid failed)", err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "backup accepted: SM3 %s (%d bytes); now run bidtool unlock --backup\n", res.Digest, res.Size)
+	return nil
+}
+
 // unlock answers the server's unlock challenge: the data key is unwrapped
 // here with the private key, which never leaves this machine, and sent
-// back encrypted to the platform key.
+// back encrypted to the platform key. With --backup it unlocks the backup
+// copy uploaded with bidtool backup.
 func unlock(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("unlock", stderr)
 	connect := serverFlags(fs)
 	keyFile := fs.String("key", "", "your SM2 private key (PEM) the bid was sealed to")
 	passFile := fs.String("pass-file", "", "file holding the key's password")
+	backup := fs.Bool("backup", false, "unlock the backup copy uploaded with bidtool backup (R10)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -121,11 +189,18 @@ func unlock(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	res, err := srv.client().Unlock(context.Background(), key)
+	unlockFn, what := srv.client().Unlock, "bid"
+	if *backup {
+		unlockFn, what = srv.client().UnlockBackup, "backup copy of the bid"
+	}
+	res, err := unlockFn(context.Background(), key)
+	if bidclient.Code(err) == "no_backup" {
+		return fmt.Errorf("%w\n(upload it first: bidtool backup --in FILE)", err)
+	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stderr, "bid unlocked; the opening sheet as sealed:")
+	fmt.Fprintf(stderr, "%s unlocked; the opening sheet as sealed:\n", what)
 	out, _ := json.MarshalIndent(res.Sheet, "", "  ")
 	fmt.Fprintf(stdout, "%s\n", out)
 	return nil
