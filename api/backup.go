@@ -1,7 +1,6 @@
 package api
 
 import (
-	"fmt"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -32,26 +31,9 @@ func (a *handlers) backupBidder(c *gin.Context) (string, rooms.Actor, bool) {
 }
 
 func (a *handlers) createBackupUpload(c *gin.Context) {
-	room, actor, ok := a.backupBidder(c)
-	if !ok {
-		return
+	if room, actor, ok := a.backupBidder(c); ok {
+		a.newUpload(c, backupOwner(room, actor.Sub))
 	}
-	var req struct {
-		Size int64 `json:"size"`
-	}
-	if !bind(c, &req) {
-		return
-	}
-	if req.Size <= 0 || req.Size > a.MaxBidBytes {
-		apiError(c, http.StatusBadRequest, "invalid", fmt.Sprintf("size must be between 1 and %d bytes", a.MaxBidBytes))
-		return
-	}
-	id, err := a.Blobs.CreateUpload(req.Size, backupOwner(room, actor.Sub))
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusCreated, gin.H{"upload_id": id, "offset": 0, "size": req.Size})
 }
 
 func (a *handlers) appendBackupUpload(c *gin.Context) {

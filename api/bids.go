@@ -140,6 +140,11 @@ func (a *handlers) createUpload(c *gin.Context) {
 	if _, ok := a.bidderKey(c, room, actor.Sub); !ok {
 		return
 	}
+	a.newUpload(c, uploadOwner(room, actor.Sub))
+}
+
+// newUpload answers a request {size} with a new resumable upload for owner.
+func (a *handlers) newUpload(c *gin.Context, owner string) {
 	var req struct {
 		Size int64 `json:"size"`
 	}
@@ -150,7 +155,7 @@ func (a *handlers) createUpload(c *gin.Context) {
 		apiError(c, http.StatusBadRequest, "invalid", fmt.Sprintf("size must be between 1 and %d bytes", a.MaxBidBytes))
 		return
 	}
-	id, err := a.Blobs.CreateUpload(req.Size, uploadOwner(room, actor.Sub))
+	id, err := a.Blobs.CreateUpload(req.Size, owner)
 	if err != nil {
 		a.fail(c, err)
 		return
