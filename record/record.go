@@ -174,26 +174,11 @@ type Confirmation struct {
 	Silent    []string    `json:"silent"` // neither confirmed nor objected (R15)
 }
 
-// Confirmed is one bidder's confirmation of the read-out.
-type Confirmed struct {
-	Bidder    string    `json:"bidder"`
-	Method    string    `json:"method"` // sm2 or token
-	Digest    string    `json:"digest"`
-	KeyID     string    `json:"key_id,omitempty"`
-	Signature string    `json:"signature,omitempty"` // base64 DER over rooms.ConfirmationMessage
-	At        time.Time `json:"at"`
-}
+// Confirmed is one bidder's confirmation of the read-out, as the log holds it.
+type Confirmed = rooms.Confirmation
 
 // Objection is an objection (异议) and the host's answer, verbatim (R13).
-type Objection struct {
-	ID         string    `json:"id"`
-	Bidder     string    `json:"bidder"`
-	Text       string    `json:"text"`
-	At         time.Time `json:"at"`
-	Answer     string    `json:"answer,omitempty"`
-	AnsweredBy string    `json:"answered_by,omitempty"`
-	AnsweredAt time.Time `json:"answered_at,omitzero"`
-}
+type Objection = rooms.Objection
 
 // Recording is one finished media file and its SM3 (R17).
 type Recording struct {
