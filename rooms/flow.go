@@ -346,32 +346,48 @@ func checkFlowSpec(s *SessionSpec) error {
 // decideFlow handles the later steps' commands; ok is false for a command
 // it does not know.
 func (o *Opening) decideFlow(actor Actor, cmd Command, now time.Time) (drafts []Draft, ok bool, err error) {
-	handlers := map[string]func() ([]Draft, error){
-		CmdPause:              func() ([]Draft, error) { return o.pause(actor, cmd, now) },
-		CmdResume:             func() ([]Draft, error) { return o.resume(actor, now) },
-		CmdExtendDecryption:   func() ([]Draft, error) { return o.extendDecryption(actor, cmd) },
-		CmdClassify:           func() ([]Draft, error) { return o.classify(actor, cmd) },
-		CmdStartReadOut:       func() ([]Draft, error) { return o.startReadOut(actor) },
-		CmdStartConfirmation:  func() ([]Draft, error) { return o.startConfirmation(actor, now) },
-		CmdConfirm:            func() ([]Draft, error) { return o.confirm(actor, cmd, now, false) },
-		CmdRecordConfirmation: func() ([]Draft, error) { return o.confirm(actor, cmd, now, true) },
-		CmdObject:             func() ([]Draft, error) { return o.object(actor, cmd) },
-		CmdAnswerObjection:    func() ([]Draft, error) { return o.answerObjection(actor, cmd) },
-		CmdCloseConfirmation:  func() ([]Draft, error) { return o.closeConfirmation(actor, now) },
-		CmdRecordBonds:        func() ([]Draft, error) { return o.recordBonds(actor, cmd) },
-		CmdRecordOpeningRec:   func() ([]Draft, error) { return o.recordOpeningRecord(actor, cmd) },
-		CmdCloseSession:       func() ([]Draft, error) { return o.closeSession(actor) },
-		CmdChat:               func() ([]Draft, error) { return o.chat(actor, cmd) },
-		CmdNoteViolation:      func() ([]Draft, error) { return o.noteViolation(actor, cmd) },
-	}
-	h := handlers[cmd.Type]
-	if h == nil {
+	switch cmd.Type {
+	case CmdPause, CmdResume, CmdExtendDecryption, CmdClassify, CmdStartReadOut, CmdStartConfirmation,
+		CmdConfirm, CmdRecordConfirmation, CmdObject, CmdAnswerObjection, CmdCloseConfirmation,
+		CmdRecordBonds, CmdRecordOpeningRec, CmdCloseSession, CmdChat, CmdNoteViolation:
+	default:
 		return nil, false, nil
 	}
 	if o.Phase == PhaseNone {
 		return nil, true, refuse(CodeNotFound, "session %s does not exist", o.Room)
 	}
-	drafts, err = h()
+	switch cmd.Type {
+	case CmdPause:
+		drafts, err = o.pause(actor, cmd, now)
+	case CmdResume:
+		drafts, err = o.resume(actor, now)
+	case CmdExtendDecryption:
+		drafts, err = o.extendDecryption(actor, cmd)
+	case CmdClassify:
+		drafts, err = o.classify(actor, cmd)
+	case CmdStartReadOut:
+		drafts, err = o.startReadOut(actor)
+	case CmdStartConfirmation:
+		drafts, err = o.startConfirmation(actor, now)
+	case CmdConfirm, CmdRecordConfirmation:
+		drafts, err = o.confirm(actor, cmd, now, cmd.Type == CmdRecordConfirmation)
+	case CmdObject:
+		drafts, err = o.object(actor, cmd)
+	case CmdAnswerObjection:
+		drafts, err = o.answerObjection(actor, cmd)
+	case CmdCloseConfirmation:
+		drafts, err = o.closeConfirmation(actor, now)
+	case CmdRecordBonds:
+		drafts, err = o.recordBonds(actor, cmd)
+	case CmdRecordOpeningRec:
+		drafts, err = o.recordOpeningRecord(actor, cmd)
+	case CmdCloseSession:
+		drafts, err = o.closeSession(actor)
+	case CmdChat:
+		drafts, err = o.chat(actor, cmd)
+	case CmdNoteViolation:
+		drafts, err = o.noteViolation(actor, cmd)
+	}
 	return drafts, true, err
 }
 
