@@ -147,7 +147,9 @@ func matrixCommands() []matrixCommand {
 		{typ: CmdCloseDecryption, allowed: []Actor{SystemActor, host}, data: none, late: true, valid: []string{"decrypting"}},
 		{typ: CmdPause, allowed: []Actor{host}, data: func(*folder) any { return Pause{Reason: "核对"} }, valid: []string{"opened", "decrypting", "decryption_closed", "classified", "reading_out", "confirming", "confirmation_closed"}},
 		{typ: CmdResume, allowed: []Actor{host}, data: none, valid: []string{"paused"}},
-		{typ: CmdClassify, allowed: []Actor{host}, data: func(*folder) any { return Classification{Bidder: "d", Outcome: OutcomeWithdrawn, Reason: "平台故障"} }, valid: []string{"decryption_closed"}},
+		{typ: CmdClassify, allowed: []Actor{host}, data: func(*folder) any {
+			return Classification{Bidder: "d", Outcome: OutcomeWithdrawn, Reason: "平台故障"}
+		}, valid: []string{"decryption_closed"}},
 		{typ: CmdStartReadOut, allowed: []Actor{host}, data: none, valid: []string{"classified"}},
 		{typ: CmdStartConfirmation, allowed: []Actor{host}, data: none, valid: []string{"reading_out"}},
 		{typ: CmdConfirm, allowed: []Actor{bidderA}, data: func(f *folder) any {
