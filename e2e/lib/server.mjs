@@ -41,7 +41,7 @@ export async function build(dir) {
 
 /**
  * start builds and starts the server. It resolves once /healthz answers, to
- * {base, dataDir, logs(), stop()}; stop() always kills the process and removes the
+ * {base, bin (the built bidroom), dataDir, logs(), stop()}; stop() always kills the process and removes the
  * temporary directory, and may be called more than once.
  */
 export async function start() {
@@ -96,7 +96,7 @@ export async function start() {
       if (Date.now() > deadline) throw new Error(`bidroom serve did not answer /healthz within 20 s:\n${out}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    return { base, dataDir, logs: () => out, stop };
+    return { base, bin, dataDir, logs: () => out, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -816,7 +816,7 @@ function renderProgress(st, viewer) {
     let status;
     let kind;
     if (b.opened) {
-      status = t('flow.progress.opened');
+      status = t(b.opened.backup ? 'flow.progress.openedBackup' : 'flow.progress.opened');
       kind = 'ok';
     } else if (b.outcome) {
       status = outcomeLabel(b.outcome);

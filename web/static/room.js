@@ -721,6 +721,18 @@ let unlockBusy = false;
 let unlockMsg = null; // {key, params, kind}: the last progress or error of an unlock
 let unlockResult = null; // the POST answer of a successful unlock, until the event arrives
 
+// The backup channel (R10): after a failed unlock, where the session allows
+// it and a backup digest was committed with the bid, the bidder uploads the
+// backup copy here and unlocks it with the same key form.
+const backup = {
+  busy: false,
+  accepted: false, // the server took the file: the key form now unlocks the backup
+  probed: false, // asked the server once whether a backup is already there (after a reload)
+  sent: 0,
+  size: 0,
+  msg: null, // {key, params, kind}
+};
+
 function shortDigest(d) {
   if (!d) return '—';
   return d.length > 20 ? `${d.slice(0, 8)}…${d.slice(-8)}` : d;
@@ -780,8 +792,12 @@ function renderMyBid() {
 
   const form = $('unlock-form');
   form.hidden = !(phase === 'decrypting' && bid && !opened);
+  const offer = !form.hidden && backupOffered(me);
+  if (offer && !backup.probed && !backup.accepted && !unlockBusy && !backup.busy) probeBackup();
+  renderBackup(offer);
+  $('unlock-button').textContent = t(offer && backup.accepted ? 'backup.unlock' : 'unlock.button');
+  $('unlock-button').disabled = unlockBusy || backup.busy;
   $('unlock-key-name').dataset.empty = t('unlock.noFile');
-  $('unlock-button').disabled = unlockBusy;
   $('unlock-key').disabled = unlockBusy;
   $('unlock-password').disabled = unlockBusy;
   const msg = $('unlock-msg');
@@ -807,6 +823,9 @@ function renderMyBid() {
       ? t('sheet.digest', { digest: shortDigest(opened.plaintext_digest), size: fmtBytes(opened.plaintext_size) })
       : '';
     $('sheet-digest').title = opened.plaintext_digest || '';
+    const src = $('sheet-source');
+    src.dataset.source = opened.backup ? 'backup' : 'bid';
+    src.textContent = t(opened.backup ? 'sheet.fromBackup' : 'sheet.fromBid');
   }
   card.classList.toggle('is-plain', form.hidden && box.hidden);
 }
@@ -869,10 +888,10 @@ class UnlockError extends Error {
   }
 }
 
-async function unlockApi(method, body) {
+async function unlockApi(method, body, query = '') {
   let r;
   try {
-    r = await fetch(`/api/v1/sessions/${encodeURIComponent(ROOM)}/bids/mine/unlock`, {
+    r = await fetch(`/api/v1/sessions/${encodeURIComponent(ROOM)}/bids/mine/unlock${query}`, {
       method,
       headers: { Authorization: `Bearer ${TOKEN}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
       body: body ? JSON.stringify(body) : undefined,
@@ -899,7 +918,7 @@ function reportUnlockFailure(code, message) {
 }
 
 const UNLOCK_ERRORS = new Set(['no_file', 'too_big', 'bad_key', 'wrong_key', 'bad_challenge', 'bad_exchange', 'corrupted',
-  'wrong_state', 'not_found', 'server_error', 'network', 'load_failed', 'unauthorized']);
+  'wrong_state', 'not_found', 'server_error', 'network', 'load_failed', 'unauthorized', 'no_backup', 'forbidden']);
 
 async function onUnlock(e) {
   e.preventDefault();
@@ -914,6 +933,8 @@ async function onUnlock(e) {
     return;
   }
   unlockBusy = true;
+  // The backup copy once it is uploaded (R10), the bid otherwise.
+  const useBackup = backup.accepted && backupOffered(myRecord(state, viewer));
   let keyPEM = '';
   try {
     keyPEM = await readText(file);
@@ -925,15 +946,17 @@ async function onUnlock(e) {
       throw new UnlockError('load_failed');
     }
     setUnlockMsg('unlock.working');
-    const ch = await unlockApi('GET');
+    const ch = await unlockApi('GET', undefined, useBackup ? '?backup=1' : '');
     const out = unlocker(keyPEM, $('unlock-password').value, ch.wrapped_key, ch.platform_key);
     keyPEM = '';
     if (!out || out.error) {
       if (CLIENT_UNLOCK_FAILURES.has(out?.code)) reportUnlockFailure(out.code, out.error);
       throw new UnlockError(out?.code || 'internal', out?.error);
     }
-    const res = await unlockApi('POST', { encrypted_key: out.encrypted_key });
-    unlockResult = { bidder: viewer.sub, sheet: res.sheet, plaintext_digest: res.plaintext_digest, plaintext_size: res.plaintext_size };
+    const res = await unlockApi('POST', useBackup ? { encrypted_key: out.encrypted_key, backup: true } : { encrypted_key: out.encrypted_key });
+    unlockResult = {
+      bidder: viewer.sub, sheet: res.sheet, plaintext_digest: res.plaintext_digest, plaintext_size: res.plaintext_size, backup: useBackup,
+    };
     unlockMsg = null;
     $('unlock-password').value = '';
     $('unlock-key').value = '';
@@ -946,6 +969,154 @@ async function onUnlock(e) {
     keyPEM = '';
     unlockBusy = false;
     render();
+  }
+}
+
+// ---- the backup channel (R10) ----
+
+const BACKUP_PART = 1 << 20; // bytes per PATCH
+const BACKUP_RETRIES = 5; // failed parts in a row before giving up
+const BACKUP_ERRORS = new Set(['no_file', 'backup_mismatch', 'wrong_state', 'forbidden', 'too_large', 'invalid', 'not_found',
+  'network', 'unauthorized', 'gave_up']);
+
+/** backupOffered reports whether the bidder may use the backup channel now: allowed, committed, and an unlock failed. */
+function backupOffered(me) {
+  if (!me || !state?.session?.backup_allowed || !me.bid?.backup_digest || me.opened) return false;
+  return (me.attempts || 0) > 0 || !!(me.lastFailure || me.last_failure) || (me.attempt_log || []).length > 0;
+}
+
+function renderBackup(offer) {
+  const box = $('backup-box');
+  box.hidden = !offer;
+  if (!offer) return;
+  const me = myRecord(state, viewer);
+  $('backup-note').textContent = t(backup.accepted ? 'backup.noteReady' : 'backup.note', { digest: shortDigest(me.bid.backup_digest) });
+  $('backup-note').title = me.bid.backup_digest;
+  $('backup-file-name').dataset.empty = t('unlock.noFile');
+  $('backup-upload').disabled = backup.busy || unlockBusy;
+  $('backup-file').disabled = backup.busy || unlockBusy;
+  const bar = $('backup-progress');
+  bar.hidden = !(backup.busy || (backup.size && backup.sent > 0));
+  bar.value = backup.size ? backup.sent / backup.size : 0;
+  const msg = $('backup-msg');
+  msg.hidden = !backup.msg;
+  if (backup.msg) {
+    msg.textContent = t(backup.msg.key, backup.msg.params);
+    msg.dataset.kind = backup.msg.kind;
+  }
+}
+
+function setBackupMsg(key, params = {}, kind = 'info') {
+  backup.msg = { key, params, kind };
+  renderMyBid();
+}
+
+class BackupError extends Error {
+  constructor(code, detail, status = 0) {
+    super(code);
+    this.code = code;
+    this.detail = detail || '';
+    this.status = status;
+  }
+}
+
+async function backupApi(method, path, body, headers = {}) {
+  let r;
+  try {
+    r = await fetch(`/api/v1/sessions/${encodeURIComponent(ROOM)}/bids/mine/backup/uploads${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${TOKEN}`, ...headers },
+      body,
+      cache: 'no-store',
+    });
+  } catch {
+    throw new BackupError('network');
+  }
+  const json = await r.json().catch(() => ({}));
+  if (!r.ok) throw new BackupError(json?.error?.code || `http_${r.status}`, json?.error?.message || `HTTP ${r.status}`, r.status);
+  return json;
+}
+
+// backupOffset asks where an interrupted upload stands: the channel has no
+// GET for it, so an empty part at the offset this page holds answers (the
+// same offset, or offset_mismatch naming the server's).
+async function backupOffset(id, off) {
+  try {
+    const res = await backupApi('PATCH', `/${id}`, new Blob([]), { 'Upload-Offset': String(off) });
+    return res.offset;
+  } catch (err) {
+    const m = err.code === 'offset_mismatch' && /has (\d+) bytes/.exec(err.detail);
+    if (m) return Number(m[1]);
+    throw err;
+  }
+}
+
+const retryable = (err) => ['network', 'interrupted', 'offset_mismatch'].includes(err.code) || err.status >= 500;
+
+async function onBackupUpload() {
+  if (backup.busy || unlockBusy) return;
+  const file = $('backup-file').files?.[0];
+  if (!file) {
+    setBackupMsg('backup.err.no_file', {}, 'error');
+    return;
+  }
+  backup.busy = true;
+  backup.accepted = false;
+  backup.size = file.size;
+  backup.sent = 0;
+  setBackupMsg('backup.uploading', { done: fmtBytes(0), total: fmtBytes(file.size) });
+  try {
+    const up = await backupApi('POST', '', JSON.stringify({ size: file.size }), { 'Content-Type': 'application/json' });
+    let off = up.offset || 0;
+    let failures = 0;
+    while (off < file.size) {
+      try {
+        const res = await backupApi('PATCH', `/${up.upload_id}`, file.slice(off, off + BACKUP_PART), { 'Upload-Offset': String(off) });
+        off = res.offset;
+        failures = 0;
+        backup.sent = off;
+        setBackupMsg('backup.uploading', { done: fmtBytes(off), total: fmtBytes(file.size) });
+      } catch (err) {
+        if (!retryable(err)) throw err;
+        if (++failures > BACKUP_RETRIES) throw new BackupError('gave_up', err.detail || err.code);
+        setBackupMsg('backup.retrying', { n: failures, max: BACKUP_RETRIES }, 'error');
+        await new Promise((r) => setTimeout(r, failures * 1000));
+        try {
+          off = await backupOffset(up.upload_id, off);
+          backup.sent = off;
+        } catch (e) {
+          if (!retryable(e)) throw e; // the next part tries again from the same offset
+        }
+      }
+    }
+    const res = await backupApi('POST', `/${up.upload_id}/complete`);
+    backup.accepted = !!res.accepted;
+    backup.sent = backup.size;
+    backup.msg = { key: 'backup.accepted', params: { digest: shortDigest(res.digest) }, kind: 'ok' };
+    unlockMsg = null;
+    $('backup-file').value = '';
+    $('backup-file-name').textContent = '';
+  } catch (err) {
+    const code = err instanceof BackupError ? err.code : 'internal';
+    const key = BACKUP_ERRORS.has(code) ? `backup.err.${code}` : 'backup.err.other';
+    backup.msg = { key, params: { code, message: err?.detail || '' }, kind: 'error' };
+  } finally {
+    backup.busy = false;
+    render();
+  }
+}
+
+// probeBackup asks once whether the backup was uploaded already (a reload
+// after the upload): its unlock challenge answers only then.
+async function probeBackup() {
+  backup.probed = true;
+  try {
+    await unlockApi('GET', undefined, '?backup=1');
+    backup.accepted = true;
+    backup.msg = { key: 'backup.already', params: {}, kind: 'ok' };
+    renderMyBid();
+  } catch {
+    // no_backup (not uploaded yet) or not offered: nothing to show
   }
 }
 
@@ -1298,6 +1469,14 @@ function start() {
     renderYou();
   });
   $('unlock-form').addEventListener('submit', onUnlock);
+  $('backup-upload').addEventListener('click', onBackupUpload);
+  $('backup-file').addEventListener('change', () => {
+    $('backup-file-name').textContent = $('backup-file').files?.[0]?.name || '';
+    if (backup.msg?.kind === 'error') {
+      backup.msg = null;
+      renderMyBid();
+    }
+  });
   $('unlock-key').addEventListener('change', () => {
     $('unlock-key-name').textContent = $('unlock-key').files?.[0]?.name || '';
     if (unlockMsg?.kind === 'error') {

@@ -162,6 +162,7 @@ export function applyEvent(st, ev, viewer) {
           bidder: d.bidder, digest: d.digest, size: d.size, header_digest: d.header_digest, version: d.version,
           received_at: ev.time || d.received_at,
         };
+        if (d.backup_digest) b.bid.backup_digest = d.backup_digest; // committed with the bid (R10)
       }
       syncYou(st, viewer, d.bidder, 'bidder');
       break;
