@@ -151,6 +151,48 @@ func h264Keyframe(p []byte) bool {
 	return false
 }
 
+// h264ParamSets returns the SPS and PPS NAL units carried whole in an RTP
+// payload (a single NAL unit or a STAP-A), if any. The slices alias p.
+func h264ParamSets(p []byte) (sps, pps []byte) {
+	if len(p) < 1 {
+		return nil, nil
+	}
+	take := func(nal []byte) {
+		switch nal[0] & 0x1f {
+		case 7:
+			sps = nal
+		case 8:
+			pps = nal
+		}
+	}
+	switch p[0] & 0x1f {
+	case 7, 8:
+		take(p)
+	case 24:
+		for i := 1; i+2 < len(p); {
+			size := int(p[i])<<8 | int(p[i+1])
+			i += 2
+			if size == 0 || i+size > len(p) {
+				break
+			}
+			take(p[i : i+size])
+			i += size
+		}
+	}
+	return sps, pps
+}
+
+// h264ParamsPacket builds a STAP-A payload carrying an SPS and a PPS, sent
+// ahead of a keyframe whose own frame had none.
+func h264ParamsPacket(sps, pps []byte) []byte {
+	nri := max(sps[0], pps[0]) & 0x60
+	out := make([]byte, 0, 5+len(sps)+len(pps))
+	out = append(out, 24|nri, byte(len(sps)>>8), byte(len(sps)))
+	out = append(out, sps...)
+	out = append(out, byte(len(pps)>>8), byte(len(pps)))
+	return append(out, pps...)
+}
+
 // vp8Keyframe parses the VP8 payload descriptor (RFC 7741) and checks the
 // inverse key frame flag of the first partition's start.
 func vp8Keyframe(p []byte) bool {

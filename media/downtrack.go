@@ -71,6 +71,7 @@ type downTrack struct {
 	catchEnd  uint64 // src ext seq where a late joiner's catch-up ends
 	catchTs   uint32
 	waitKey   bool
+	params    *packet // H.264 SPS+PPS due before the keyframe at the cursor (see source.keyParams)
 	tokens    float64
 	hdr       rtp.Header
 	nackBatch []uint16
@@ -167,8 +168,14 @@ func (d *downTrack) pump(now int64) bool {
 		if k == 0 || k-1 < d.cursor {
 			return false
 		}
-		d.jump(k - 1)
+		d.startAtKey(src, k-1)
 		d.waitKey = false
+	}
+	if d.params != nil {
+		// One packet more in the viewer's numbering: the keyframe follows it.
+		d.send(b, d.params, false)
+		d.seqDelta++
+		d.params = nil
 	}
 	head := src.head.Load()
 	limit := uint64(1 << 30)
@@ -237,13 +244,23 @@ func (d *downTrack) switchTo(src *source, b *binding, now int64) {
 		src.keyframeRequest(d.pliEvery)
 		return
 	}
-	d.jump(k - 1)
+	d.startAtKey(src, k-1)
 	d.catchEnd = head
 	d.catchTs = src.lastTs.Load()
 }
 
+// startAtKey moves the cursor to the first packet of a keyframe, with the
+// parameter sets that frame lacks, if the source kept any for it.
+func (d *downTrack) startAtKey(src *source, key uint64) {
+	d.jump(key)
+	if kp := src.keyParams.Load(); kp != nil && kp.ext == key {
+		d.params = kp
+	}
+}
+
 // jump moves the cursor so the viewer's sequence numbers stay contiguous.
 func (d *downTrack) jump(to uint64) {
+	d.params = nil
 	next := d.lastVExt + 1
 	if !d.sentAny {
 		next = to // the first packet keeps the source's number
@@ -257,6 +274,7 @@ func (d *downTrack) jump(to uint64) {
 // continues from there, never seconds behind.
 func (d *downTrack) skip() {
 	d.stats.skips.Add(1)
+	d.params = nil
 	d.waitKey = true
 	d.catchEnd = 0
 	d.cursor = d.src.head.Load()

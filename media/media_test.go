@@ -118,3 +118,56 @@ func TestRateIsOverAtLeastASecond(t *testing.T) {
 		t.Errorf("next second reading: %v kbps, want 1000", got)
 	}
 }
+
+// OBS with global headers sends the SPS and PPS with its first keyframe
+// only. A viewer who starts from a later, cached keyframe is sent them
+// first, in the keyframe's timestamp and the next sequence number, so the
+// IDR that follows decodes.
+func TestLateJoinerGetsParameterSetsTheKeyframeLacks(t *testing.T) {
+	s := newTestServer(t, nil)
+	startPublisherWith(t, s, opening, "main", 15, true) // a keyframe every 0.5 s, SPS/PPS with the first only
+	time.Sleep(1200 * time.Millisecond)                 // past the second keyframe
+	v := startViewer(t, s, opening, "main")
+	waitFor(t, 5*time.Second, "the first packets", func() bool { v.mu.Lock(); defer v.mu.Unlock(); return len(v.head) >= 3 })
+	v.mu.Lock()
+	head := v.head
+	v.mu.Unlock()
+	sps, pps := h264ParamSets(head[0].Payload)
+	if head[0].Payload[0]&0x1f != 24 || sps == nil || pps == nil {
+		t.Fatalf("first packet: NAL %d, payload % x…; want a STAP-A with SPS and PPS", head[0].Payload[0]&0x1f, head[0].Payload[:min(16, len(head[0].Payload))])
+	}
+	if sps[0]&0x1f != 7 || len(sps) != 4 || pps[0]&0x1f != 8 || len(pps) != 2 {
+		t.Errorf("parameter sets: sps % x pps % x; want the publisher's", sps, pps)
+	}
+	idr := head[1]
+	if idr.Payload[0]&0x1f != 28 || idr.Payload[1]&0x9f != 0x85 {
+		t.Errorf("second packet: % x; want the IDR's first FU-A fragment", idr.Payload[:2])
+	}
+	if idr.SequenceNumber != head[0].SequenceNumber+1 || idr.Timestamp != head[0].Timestamp {
+		t.Errorf("IDR seq/ts %d/%d after parameter sets %d/%d; want the next seq and the same timestamp",
+			idr.SequenceNumber, idr.Timestamp, head[0].SequenceNumber, head[0].Timestamp)
+	}
+	// Sequence numbers stay contiguous after the inserted packet.
+	for i := 2; i < len(head); i++ {
+		if head[i].SequenceNumber != head[i-1].SequenceNumber+1 {
+			t.Errorf("packet %d: seq %d after %d", i, head[i].SequenceNumber, head[i-1].SequenceNumber)
+		}
+	}
+}
+
+// A publisher that repeats its parameter sets gets nothing inserted.
+func TestNoParameterSetsInsertedWhenTheKeyframeHasThem(t *testing.T) {
+	s := newTestServer(t, nil)
+	startPublisher(t, s, opening, "main", 15)
+	time.Sleep(1200 * time.Millisecond)
+	v := startViewer(t, s, opening, "main")
+	waitFor(t, 5*time.Second, "the first packets", func() bool { v.mu.Lock(); defer v.mu.Unlock(); return len(v.head) >= 2 })
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if got := v.head[0].Payload; len(got) != 11 || got[0] != 24 {
+		t.Errorf("first packet % x; want the publisher's own STAP-A", got)
+	}
+	if v.head[1].Payload[0]&0x1f != 28 {
+		t.Errorf("second packet NAL %d; want the IDR's FU-A", v.head[1].Payload[0]&0x1f)
+	}
+}

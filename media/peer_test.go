@@ -77,8 +77,10 @@ func offerOf(t *testing.T, pc *webrtc.PeerConnection) string {
 
 // testPublisher sends synthetic H.264: a keyframe (SPS+PPS in a STAP-A, then
 // an IDR in FU-A fragments) every gop frames, P frames between, 30 fps. Like
-// OBS it ignores keyframe requests.
+// OBS it ignores keyframe requests. With paramsOnce only the first keyframe
+// carries the SPS and PPS (OBS with its encoder's global headers).
 type testPublisher struct {
+	paramsOnce bool
 	pc     *webrtc.PeerConnection
 	track  *webrtc.TrackLocalStaticRTP
 	id     string
@@ -89,6 +91,11 @@ type testPublisher struct {
 }
 
 func startPublisher(t *testing.T, s *Server, space Space, feed string, gop int) *testPublisher {
+	t.Helper()
+	return startPublisherWith(t, s, space, feed, gop, false)
+}
+
+func startPublisherWith(t *testing.T, s *Server, space Space, feed string, gop int, paramsOnce bool) *testPublisher {
 	t.Helper()
 	pc, err := clientAPI(t).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -119,7 +126,7 @@ func startPublisher(t *testing.T, s *Server, space Space, feed string, gop int) 
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.SDP}); err != nil {
 		t.Fatal(err)
 	}
-	p := &testPublisher{pc: pc, track: track, id: ans.ID, stop: make(chan struct{}), done: make(chan struct{})}
+	p := &testPublisher{pc: pc, track: track, id: ans.ID, stop: make(chan struct{}), done: make(chan struct{}), paramsOnce: paramsOnce}
 	go p.run(gop)
 	t.Cleanup(p.close)
 	return p
@@ -139,7 +146,9 @@ func (p *testPublisher) run(gop int) {
 		}
 		var payloads [][]byte
 		if frame%gop == 0 {
-			payloads = append(payloads, []byte{24, 0, 4, 0x67, 0x42, 0xe0, 0x1f, 0, 2, 0x68, 0xce})
+			if frame == 0 || !p.paramsOnce {
+				payloads = append(payloads, []byte{24, 0, 4, 0x67, 0x42, 0xe0, 0x1f, 0, 2, 0x68, 0xce})
+			}
 			for i := 0; i < 6; i++ {
 				fu := make([]byte, 1000)
 				fu[0], fu[1] = 28|0x60, 5
@@ -196,6 +205,7 @@ type testViewer struct {
 	maxGap     int
 	frames     int
 	timestamps []uint32
+	head       []*rtp.Packet // the first packets received, in arrival order
 	done       chan struct{}
 }
 
@@ -257,6 +267,9 @@ func (v *testViewer) record(p *rtp.Packet) {
 	v.seqs[p.SequenceNumber]++
 	v.lastSeq = p.SequenceNumber
 	v.timestamps = append(v.timestamps, p.Timestamp)
+	if len(v.head) < 8 {
+		v.head = append(v.head, p.Clone())
+	}
 }
 
 func (v *testViewer) snapshot() (packets, frames int, firstKey time.Time, firstIsKF bool) {

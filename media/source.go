@@ -1,6 +1,7 @@
 package media
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,23 +26,25 @@ type packet struct {
 // packets that all of its viewers are served from (fast start and NACK
 // repair read it; nothing is kept per viewer).
 type source struct {
-	kind     webrtc.RTPCodecType
-	codec    webrtc.RTPCodecCapability
-	ssrc     uint32
-	clock    uint32
-	ring     []atomic.Pointer[packet]
-	mask     uint64
-	head     atomic.Uint64 // highest extended seq stored + 1
-	lastKey  atomic.Uint64 // extended seq + 1 of the first packet of the newest keyframe; 0 = none
-	lastTs   atomic.Uint32 // timestamp of the newest packet
-	lastAt   atomic.Int64  // its arrival (monotonic ns)
-	ended    atomic.Bool
-	requestK func()     // asks the publisher for a keyframe (throttled by the caller)
-	pliMu    sync.Mutex // guards lastPLI
-	lastPLI  time.Time
-	stats    trackStats
-	rate     rate // ingress bitrate, for the host's stats
-	started  time.Time
+	kind      webrtc.RTPCodecType
+	codec     webrtc.RTPCodecCapability
+	ssrc      uint32
+	clock     uint32
+	h264      bool
+	ring      []atomic.Pointer[packet]
+	mask      uint64
+	head      atomic.Uint64          // highest extended seq stored + 1
+	lastKey   atomic.Uint64          // extended seq + 1 of the first packet of the newest keyframe; 0 = none
+	keyParams atomic.Pointer[packet] // H.264 SPS+PPS to send before the keyframe at its ext, when that frame had none
+	lastTs    atomic.Uint32          // timestamp of the newest packet
+	lastAt    atomic.Int64           // its arrival (monotonic ns)
+	ended     atomic.Bool
+	requestK  func()     // asks the publisher for a keyframe (throttled by the caller)
+	pliMu     sync.Mutex // guards lastPLI
+	lastPLI   time.Time
+	stats     trackStats
+	rate      rate // ingress bitrate, for the host's stats
+	started   time.Time
 
 	// reader-only state: touched by the one goroutine that reads the track
 	maxExt     uint64
@@ -49,6 +52,8 @@ type source struct {
 	frameTs    uint32
 	frameStart uint64
 	frameKeyed bool
+	frameSPS   bool   // the current frame carried an SPS before its keyframe was seen
+	sps, pps   []byte // the newest H.264 parameter sets seen (copies)
 	transit    transitClock
 }
 
@@ -116,7 +121,7 @@ func ringSize(kind webrtc.RTPCodecType) int {
 func newSource(kind webrtc.RTPCodecType, codec webrtc.RTPCodecCapability, ssrc uint32) *source {
 	n := ringSize(kind)
 	return &source{
-		kind: kind, codec: codec, ssrc: ssrc, clock: codec.ClockRate,
+		kind: kind, codec: codec, ssrc: ssrc, clock: codec.ClockRate, h264: strings.EqualFold(codec.MimeType, webrtc.MimeTypeH264),
 		ring: make([]atomic.Pointer[packet], n), mask: uint64(n - 1), started: time.Now(),
 	}
 }
@@ -172,10 +177,14 @@ func (s *source) store(h *rtp.Header, payload []byte, now int64) bool {
 	s.stats.bytes.Add(uint64(len(payload)))
 	if inOrder {
 		if h.Timestamp != s.frameTs {
-			s.frameTs, s.frameStart, s.frameKeyed = h.Timestamp, ext, false
+			s.frameTs, s.frameStart, s.frameKeyed, s.frameSPS = h.Timestamp, ext, false, false
+		}
+		if s.h264 {
+			s.noteParamSets(p.payload)
 		}
 		if p.keyframe && !s.frameKeyed {
 			s.frameKeyed = true
+			s.keyParams.Store(s.paramsFor(p))
 			s.lastKey.Store(s.frameStart + 1)
 		}
 		s.maxExt = ext
@@ -184,6 +193,29 @@ func (s *source) store(h *rtp.Header, payload []byte, now int64) bool {
 		s.head.Store(ext + 1)
 	}
 	return true
+}
+
+// noteParamSets keeps the newest SPS and PPS. OBS, with its encoder's
+// global headers, sends them with the first keyframe only; a viewer who
+// starts at a later one cannot decode it without them.
+func (s *source) noteParamSets(payload []byte) {
+	sps, pps := h264ParamSets(payload)
+	if sps != nil {
+		s.sps, s.frameSPS = append(s.sps[:0:0], sps...), true
+	}
+	if pps != nil {
+		s.pps = append(s.pps[:0:0], pps...)
+	}
+}
+
+// paramsFor returns the parameter-set packet to send before the keyframe
+// that starts at the current frame, or nil when the frame carries its own
+// (or none were ever seen).
+func (s *source) paramsFor(key *packet) *packet {
+	if !s.h264 || s.frameSPS || s.sps == nil || s.pps == nil {
+		return nil
+	}
+	return &packet{ext: s.frameStart, ts: key.ts, keyframe: true, arrival: key.arrival, due: key.due, payload: h264ParamsPacket(s.sps, s.pps)}
 }
 
 // keyframeRequest asks the publisher for a keyframe at most once per
