@@ -22,7 +22,7 @@ const (
 	maxQueuedNacks = 512                   // bound on NACKed sequence numbers waiting
 	videoFrameGap  = 3000                  // 1/30 s at 90 kHz: the step across a source switch
 	audioFrameGap  = 960                   // 20 ms at 48 kHz
-	startGrace     = 80 * time.Millisecond // after binding, before the first packet
+	startGrace     = 50 * time.Millisecond // after binding, before the first packet
 	restartEvery   = time.Second           // PLI-driven fresh starts per viewer, at most
 	errNoCodecText = "no negotiated codec fits the source"
 )
@@ -106,7 +106,10 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 		return webrtc.RTPCodecParameters{}, errors.New("media: " + errNoCodecText)
 	}
 	d.bound.Store(&binding{ws: ctx.WriteStream(), ssrc: uint32(ctx.SSRC()), codecs: codecs})
-	time.AfterFunc(50*time.Millisecond, func() { d.w.add(d) })
+	// The viewer finished its side of DTLS before we did, but its SRTP
+	// receiver may still be starting; a short grace spares most of the
+	// fast-start burst, and a viewer that still misses it asks again (PLI).
+	time.AfterFunc(startGrace, func() { d.w.add(d) })
 	return *chosen, nil
 }
 

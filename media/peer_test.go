@@ -12,6 +12,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -81,13 +82,13 @@ func offerOf(t *testing.T, pc *webrtc.PeerConnection) string {
 // carries the SPS and PPS (OBS with its encoder's global headers).
 type testPublisher struct {
 	paramsOnce bool
-	pc     *webrtc.PeerConnection
-	track  *webrtc.TrackLocalStaticRTP
-	id     string
-	stop   chan struct{}
-	done   chan struct{}
-	frames atomic.Uint64
-	sent   sync.Map // timestamp -> time sent
+	pc         *webrtc.PeerConnection
+	track      *webrtc.TrackLocalStaticRTP
+	id         string
+	stop       chan struct{}
+	done       chan struct{}
+	frames     atomic.Uint64
+	sent       sync.Map // timestamp -> time sent
 }
 
 func startPublisher(t *testing.T, s *Server, space Space, feed string, gop int) *testPublisher {
@@ -195,18 +196,20 @@ type testViewer struct {
 	started   time.Time
 	connected atomic.Int64 // unix nanos when connected
 
-	mu         sync.Mutex // guards the fields below
-	seqs       map[uint16]int
-	packets    int
-	firstKey   time.Time // first keyframe packet
-	firstPkt   bool
-	firstIsKF  bool
-	lastSeq    uint16
-	maxGap     int
-	frames     int
-	timestamps []uint32
-	head       []*rtp.Packet // the first packets received, in arrival order
-	done       chan struct{}
+	mu          sync.Mutex // guards the fields below
+	seqs        map[uint16]int
+	packets     int
+	firstKey    time.Time // first keyframe packet
+	firstPkt    bool
+	firstIsKF   bool
+	lastSeq     uint16
+	maxGap      int
+	frames      int
+	timestamps  []uint32
+	head        []*rtp.Packet // the first packets received, in arrival order
+	firstKeyIdx int           // index in head of the first keyframe packet, -1 before one
+	firstKeySeq uint16
+	done        chan struct{}
 }
 
 func startViewer(t *testing.T, s *Server, space Space, feed string, first ...interceptor.Factory) *testViewer {
@@ -218,7 +221,7 @@ func startViewer(t *testing.T, s *Server, space Space, feed string, first ...int
 	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 		t.Fatal(err)
 	}
-	v := &testViewer{pc: pc, seqs: make(map[uint16]int), started: time.Now(), done: make(chan struct{})}
+	v := &testViewer{pc: pc, seqs: make(map[uint16]int), started: time.Now(), done: make(chan struct{}), firstKeyIdx: -1}
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		if st == webrtc.PeerConnectionStateConnected {
 			v.connected.CompareAndSwap(0, time.Now().UnixNano())
@@ -246,12 +249,22 @@ func startViewer(t *testing.T, s *Server, space Space, feed string, first ...int
 	return v
 }
 
+// record files a packet. Like a browser's decoder, a viewer whose first
+// packet is not a keyframe (it lost the start of the fast-start burst while
+// its receiver was coming up) asks for one with a PLI.
 func (v *testViewer) record(p *rtp.Packet) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	kf := h264Keyframe(p.Payload)
+	if kf && v.firstKeyIdx < 0 {
+		v.firstKeyIdx = len(v.head)
+		v.firstKeySeq = p.SequenceNumber
+	}
 	if !v.firstPkt {
 		v.firstPkt, v.firstIsKF = true, kf
+		if !kf {
+			go func() { _ = v.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: p.SSRC}}) }()
+		}
 	} else if d := int(p.SequenceNumber - v.lastSeq); d > 1 && d < 30000 && d > v.maxGap {
 		v.maxGap = d
 	}
@@ -267,7 +280,7 @@ func (v *testViewer) record(p *rtp.Packet) {
 	v.seqs[p.SequenceNumber]++
 	v.lastSeq = p.SequenceNumber
 	v.timestamps = append(v.timestamps, p.Timestamp)
-	if len(v.head) < 8 {
+	if len(v.head) < 64 {
 		v.head = append(v.head, p.Clone())
 	}
 }

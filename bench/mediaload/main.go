@@ -207,7 +207,7 @@ func printTable(w io.Writer, rep Report, opt Options) {
 	if rep.SharedMux {
 		sock = "one shared UDP mux"
 	}
-	fmt.Fprintf(w, "publisher: H.264 720p30 2 Mbit/s, 2 s GOP, PLI ignored; viewers: NACK/RR/TWCC, %s; window %v, %d late joiners\n\n",
+	fmt.Fprintf(w, "publisher: H.264 720p30 2 Mbit/s, 2 s GOP, PLI ignored; viewers: NACK/RR/TWCC, PLI while no keyframe, %s; window %v, %d late joiners\n\n",
 		sock, opt.Duration, opt.LateJoiners)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "N\tviewers\tsrv CPU %\tegress pkt/s\tpkt/s per core\tRSS before MiB\tRSS with N MiB\tMiB/viewer\tdelivery %\tlat p50 ms\tlat p99 ms\tlate p50 s\tlate p95 s\tfrom conn p50 s\ttool CPU %\t")
@@ -228,6 +228,9 @@ func printTable(w io.Writer, rep Report, opt Options) {
 			fmt.Fprintf(w, "N=%d: loss: server skipped %.0f viewers ahead, %.0f send errors, %d drops at its socket; "+
 				"%d drops at viewer sockets; %.0f NACKed, %.0f resent\n",
 				r.N, l.ServerSkips, l.ServerSendErrors, l.ServerSockDrops, l.ViewerSockDrops, l.ServerNACKs, l.ServerRetrans)
+		}
+		if r.LateAsked > 0 {
+			fmt.Fprintf(w, "N=%d: %d late joiners missed the start of their fast-start burst and asked for a keyframe (PLI)\n", r.N, r.LateAsked)
 		}
 		if r.FramesRewritten > 0 {
 			fmt.Fprintf(w, "N=%d: %d frames had timestamps the publisher never sent (rewritten): counted, no latency\n", r.N, r.FramesRewritten)

@@ -61,9 +61,10 @@ type Result struct {
 	FramesDelivered int64 `json:"frames_delivered"`
 	FramesRewritten int64 `json:"frames_rewritten"` // timestamps the publisher never sent: no latency for them
 
-	Latency  Dist `json:"latency_ms"`            // publisher send → viewer receipt of the frame's last packet
-	LateJoin Dist `json:"late_first_frame_s"`    // WHEP POST → first complete keyframe
-	LateConn Dist `json:"late_from_connected_s"` // connected → first complete keyframe
+	Latency   Dist `json:"latency_ms"`            // publisher send → viewer receipt of the frame's last packet
+	LateJoin  Dist `json:"late_first_frame_s"`    // WHEP POST → first complete keyframe
+	LateConn  Dist `json:"late_from_connected_s"` // connected → first complete keyframe
+	LateAsked int  `json:"late_asked"`            // late joiners that missed their fast start and sent a PLI
 
 	Loss LossCounters `json:"loss"` // over the window: where packets were dropped or skipped
 
@@ -326,6 +327,9 @@ func measure(ctx context.Context, opt Options, t target) (Result, error) {
 			lateErr = cmpOr(lateErr, l.err)
 			continue
 		}
+		if l.asked {
+			res.LateAsked++
+		}
 		if l.firstFrame > 0 {
 			joinS = append(joinS, l.firstFrame.Seconds())
 			connS = append(connS, l.fromConnected.Seconds())
@@ -342,6 +346,7 @@ func measure(ctx context.Context, opt Options, t target) (Result, error) {
 type lateResult struct {
 	firstFrame    time.Duration // WHEP POST → first complete keyframe
 	fromConnected time.Duration // connected → first complete keyframe
+	asked         bool          // it sent a PLI before its first keyframe
 	err           error
 }
 
@@ -360,7 +365,7 @@ func joinLate(ctx context.Context, api *peerAPI, hc *http.Client, endpoint, toke
 		return lateResult{err: err}
 	}
 	st := v.stats()
-	r := lateResult{firstFrame: st.firstKeyAt.Sub(v.postAt)}
+	r := lateResult{firstFrame: st.firstKeyAt.Sub(v.postAt), asked: v.plis.Load() > 0}
 	if c := v.connectedAt.Load(); c != 0 {
 		r.fromConnected = st.firstKeyAt.Sub(time.Unix(0, c))
 	}

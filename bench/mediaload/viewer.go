@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -25,6 +26,7 @@ type viewer struct {
 	postAt      time.Time    // when the WHEP POST began
 	connectedAt atomic.Int64 // Unix ns the peer connection reached "connected", 0 before
 	packets     atomic.Int64 // RTP packets read, retransmissions included
+	plis        atomic.Int64 // keyframe requests sent before the first keyframe
 	readDone    chan struct{}
 	trackSeen   atomic.Bool
 	firstKey    chan struct{} // closed at the first complete keyframe
@@ -80,6 +82,9 @@ func startViewer(ctx context.Context, api *peerAPI, hc *http.Client, endpoint, t
 	return v, nil
 }
 
+// pliEvery spaces a viewer's keyframe requests while it has no picture.
+const pliEvery = 500 * time.Millisecond
+
 // frameAcc gathers the packets of one RTP timestamp.
 type frameAcc struct {
 	firstAt int64 // Unix ns of its first packet
@@ -98,6 +103,8 @@ func (v *viewer) read(t *webrtc.TrackRemote) {
 		lastMarker = -1 // sequence number of the last marker packet, -1 before one
 		firstSeq   = -1 // the first sequence number received
 		sinceFirst int
+		haveKey    bool  // a keyframe packet arrived
+		lastPLI    int64 // Unix ns of the last keyframe request
 	)
 	for {
 		n, _, err := t.Read(buf)
@@ -115,6 +122,17 @@ func (v *viewer) read(t *webrtc.TrackRemote) {
 		}
 		if firstSeq < 0 {
 			firstSeq = int(hdr.SequenceNumber)
+		}
+		if !haveKey && now-lastPLI >= int64(pliEvery) {
+			if hl < n && isKeyPayload(buf[hl:n]) {
+				haveKey = true
+			} else {
+				// Nothing decodable yet (the start of the burst was missed
+				// while this receiver came up): ask, as a browser's decoder does.
+				lastPLI = now
+				v.plis.Add(1)
+				_ = v.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: hdr.SSRC}})
+			}
 		}
 		f := frames[hdr.Timestamp]
 		if f == nil {
