@@ -13,17 +13,16 @@ import (
 
 // Forwarding limits.
 const (
-	catchUpBurst   = 48                    // packets per pump while a late joiner catches up
-	catchUpSquash  = 32                    // late-joiner frames play this many times faster
-	maxCatchUpAge  = 4 * time.Second       // older GOP: wait for the next keyframe instead
-	maxNackAge     = time.Second           // older losses are not worth repairing
-	nackBurst      = 64                    // retransmission tokens a viewer may bank
-	nackShare      = 0.25                  // and earns per packet sent
-	maxQueuedNacks = 512                   // bound on NACKed sequence numbers waiting
-	videoFrameGap  = 3000                  // 1/30 s at 90 kHz: the step across a source switch
-	audioFrameGap  = 960                   // 20 ms at 48 kHz
-	startGrace     = 50 * time.Millisecond // after binding, before the first packet
-	restartEvery   = time.Second           // PLI-driven fresh starts per viewer, at most
+	catchUpBurst   = 48              // packets per pump while a late joiner catches up
+	catchUpSquash  = 32              // late-joiner frames play this many times faster
+	maxCatchUpAge  = 4 * time.Second // older GOP: wait for the next keyframe instead
+	maxNackAge     = time.Second     // older losses are not worth repairing
+	nackBurst      = 64              // retransmission tokens a viewer may bank
+	nackShare      = 0.25            // and earns per packet sent
+	maxQueuedNacks = 512             // bound on NACKed sequence numbers waiting
+	videoFrameGap  = 3000            // 1/30 s at 90 kHz: the step across a source switch
+	audioFrameGap  = 960             // 20 ms at 48 kHz
+	restartEvery   = time.Second     // PLI-driven fresh starts per viewer, at most
 	errNoCodecText = "no negotiated codec fits the source"
 )
 
@@ -106,10 +105,10 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 		return webrtc.RTPCodecParameters{}, errors.New("media: " + errNoCodecText)
 	}
 	d.bound.Store(&binding{ws: ctx.WriteStream(), ssrc: uint32(ctx.SSRC()), codecs: codecs})
-	// The viewer finished its side of DTLS before we did, but its SRTP
-	// receiver may still be starting; a short grace spares most of the
-	// fast-start burst, and a viewer that still misses it asks again (PLI).
-	time.AfterFunc(startGrace, func() { d.w.add(d) })
+	// pion binds an answerer's tracks before ICE and DTLS are done; until
+	// its SRTP is up a write is dropped and reports 0 bytes (see send), so
+	// the worker keeps the viewer at its keyframe and retries as packets come.
+	d.register()
 	return *chosen, nil
 }
 
@@ -117,6 +116,17 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
 	d.unregister()
 	return nil
+}
+
+// register puts the track on its worker, once, unless it already ended.
+func (d *downTrack) register() {
+	d.regMu.Lock()
+	defer d.regMu.Unlock()
+	if d.registered || d.bound.Load() == nil {
+		return
+	}
+	d.registered = true
+	d.w.add(d)
 }
 
 // unregister takes the track off its worker for good.
@@ -175,8 +185,10 @@ func (d *downTrack) pump(now int64) bool {
 		d.waitKey = false
 	}
 	if d.params != nil {
+		if !d.send(b, d.params, false) {
+			return false // not connected yet
+		}
 		// One packet more in the viewer's numbering: the keyframe follows it.
-		d.send(b, d.params, false)
 		d.seqDelta++
 		d.params = nil
 	}
@@ -200,7 +212,9 @@ func (d *downTrack) pump(now int64) bool {
 			d.skip()
 			return false
 		}
-		d.send(b, p, false)
+		if !d.send(b, p, false) {
+			return false // not connected yet: the next packet to arrive retries
+		}
 		d.cursor++
 		sent++
 	}
@@ -295,8 +309,11 @@ func (d *downTrack) viewerTs(p *packet) uint32 {
 	return ts + d.tsDelta
 }
 
-// send writes one packet to the viewer.
-func (d *downTrack) send(b *binding, p *packet, retransmit bool) {
+// send writes one packet to the viewer. It reports false when the packet
+// did not go out: pion takes it without error and writes 0 bytes while the
+// viewer's SRTP is not up yet, and the burst that gives a new viewer its
+// picture must not be spent on that.
+func (d *downTrack) send(b *binding, p *packet, retransmit bool) bool {
 	if d.rebase && !retransmit {
 		gap := uint32(audioFrameGap)
 		if d.src.kind == webrtc.RTPCodecTypeVideo {
@@ -312,19 +329,20 @@ func (d *downTrack) send(b *binding, p *packet, retransmit bool) {
 		Version: 2, Marker: p.marker, PayloadType: d.pt,
 		SequenceNumber: uint16(vext), Timestamp: vts, SSRC: b.ssrc,
 	}
-	if _, err := b.ws.WriteRTP(&d.hdr, p.payload); err != nil {
-		return
+	if n, err := b.ws.WriteRTP(&d.hdr, p.payload); err != nil || n == 0 {
+		return false
 	}
 	d.stats.packets.Add(1)
 	d.stats.bytes.Add(uint64(len(p.payload)))
 	if retransmit {
 		d.stats.retransmits.Add(1)
-		return
+		return true
 	}
 	d.tokens = min(d.tokens+nackShare, nackBurst)
 	if !d.sentAny || vext > d.lastVExt {
 		d.lastVExt, d.lastVTs, d.sentAny = vext, vts, true
 	}
+	return true
 }
 
 // serveNacks retransmits what the viewer asked for, from the shared

@@ -250,8 +250,7 @@ func startViewer(t *testing.T, s *Server, space Space, feed string, first ...int
 }
 
 // record files a packet. Like a browser's decoder, a viewer whose first
-// packet is not a keyframe (it lost the start of the fast-start burst while
-// its receiver was coming up) asks for one with a PLI.
+// packet is not a keyframe asks for one with a PLI.
 func (v *testViewer) record(p *rtp.Packet) {
 	v.mu.Lock()
 	defer v.mu.Unlock()

@@ -82,8 +82,13 @@ func startViewer(ctx context.Context, api *peerAPI, hc *http.Client, endpoint, t
 	return v, nil
 }
 
-// pliEvery spaces a viewer's keyframe requests while it has no picture.
-const pliEvery = 500 * time.Millisecond
+// A viewer with packets but no keyframe waits keyWait (a frame's other
+// packets, e.g. SEI before the IDR, may come first) before it asks, and
+// then asks every pliEvery until one comes.
+const (
+	keyWait  = 100 * time.Millisecond
+	pliEvery = 500 * time.Millisecond
+)
 
 // frameAcc gathers the packets of one RTP timestamp.
 type frameAcc struct {
@@ -104,6 +109,7 @@ func (v *viewer) read(t *webrtc.TrackRemote) {
 		firstSeq   = -1 // the first sequence number received
 		sinceFirst int
 		haveKey    bool  // a keyframe packet arrived
+		firstAt    int64 // Unix ns of the first packet, while no keyframe came
 		lastPLI    int64 // Unix ns of the last keyframe request
 	)
 	for {
@@ -123,11 +129,13 @@ func (v *viewer) read(t *webrtc.TrackRemote) {
 		if firstSeq < 0 {
 			firstSeq = int(hdr.SequenceNumber)
 		}
-		if !haveKey && now-lastPLI >= int64(pliEvery) {
+		if !haveKey {
 			if hl < n && isKeyPayload(buf[hl:n]) {
 				haveKey = true
-			} else {
-				// Nothing decodable yet (the start of the burst was missed
+			} else if firstAt == 0 {
+				firstAt = now
+			} else if now-firstAt >= int64(keyWait) && now-lastPLI >= int64(pliEvery) {
+				// Packets but no keyframe (the start of the burst was missed
 				// while this receiver came up): ask, as a browser's decoder does.
 				lastPLI = now
 				v.plis.Add(1)
