@@ -11,19 +11,12 @@
 // open. Chat and a supervisor's violation note on the way.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
 import { byId, DESKTOP, launch, newPage, PHONE, waitLive } from './lib/browser.mjs';
-import { repoRoot, start } from './lib/server.mjs';
-
-const run = promisify(execFile);
-const artifacts = path.join(path.dirname(fileURLToPath(import.meta.url)), 'artifacts');
+import { artifacts, openingHarness } from './lib/opening.mjs';
 
 const ROOM = 'e2e-flow';
 const LATE = 'e2e-flow-late'; // one bid not unlocked in a one-minute window: classified by the host
@@ -42,35 +35,19 @@ const FIELDS = [
 ];
 
 describe('the opening from the deadline to the signed record', () => {
-  let server;
+  const h = openingHarness('flow');
+  const { api, tool, verify } = h;
   let browser;
-  let adminKey;
   let deadline;
-  let tmp;
-  let bidtool;
   const errors = [];
   const pages = {}; // key -> {ctx, page}
   const P = (k) => pages[k].page;
-
-  async function api(method, route, body, token = adminKey) {
-    const r = await fetch(`${server.base}${route}`, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-      body: body && JSON.stringify(body),
-    });
-    const json = await r.json();
-    assert.ok(r.ok, `${method} ${route}: ${r.status} ${JSON.stringify(json)}`);
-    return json;
-  }
-
-  async function token(role, sub, name, room = ROOM) {
-    return (await api('POST', '/api/v1/tokens', { room, role, sub, name, ttl: '1h' })).token;
-  }
+  const token = (role, sub, name, room = ROOM) => h.token(room, role, sub, name);
 
   async function open(key, role, sub, name, viewport = DESKTOP, room = ROOM) {
     const { ctx, page } = await newPage(browser, viewport, errors);
     const tok = await token(role, sub, name, room);
-    await page.goto(`${server.base}/room.html#${new URLSearchParams({ room, token: tok })}`);
+    await page.goto(`${h.server.base}/room.html#${new URLSearchParams({ room, token: tok })}`);
     await waitLive(page);
     pages[key] = { ctx, page };
     return page;
@@ -94,40 +71,24 @@ describe('the opening from the deadline to the signed record', () => {
     await byId(host, 'flow-dialog').waitFor({ state: 'hidden' });
   }
 
-  const tool = (args, env = {}) =>
-    run(bidtool, args, { cwd: tmp, env: { ...process.env, ...env }, timeout: 60_000 }).catch((err) => {
-      throw new Error(`bidtool ${args[0]} failed:\n${err.stderr || err.message}`);
-    });
-
   before(async () => {
-    await mkdir(artifacts, { recursive: true });
-    tmp = await mkdtemp(path.join(os.tmpdir(), 'bidroom-flow-'));
-    bidtool = path.join(tmp, 'bidtool');
-    const built = run('go', ['build', '-o', bidtool, './cmd/bidtool'], { cwd: repoRoot, timeout: 240_000, maxBuffer: 16 << 20 })
-      .catch((err) => {
-        throw new Error(`go build ./cmd/bidtool failed:\n${err.stderr || err.message}`);
-      });
-    server = await start();
-    await built;
-    adminKey = (await readFile(path.join(server.dataDir, 'admin.key'), 'utf8')).trim();
-    await Promise.all(BIDDERS.map((b) => tool(['keygen', '--out', path.join(tmp, b.id)])));
-    await writeFile(path.join(tmp, 'bid.txt'), '投标文件正文：区人民医院综合楼改造工程施工\n'.repeat(200));
-    for (const b of BIDDERS) await writeFile(path.join(tmp, `sheet-${b.id}.json`), JSON.stringify(b.sheet));
+    await h.setUp();
+    await Promise.all(BIDDERS.map((b) => tool(['keygen', '--out', path.join(h.tmp, b.id)])));
+    await writeFile(path.join(h.tmp, 'bid.txt'), '投标文件正文：区人民医院综合楼改造工程施工\n'.repeat(200));
+    for (const b of BIDDERS) await writeFile(path.join(h.tmp, `sheet-${b.id}.json`), JSON.stringify(b.sheet));
     browser = await launch();
   }, { timeout: 300_000 });
 
   after(async () => {
     await browser?.close().catch(() => {});
-    await server?.stop();
-    if (tmp) await rm(tmp, { recursive: true, force: true });
+    await h.tearDown();
   });
 
   it('a session with three sealed bids submitted with bidtool', async () => {
-    const { server_time: now } = await (await fetch(`${server.base}/api/v1/time`)).json();
-    deadline = new Date(Date.parse(now) + LEAD_MS);
-    deadline.setMilliseconds(0);
+    let now;
+    ({ now, deadline } = await h.deadlineIn(LEAD_MS));
     const bidders = [];
-    for (const b of BIDDERS) bidders.push({ id: b.id, name: b.name, public_key: await readFile(path.join(tmp, `${b.id}.pub.pem`), 'utf8') });
+    for (const b of BIDDERS) bidders.push({ id: b.id, name: b.name, public_key: await readFile(path.join(h.tmp, `${b.id}.pub.pem`), 'utf8') });
     await api('POST', '/api/v1/sessions', {
       id: ROOM,
       title: '区人民医院综合楼改造工程施工',
@@ -151,17 +112,28 @@ describe('the opening from the deadline to the signed record', () => {
     });
     await api('POST', '/api/v1/sessions', {
       ...common, id: FAILED, title: '城北体育公园景观工程', section: 'SG-2026-047',
-      bidders: [{ id: 'y', name: '泰州园林绿化有限公司' }],
+      bidders: [
+        { id: 'y', name: '泰州园林绿化有限公司' },
+        { id: 'y2', name: '扬州市政园林工程有限公司', public_key: bidders[0].public_key },
+        { id: 'y3', name: '盐城绿源建设有限公司', public_key: bidders[1].public_key },
+      ],
     });
-    await tool(['seal', '--in', 'bid.txt', '--sheet', 'sheet-a.json', '--key', path.join(tmp, 'a.key.pem'),
+    // Two bids in the session that needs three: 流标 at the deadline.
+    for (const [sub, name, key, sheet] of [['y2', '扬州市政园林工程有限公司', 'a', 'a'], ['y3', '盐城绿源建设有限公司', 'b', 'b']]) {
+      await tool(['seal', '--in', 'bid.txt', '--sheet', `sheet-${sheet}.json`, '--key', path.join(h.tmp, `${key}.key.pem`),
+        '--session', FAILED, '--bidder', sub, '--out', `bid-${sub}.sealed`]);
+      await tool(['submit', '--server', h.server.base, '--session', FAILED, '--in', `bid-${sub}.sealed`, '--quiet'],
+        { BIDROOM_TOKEN: await token('bidder', sub, name, FAILED) });
+    }
+    await tool(['seal', '--in', 'bid.txt', '--sheet', 'sheet-a.json', '--key', path.join(h.tmp, 'a.key.pem'),
       '--session', LATE, '--bidder', 'x', '--out', 'bid-x.sealed']);
-    await tool(['submit', '--server', server.base, '--session', LATE, '--in', 'bid-x.sealed', '--quiet'],
+    await tool(['submit', '--server', h.server.base, '--session', LATE, '--in', 'bid-x.sealed', '--quiet'],
       { BIDROOM_TOKEN: await token('bidder', 'x', '镇江路桥工程有限公司', LATE) });
     await Promise.all(BIDDERS.map(async (b) => {
-      await tool(['seal', '--in', 'bid.txt', '--sheet', `sheet-${b.id}.json`, '--key', path.join(tmp, `${b.id}.key.pem`),
+      await tool(['seal', '--in', 'bid.txt', '--sheet', `sheet-${b.id}.json`, '--key', path.join(h.tmp, `${b.id}.key.pem`),
         '--session', ROOM, '--bidder', b.id, '--out', `bid-${b.id}.sealed`]);
       const tok = await token('bidder', b.id, b.name);
-      await tool(['submit', '--server', server.base, '--session', ROOM, '--in', `bid-${b.id}.sealed`, '--quiet'], { BIDROOM_TOKEN: tok });
+      await tool(['submit', '--server', h.server.base, '--session', ROOM, '--in', `bid-${b.id}.sealed`, '--quiet'], { BIDROOM_TOKEN: tok });
     }));
   });
 
@@ -175,7 +147,7 @@ describe('the opening from the deadline to the signed record', () => {
       const page = P(b.id);
       await byId(page, 'sign-in').click();
       await byId(page, 'key-sign-in-form').waitFor();
-      await byId(page, 'key-sign-in-key').setInputFiles(path.join(tmp, `${b.id}.key.pem`));
+      await byId(page, 'key-sign-in-key').setInputFiles(path.join(h.tmp, `${b.id}.key.pem`));
       await byId(page, 'key-sign-in-button').click();
     }
     // The other two sessions: their hosts, the late bidder, and a bidder registered without a key (signs in by token).
@@ -212,7 +184,7 @@ describe('the opening from the deadline to the signed record', () => {
     await phase(host2, 'decrypting');
     const x = P('x');
     await byId(x, 'unlock-form').waitFor();
-    await byId(x, 'unlock-key').setInputFiles(path.join(tmp, 'b.key.pem'));
+    await byId(x, 'unlock-key').setInputFiles(path.join(h.tmp, 'b.key.pem'));
     await byId(x, 'unlock-button').click();
     await byId(x, 'unlock-msg').filter({ hasText: '私钥与投标文件不匹配' }).waitFor({ timeout: 30_000 });
     await byId(host, 'flow-pause').waitFor();
@@ -221,7 +193,7 @@ describe('the opening from the deadline to the signed record', () => {
     for (const b of BIDDERS) {
       const page = P(b.id);
       await byId(page, 'unlock-form').waitFor();
-      await byId(page, 'unlock-key').setInputFiles(path.join(tmp, `${b.id}.key.pem`));
+      await byId(page, 'unlock-key').setInputFiles(path.join(h.tmp, `${b.id}.key.pem`));
       await byId(page, 'unlock-button').click();
       await byId(page, 'sheet-box').waitFor({ timeout: 30_000 });
     }
@@ -237,7 +209,7 @@ describe('the opening from the deadline to the signed record', () => {
     for (const page of [host3, y]) {
       await phase(page, 'failed');
       await byId(page, 'failure-banner').waitFor();
-      assert.match(await byId(page, 'failure-banner').textContent(), /流标.*递交投标文件的投标人 0 家，少于 3 家/);
+      assert.match(await byId(page, 'failure-banner').textContent(), /流标.*递交投标文件的投标人 2 家，少于 3 家/);
       assert.equal(await byId(page, 'countdown-value').textContent(), '流标');
     }
     assert.equal(await byId(host3, 'flow-pause').isVisible(), false, 'a failed opening cannot be paused');
@@ -246,6 +218,12 @@ describe('the opening from the deadline to the signed record', () => {
     await byId(y, 'record-link').waitFor();
     await phase(y, 'record');
     assert.equal(await byId(y, 'failure-banner').isVisible(), false);
+    // The 流标 record names the two bids received and why the opening stopped, and verifies.
+    const { stdout } = await verify(FAILED, await token('host', 'h3', '主持人 周杰', FAILED));
+    assert.match(stdout, /核验通过 \/ OK/);
+    const rec = await h.record(FAILED, await token('host', 'h3', '主持人 周杰', FAILED));
+    assert.deepEqual(rec.bidders.filter((b) => b.submitted).map((b) => b.id).sort(), ['y2', 'y3']);
+    assert.equal(rec.failure?.submitted, 2);
   });
 
   it('the host pauses: a banner with the reason for all, the countdown frozen; then resumes', async () => {
@@ -386,12 +364,12 @@ describe('the opening from the deadline to the signed record', () => {
     // Bidders with a key confirm by signing the read-out in the page (WebAssembly).
     await byId(b, 'confirm-sign-form').waitFor();
     assert.equal(await byId(b, 'confirm-button').isVisible(), false, 'a bidder with a key cannot confirm by token');
-    await byId(b, 'confirm-key').setInputFiles(path.join(tmp, 'c.key.pem'));
+    await byId(b, 'confirm-key').setInputFiles(path.join(h.tmp, 'c.key.pem'));
     await byId(b, 'confirm-sign-button').click();
     await byId(b, 'confirm-sign-msg').and(b.locator('[data-kind="error"]')).waitFor({ timeout: 30_000 });
     await shot(b, 'bidder-sign-wrong-key');
     for (const [page, who] of [[b, 'b'], [c, 'c']]) {
-      await byId(page, 'confirm-key').setInputFiles(path.join(tmp, `${who}.key.pem`));
+      await byId(page, 'confirm-key').setInputFiles(path.join(h.tmp, `${who}.key.pem`));
       await byId(page, 'confirm-sign-button').click();
       await byId(page, 'respond-status').filter({ hasText: '签名' }).waitFor({ timeout: 30_000 });
     }
@@ -413,6 +391,9 @@ describe('the opening from the deadline to the signed record', () => {
     await popup.waitForLoadState();
     assert.match(await popup.content(), /开标记录/);
     await popup.close();
+    // bidroom verify checks the platform signature, the bidders' signatures and the digests against the log.
+    const { stdout } = await verify(ROOM, await token('host', 'h1', '主持人 赵敏'));
+    assert.match(stdout, /核验通过 \/ OK/);
     await shot(host, 'host-record');
     await shot(sup, 'supervisor-record', true);
     await shot(a, 'bidder-record', true);

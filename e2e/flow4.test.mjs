@@ -13,20 +13,13 @@
 // tampered copy.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
 import { byId, DESKTOP, launch, newPage, waitLive } from './lib/browser.mjs';
-import { repoRoot, start } from './lib/server.mjs';
-
-const run = promisify(execFile);
-const artifacts = path.join(path.dirname(fileURLToPath(import.meta.url)), 'artifacts');
+import { artifacts, openingHarness, run } from './lib/opening.mjs';
 
 const ROOM = 'e2e-flow4';
 const LEAD_MS = 15_000; // deadline this far after creation: submit, open five pages, sign in with keys
@@ -47,33 +40,20 @@ const EXPECTED_CONSOLE = /Failed to load resource: the server responded with a s
 const sm3 = (b) => createHash('sm3').update(b).digest('hex');
 
 describe('four bidders, four outcomes: opened, 撤销, 撤回 and opened from the backup', () => {
-  let server;
+  const h = openingHarness('flow4');
+  const { api, tool } = h;
   let browser;
-  let adminKey;
   let deadline;
-  let tmp;
-  let bidtool;
   const errors = [];
   const pages = {};
   const P = (k) => pages[k].page;
-  const blob = (digest) => path.join(server.dataDir, 'blobs', 'sm3', digest.slice(0, 2), digest);
+  const blob = (digest) => path.join(h.server.dataDir, 'blobs', 'sm3', digest.slice(0, 2), digest);
   const digests = {}; // bidder -> SM3 of the sealed bid
-
-  async function api(method, route, body, tok = adminKey) {
-    const r = await fetch(`${server.base}${route}`, {
-      method,
-      headers: { Authorization: `Bearer ${tok}`, 'Content-Type': 'application/json' },
-      body: body && JSON.stringify(body),
-    });
-    const json = await r.json();
-    assert.ok(r.ok, `${method} ${route}: ${r.status} ${JSON.stringify(json)}`);
-    return json;
-  }
-  const token = async (role, sub, name) => (await api('POST', '/api/v1/tokens', { room: ROOM, role, sub, name, ttl: '1h' })).token;
+  const token = (role, sub, name) => h.token(ROOM, role, sub, name);
 
   async function open(key, role, sub, name) {
     const { ctx, page } = await newPage(browser, DESKTOP, errors);
-    await page.goto(`${server.base}/room.html#${new URLSearchParams({ room: ROOM, token: await token(role, sub, name) })}`);
+    await page.goto(`${h.server.base}/room.html#${new URLSearchParams({ room: ROOM, token: await token(role, sub, name) })}`);
     await waitLive(page);
     pages[key] = { ctx, page };
     return page;
@@ -90,51 +70,36 @@ describe('four bidders, four outcomes: opened, 撤销, 撤回 and opened from th
     await byId(host, 'flow-dialog-ok').click();
     await byId(host, 'flow-dialog').waitFor({ state: 'hidden' });
   }
-  const tool = (args, env = {}) =>
-    run(bidtool, args, { cwd: tmp, env: { ...process.env, ...env }, timeout: 60_000 }).catch((err) => {
-      throw new Error(`bidtool ${args[0]} failed:\n${err.stderr || err.message}`);
-    });
   async function unlockWith(page, keyFile) {
-    await byId(page, 'unlock-key').setInputFiles(path.join(tmp, keyFile));
+    await byId(page, 'unlock-key').setInputFiles(path.join(h.tmp, keyFile));
     await byId(page, 'unlock-button').click();
   }
 
   before(async () => {
-    await mkdir(artifacts, { recursive: true });
-    tmp = await mkdtemp(path.join(os.tmpdir(), 'bidroom-flow4-'));
-    bidtool = path.join(tmp, 'bidtool');
-    const built = run('go', ['build', '-o', bidtool, './cmd/bidtool'], { cwd: repoRoot, timeout: 240_000, maxBuffer: 16 << 20 })
-      .catch((err) => {
-        throw new Error(`go build ./cmd/bidtool failed:\n${err.stderr || err.message}`);
-      });
-    server = await start();
-    await built;
-    adminKey = (await readFile(path.join(server.dataDir, 'admin.key'), 'utf8')).trim();
-    await writeFile(path.join(tmp, 'bid.txt'), '投标文件正文：市第一中学新校区建设工程施工总承包\n'.repeat(300));
+    await h.setUp();
+    await writeFile(path.join(h.tmp, 'bid.txt'), '投标文件正文：市第一中学新校区建设工程施工总承包\n'.repeat(300));
     // Sealed before the session exists: sealing needs only its id.
     await Promise.all(BIDDERS.map(async (b) => {
-      await tool(['keygen', '--out', path.join(tmp, b.id)]);
-      await writeFile(path.join(tmp, `sheet-${b.id}.json`), JSON.stringify(b.sheet));
+      await tool(['keygen', '--out', path.join(h.tmp, b.id)]);
+      await writeFile(path.join(h.tmp, `sheet-${b.id}.json`), JSON.stringify(b.sheet));
       const seal = ['seal', '--in', 'bid.txt', '--sheet', `sheet-${b.id}.json`, '--key', `${b.id}.key.pem`, '--session', ROOM, '--bidder', b.id, '--quiet'];
       await tool([...seal, '--out', `bid-${b.id}.sealed`, ...(b.id === 'd' ? ['--backup', 'bid-d.backup'] : [])]);
       if (b.id === 'd') await tool([...seal, '--out', 'bid-d-other.sealed']); // a later seal: not the committed backup
-      digests[b.id] = sm3(await readFile(path.join(tmp, `bid-${b.id}.sealed`)));
+      digests[b.id] = sm3(await readFile(path.join(h.tmp, `bid-${b.id}.sealed`)));
     }));
     browser = await launch();
   }, { timeout: 300_000 });
 
   after(async () => {
     await browser?.close().catch(() => {});
-    await server?.stop();
-    if (tmp) await rm(tmp, { recursive: true, force: true });
+    await h.tearDown();
   });
 
   it('a session that accepts backups; four bids submitted with bidtool, D with its backup committed', async () => {
-    const { server_time: now } = await (await fetch(`${server.base}/api/v1/time`)).json();
-    deadline = new Date(Date.parse(now) + LEAD_MS);
-    deadline.setMilliseconds(0);
+    let now;
+    ({ now, deadline } = await h.deadlineIn(LEAD_MS));
     const bidders = [];
-    for (const b of BIDDERS) bidders.push({ id: b.id, name: b.name, public_key: await readFile(path.join(tmp, `${b.id}.pub.pem`), 'utf8') });
+    for (const b of BIDDERS) bidders.push({ id: b.id, name: b.name, public_key: await readFile(path.join(h.tmp, `${b.id}.pub.pem`), 'utf8') });
     await api('POST', '/api/v1/sessions', {
       id: ROOM, title: '市第一中学新校区建设工程施工总承包', section: 'SG-2026-052', category: 'construction',
       deadline: deadline.toISOString(), check_in_at: now, control_price: '12800000.00',
@@ -142,9 +107,9 @@ describe('four bidders, four outcomes: opened, 撤销, 撤回 and opened from th
     });
     await Promise.all(BIDDERS.map(async (b) => {
       const backup = b.id === 'd' ? ['--backup', 'bid-d.backup'] : [];
-      const { stderr } = await tool(['submit', '--server', server.base, '--session', ROOM, '--in', `bid-${b.id}.sealed`, ...backup, '--quiet'],
+      const { stderr } = await tool(['submit', '--server', h.server.base, '--session', ROOM, '--in', `bid-${b.id}.sealed`, ...backup, '--quiet'],
         { BIDROOM_TOKEN: await token('bidder', b.id, b.name) });
-      if (b.id === 'd') assert.match(stderr, new RegExp(`committed with the bid \\(SM3 ${sm3(await readFile(path.join(tmp, 'bid-d.backup')))}\\)`));
+      if (b.id === 'd') assert.match(stderr, new RegExp(`committed with the bid \\(SM3 ${sm3(await readFile(path.join(h.tmp, 'bid-d.backup')))}\\)`));
     }));
   });
 
@@ -155,7 +120,7 @@ describe('four bidders, four outcomes: opened, 撤销, 撤回 and opened from th
       const page = await open(b.id, 'bidder', b.id, b.name);
       await byId(page, 'sign-in').click();
       await byId(page, 'key-sign-in-form').waitFor();
-      await byId(page, 'key-sign-in-key').setInputFiles(path.join(tmp, `${b.id}.key.pem`));
+      await byId(page, 'key-sign-in-key').setInputFiles(path.join(h.tmp, `${b.id}.key.pem`));
       await byId(page, 'key-sign-in-button').click();
     }
     for (const b of BIDDERS) {
@@ -203,12 +168,12 @@ describe('four bidders, four outcomes: opened, 撤销, 撤回 and opened from th
     await byId(d, 'backup-upload').click();
     await byId(d, 'backup-msg').filter({ hasText: '请先选择备份文件' }).waitFor();
     // Another file sealed by D is not the backup committed before the deadline: it cannot be a new bid.
-    await byId(d, 'backup-file').setInputFiles(path.join(tmp, 'bid-d-other.sealed'));
+    await byId(d, 'backup-file').setInputFiles(path.join(h.tmp, 'bid-d-other.sealed'));
     await byId(d, 'backup-upload').click();
     await byId(d, 'backup-msg').filter({ hasText: 'SM3 摘要不符' }).waitFor();
     assert.equal(await byId(d, 'backup-msg').getAttribute('data-kind'), 'error');
     await shot(d, 'bidder-backup-mismatch');
-    await byId(d, 'backup-file').setInputFiles(path.join(tmp, 'bid-d.backup'));
+    await byId(d, 'backup-file').setInputFiles(path.join(h.tmp, 'bid-d.backup'));
     assert.equal(await byId(d, 'backup-file-name').textContent(), 'bid-d.backup');
     await byId(d, 'backup-upload').click();
     await byId(d, 'backup-msg').filter({ hasText: '备份文件已上传' }).waitFor();
@@ -239,7 +204,7 @@ describe('four bidders, four outcomes: opened, 撤销, 撤回 and opened from th
     assert.equal(await item('b').locator('[data-testid="classify-revoked"]').isChecked(), true);
     assert.match(await item('c').locator('[data-testid="classify-suggested"]').textContent(), /系统建议：撤回/);
     assert.equal(await item('c').locator('[data-testid="classify-withdrawn"]').isChecked(), true, 'the suggestion 撤回 is preselected');
-    assert.match(await item('c').locator('[data-testid="attempt-log"]').textContent(), /server_error/);
+    assert.match(await item('c').locator('[data-testid="attempt-log"]').textContent(), /平台（服务器）故障server_error/);
     await item('c').scrollIntoViewIfNeeded();
     await shot(host, 'host-classify');
     for (const [sub, reason] of [['b', '投标人在解密时间内未解密投标文件'], ['c', '平台存储故障导致投标文件无法读取，非投标人原因']]) {
@@ -268,7 +233,7 @@ describe('four bidders, four outcomes: opened, 撤销, 撤回 and opened from th
     for (const b of BIDDERS) {
       const page = P(b.id);
       await byId(page, 'confirm-sign-form').waitFor();
-      await byId(page, 'confirm-key').setInputFiles(path.join(tmp, `${b.id}.key.pem`));
+      await byId(page, 'confirm-key').setInputFiles(path.join(h.tmp, `${b.id}.key.pem`));
       await byId(page, 'confirm-sign-button').click();
       await byId(page, 'respond-status').filter({ hasText: '签名' }).waitFor({ timeout: 30_000 });
     }
@@ -282,13 +247,11 @@ describe('four bidders, four outcomes: opened, 撤销, 撤回 and opened from th
 
   it('bidroom verify passes on the record and fails on a tampered copy', async () => {
     const hostToken = await token('host', 'h1', '主持人 赵敏');
-    const verify = (args) => run(server.bin, ['verify', ...args], { timeout: 60_000 });
-    const { stdout } = await verify(['--server', server.base, '--session', ROOM, '--token', hostToken]);
+    const { stdout } = await h.verify(ROOM, hostToken);
     assert.match(stdout, /核验通过 \/ OK/);
 
     // The record as the server holds it: D opened from the backup, C withdrawn with the host's reason.
-    const env = await api('GET', `/api/v1/sessions/${ROOM}/record`, undefined, hostToken);
-    const rec = typeof env.record === 'string' ? JSON.parse(env.record) : env.record;
+    const rec = await h.record(ROOM, hostToken);
     const by = Object.fromEntries(rec.bidders.map((b) => [b.id, b]));
     assert.equal(by.d.outcome, 'opened');
     assert.equal(by.d.backup, true, 'the record says D was opened from the backup');
@@ -298,14 +261,14 @@ describe('four bidders, four outcomes: opened, 撤销, 撤回 and opened from th
     assert.equal(by.b.outcome, 'revoked');
 
     // From files: the same record passes; one changed price does not.
-    const raw = await (await fetch(`${server.base}/api/v1/sessions/${ROOM}/record`, { headers: { Authorization: `Bearer ${hostToken}` } })).text();
-    const log = await (await fetch(`${server.base}/api/v1/sessions/${ROOM}/log`, { headers: { Authorization: `Bearer ${hostToken}` } })).text();
-    const key = await (await fetch(`${server.base}/api/v1/platform-key`)).text();
-    const files = { record: path.join(tmp, 'record.json'), tampered: path.join(tmp, 'record-tampered.json'), log: path.join(tmp, 'log.ndjson'), key: path.join(tmp, 'platform.pem') };
+    const raw = await (await fetch(`${h.server.base}/api/v1/sessions/${ROOM}/record`, { headers: { Authorization: `Bearer ${hostToken}` } })).text();
+    const log = await (await fetch(`${h.server.base}/api/v1/sessions/${ROOM}/log`, { headers: { Authorization: `Bearer ${hostToken}` } })).text();
+    const key = await (await fetch(`${h.server.base}/api/v1/platform-key`)).text();
+    const files = { record: path.join(h.tmp, 'record.json'), tampered: path.join(h.tmp, 'record-tampered.json'), log: path.join(h.tmp, 'log.ndjson'), key: path.join(h.tmp, 'platform.pem') };
     const tampered = raw.replace('11960000.00', '10960000.00');
     assert.notEqual(tampered, raw, 'the price is in the record as sent');
     await Promise.all([writeFile(files.record, raw), writeFile(files.tampered, tampered), writeFile(files.log, log), writeFile(files.key, key)]);
-    const fromFiles = (rec) => verify(['--record', rec, '--log', files.log, '--platform-key', files.key]);
+    const fromFiles = (rec) => run(h.server.bin, ['verify', '--record', rec, '--log', files.log, '--platform-key', files.key], { timeout: 60_000 });
     assert.match((await fromFiles(files.record)).stdout, /核验通过 \/ OK/);
     const failed = await fromFiles(files.tampered).then(() => null, (err) => err);
     assert.ok(failed, 'verify accepted a tampered record');

@@ -6,19 +6,12 @@
 // A key that does not match the bid is refused first, in plain words.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
 import { byId, DESKTOP, launch, newPage, waitLive } from './lib/browser.mjs';
-import { repoRoot, start } from './lib/server.mjs';
-
-const run = promisify(execFile);
-const artifacts = path.join(path.dirname(fileURLToPath(import.meta.url)), 'artifacts');
+import { artifacts, openingHarness } from './lib/opening.mjs';
 
 const ROOM = 'e2e-unlock';
 const LEAD_MS = 10_000; // deadline this far after creation: time to build, seal, submit and load the pages
@@ -26,76 +19,44 @@ const SHEET = { price: '11880000.00', duration: '365天', quality: '合格', pro
 const NAMES = { a: '苏州金螳螂市政建设有限公司', b: '南通四建集团有限公司' };
 
 describe('a bidder unlocks their bid in the browser', () => {
-  let server;
+  const h = openingHarness('unlock');
+  const { api, tool } = h;
   let browser;
-  let adminKey;
   let deadline;
-  let tmp;
-  let bidtool;
   const errors = [];
   const pages = {};
   const sent = []; // every request body and websocket frame the pages sent
-
-  async function api(method, route, body, token = adminKey) {
-    const r = await fetch(`${server.base}${route}`, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-      body: body && JSON.stringify(body),
-    });
-    const json = await r.json();
-    assert.ok(r.ok, `${method} ${route}: ${r.status} ${JSON.stringify(json)}`);
-    return json;
-  }
-
-  async function token(role, sub, name) {
-    return (await api('POST', '/api/v1/tokens', { room: ROOM, role, sub, name, ttl: '1h' })).token;
-  }
+  const token = (role, sub, name) => h.token(ROOM, role, sub, name);
 
   async function open(key, role, sub, name) {
     const { ctx, page } = await newPage(browser, DESKTOP, errors);
     page.on('request', (r) => sent.push(r.url() + ' ' + (r.postData() || '')));
     page.on('websocket', (ws) => ws.on('framesent', (f) => sent.push(String(f.payload))));
     const tok = await token(role, sub, name);
-    await page.goto(`${server.base}/room.html#${new URLSearchParams({ room: ROOM, token: tok })}`);
+    await page.goto(`${h.server.base}/room.html#${new URLSearchParams({ room: ROOM, token: tok })}`);
     await waitLive(page);
     pages[key] = page;
     return page;
   }
 
-  const tool = (args, env = {}) =>
-    run(bidtool, args, { cwd: tmp, env: { ...process.env, ...env }, timeout: 60_000 }).catch((err) => {
-      throw new Error(`bidtool ${args[0]} failed:\n${err.stderr || err.message}`);
-    });
-
   before(async () => {
-    await mkdir(artifacts, { recursive: true });
-    tmp = await mkdtemp(path.join(os.tmpdir(), 'bidroom-unlock-'));
-    bidtool = path.join(tmp, 'bidtool');
-    const built = run('go', ['build', '-o', bidtool, './cmd/bidtool'], { cwd: repoRoot, timeout: 240_000, maxBuffer: 16 << 20 })
-      .catch((err) => {
-        throw new Error(`go build ./cmd/bidtool failed:\n${err.stderr || err.message}`);
-      });
-    server = await start();
-    await built;
-    adminKey = (await readFile(path.join(server.dataDir, 'admin.key'), 'utf8')).trim();
-    await tool(['keygen', '--out', path.join(tmp, 'a')]);
-    await tool(['keygen', '--out', path.join(tmp, 'other')]); // a key that does not match a's bid
-    await writeFile(path.join(tmp, 'bid.txt'), '投标文件正文：区人民医院综合楼改造工程施工\n'.repeat(200));
-    await writeFile(path.join(tmp, 'sheet.json'), JSON.stringify(SHEET));
+    await h.setUp();
+    await tool(['keygen', '--out', path.join(h.tmp, 'a')]);
+    await tool(['keygen', '--out', path.join(h.tmp, 'other')]); // a key that does not match a's bid
+    await writeFile(path.join(h.tmp, 'bid.txt'), '投标文件正文：区人民医院综合楼改造工程施工\n'.repeat(200));
+    await writeFile(path.join(h.tmp, 'sheet.json'), JSON.stringify(SHEET));
     browser = await launch();
   }, { timeout: 300_000 });
 
   after(async () => {
     await browser?.close().catch(() => {});
-    await server?.stop();
-    if (tmp) await rm(tmp, { recursive: true, force: true });
+    await h.tearDown();
   });
 
   it('a session, a sealed bid submitted with bidtool', async () => {
-    const { server_time: now } = await (await fetch(`${server.base}/api/v1/time`)).json();
-    deadline = new Date(Date.parse(now) + LEAD_MS);
-    deadline.setMilliseconds(0);
-    const pub = await readFile(path.join(tmp, 'a.pub.pem'), 'utf8');
+    let now;
+    ({ now, deadline } = await h.deadlineIn(LEAD_MS));
+    const pub = await readFile(path.join(h.tmp, 'a.pub.pem'), 'utf8');
     await api('POST', '/api/v1/sessions', {
       id: ROOM,
       title: '区人民医院综合楼改造工程施工',
@@ -110,10 +71,10 @@ describe('a bidder unlocks their bid in the browser', () => {
         { id: 'b', name: NAMES.b },
       ],
     });
-    await tool(['seal', '--in', 'bid.txt', '--sheet', 'sheet.json', '--key', path.join(tmp, 'a.key.pem'),
+    await tool(['seal', '--in', 'bid.txt', '--sheet', 'sheet.json', '--key', path.join(h.tmp, 'a.key.pem'),
       '--session', ROOM, '--bidder', 'a', '--out', 'bid.sealed']);
     const tok = await token('bidder', 'a', NAMES.a);
-    const { stdout } = await tool(['submit', '--server', server.base, '--session', ROOM, '--in', 'bid.sealed', '--quiet'],
+    const { stdout } = await tool(['submit', '--server', h.server.base, '--session', ROOM, '--in', 'bid.sealed', '--quiet'],
       { BIDROOM_TOKEN: tok });
     assert.match(stdout, /"signature"/);
   });
@@ -166,7 +127,7 @@ describe('a bidder unlocks their bid in the browser', () => {
     await byId(a, 'unlock-button').click();
     await byId(a, 'unlock-msg').filter({ hasText: '请先选择私钥文件' }).waitFor();
 
-    await byId(a, 'unlock-key').setInputFiles(path.join(tmp, 'other.key.pem'));
+    await byId(a, 'unlock-key').setInputFiles(path.join(h.tmp, 'other.key.pem'));
     assert.equal(await byId(a, 'unlock-key-name').textContent(), 'other.key.pem');
     await byId(a, 'unlock-button').click();
     await byId(a, 'unlock-msg').filter({ hasText: '私钥与投标文件不匹配' }).waitFor({ timeout: 30_000 });
@@ -174,7 +135,7 @@ describe('a bidder unlocks their bid in the browser', () => {
     assert.equal(await byId(a, 'sheet-box').isVisible(), false);
     await a.screenshot({ path: path.join(artifacts, 'bidder-unlock-wrong-key-1366x768.png') });
 
-    await byId(a, 'unlock-key').setInputFiles(path.join(tmp, 'a.key.pem'));
+    await byId(a, 'unlock-key').setInputFiles(path.join(h.tmp, 'a.key.pem'));
     await byId(a, 'unlock-button').click();
     await byId(a, 'sheet-box').waitFor({ timeout: 30_000 });
     assert.equal(await byId(a, 'sheet-price').textContent(), '11880000.00 元');
@@ -201,7 +162,7 @@ describe('a bidder unlocks their bid in the browser', () => {
 
   it('the private key is never sent; a reload shows the sheet from the server', async () => {
     const { a } = pages;
-    const key = await readFile(path.join(tmp, 'a.key.pem'), 'utf8');
+    const key = await readFile(path.join(h.tmp, 'a.key.pem'), 'utf8');
     const lines = key.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'));
     assert.ok(lines.length > 0);
     assert.ok(sent.some((s) => s.includes('encrypted_key')), 'the unlock POST was not seen');
@@ -211,7 +172,7 @@ describe('a bidder unlocks their bid in the browser', () => {
     await waitLive(a);
     await byId(a, 'sheet-box').waitFor();
     assert.equal(await byId(a, 'sheet-price').textContent(), '11880000.00 元');
-    for (const l of lines) assert.ok(!server.logs().includes(l), 'the private key reached the server logs');
+    for (const l of lines) assert.ok(!h.server.logs().includes(l), 'the private key reached the server logs');
   });
 
   it('no script errors', () => {

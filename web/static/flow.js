@@ -713,15 +713,28 @@ function renderConsole(st, viewer) {
   ui.consoleInfo.hidden = !info;
 }
 
+// UNLOCK_CODES are the failure codes an unlock attempt is recorded with
+// (the server's and the ones a bidder's page reports); each has a label.
+const UNLOCK_CODES = new Set(['wrong_key', 'bad_key', 'wrong_password', 'timeout', 'client_error', 'corrupted', 'server_error', 'bad_exchange']);
+
+/** codeLabel says what an unlock failure code means, in the page's language. */
+function codeLabel(code) {
+  if (!code) return t('flow.attempt.failed');
+  return UNLOCK_CODES.has(code) ? t(`flow.code.${code}`) : code;
+}
+
 function attemptList(b) {
   const log = b.attempt_log || [];
   const ol = el('ol', { class: 'attempts', 'data-testid': 'attempt-log' });
   for (const a of log) {
-    ol.append(el('li', { 'data-ok': String(!!a.ok) },
+    // The server's own words (English, for the technical record) stay on hover.
+    const li = el('li', { 'data-ok': String(!!a.ok), 'data-code': a.code || '' },
       el('span', { class: 'mono', text: ctx.fmt.time(a.at, false) }),
-      el('span', { class: `tag ${a.ok ? 'tag-ok' : 'tag-bad'}`, text: a.ok ? t('flow.attempt.ok') : a.code || t('flow.attempt.failed') }),
-      a.backup ? el('span', { class: 'tag tag-muted', text: t('flow.attempt.backup') }) : null,
-      a.message ? el('span', { class: 'attempt-msg', text: a.message }) : null));
+      el('span', { class: `tag ${a.ok ? 'tag-ok' : 'tag-bad'}`, text: a.ok ? t('flow.attempt.ok') : codeLabel(a.code) }),
+      !a.ok && a.code ? el('span', { class: 'mono attempt-code', text: a.code }) : null,
+      a.backup ? el('span', { class: 'tag tag-muted', text: t('flow.attempt.backup') }) : null);
+    if (a.message) li.title = a.message;
+    ol.append(li);
   }
   if (!log.length) ol.append(el('li', { class: 'empty', text: t('flow.attempt.none') }));
   return ol;
@@ -823,7 +836,7 @@ function renderProgress(st, viewer) {
       kind = 'bad';
     } else if (b.attempts > 0) {
       const lf = b.lastFailure || b.last_failure;
-      status = t('flow.progress.failed', { n: b.attempts, code: lf?.code || '' });
+      status = t('flow.progress.failed', { n: b.attempts, code: lf?.code ? codeLabel(lf.code) : '' });
       kind = 'warn';
     } else {
       status = t('flow.progress.pending');
