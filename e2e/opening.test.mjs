@@ -4,15 +4,11 @@
 // bidder whose network was away at that moment and who catches up by resume.
 
 import assert from 'node:assert/strict';
-import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
 import { byId, DESKTOP, dropConnection, launch, newPage, roomState, waitLive } from './lib/browser.mjs';
-import { start } from './lib/server.mjs';
-
-const artifacts = path.join(path.dirname(fileURLToPath(import.meta.url)), 'artifacts');
+import { artifacts, openingHarness } from './lib/opening.mjs';
 
 const ROOM = 'e2e-opening';
 const BIDDERS = [
@@ -23,53 +19,36 @@ const BIDDERS = [
 const LEAD_MS = 9000; // deadline this far after creation: enough to load the pages first
 
 describe('the deadline opens the room', () => {
-  let server;
+  const h = openingHarness('opening', { bidtool: false });
+  const { api } = h;
   let browser;
-  let adminKey;
   let deadline;
   const errors = [];
   const pages = {};
-
-  async function api(method, route, body, token = adminKey) {
-    const r = await fetch(`${server.base}${route}`, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-      body: body && JSON.stringify(body),
-    });
-    const json = await r.json();
-    assert.ok(r.ok, `${method} ${route}: ${r.status} ${JSON.stringify(json)}`);
-    return json;
-  }
-
-  async function token(role, sub, name) {
-    return (await api('POST', '/api/v1/tokens', { room: ROOM, role, sub, name, ttl: '1h' })).token;
-  }
+  const token = (role, sub, name) => h.token(ROOM, role, sub, name);
 
   async function open(key, role, sub, name) {
     const { ctx, page } = await newPage(browser, DESKTOP, errors);
     const tok = await token(role, sub, name);
-    await page.goto(`${server.base}/room.html#${new URLSearchParams({ room: ROOM, token: tok })}`);
+    await page.goto(`${h.server.base}/room.html#${new URLSearchParams({ room: ROOM, token: tok })}`);
     await waitLive(page);
     pages[key] = { ctx, page };
     return page;
   }
 
   before(async () => {
-    await mkdir(artifacts, { recursive: true });
-    server = await start();
-    adminKey = (await readFile(path.join(server.dataDir, 'admin.key'), 'utf8')).trim();
+    await h.setUp();
     browser = await launch();
   }, { timeout: 240_000 });
 
   after(async () => {
     await browser?.close().catch(() => {});
-    await server?.stop();
+    await h.tearDown();
   });
 
   it('creates a session whose deadline is seconds away', async () => {
-    const { server_time: now } = await (await fetch(`${server.base}/api/v1/time`)).json();
-    deadline = new Date(Date.parse(now) + LEAD_MS);
-    deadline.setMilliseconds(0);
+    let now;
+    ({ now, deadline } = await h.deadlineIn(LEAD_MS));
     await api('POST', '/api/v1/sessions', {
       id: ROOM,
       title: '演示采购：区人民医院医用耗材集中采购',

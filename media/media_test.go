@@ -132,17 +132,7 @@ func TestLateJoinerGetsParameterSetsTheKeyframeLacks(t *testing.T) {
 	startPublisherWith(t, s, opening, "main", 15, true) // a keyframe every 0.5 s, SPS/PPS with the first only
 	time.Sleep(1200 * time.Millisecond)                 // past the second keyframe
 	v := startViewer(t, s, opening, "main")
-	waitFor(t, 5*time.Second, "a keyframe and two packets after it", func() bool {
-		v.mu.Lock()
-		defer v.mu.Unlock()
-		return v.firstKeyIdx >= 0 && len(v.head) >= v.firstKeyIdx+3
-	})
-	v.mu.Lock()
-	head := v.head[v.firstKeyIdx:]
-	v.mu.Unlock()
-	if v.firstKeyIdx != 0 {
-		t.Errorf("%d packets before the first keyframe: %s", v.firstKeyIdx, describeHead(v.head[:v.firstKeyIdx]))
-	}
+	head := v.fromFirstKey(t, 3)
 	sps, pps := h264ParamSets(head[0].Payload)
 	if head[0].Payload[0]&0x1f != 24 || sps == nil || pps == nil {
 		t.Fatalf("first keyframe packet: NAL %d, payload % x…; want a STAP-A with SPS and PPS", head[0].Payload[0]&0x1f, head[0].Payload[:min(16, len(head[0].Payload))])
@@ -172,14 +162,7 @@ func TestNoParameterSetsInsertedWhenTheKeyframeHasThem(t *testing.T) {
 	startPublisher(t, s, opening, "main", 15)
 	time.Sleep(1200 * time.Millisecond)
 	v := startViewer(t, s, opening, "main")
-	waitFor(t, 5*time.Second, "a keyframe and a packet after it", func() bool {
-		v.mu.Lock()
-		defer v.mu.Unlock()
-		return v.firstKeyIdx >= 0 && len(v.head) >= v.firstKeyIdx+2
-	})
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	head := v.head[v.firstKeyIdx:]
+	head := v.fromFirstKey(t, 2)
 	if got := head[0].Payload; len(got) != 11 || got[0] != 24 {
 		t.Errorf("first keyframe packet % x; want the publisher's own STAP-A", got)
 	}

@@ -2,9 +2,11 @@ package media
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -288,6 +290,23 @@ func (v *testViewer) snapshot() (packets, frames int, firstKey time.Time, firstI
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.packets, v.frames, v.firstKey, v.firstIsKF
+}
+
+// fromFirstKey waits for the viewer's first keyframe packet and n-1 after
+// it and returns them; packets before it are an error (fast start failed).
+func (v *testViewer) fromFirstKey(t *testing.T, n int) []*rtp.Packet {
+	t.Helper()
+	waitFor(t, 5*time.Second, fmt.Sprintf("a keyframe and %d packets after it", n-1), func() bool {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		return v.firstKeyIdx >= 0 && len(v.head) >= v.firstKeyIdx+n
+	})
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.firstKeyIdx != 0 {
+		t.Errorf("%d packets before the first keyframe: %s", v.firstKeyIdx, describeHead(v.head[:v.firstKeyIdx]))
+	}
+	return slices.Clone(v.head[v.firstKeyIdx:])
 }
 
 // waitFor polls cond until it holds or the deadline passes.

@@ -20,9 +20,9 @@ export const artifacts = path.join(path.dirname(fileURLToPath(import.meta.url)),
 /**
  * openingHarness returns the shared fixture of a test file; call setUp in
  * before() and tearDown in after(). Its fields (server, tmp, adminKey) are
- * set by setUp.
+ * set by setUp. With { bidtool: false } no bidtool is built.
  */
-export function openingHarness(name) {
+export function openingHarness(name, { bidtool = true } = {}) {
   const h = {
     server: null,
     tmp: '',
@@ -33,7 +33,7 @@ export function openingHarness(name) {
       await mkdir(artifacts, { recursive: true });
       h.tmp = await mkdtemp(path.join(os.tmpdir(), `bidroom-${name}-`));
       h.bidtool = path.join(h.tmp, 'bidtool');
-      const built = run('go', ['build', '-o', h.bidtool, './cmd/bidtool'], { cwd: repoRoot, timeout: 240_000, maxBuffer: 16 << 20 })
+      const built = !bidtool ? Promise.resolve() : run('go', ['build', '-o', h.bidtool, './cmd/bidtool'], { cwd: repoRoot, timeout: 240_000, maxBuffer: 16 << 20 })
         .catch((err) => {
           throw new Error(`go build ./cmd/bidtool failed:\n${err.stderr || err.message}`);
         });
