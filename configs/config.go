@@ -114,6 +114,7 @@ type Media struct {
 	UDPListen       string        `yaml:"udp_listen"`       // default "0.0.0.0:8189": one muxed UDP port for all media; "" = a port per connection from the range
 	UDPPortMin      int           `yaml:"udp_port_min"`     // default 0; with udp_listen "", the range per-connection ports come from
 	UDPPortMax      int           `yaml:"udp_port_max"`     // default 0
+	UDPGSO          bool          `yaml:"udp_gso"`          // default true: on Linux, a frame's packets to one viewer leave as one segmented send
 	PublicIPs       []string      `yaml:"public_ips"`       // default empty; addresses announced instead of the host's (1:1 NAT)
 	Interfaces      []string      `yaml:"interfaces"`       // default empty = all; network interfaces ICE may use
 	IncludeLoopback bool          `yaml:"include_loopback"` // default true: offer 127.0.0.1 (single machine, demo)
@@ -190,7 +191,7 @@ func Default() Config {
 		Rooms: Rooms{CheckInLead: 60 * time.Minute},
 		Bids:  Bids{MaxBytes: 4 << 30},
 		Media: Media{
-			Enabled: true, UDPListen: "0.0.0.0:8189", PublicIPs: []string{}, Interfaces: []string{}, IncludeLoopback: true, MaxViewers: 1000, MaxSDPBytes: 65536,
+			Enabled: true, UDPListen: "0.0.0.0:8189", UDPGSO: true, PublicIPs: []string{}, Interfaces: []string{}, IncludeLoopback: true, MaxViewers: 1000, MaxSDPBytes: 65536,
 			MaxLag: 300 * time.Millisecond, PLIInterval: 500 * time.Millisecond, Record: true,
 			TURN: TURN{Listen: "0.0.0.0:3478", Realm: "bidroom", TTL: 12 * time.Hour},
 		},

@@ -40,6 +40,9 @@ type Config struct {
 	PLIInterval     time.Duration // at most one keyframe request per source per interval
 	GatherTimeout   time.Duration // bound on ICE gathering before answering
 	Workers         int           // forwarding goroutines; 0 = GOMAXPROCS
+	// NoGSO turns off segmentation offload on the muxed socket (Linux sends
+	// a frame's packets to one viewer as one segmented message otherwise).
+	NoGSO bool
 	// ICEServers returns the STUN/TURN servers handed to a client (TURN
 	// credentials are per user and time-limited). Nil: none.
 	ICEServers func(user string) []turnsrv.ICEServer
@@ -214,7 +217,7 @@ func New(cfg Config, logger *slog.Logger, hooks Hooks) (*Server, error) {
 		}
 		_ = uc.SetWriteBuffer(4 << 20)
 		_ = uc.SetReadBuffer(4 << 20)
-		s.conn = newBatchConn(uc)
+		s.conn = newBatchConn(uc, !cfg.NoGSO)
 		s.udpMux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: s.conn, Logger: lf.NewLogger("ice")})
 		se.SetICEUDPMux(s.udpMux)
 	} else if cfg.PortMin != 0 || cfg.PortMax != 0 {

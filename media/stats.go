@@ -172,27 +172,28 @@ func (st SpaceStats) Published() []FeedStats {
 }
 
 var (
-	labels      = []string{"room", "hall"}
-	descPubs    = prometheus.NewDesc("bidroom_media_publishers", "Feeds with a publisher.", labels, nil)
-	descViewers = prometheus.NewDesc("bidroom_media_viewers", "WHEP viewer sessions.", labels, nil)
-	descIn      = prometheus.NewDesc("bidroom_media_ingress_packets_total", "RTP packets received from publishers.", labels, nil)
-	descInBytes = prometheus.NewDesc("bidroom_media_ingress_bytes_total", "RTP payload bytes received from publishers.", labels, nil)
-	descInLost  = prometheus.NewDesc("bidroom_media_ingress_lost_total", "Packets missing from publishers' streams when first seen.", labels, nil)
-	descPLIOut  = prometheus.NewDesc("bidroom_media_plis_sent_total", "Keyframe requests sent to publishers (throttled).", labels, nil)
-	descOut     = prometheus.NewDesc("bidroom_media_egress_packets_total", "RTP packets sent to viewers.", labels, nil)
-	descOutB    = prometheus.NewDesc("bidroom_media_egress_bytes_total", "RTP payload bytes sent to viewers.", labels, nil)
-	descNacks   = prometheus.NewDesc("bidroom_media_nacks_total", "NACK messages received from viewers.", labels, nil)
-	descRetx    = prometheus.NewDesc("bidroom_media_retransmits_total", "Packets retransmitted to viewers from the shared history.", labels, nil)
-	descPLIIn   = prometheus.NewDesc("bidroom_media_plis_received_total", "Keyframe requests received from viewers.", labels, nil)
-	descSkips   = prometheus.NewDesc("bidroom_media_skips_total", "Times a lagging viewer was skipped ahead to the next keyframe.", labels, nil)
-	descUDP     = prometheus.NewDesc("bidroom_media_udp_datagrams_total", "Datagrams sent on the muxed UDP socket.", nil, nil)
-	descBatches = prometheus.NewDesc("bidroom_media_udp_batches_total", "sendmmsg calls on the muxed UDP socket.", nil, nil)
-	descDropped = prometheus.NewDesc("bidroom_media_udp_send_errors_total", "Datagrams the kernel refused.", nil, nil)
+	labels        = []string{"room", "hall"}
+	descPubs      = prometheus.NewDesc("bidroom_media_publishers", "Feeds with a publisher.", labels, nil)
+	descViewers   = prometheus.NewDesc("bidroom_media_viewers", "WHEP viewer sessions.", labels, nil)
+	descIn        = prometheus.NewDesc("bidroom_media_ingress_packets_total", "RTP packets received from publishers.", labels, nil)
+	descInBytes   = prometheus.NewDesc("bidroom_media_ingress_bytes_total", "RTP payload bytes received from publishers.", labels, nil)
+	descInLost    = prometheus.NewDesc("bidroom_media_ingress_lost_total", "Packets missing from publishers' streams when first seen.", labels, nil)
+	descPLIOut    = prometheus.NewDesc("bidroom_media_plis_sent_total", "Keyframe requests sent to publishers (throttled).", labels, nil)
+	descOut       = prometheus.NewDesc("bidroom_media_egress_packets_total", "RTP packets sent to viewers.", labels, nil)
+	descOutB      = prometheus.NewDesc("bidroom_media_egress_bytes_total", "RTP payload bytes sent to viewers.", labels, nil)
+	descNacks     = prometheus.NewDesc("bidroom_media_nacks_total", "NACK messages received from viewers.", labels, nil)
+	descRetx      = prometheus.NewDesc("bidroom_media_retransmits_total", "Packets retransmitted to viewers from the shared history.", labels, nil)
+	descPLIIn     = prometheus.NewDesc("bidroom_media_plis_received_total", "Keyframe requests received from viewers.", labels, nil)
+	descSkips     = prometheus.NewDesc("bidroom_media_skips_total", "Times a lagging viewer was skipped ahead to the next keyframe.", labels, nil)
+	descUDP       = prometheus.NewDesc("bidroom_media_udp_datagrams_total", "Datagrams sent on the muxed UDP socket.", nil, nil)
+	descBatches   = prometheus.NewDesc("bidroom_media_udp_batches_total", "sendmmsg calls on the muxed UDP socket.", nil, nil)
+	descDropped   = prometheus.NewDesc("bidroom_media_udp_send_errors_total", "Datagrams the kernel refused.", nil, nil)
+	descSegmented = prometheus.NewDesc("bidroom_media_udp_segmented_datagrams_total", "Datagrams sent inside segmented (GSO) messages.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (s *Server) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPubs, descViewers, descIn, descInBytes, descInLost, descPLIOut, descOut, descOutB, descNacks, descRetx, descPLIIn, descSkips, descUDP, descBatches, descDropped} {
+	for _, d := range []*prometheus.Desc{descPubs, descViewers, descIn, descInBytes, descInLost, descPLIOut, descOut, descOutB, descNacks, descRetx, descPLIIn, descSkips, descUDP, descBatches, descDropped, descSegmented} {
 		ch <- d
 	}
 }
@@ -248,5 +249,6 @@ func (s *Server) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descUDP, prometheus.CounterValue, float64(s.conn.sent.Load()))
 		ch <- prometheus.MustNewConstMetric(descBatches, prometheus.CounterValue, float64(s.conn.batches.Load()))
 		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.conn.dropped.Load()))
+		ch <- prometheus.MustNewConstMetric(descSegmented, prometheus.CounterValue, float64(s.conn.segmented.Load()))
 	}
 }

@@ -17,6 +17,15 @@ const batchSize = 64
 // maxDatagram bounds one datagram queued for sending.
 const maxDatagram = 1500
 
+// Bounds on one segmented (GSO) send: the kernel takes at most 64 segments
+// and a 64 KiB datagram before it cuts it up.
+const (
+	maxSegments = 32
+	maxGSOBytes = 60000
+	// gsoGiveUp is how many refused segmented sends turn segmentation off.
+	gsoGiveUp = 16
+)
+
 // batchWriter sends a batch of datagrams in one system call.
 type batchWriter interface {
 	WriteBatch(ms []ipv4.Message, flags int) (int, error)
@@ -28,30 +37,51 @@ type batchWriter interface {
 // for writes that come from elsewhere (STUN, DTLS, RTCP). On loopback and on
 // a busy server most of a packet's cost is the system call, so one call per
 // batch instead of one per packet is what lets a core feed more viewers.
+//
+// With segmentation offload (GSO, Linux) the datagrams queued for one
+// destination in a row — a frame's packets to one viewer — travel as one
+// message the kernel cuts into datagrams at the end, so the network stack
+// runs once per frame and viewer rather than once per packet.
 type batchConn struct {
 	*net.UDPConn
 	bw batchWriter
 
-	mu      sync.Mutex // guards pending and addrs
+	mu      sync.Mutex // guards pending, meta, last, bufs, iovs and addrs
 	pending []ipv4.Message
-	bufs    [][]byte
+	meta    []segMeta                       // per pending message
+	last    map[netip.AddrPort]int          // newest pending message per destination
+	bufs    [][]byte                        // free datagram buffers
+	iovs    [][][]byte                      // free Buffers slices (capacity maxSegments)
 	addrs   map[netip.AddrPort]*net.UDPAddr // reused destination addresses
+	gso     atomic.Bool                     // segmented sends are on
+	gsoFail atomic.Int32                    // segmented sends the kernel refused
 
-	sendMu sync.Mutex // one batch in flight at a time; guards spare
-	spare  []ipv4.Message
+	sendMu    sync.Mutex // one batch in flight at a time; guards spare, spareMeta and oob
+	spare     []ipv4.Message
+	spareMeta []segMeta
+	oob       [][]byte // control-message room per message of a batch
 
 	kick    chan struct{}
 	done    chan struct{}
 	stopped chan struct{}
 
-	sent, batches, dropped atomic.Uint64
+	sent, batches, dropped, segmented atomic.Uint64
 }
 
-// newBatchConn wraps conn and starts its flusher; Close stops it.
-func newBatchConn(conn *net.UDPConn) *batchConn {
+// segMeta describes a pending message: its datagrams are all seg bytes but
+// perhaps a shorter last one, after which nothing more may be added.
+type segMeta struct {
+	seg, bytes int
+	closed     bool
+}
+
+// newBatchConn wraps conn and starts its flusher; Close stops it. gso turns
+// segmented sends on where the system has them.
+func newBatchConn(conn *net.UDPConn, gso bool) *batchConn {
 	c := &batchConn{
 		UDPConn: conn,
 		addrs:   make(map[netip.AddrPort]*net.UDPAddr),
+		last:    make(map[netip.AddrPort]int),
 		kick:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		stopped: make(chan struct{}),
@@ -63,9 +93,16 @@ func newBatchConn(conn *net.UDPConn) *batchConn {
 	}
 	c.pending = make([]ipv4.Message, 0, batchSize)
 	c.spare = make([]ipv4.Message, 0, batchSize)
+	c.meta = make([]segMeta, 0, batchSize)
+	c.spareMeta = make([]segMeta, 0, batchSize)
 	for range 2 * batchSize {
 		c.bufs = append(c.bufs, make([]byte, maxDatagram))
+		c.iovs = append(c.iovs, make([][]byte, 0, maxSegments))
 	}
+	for range batchSize {
+		c.oob = append(c.oob, make([]byte, gsoOOBSize))
+	}
+	c.gso.Store(gsoSupported && gso)
 	go c.flusher()
 	return c
 }
@@ -115,7 +152,22 @@ func (c *batchConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) 
 		buf = make([]byte, maxDatagram)
 	}
 	n := copy(buf[:cap(buf)], b)
-	c.pending = append(c.pending, ipv4.Message{Buffers: [][]byte{buf[:n]}, Addr: ua})
+	if i, ok := c.last[addr]; ok && c.gso.Load() && c.meta[i].fits(len(c.pending[i].Buffers), n) {
+		// The same destination as its newest queued message: one more segment of it.
+		c.pending[i].Buffers = append(c.pending[i].Buffers, buf[:n])
+		c.meta[i].add(n)
+		c.mu.Unlock()
+		return len(b), nil
+	}
+	var iov [][]byte
+	if k := len(c.iovs); k > 0 {
+		iov, c.iovs = c.iovs[k-1], c.iovs[:k-1]
+	} else {
+		iov = make([][]byte, 0, maxSegments)
+	}
+	c.pending = append(c.pending, ipv4.Message{Buffers: append(iov, buf[:n]), Addr: ua})
+	c.meta = append(c.meta, segMeta{seg: n, bytes: n})
+	c.last[addr] = len(c.pending) - 1
 	first, full := len(c.pending) == 1, len(c.pending) == batchSize
 	c.mu.Unlock()
 	if full {
@@ -129,6 +181,18 @@ func (c *batchConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) 
 	return len(b), nil
 }
 
+// fits reports whether a datagram of n bytes may join a message of segs
+// segments described by m.
+func (m *segMeta) fits(segs, n int) bool {
+	return !m.closed && segs < maxSegments && m.bytes+n <= maxGSOBytes && n <= m.seg
+}
+
+// add counts a datagram of n bytes joined to the message.
+func (m *segMeta) add(n int) {
+	m.bytes += n
+	m.closed = n < m.seg
+}
+
 // ReadFromAddrPort reads one datagram (the ice mux's allocation-free path).
 func (c *batchConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	return c.UDPConn.ReadFromUDPAddrPort(b)
@@ -139,33 +203,67 @@ func (c *batchConn) Flush() {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	c.mu.Lock()
-	batch := c.pending
-	c.pending = c.spare[:0]
+	batch, meta := c.pending, c.meta
+	c.pending, c.meta = c.spare[:0], c.spareMeta[:0]
+	clear(c.last)
 	c.mu.Unlock()
 	if len(batch) == 0 {
-		c.spare = batch
+		c.spare, c.spareMeta = batch, meta
 		return
+	}
+	for i := range batch {
+		if len(batch[i].Buffers) > 1 {
+			batch[i].OOB = putGSO(c.oob[i], meta[i].seg)
+		}
 	}
 	for off := 0; off < len(batch); {
 		n, err := c.bw.WriteBatch(batch[off:], 0)
 		if err != nil {
-			// The first message failed (e.g. an unreachable address); drop
-			// it and carry on with the rest.
-			c.dropped.Add(1)
+			// The first message failed: an unreachable address (dropped),
+			// or a segmented send the kernel or the path refused (sent
+			// again a datagram at a time).
+			c.sendFailed(&batch[off])
 			n = 1
 		} else {
-			c.sent.Add(uint64(n))
+			for _, m := range batch[off : off+n] {
+				c.sent.Add(uint64(len(m.Buffers)))
+				if len(m.Buffers) > 1 {
+					c.segmented.Add(uint64(len(m.Buffers)))
+				}
+			}
 		}
 		off += n
 	}
 	c.batches.Add(1)
 	c.mu.Lock()
 	for i := range batch {
-		c.bufs = append(c.bufs, batch[i].Buffers[0])
+		c.bufs = append(c.bufs, batch[i].Buffers...)
+		clear(batch[i].Buffers)
+		c.iovs = append(c.iovs, batch[i].Buffers[:0])
 		batch[i] = ipv4.Message{}
 	}
 	c.mu.Unlock()
-	c.spare = batch[:0]
+	c.spare, c.spareMeta = batch[:0], meta[:0]
+}
+
+// sendFailed handles a message sendmmsg refused.
+func (c *batchConn) sendFailed(m *ipv4.Message) {
+	if len(m.Buffers) == 1 {
+		c.dropped.Add(1)
+		return
+	}
+	if c.gsoFail.Add(1) >= gsoGiveUp {
+		c.gso.Store(false)
+	}
+	one := []ipv4.Message{{Addr: m.Addr, Buffers: make([][]byte, 1)}}
+	for _, d := range m.Buffers {
+		one[0].Buffers[0] = d
+		if _, err := c.bw.WriteBatch(one, 0); err != nil {
+			c.dropped.Add(1)
+		} else {
+			c.sent.Add(1)
+		}
+	}
 }
 
 // flusher sends writes that no forwarding round flushed.

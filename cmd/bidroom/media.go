@@ -35,7 +35,7 @@ func startMedia(cfg configs.Config, svc *rooms.Service, logger *slog.Logger, reg
 	}
 	st := &mediaStack{}
 	mc := media.Config{
-		UDPListen: m.UDPListen, PortMin: uint16(m.UDPPortMin), PortMax: uint16(m.UDPPortMax),
+		UDPListen: m.UDPListen, PortMin: uint16(m.UDPPortMin), PortMax: uint16(m.UDPPortMax), NoGSO: !m.UDPGSO,
 		PublicIPs: m.PublicIPs, Interfaces: m.Interfaces, IncludeLoopback: m.IncludeLoopback,
 		MaxSDPBytes: m.MaxSDPBytes, MaxViewers: m.MaxViewers, MaxLag: m.MaxLag, PLIInterval: m.PLIInterval,
 	}
