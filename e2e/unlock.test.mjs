@@ -30,6 +30,8 @@ describe('a bidder unlocks their bid in the browser', () => {
 
   async function open(key, role, sub, name) {
     const { ctx, page } = await newPage(browser, DESKTOP, errors);
+    // A short client timeout, so a server that never answers is met within the test.
+    await page.addInitScript(() => { globalThis.bidroomUnlockTimeoutMs = 4000; });
     page.on('request', (r) => sent.push(r.url() + ' ' + (r.postData() || '')));
     page.on('websocket', (ws) => ws.on('framesent', (f) => sent.push(String(f.payload))));
     const tok = await token(role, sub, name);
@@ -134,6 +136,27 @@ describe('a bidder unlocks their bid in the browser', () => {
     assert.equal(await byId(a, 'unlock-msg').getAttribute('data-kind'), 'error');
     assert.equal(await byId(a, 'sheet-box').isVisible(), false);
     await a.screenshot({ path: path.join(artifacts, 'bidder-unlock-wrong-key-1366x768.png') });
+
+    // The server never answers the unlock: the page gives up, says so, and the timeout is on record.
+    let held;
+    await a.route('**/bids/mine/unlock', async (route) => {
+      if (route.request().method() !== 'POST') return route.continue();
+      held = new Promise((r) => setTimeout(r, 6000));
+      await held;
+      await route.abort().catch(() => {}); // the page stopped waiting long ago
+    });
+    await byId(a, 'unlock-key').setInputFiles(path.join(h.tmp, 'a.key.pem'));
+    await byId(a, 'unlock-button').click();
+    await byId(a, 'unlock-msg').filter({ hasText: '服务器长时间未应答' }).waitFor({ timeout: 30_000 });
+    assert.equal(await byId(a, 'unlock-button').isDisabled(), false, 'the bidder can retry');
+    const hostTok = await token('host', 'h1', '主持人 赵敏');
+    const timedOut = async () => (await (await fetch(`${h.server.base}/api/v1/sessions/${ROOM}/log`, { headers: { Authorization: `Bearer ${hostTok}` } })).text())
+      .split('\n').filter(Boolean).map((l) => JSON.parse(l))
+      .filter((e) => e.type === 'unlock_failed' && e.data?.code === 'timeout' && e.data?.reported);
+    for (let i = 0; i < 50 && (await timedOut()).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await timedOut()).length, 1, 'the timeout is recorded as an attempt');
+    await held;
+    await a.unroute('**/bids/mine/unlock');
 
     await byId(a, 'unlock-key').setInputFiles(path.join(h.tmp, 'a.key.pem'));
     await byId(a, 'unlock-button').click();

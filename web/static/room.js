@@ -888,26 +888,36 @@ class UnlockError extends Error {
   }
 }
 
+// How long the page waits for the server's part of an unlock before it
+// tells the bidder and records a timeout (the server opens large bids in a
+// few seconds; a busy window may queue them). Tests shorten it.
+const UNLOCK_TIMEOUT_MS = Number(globalThis.bidroomUnlockTimeoutMs) || 120_000;
+
 async function unlockApi(method, body, query = '') {
   let r;
+  let json;
   try {
     r = await fetch(`/api/v1/sessions/${encodeURIComponent(ROOM)}/bids/mine/unlock${query}`, {
       method,
       headers: { Authorization: `Bearer ${TOKEN}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
       body: body ? JSON.stringify(body) : undefined,
       cache: 'no-store',
+      signal: AbortSignal.timeout(UNLOCK_TIMEOUT_MS),
     });
-  } catch {
-    throw new UnlockError('network');
+    json = await r.json().catch((err) => {
+      if (err?.name === 'TimeoutError') throw err;
+      return {};
+    });
+  } catch (err) {
+    throw new UnlockError(err?.name === 'TimeoutError' ? 'timeout' : 'network');
   }
-  const json = await r.json().catch(() => ({}));
   if (!r.ok) throw new UnlockError(json?.error?.code || `http_${r.status}`, json?.error?.message || `HTTP ${r.status}`);
   return json;
 }
 
 // Failures that happen in this page before anything reaches the server;
 // reported so the log holds them as evidence of the attempt (R9).
-const CLIENT_UNLOCK_FAILURES = new Set(['wrong_key', 'bad_key', 'wrong_password']);
+const CLIENT_UNLOCK_FAILURES = new Set(['wrong_key', 'bad_key', 'wrong_password', 'timeout']);
 
 function reportUnlockFailure(code, message) {
   fetch(`/api/v1/sessions/${encodeURIComponent(ROOM)}/bids/mine/unlock/failure`, {
@@ -918,7 +928,7 @@ function reportUnlockFailure(code, message) {
 }
 
 const UNLOCK_ERRORS = new Set(['no_file', 'too_big', 'bad_key', 'wrong_key', 'bad_challenge', 'bad_exchange', 'corrupted',
-  'wrong_state', 'not_found', 'server_error', 'network', 'load_failed', 'unauthorized', 'no_backup', 'forbidden']);
+  'wrong_state', 'not_found', 'server_error', 'network', 'load_failed', 'unauthorized', 'no_backup', 'forbidden', 'timeout']);
 
 async function onUnlock(e) {
   e.preventDefault();
@@ -963,6 +973,7 @@ async function onUnlock(e) {
     $('unlock-key-name').textContent = '';
   } catch (err) {
     const code = err instanceof UnlockError ? err.code : 'internal';
+    if (code === 'timeout') reportUnlockFailure('timeout', `no answer from the server within ${UNLOCK_TIMEOUT_MS / 1000} s`);
     const key = UNLOCK_ERRORS.has(code) ? `unlock.err.${code}` : 'unlock.err.other';
     unlockMsg = { key, params: { code, message: err?.detail || '' }, kind: 'error' };
   } finally {
