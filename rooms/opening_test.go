@@ -216,16 +216,23 @@ func TestOpeningRegistrationClosesAtDeadline(t *testing.T) {
 }
 
 // TestProjectionHidesBiddersBeforeDeadline is R6: before the deadline a
-// bidder sees no other bidder's identity, their count, or sign-in status.
+// bidder sees no other bidder's identity, their count, sign-in, bid or
+// bond status.
 func TestProjectionHidesBiddersBeforeDeadline(t *testing.T) {
 	f := checkIn(t)
 	f.must(bidderA, CmdSignIn, nil, t0.Add(20*time.Minute))
 	f.must(bidderB, CmdSignIn, nil, t0.Add(20*time.Minute))
+	f.must(bidderB, CmdSubmitBid, bid("b", 1), t0.Add(21*time.Minute))
 
 	v := f.o.Project(bidderA)
 	b, _ := json.Marshal(v)
 	if strings.Contains(string(b), "乙公司") || strings.Contains(string(b), `"b"`) {
 		t.Errorf("bidder a's view names bidder b: %s", b)
+	}
+	for _, leak := range []string{`"bond"`, `"submitted"`, `"bids"`, `"bid":`} {
+		if strings.Contains(string(b), leak) {
+			t.Errorf("bidder a's view before the deadline carries %s: %s", leak, b)
+		}
 	}
 	if v.Registered != nil {
 		t.Errorf("bidder a's view carries the registered count %d", *v.Registered)
@@ -237,8 +244,8 @@ func TestProjectionHidesBiddersBeforeDeadline(t *testing.T) {
 		t.Errorf("bidder sees staff list %+v", v.Staff)
 	}
 	for _, e := range f.events {
-		if e.Vis.VisibleTo(bidderA) && strings.Contains(string(e.Data), "乙公司") {
-			t.Errorf("event %s visible to a names bidder b", e.Type)
+		if e.Vis.VisibleTo(bidderA) && (strings.Contains(string(e.Data), "乙公司") || e.Type == EvBidSubmitted) {
+			t.Errorf("event %s visible to a tells of bidder b: %s", e.Type, e.Data)
 		}
 	}
 
