@@ -3,7 +3,7 @@
 // Screenshots go to e2e/artifacts/.
 
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -101,6 +101,55 @@ describe('live video in Chromium', { timeout: 300_000 }, () => {
     await byId(host, 'live-status').and(host.locator('[data-state="off"]')).waitFor();
     await byId(bidder, 'live-status').and(bidder.locator('[data-state="waiting"]')).waitFor({ timeout: 10_000 });
 
+    assert.deepEqual(pageErrors.map(String), []);
+  });
+
+  it('a feed published from elsewhere (as OBS does over WHIP) shows on the host console with a preview', { timeout: 60_000 }, async () => {
+    // The OBS how-to names this room's WHIP address.
+    const room = new URLSearchParams(new URL(host.url()).hash.slice(1)).get('room');
+    await byId(host, 'live-obs').locator('summary').click();
+    assert.equal(await byId(host, 'live-obs-url').textContent(), `${server.base}/whip/${room}`);
+
+    // Another publisher (a token of its own, minted with the admin key) goes live on a second machine.
+    const adminKey = (await readFile(path.join(server.dataDir, 'admin.key'), 'utf8')).trim();
+    const r = await fetch(`${server.base}/api/v1/tokens`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${adminKey}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ room, role: 'host', sub: 'obs-studio', name: 'OBS 推流机', grants: ['publish', 'view'], ttl: '1h' }),
+    });
+    assert.ok(r.ok, `token: ${r.status}`);
+    const { token } = await r.json();
+    const { page: obs } = await openPage(browser, DESKTOP, pageErrors, { permissions: ['camera', 'microphone'] });
+    await obs.goto(`${server.base}/room.html#${new URLSearchParams({ room, token })}`);
+    await waitLive(obs);
+    await byId(obs, 'live-camera').click();
+    await byId(obs, 'live-status').and(obs.locator('[data-state="onAir"]')).waitFor({ timeout: 15_000 });
+
+    // The host console says who is on air and previews it; the bidder plays it.
+    await byId(host, 'live-status').and(host.locator('[data-state="external"]')).waitFor({ timeout: 15_000 });
+    assert.equal(await byId(host, 'live-status').textContent(), '外部推流中：OBS 推流机');
+    assert.match(await byId(host, 'live-note').textContent(), /外部推流/);
+    const previewFrames = () => host.evaluate(async () => {
+      const pc = window.__bidroomHostPreview?.pc;
+      let n = 0;
+      if (pc) (await pc.getStats()).forEach((x) => { if (x.type === 'inbound-rtp' && x.kind === 'video') n += x.framesDecoded || 0; });
+      return n;
+    });
+    let first = 0;
+    for (let i = 0; i < 100 && first === 0; i++) {
+      first = await previewFrames();
+      if (!first) await new Promise((res) => setTimeout(res, 100));
+    }
+    await new Promise((res) => setTimeout(res, 2000));
+    const second = await previewFrames();
+    assert.ok(first > 0 && second > first + 5, `the host's preview did not advance: ${first} -> ${second}`);
+    await byId(bidder, 'live-status').and(bidder.locator('[data-state="live"]')).waitFor({ timeout: 20_000 });
+    await host.screenshot({ path: path.join(artifacts, 'live-host-external-1366x768.png') });
+
+    // The other machine stops: the console goes back to off.
+    await byId(obs, 'live-stop').click();
+    await byId(host, 'live-status').and(host.locator('[data-state="off"]')).waitFor({ timeout: 15_000 });
+    assert.equal(await host.evaluate(() => window.__bidroomHostPreview), null);
     assert.deepEqual(pageErrors.map(String), []);
   });
 });

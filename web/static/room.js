@@ -1272,10 +1272,12 @@ const LIVE_STATS_EVERY_MS = 2000;
 
 // mode: '' until the role is known, then 'host' (publishes) or 'viewer'.
 // state: host 'off' | 'starting' | 'onAir'; viewer 'waiting' | 'live' | 'reconnecting'.
-const liveUI = { mode: '', state: '', stats: null, note: null, source: '' };
+const liveUI = { mode: '', state: '', stats: null, note: null, source: '', external: null };
 let liveSession = null; // host: {pc, stop()} while publishing
 let liveStream = null; // host: the local camera or screen stream
 let liveViewer = null; // viewer: the handle from view()
+let hostPreview = null; // host: a WHEP view of a feed published from elsewhere (OBS), while there is one
+let stoppedAt = 0; // host: when this page last stopped publishing
 let liveTimer = null;
 let call = null; // the evaluation call panel (call.js), for experts, supervisors and admins
 
@@ -1296,9 +1298,10 @@ function renderLive() {
   const host = liveUI.mode === 'host';
   const st = $('live-status');
   st.dataset.state = liveUI.state;
-  st.textContent = liveUI.state ? t(`live.status.${liveUI.state}`) : '';
+  st.textContent = liveUI.state ? t(`live.status.${liveUI.state}`, { name: liveUI.external?.name || '' }) : '';
   const badge = $('live-badge');
-  badge.hidden = liveUI.state !== 'live' && liveUI.state !== 'onAir';
+  badge.hidden = !['live', 'onAir', 'external'].includes(liveUI.state);
+  $('live-obs').hidden = !host;
   badge.textContent = t('live.status.live');
   $('live-controls').hidden = !host;
   const busy = liveUI.state === 'starting';
@@ -1318,7 +1321,7 @@ function renderLive() {
     });
   }
   const note = $('live-note');
-  const n = liveUI.note || { key: host ? 'live.note.host' : 'live.note.viewer' };
+  const n = liveUI.note || { key: host ? (liveUI.state === 'external' ? 'live.note.external' : 'live.note.host') : 'live.note.viewer' };
   note.textContent = t(n.key, n.params || {});
   note.dataset.kind = n.kind || 'info';
 }
@@ -1342,6 +1345,7 @@ function startLive() {
     $('live-camera').addEventListener('click', () => goOnAir('camera'));
     $('live-screen').addEventListener('click', () => goOnAir('screen'));
     $('live-stop').addEventListener('click', () => stopOnAir());
+    wireOBSHelp();
     setLive('off');
     pollLiveStats();
     liveTimer = setInterval(pollLiveStats, LIVE_STATS_EVERY_MS);
@@ -1378,13 +1382,64 @@ function startLive() {
 }
 
 async function pollLiveStats() {
+  let feeds = null;
   try {
     const info = await mediaInfo(ROOM, TOKEN);
     liveUI.stats = info.stats || null;
+    feeds = info.feeds || [];
   } catch {
     liveUI.stats = null;
   }
+  if (feeds) followExternal(feeds[0] || null);
   renderLive();
+}
+
+// followExternal shows the host a feed published from elsewhere (OBS over
+// WHIP, or another staff device): its publisher in the status and a
+// preview of what the room sees.
+function followExternal(feed) {
+  // Just after this page stopped, the roster may still list its own feed.
+  const ownGone = feed && feed.publisher === viewer?.sub && Date.now() - stoppedAt < 4000;
+  const external = !liveSession && liveUI.state !== 'starting' && !ownGone ? feed : null;
+  if (external && !hostPreview) {
+    hostPreview = view(ROOM, TOKEN, $('live-video'), () => {});
+    window.__bidroomHostPreview = hostPreview; // for the browser tests
+  } else if (!external && hostPreview) {
+    stopHostPreview();
+  }
+  liveUI.external = external ? { name: external.publisher_name || external.publisher || '' } : null;
+  if (external && (liveUI.state === 'off' || liveUI.state === '')) {
+    liveUI.state = 'external';
+    liveUI.note = null;
+  } else if (!external && liveUI.state === 'external') {
+    liveUI.state = 'off';
+    liveUI.note = null;
+  }
+}
+
+function stopHostPreview() {
+  if (!hostPreview) return;
+  hostPreview.stop();
+  hostPreview = null;
+  window.__bidroomHostPreview = null;
+}
+
+// wireOBSHelp fills the OBS how-to: the WHIP address, and copy buttons for
+// it and for this page's token (it carries the publish grant).
+function wireOBSHelp() {
+  const url = `${location.origin}/whip/${encodeURIComponent(ROOM)}`;
+  $('live-obs-url').textContent = url;
+  const copy = async (text) => {
+    const msg = $('live-obs-msg');
+    try {
+      await navigator.clipboard.writeText(text);
+      msg.textContent = t('live.obs.copied');
+    } catch {
+      msg.textContent = t('live.obs.copyFailed');
+    }
+  };
+  $('live-obs-copy-url').addEventListener('click', () => copy(url));
+  $('live-obs-copy-token').addEventListener('click', () => copy(TOKEN));
 }
 
 async function goOnAir(source) {
@@ -1400,8 +1455,11 @@ async function goOnAir(source) {
     setLive(prev.state, { key: 'live.err.device', params: { message: err.message || err.name }, kind: 'error' });
     return;
   }
-  // One publisher per room: end the old one before the new one starts.
+  // One publisher per room: end the old one before the new one starts
+  // (a feed from elsewhere is replaced by the server).
   stopOnAir(true);
+  stopHostPreview();
+  liveUI.external = null;
   let session;
   try {
     session = await publish(ROOM, TOKEN, stream);
@@ -1427,6 +1485,7 @@ async function goOnAir(source) {
 
 function stopOnAir(quiet = false) {
   const had = liveSession || liveStream;
+  if (liveSession) stoppedAt = Date.now();
   liveSession?.stop();
   liveStream?.getTracks().forEach((tr) => tr.stop());
   liveSession = null;
