@@ -46,9 +46,8 @@ type batchConn struct {
 	*net.UDPConn
 	bw batchWriter
 
-	mu      sync.Mutex // guards pending, meta, last, bufs, iovs and addrs
+	mu      sync.Mutex // guards pending, last, bufs, iovs and addrs
 	pending []ipv4.Message
-	meta    []segMeta                       // per pending message
 	last    map[netip.AddrPort]int          // newest pending message per destination
 	bufs    [][]byte                        // free datagram buffers
 	iovs    [][][]byte                      // free Buffers slices (capacity maxSegments)
@@ -56,23 +55,15 @@ type batchConn struct {
 	gso     atomic.Bool                     // segmented sends are on
 	gsoFail atomic.Int32                    // segmented sends the kernel refused
 
-	sendMu    sync.Mutex // one batch in flight at a time; guards spare, spareMeta and oob
-	spare     []ipv4.Message
-	spareMeta []segMeta
-	oob       [][]byte // control-message room per message of a batch
+	sendMu sync.Mutex // one batch in flight at a time; guards spare and oob
+	spare  []ipv4.Message
+	oob    [][]byte // control-message room per message of a batch
 
 	kick    chan struct{}
 	done    chan struct{}
 	stopped chan struct{}
 
 	sent, batches, dropped, segmented atomic.Uint64
-}
-
-// segMeta describes a pending message: its datagrams are all seg bytes but
-// perhaps a shorter last one, after which nothing more may be added.
-type segMeta struct {
-	seg, bytes int
-	closed     bool
 }
 
 // newBatchConn wraps conn and starts its flusher; Close stops it. gso turns
@@ -93,8 +84,6 @@ func newBatchConn(conn *net.UDPConn, gso bool) *batchConn {
 	}
 	c.pending = make([]ipv4.Message, 0, batchSize)
 	c.spare = make([]ipv4.Message, 0, batchSize)
-	c.meta = make([]segMeta, 0, batchSize)
-	c.spareMeta = make([]segMeta, 0, batchSize)
 	for range 2 * batchSize {
 		c.bufs = append(c.bufs, make([]byte, maxDatagram))
 		c.iovs = append(c.iovs, make([][]byte, 0, maxSegments))
@@ -152,10 +141,9 @@ func (c *batchConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) 
 		buf = make([]byte, maxDatagram)
 	}
 	n := copy(buf[:cap(buf)], b)
-	if i, ok := c.last[addr]; ok && c.gso.Load() && c.meta[i].fits(len(c.pending[i].Buffers), n) {
+	if i, ok := c.last[addr]; ok && c.gso.Load() && fits(c.pending[i].Buffers, n) {
 		// The same destination as its newest queued message: one more segment of it.
 		c.pending[i].Buffers = append(c.pending[i].Buffers, buf[:n])
-		c.meta[i].add(n)
 		c.mu.Unlock()
 		return len(b), nil
 	}
@@ -166,7 +154,6 @@ func (c *batchConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) 
 		iov = make([][]byte, 0, maxSegments)
 	}
 	c.pending = append(c.pending, ipv4.Message{Buffers: append(iov, buf[:n]), Addr: ua})
-	c.meta = append(c.meta, segMeta{seg: n, bytes: n})
 	c.last[addr] = len(c.pending) - 1
 	first, full := len(c.pending) == 1, len(c.pending) == batchSize
 	c.mu.Unlock()
@@ -181,16 +168,12 @@ func (c *batchConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) 
 	return len(b), nil
 }
 
-// fits reports whether a datagram of n bytes may join a message of segs
-// segments described by m.
-func (m *segMeta) fits(segs, n int) bool {
-	return !m.closed && segs < maxSegments && m.bytes+n <= maxGSOBytes && n <= m.seg
-}
-
-// add counts a datagram of n bytes joined to the message.
-func (m *segMeta) add(n int) {
-	m.bytes += n
-	m.closed = n < m.seg
+// fits reports whether a datagram of n bytes may join a segmented message
+// of datagrams segs: all of them are as long as the first (the segment
+// size) but perhaps a shorter last one, after which nothing may be added.
+func fits(segs [][]byte, n int) bool {
+	seg := len(segs[0])
+	return len(segs[len(segs)-1]) == seg && len(segs) < maxSegments && len(segs)*seg+n <= maxGSOBytes && n <= seg
 }
 
 // ReadFromAddrPort reads one datagram (the ice mux's allocation-free path).
@@ -203,17 +186,17 @@ func (c *batchConn) Flush() {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	c.mu.Lock()
-	batch, meta := c.pending, c.meta
-	c.pending, c.meta = c.spare[:0], c.spareMeta[:0]
+	batch := c.pending
+	c.pending = c.spare[:0]
 	clear(c.last)
 	c.mu.Unlock()
 	if len(batch) == 0 {
-		c.spare, c.spareMeta = batch, meta
+		c.spare = batch
 		return
 	}
 	for i := range batch {
 		if len(batch[i].Buffers) > 1 {
-			batch[i].OOB = putGSO(c.oob[i], meta[i].seg)
+			batch[i].OOB = putGSO(c.oob[i], len(batch[i].Buffers[0]))
 		}
 	}
 	for off := 0; off < len(batch); {
@@ -243,7 +226,7 @@ func (c *batchConn) Flush() {
 		batch[i] = ipv4.Message{}
 	}
 	c.mu.Unlock()
-	c.spare, c.spareMeta = batch[:0], meta[:0]
+	c.spare = batch[:0]
 }
 
 // sendFailed handles a message sendmmsg refused.
