@@ -1,6 +1,7 @@
 package media
 
 import (
+	"iter"
 	"strings"
 
 	"github.com/pion/webrtc/v4"
@@ -130,17 +131,11 @@ func h264Keyframe(p []byte) bool {
 	switch nal := p[0] & 0x1f; nal {
 	case 5, 7:
 		return true
-	case 24: // STAP-A: 2-byte sizes then NAL units
-		for i := 1; i+2 < len(p); {
-			size := int(p[i])<<8 | int(p[i+1])
-			i += 2
-			if size == 0 || i+size > len(p) {
-				return false
-			}
-			if t := p[i] & 0x1f; t == 5 || t == 7 {
+	case 24:
+		for nal := range stapUnits(p) {
+			if t := nal[0] & 0x1f; t == 5 || t == 7 {
 				return true
 			}
-			i += size
 		}
 	case 28: // FU-A: start bit and the fragmented NAL type
 		if len(p) >= 2 && p[1]&0x80 != 0 {
@@ -169,17 +164,26 @@ func h264ParamSets(p []byte) (sps, pps []byte) {
 	case 7, 8:
 		take(p)
 	case 24:
-		for i := 1; i+2 < len(p); {
-			size := int(p[i])<<8 | int(p[i+1])
-			i += 2
-			if size == 0 || i+size > len(p) {
-				break
-			}
-			take(p[i : i+size])
-			i += size
+		for nal := range stapUnits(p) {
+			take(nal)
 		}
 	}
 	return sps, pps
+}
+
+// stapUnits yields the NAL units of a STAP-A payload (2-byte sizes, then
+// the units), up to the first size that is zero or runs past the end.
+func stapUnits(p []byte) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		for i := 1; i+2 < len(p); {
+			size := int(p[i])<<8 | int(p[i+1])
+			i += 2
+			if size == 0 || i+size > len(p) || !yield(p[i:i+size]) {
+				return
+			}
+			i += size
+		}
+	}
 }
 
 // h264ParamsPacket builds a STAP-A payload carrying an SPS and a PPS, sent
