@@ -122,7 +122,7 @@ describe('state fold', () => {
     mod.applyEvent(st, ev('unlock_failed', { bidder: 'b1', ok: false, code: 'bad_exchange', message: 'x' }), me);
     assert.equal(mod.decryptStatus(mod.myRecord(st, me), true), 'failed');
     assert.equal(st.you.attempts, 1);
-    assert.equal(st.you.lastFailure.code, 'bad_exchange');
+    assert.equal(st.you.last_failure.code, 'bad_exchange');
     const sheet = { price: '11880000.00', duration: '365天', quality: '合格', project_manager: '张伟' };
     mod.applyEvent(st, ev('bid_opened', { bidder: 'b1', ok: true, sheet, plaintext_digest: 'ef'.repeat(32), plaintext_size: 10 }), me);
     assert.equal(mod.decryptStatus(mod.myRecord(st, me), true), 'opened');

@@ -835,7 +835,7 @@ function renderProgress(st, viewer) {
       status = outcomeLabel(b.outcome);
       kind = 'bad';
     } else if (b.attempts > 0) {
-      const lf = b.lastFailure || b.last_failure;
+      const lf = b.last_failure;
       status = t('flow.progress.failed', { n: b.attempts, code: lf?.code ? codeLabel(lf.code) : '' });
       kind = 'warn';
     } else {

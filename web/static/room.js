@@ -628,8 +628,7 @@ function personRow(p, opts) {
     if (st === 'opened') {
       tag.textContent = t('decrypt.opened', { price: fmtSheetPrice(p.opened.sheet?.price) });
     } else if (st === 'failed') {
-      // From live events (lastFailure) or a snapshot (last_failure).
-      const lf = p.lastFailure || p.last_failure;
+      const lf = p.last_failure;
       tag.textContent = lf?.code ? t('decrypt.failedCode', { code: lf.code, n: p.attempts }) : t('decrypt.failed', { n: p.attempts });
       if (lf?.message) tag.title = lf.message;
     } else {
@@ -993,7 +992,7 @@ const BACKUP_ERRORS = new Set(['no_file', 'backup_mismatch', 'wrong_state', 'for
 /** backupOffered reports whether the bidder may use the backup channel now: allowed, committed, and an unlock failed. */
 function backupOffered(me) {
   if (!me || !state?.session?.backup_allowed || !me.bid?.backup_digest || me.opened) return false;
-  return (me.attempts || 0) > 0 || !!(me.lastFailure || me.last_failure) || (me.attempt_log || []).length > 0;
+  return (me.attempts || 0) > 0; // every unlock attempt counts, in events and snapshots alike
 }
 
 function renderBackup(offer) {

@@ -182,10 +182,10 @@ export function applyEvent(st, ev, viewer) {
           .slice(-MAX_ATTEMPTS);
         if (d.ok) {
           b.opened = { ...d };
-          delete b.lastFailure;
+          delete b.last_failure;
         } else {
-          // Only the events say why; a snapshot carries just the count.
-          b.lastFailure = { code: d.code, message: d.message };
+          // The snapshot's name for it, so readers look in one place.
+          b.last_failure = { code: d.code, message: d.message };
         }
       }
       syncYou(st, viewer, d.bidder, 'bidder');
