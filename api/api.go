@@ -32,6 +32,7 @@ type Deps struct {
 	WS           http.Handler                    // the websocket endpoint
 	Web          http.Handler                    // the UI (nil for none)
 	Metrics      http.Handler                    // Prometheus exposition
+	MetricsToken string                          // bearer that unlocks /metrics on this router; "" = not served here
 	Ready        func(ctx context.Context) error // readiness: the store answers
 	Demo         func() *Demo                    // the demo session, nil when off
 	Logger       *slog.Logger
@@ -68,9 +69,7 @@ func NewRouter(d Deps) *gin.Engine {
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", a.ready)
-	if d.Metrics != nil {
-		r.GET("/metrics", gin.WrapH(d.Metrics))
-	}
+	r.GET("/metrics", a.metrics)
 	r.GET("/ws", gin.WrapH(d.WS))
 
 	v1 := r.Group("/api/v1")
@@ -187,6 +186,12 @@ func (a *handlers) actorFor(c *gin.Context, room string) (rooms.Actor, bool) {
 		apiError(c, http.StatusForbidden, "forbidden", "this token is not valid for session "+room)
 		return rooms.Actor{}, false
 	}
+	// A bidder token for a sub the session never registered gets a refusal,
+	// not an outsider's view. A missing session is the handler's to report.
+	if err := a.Svc.Admit(c.Request.Context(), room, claims.Actor()); err != nil && rooms.RefusalCode(err) != rooms.CodeNotFound {
+		a.fail(c, err)
+		return rooms.Actor{}, false
+	}
 	return claims.Actor(), true
 }
 
@@ -204,6 +209,21 @@ func bind(c *gin.Context, v any) bool {
 		return false
 	}
 	return true
+}
+
+// metrics serves Prometheus metrics on the main listener only to a caller
+// with the metrics token: per-command and per-room figures would tell a
+// bidder how busy a session is before its deadline.
+func (a *handlers) metrics(c *gin.Context) {
+	if a.Metrics == nil || a.MetricsToken == "" {
+		apiError(c, http.StatusNotFound, "not_found", "metrics are not served on this address; the operator sets server.metrics_listen or server.metrics_token")
+		return
+	}
+	if !auth.KeyMatches(bearer(c), a.MetricsToken) {
+		apiError(c, http.StatusUnauthorized, "unauthorized", "/metrics needs server.metrics_token as a bearer token")
+		return
+	}
+	a.Metrics.ServeHTTP(c.Writer, c.Request)
 }
 
 func (a *handlers) ready(c *gin.Context) {

@@ -20,8 +20,9 @@ type MediaInfo interface {
 }
 
 // MediaAuthenticator checks WHIP/WHEP bearer tokens: a Bidroom token valid
-// for the room (never another), whose room exists.
-func MediaAuthenticator(iss *auth.Issuer, exists func(ctx context.Context, room string) (bool, error)) media.Authenticator {
+// for the room (never another), whose room exists and admits the token's
+// bearer (rooms.Service.Admit: a bidder must be registered).
+func MediaAuthenticator(iss *auth.Issuer, admit func(ctx context.Context, room string, viewer rooms.Actor) error) media.Authenticator {
 	return func(r *http.Request, room string) (media.Caller, error) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || tok == "" {
@@ -37,12 +38,14 @@ func MediaAuthenticator(iss *auth.Issuer, exists func(ctx context.Context, room 
 		if !rooms.ValidID(room) {
 			return media.Caller{}, media.ErrNoRoom
 		}
-		found, err := exists(r.Context(), room)
-		if err != nil {
+		if err := admit(r.Context(), room, claims.Actor()); err != nil {
+			switch rooms.RefusalCode(err) {
+			case rooms.CodeNotFound:
+				return media.Caller{}, media.ErrNoRoom
+			case rooms.CodeForbidden:
+				return media.Caller{}, media.ErrForbidden
+			}
 			return media.Caller{}, err
-		}
-		if !found {
-			return media.Caller{}, media.ErrNoRoom
 		}
 		return media.Caller{
 			Subject: claims.Subject, Name: claims.Name, Role: claims.Role,

@@ -219,6 +219,19 @@ func (a *handlers) getLog(c *gin.Context) {
 		apiError(c, http.StatusForbidden, rooms.CodeForbidden, "only the host, supervisors and admins may read the whole log")
 		return
 	}
+	if actor.Role == rooms.RoleHost {
+		// The host's own view holds no bid before the deadline (R1); the
+		// whole log would.
+		snap, err := a.Svc.Snapshot(c.Request.Context(), room, actor)
+		if err != nil {
+			a.fail(c, err)
+			return
+		}
+		if p := snap.View.Phase; p == rooms.PhaseScheduled || p == rooms.PhaseCheckIn {
+			apiError(c, http.StatusForbidden, rooms.CodeForbidden, "the host may read the whole log from the bid deadline on; until then it holds the sealed submissions")
+			return
+		}
+	}
 	events, ok := a.sessionLog(c, room)
 	if !ok {
 		return

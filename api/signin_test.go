@@ -261,7 +261,7 @@ func TestKeySignInRefusals(t *testing.T) {
 		}, result{413, "too_large"}},
 		{"unregistered bidder", func(t *testing.T) (int, map[string]any) {
 			return f.do("GET", "/api/v1/sessions/s1/signin/challenge", f.token("s1", rooms.RoleBidder, "z"), nil)
-		}, result{404, "not_found"}},
+		}, result{403, "forbidden"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -38,6 +38,8 @@ const (
 const (
 	MinTokenSecretBytes = 32
 	MinAdminKeyBytes    = 16
+	// MinMetricsTokenBytes is the shortest server.metrics_token accepted.
+	MinMetricsTokenBytes = 16
 )
 
 // Limits checked by Validate.
@@ -75,6 +77,8 @@ type Server struct {
 	AllowedOrigins  []string      `yaml:"allowed_origins"`  // default empty = same host as the request only; entries are origins like "https://hall.example.cn"
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // default 10s
 	MaxBodyBytes    int64         `yaml:"max_body_bytes"`   // default 1 MiB, REST JSON bodies
+	MetricsListen   string        `yaml:"metrics_listen"`   // default "" = no separate listener; host:port serving only /metrics
+	MetricsToken    string        `yaml:"metrics_token"`    // default "" = /metrics is not on server.listen; when set (>= 16 bytes) /metrics there needs it as a bearer token
 }
 
 // Store selects and configures the event log store.
@@ -598,7 +602,13 @@ func (p *problems) add(key, format string, args ...any) {
 func (c Config) Validate() error {
 	var p problems
 
-	checkListen(&p, c.Server.Listen)
+	checkListen(&p, "server.listen", c.Server.Listen)
+	if c.Server.MetricsListen != "" {
+		checkListen(&p, "server.metrics_listen", c.Server.MetricsListen)
+	}
+	if n := len(c.Server.MetricsToken); n > 0 && n < MinMetricsTokenBytes {
+		p.add("server.metrics_token", "must be at least %d bytes when set, got %d", MinMetricsTokenBytes, n)
+	}
 	if c.Bids.MaxBytes < 1<<10 || c.Bids.MaxBytes > 1<<40 {
 		p.add("bids.max_bytes", "must be between 1024 and 1099511627776 bytes, got %d", c.Bids.MaxBytes)
 	}
@@ -689,14 +699,14 @@ func (c Config) Validate() error {
 }
 
 // checkListen requires host:port with a numeric port; the host may be empty (all interfaces).
-func checkListen(p *problems, listen string) {
+func checkListen(p *problems, key, listen string) {
 	_, port, err := net.SplitHostPort(listen)
 	if err != nil {
-		p.add("server.listen", "must be host:port, got %q", listen)
+		p.add(key, "must be host:port, got %q", listen)
 		return
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		p.add("server.listen", "port must be a number from 0 to 65535, got %q", port)
+		p.add(key, "port must be a number from 0 to 65535, got %q", port)
 	}
 }
 

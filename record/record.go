@@ -245,6 +245,7 @@ func Build(room string, events []rooms.Event) (*Record, error) {
 	if b.state.Phase == rooms.PhaseNone {
 		return nil, fmt.Errorf("%w: no session was created in %s", ErrBuild, room)
 	}
+	b.sealedTerms()
 	last := events[len(events)-1]
 	b.rec.LogHead = LogHead{Seq: last.Seq, Hash: last.Hash}
 	return b.rec, nil
@@ -277,6 +278,21 @@ func (b *builder) bidder(id string) (*Bidder, error) {
 	return &b.rec.Bidders[i], nil
 }
 
+// sealedTerms puts the 标底 and the budget into the tender once the read-out
+// has published them; a session that ended before its read-out (流标) keeps
+// them sealed in its record too, since every bidder may read the record (R12).
+func (b *builder) sealedTerms() {
+	s := b.state.Session
+	if b.rec.ReadOut == nil {
+		return
+	}
+	dev := s.BudgetDeviationPct
+	if s.Budget != "" && dev == 0 {
+		dev = rooms.DefaultBudgetDeviationPct
+	}
+	b.rec.Tender.Reserve, b.rec.Tender.Budget, b.rec.Tender.DeviationPct = s.ReservePrice, s.Budget, dev
+}
+
 // fold adds one event to the record; the domain has already accepted it.
 func (b *builder) fold(e rooms.Event) error {
 	r := b.rec
@@ -288,14 +304,10 @@ func (b *builder) fold(e rooms.Event) error {
 			return err
 		}
 		fields := s.ReadOutColumns()
-		dev := s.BudgetDeviationPct
-		if s.Budget != "" && dev == 0 {
-			dev = rooms.DefaultBudgetDeviationPct
-		}
 		r.Tender = Tender{
 			Title: s.Title, Section: s.Section, Category: s.Category, Deadline: s.Deadline,
-			ControlPrice: s.ControlPrice, Reserve: s.ReservePrice, Budget: s.Budget, DeviationPct: dev,
-			MinBids: s.MinBids(), ProceedBelowMin: s.ProceedBelowMin, BackupAllowed: s.BackupAllowed,
+			ControlPrice: s.ControlPrice,
+			MinBids:      s.MinBids(), ProceedBelowMin: s.ProceedBelowMin, BackupAllowed: s.BackupAllowed,
 			DecryptWindowMinutes: int(s.DecryptWindow() / time.Minute), ConfirmWindowMinutes: int(s.ConfirmWindow() / time.Minute),
 			ReadOutFields: fields, CreatedAt: e.Time,
 		}

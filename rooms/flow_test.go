@@ -20,7 +20,7 @@ func lawSpec() SessionSpec {
 	return SessionSpec{
 		Title: "城东污水处理厂提标改造工程施工", Section: "CD-1", Category: "construction",
 		Deadline: t0.Add(time.Hour), CheckInAt: t0.Add(10 * time.Minute),
-		ControlPrice: "1000000.00", Budget: "900000", BudgetDeviationPct: 20, ReservePrice: "880000",
+		ControlPrice: "1000000.00", SealedTerms: SealedTerms{Budget: "900000", BudgetDeviationPct: 20, ReservePrice: "880000"},
 		ReadOutFields:        []ReadOutField{{Key: "price", Label: "投标报价（元）"}, {Key: "duration", Label: "工期（日历天）"}},
 		DecryptWindowMinutes: 30, ConfirmWindowMinutes: 5, BackupAllowed: true,
 	}

@@ -50,6 +50,7 @@ const (
 // Event types of the opening room.
 const (
 	EvSessionCreated    = "session_created"
+	EvSessionTerms      = "session_terms" // the sealed terms, staff only (R12)
 	EvBidderRegistered  = "bidder_registered"
 	EvCheckInOpened     = "check_in_opened"
 	EvSignedIn          = "signed_in"
@@ -80,10 +81,26 @@ type SessionSpec struct {
 	ProceedBelowMin      bool           `json:"proceed_below_min,omitempty"`      // a re-tender proceeds with fewer (R7)
 	BackupAllowed        bool           `json:"backup_allowed,omitempty"`         // a failed unlock may use the backup file (R10)
 	ReadOutFields        []ReadOutField `json:"read_out_fields,omitempty"`        // columns read out (R11); default price
-	ReservePrice         string         `json:"reserve_price,omitempty"`          // 标底, revealed at the read-out (R12)
-	Budget               string         `json:"budget,omitempty"`                 // 预算, for the deviation flag
-	BudgetDeviationPct   int            `json:"budget_deviation_pct,omitempty"`   // flag prices further off the budget; default 20
 	ConfirmWindowMinutes int            `json:"confirm_window_minutes,omitempty"` // default 5 (R15)
+	SealedTerms                         // flat in JSON; never in a public event
+}
+
+// SealedTerms are the parts of a session spec only staff (host,
+// supervisors, admins) see until the read-out publishes them (R12, 招标投标法
+// 第22条): the 标底 and the budget with its deviation flag. They travel in
+// the staff-only session_terms event, never in session_created, and every
+// projection for anyone else leaves them out; the read_out event carries
+// them to everyone.
+type SealedTerms struct {
+	ReservePrice       string `json:"reserve_price,omitempty"`        // 标底, revealed at the read-out (R12)
+	Budget             string `json:"budget,omitempty"`               // 预算, for the deviation flag
+	BudgetDeviationPct int    `json:"budget_deviation_pct,omitempty"` // flag prices further off the budget; default 20
+}
+
+// PublicSpec is the spec as everyone may see it: without the sealed terms.
+func (s SessionSpec) PublicSpec() SessionSpec {
+	s.SealedTerms = SealedTerms{}
+	return s
 }
 
 // DecryptWindow is the length of the session's decryption window.
@@ -251,10 +268,15 @@ func (o *Opening) Apply(e Event) error {
 func (o *Opening) apply(e Event) error {
 	switch e.Type {
 	case EvSessionCreated:
+		// Logs written before session_terms existed carry the terms here.
 		if err := json.Unmarshal(e.Data, &o.Session); err != nil {
 			return err
 		}
 		o.Phase = PhaseScheduled
+	case EvSessionTerms:
+		if err := json.Unmarshal(e.Data, &o.Session.SealedTerms); err != nil {
+			return err
+		}
 	case EvBidderRegistered:
 		var b BidderSpec
 		if err := json.Unmarshal(e.Data, &b); err != nil {
@@ -407,6 +429,9 @@ func (o *Opening) Decide(actor Actor, cmd Command, now time.Time) ([]Draft, erro
 	if o.Phase == PhaseNone {
 		return nil, refuse(CodeNotFound, "session %s does not exist", o.Room)
 	}
+	if err := o.Admits(actor); err != nil {
+		return nil, err
+	}
 	switch cmd.Type {
 	case CmdRegisterBidder:
 		return o.registerBidder(actor, cmd)
@@ -439,6 +464,16 @@ func (o *Opening) Decide(actor Actor, cmd Command, now time.Time) ([]Draft, erro
 		return drafts, err
 	}
 	return nil, refuse(CodeUnknownCommand, "unknown command %q", cmd.Type)
+}
+
+// Admits reports whether viewer may see or act in the room at all: a bidder
+// must be registered in it. A token minted for any other sub gets a refusal
+// that names nobody else, not an outsider's view.
+func (o *Opening) Admits(viewer Actor) error {
+	if viewer.Role == RoleBidder && o.Bidders[viewer.Sub] == nil {
+		return refuse(CodeForbidden, "%s is not a registered bidder of session %s; ask the agent to register you", viewer.Sub, o.Room)
+	}
+	return nil
 }
 
 func requireRole(actor Actor, what string, roles ...Role) error {
@@ -485,7 +520,11 @@ func (o *Opening) createSession(actor Actor, cmd Command, now time.Time) ([]Draf
 		return nil, err
 	}
 	s.Deadline, s.CheckInAt = s.Deadline.UTC(), s.CheckInAt.UTC()
-	return []Draft{{Type: EvSessionCreated, Vis: Public(), Data: s}}, nil
+	drafts := []Draft{{Type: EvSessionCreated, Vis: Public(), Data: s.PublicSpec()}}
+	if s.SealedTerms != (SealedTerms{}) {
+		drafts = append(drafts, Draft{Type: EvSessionTerms, Vis: Staff(), Data: s.SealedTerms})
+	}
+	return drafts, nil
 }
 
 func (o *Opening) registerBidder(actor Actor, cmd Command) ([]Draft, error) {

@@ -174,7 +174,7 @@ func TestOpeningRefusals(t *testing.T) {
 		{"sign-in before check-in", created, bidderA, CmdSignIn, nil, at(5), CodeWrongState},
 		{"check-in early", created, SystemActor, CmdOpenCheckIn, nil, at(9), CodeTooEarly},
 		{"check-in by host", created, host, CmdOpenCheckIn, nil, at(10), CodeForbidden},
-		{"unregistered bidder signs in", checkIn, stranger, CmdSignIn, nil, at(20), CodeNotFound},
+		{"unregistered bidder signs in", checkIn, stranger, CmdSignIn, nil, at(20), CodeForbidden},
 		{"expert signs in to opening", checkIn, expert, CmdSignIn, nil, at(20), CodeForbidden},
 		{"deadline early", checkIn, SystemActor, CmdDeadline, nil, at(59), CodeTooEarly},
 		{"host forces deadline", checkIn, host, CmdDeadline, nil, at(60), CodeForbidden},
@@ -408,7 +408,7 @@ func TestBidRefusals(t *testing.T) {
 	}{
 		{"host submits", host, CmdSubmitBid, bid("a", 1), at, CodeForbidden},
 		{"for another bidder", bidderA, CmdSubmitBid, bid("b", 1), at, CodeForbidden},
-		{"unregistered", stranger, CmdSubmitBid, bid("x", 1), at, CodeNotFound},
+		{"unregistered", stranger, CmdSubmitBid, bid("x", 1), at, CodeForbidden},
 		{"bad digest", bidderA, CmdSubmitBid, Bid{Bidder: "a", Digest: "xyz", HeaderDigest: "xyz", Size: 1}, at, CodeInvalid},
 		{"at the deadline", bidderA, CmdSubmitBid, bid("a", 1), t0.Add(time.Hour), CodeWrongState},
 		{"withdraw nothing", bidderA, CmdWithdrawBid, nil, at, CodeNotFound},

@@ -304,7 +304,25 @@ func (s *Service) Snapshot(ctx context.Context, roomID string, viewer Actor) (Sn
 	if r.state.Phase == PhaseNone {
 		return Snapshot{}, refuse(CodeNotFound, "session %s does not exist", roomID)
 	}
+	if err := r.state.Admits(viewer); err != nil {
+		return Snapshot{}, err
+	}
 	return Snapshot{Seq: r.state.Seq, Pos: r.positionAt(viewer, r.state.Seq), View: r.state.Project(viewer)}, nil
+}
+
+// Admit checks that viewer may enter the room at all: it exists (a
+// not_found refusal if not) and a bidder is registered in it (forbidden).
+// Every way into a room (REST, websocket, media) asks it first.
+func (s *Service) Admit(ctx context.Context, roomID string, viewer Actor) error {
+	r, err := s.current(ctx, roomID)
+	if err != nil {
+		return err
+	}
+	defer r.mu.Unlock()
+	if r.state.Phase == PhaseNone {
+		return refuse(CodeNotFound, "session %s does not exist", roomID)
+	}
+	return r.state.Admits(viewer)
 }
 
 // EventsAfter returns the room's events with seq > after, catching up

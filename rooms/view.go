@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -11,7 +12,7 @@ import (
 type OpeningView struct {
 	Kind          string         `json:"kind"` // "opening"
 	Room          string         `json:"room"`
-	Session       SessionSpec    `json:"session"`
+	Session       SessionSpec    `json:"session"` // staff: the whole spec; others: without the sealed terms, which the read-out carries
 	Phase         Phase          `json:"phase"`
 	OpenedAt      time.Time      `json:"opened_at,omitzero"`
 	DecryptEndsAt time.Time      `json:"decrypt_ends_at,omitzero"` // end of the decryption window, once started
@@ -47,6 +48,10 @@ func (o *Opening) Project(viewer Actor) OpeningView {
 		v.Announcements = []Announcement{}
 	}
 	staff := viewer.Role.IsStaff()
+	if !staff {
+		// Everyone else learns the sealed terms from the read-out (R12).
+		v.Session = v.Session.PublicSpec()
+	}
 	for _, id := range o.BidderOrder {
 		b := o.Bidders[id]
 		switch {
@@ -93,4 +98,23 @@ func (o *Opening) Project(viewer Actor) OpeningView {
 		v.You = &cp
 	}
 	return v
+}
+
+// PublicData is an event's data as viewers other than staff receive it. No
+// new event puts a staff-only value in public data; session_created events
+// of logs written before the sealed terms had their own event still carry
+// them, and lose them here.
+func PublicData(e *Event) json.RawMessage {
+	if e.Type != EvSessionCreated {
+		return e.Data
+	}
+	var s SessionSpec
+	if err := json.Unmarshal(e.Data, &s); err != nil || s.SealedTerms == (SealedTerms{}) {
+		return e.Data
+	}
+	b, err := json.Marshal(s.PublicSpec())
+	if err != nil {
+		return json.RawMessage(`{}`)
+	}
+	return b
 }

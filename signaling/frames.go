@@ -162,7 +162,7 @@ func encodeEvent(e *rooms.Event) (encodedEvent, error) {
 	if err != nil {
 		return encodedEvent{}, err
 	}
-	pub, err := json.Marshal(publicEvent{Type: e.Type, Time: e.Time, Actor: e.Actor, Data: e.Data})
+	pub, err := json.Marshal(publicEvent{Type: e.Type, Time: e.Time, Actor: e.Actor, Data: rooms.PublicData(e)})
 	if err != nil {
 		return encodedEvent{}, err
 	}

@@ -154,14 +154,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		resume = &n
 	}
-	ok, err := s.svc.Exists(r.Context(), room)
-	if err != nil {
-		s.logger.Error("ws: load room", "room", room, "err", err)
-		httpError(w, http.StatusServiceUnavailable, "unavailable", "the room cannot be loaded right now; try again")
-		return
-	}
-	if !ok {
-		httpError(w, http.StatusNotFound, "not_found", "session "+room+" does not exist")
+	if err := s.svc.Admit(r.Context(), room, claims.Actor()); err != nil {
+		switch code := rooms.RefusalCode(err); code {
+		case rooms.CodeNotFound:
+			httpError(w, http.StatusNotFound, code, err.Error())
+		case rooms.CodeForbidden:
+			s.metrics.connects.WithLabelValues("forbidden").Inc()
+			httpError(w, http.StatusForbidden, code, err.Error())
+		default:
+			s.logger.Error("ws: load room", "room", room, "err", err)
+			httpError(w, http.StatusServiceUnavailable, "unavailable", "the room cannot be loaded right now; try again")
+		}
 		return
 	}
 	conn, err := s.upgrader.Upgrade(w, r, nil)

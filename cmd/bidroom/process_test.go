@@ -645,3 +645,46 @@ func TestKill9DuringDecryption(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMetricsListeners checks where /metrics is served: never to anyone on
+// server.listen, there only with server.metrics_token, and on
+// server.metrics_listen to whoever reaches that private address.
+func TestMetricsListeners(t *testing.T) {
+	get := func(url, bearer string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", url, nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	const token = "metrics-token-0123456789"
+	private := freePort(t)
+	srv := startServer(t, "BIDROOM_DATA_DIR="+t.TempDir(), "BIDROOM_SERVER_METRICS_LISTEN="+private, "BIDROOM_SERVER_METRICS_TOKEN="+token)
+	if code, body := get("http://"+srv.addr+"/metrics", ""); code != http.StatusUnauthorized || strings.Contains(body, "bidroom_") {
+		t.Errorf("public /metrics without the token: %d %.200s", code, body)
+	}
+	if code, body := get("http://"+srv.addr+"/metrics", "wrong-token-0123456789"); code != http.StatusUnauthorized || strings.Contains(body, "bidroom_") {
+		t.Errorf("public /metrics with a wrong token: %d %.200s", code, body)
+	}
+	if code, body := get("http://"+srv.addr+"/metrics", token); code != http.StatusOK || !strings.Contains(body, "bidroom_ws_connections") {
+		t.Errorf("public /metrics with the token: %d %.200s", code, body)
+	}
+	if code, body := get("http://"+private+"/metrics", ""); code != http.StatusOK || !strings.Contains(body, "bidroom_ws_connections") {
+		t.Errorf("private listener /metrics: %d %.200s", code, body)
+	}
+	if code, _ := get("http://"+private+"/api/v1/time", ""); code != http.StatusNotFound {
+		t.Errorf("private listener serves the API: %d", code)
+	}
+
+	plain := startServer(t, "BIDROOM_DATA_DIR="+t.TempDir())
+	if code, body := get("http://"+plain.addr+"/metrics", ""); code != http.StatusNotFound || !strings.Contains(body, "server.metrics_listen") {
+		t.Errorf("/metrics with neither setting: %d %.200s", code, body)
+	}
+}

@@ -191,7 +191,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var mediaHTTP http.Handler
 	var mediaInfo api.MediaInfo
 	if mediaSt != nil {
-		mediaHTTP = mediaSt.sfu.Handler(api.MediaAuthenticator(issuer, svc.Exists))
+		mediaHTTP = mediaSt.sfu.Handler(api.MediaAuthenticator(issuer, svc.Admit))
 		mediaInfo = mediaSt.sfu
 	}
 
@@ -204,10 +204,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			"room", demo.room)
 	}
 
+	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	router := api.NewRouter(api.Deps{
 		Svc: svc, Issuer: issuer, AdminKey: adminKey, TokenTTL: cfg.Auth.TokenTTL,
 		CheckInLead: cfg.Rooms.CheckInLead, MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		WS: ws, Web: web.Handler(), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		WS: ws, Web: web.Handler(), Metrics: metricsHandler, MetricsToken: cfg.Server.MetricsToken,
 		Ready: func(ctx context.Context) error { _, err := log.Rooms(ctx); return err },
 		Demo:  demo.get, Logger: logger,
 		Blobs: blobStore, Platform: platformKey, MaxBidBytes: cfg.Bids.MaxBytes,
@@ -219,6 +220,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("listen on %s (server.listen): %w", cfg.Server.Listen, err)
 	}
 	httpSrv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
+	metricsSrv, metricsLn, err := listenMetrics(cfg.Server.MetricsListen, metricsHandler)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 
 	bonds, err := newBondChecker(cfg, func() string {
 		if d := demo.get(); d != nil {
@@ -240,8 +246,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer wg.Done()
 		sched.Run(runCtx)
 	}()
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2) // the main and the metrics listener
 	go func() { serveErr <- httpSrv.Serve(ln) }()
+	if metricsSrv != nil {
+		go func() {
+			if err := metricsSrv.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("metrics listener: %w", err)
+			}
+		}()
+		defer metricsSrv.Close()
+		logger.Info("metrics serving", "addr", "http://"+metricsLn.Addr().String()+"/metrics")
+	}
 
 	addr := "http://" + ln.Addr().String()
 	logger.Info("bidroom serving", "addr", addr, "store", cfg.Store.Backend, "data_dir", cfg.DataDir)
@@ -310,7 +325,7 @@ func (d *demoSession) create(ctx context.Context, svc *rooms.Service, issuer *au
 	spec, _ := json.Marshal(rooms.SessionSpec{
 		Title: "示范项目：城东污水处理厂提标改造工程施工", Section: "CD-2026-001", Category: "construction",
 		Deadline: now.Add(5 * time.Minute).Truncate(time.Second), CheckInAt: now, ControlPrice: "12800000.00",
-		Budget: "11500000.00", BudgetDeviationPct: 10, ReservePrice: "11860000.00",
+		SealedTerms:          rooms.SealedTerms{Budget: "11500000.00", BudgetDeviationPct: 10, ReservePrice: "11860000.00"},
 		DecryptWindowMinutes: 15, ConfirmWindowMinutes: 5, BackupAllowed: true,
 		ReadOutFields: []rooms.ReadOutField{
 			{Key: decrypt.FieldPrice, Label: "投标报价（元）"}, {Key: decrypt.FieldDuration, Label: "工期"},
@@ -365,4 +380,20 @@ func (d *demoSession) create(ctx context.Context, svc *rooms.Service, issuer *au
 	d.room, d.info = room, info
 	d.mu.Unlock()
 	return nil
+}
+
+// listenMetrics opens server.metrics_listen, a listener of its own that
+// serves only /metrics, for Prometheus to scrape from the private network.
+// It returns nils when no address is configured.
+func listenMetrics(addr string, h http.Handler) (*http.Server, net.Listener, error) {
+	if addr == "" {
+		return nil, nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen on %s (server.metrics_listen): %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln, nil
 }

@@ -66,7 +66,7 @@ func Run(t testing.TB, svc *rooms.Service, room string, advance func(time.Durati
 	do(Admin, rooms.CmdCreateSession, rooms.SessionSpec{
 		Title: "城东污水处理厂提标改造工程施工", Section: "CD-2026-017", Category: "construction",
 		Deadline: now.Add(time.Hour), CheckInAt: now.Add(10 * time.Minute),
-		ControlPrice: "1000000.00", Budget: "900000", BudgetDeviationPct: 20, ReservePrice: "880000",
+		ControlPrice: "1000000.00", SealedTerms: rooms.SealedTerms{Budget: "900000", BudgetDeviationPct: 20, ReservePrice: "880000"},
 		ReadOutFields: []rooms.ReadOutField{{Key: "price", Label: "投标报价（元）"}, {Key: "duration", Label: "工期（日历天）"},
 			{Key: "quality", Label: "质量目标"}, {Key: "manager", Label: "项目经理"}},
 		DecryptWindowMinutes: 30, ConfirmWindowMinutes: 5, BackupAllowed: true,

@@ -100,6 +100,9 @@ export function applyEvent(st, ev, viewer) {
       st.session = { ...d };
       st.phase = 'scheduled';
       break;
+    case 'session_terms': // staff only: the sealed 标底 and budget (R12)
+      st.session = { ...st.session, ...d };
+      break;
     case 'bidder_registered':
       if (!findBidder(st, d.id)) {
         const b = { sub: d.id, role: 'bidder', name: d.name, signed_in: false, online: false };

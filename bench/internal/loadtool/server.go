@@ -33,6 +33,7 @@ const clockTicks = 100
 type Server struct {
 	Base     string // http://127.0.0.1:PORT
 	AdminKey string
+	metrics  string // server.metrics_token, sent when scraping
 	cmd      *exec.Cmd
 	dir      string // temp dir: data/ and server.log
 	logPath  string
@@ -65,7 +66,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		dir: dir, Base: "http://127.0.0.1:" + strconv.Itoa(port),
-		AdminKey: RandomString(24), logPath: filepath.Join(dir, "server.log"),
+		AdminKey: RandomString(24), metrics: RandomString(24), logPath: filepath.Join(dir, "server.log"),
 		http:   &http.Client{Timeout: 10 * time.Second},
 		exited: make(chan struct{}),
 	}
@@ -92,6 +93,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		"BIDROOM_SERVER_LISTEN=127.0.0.1:"+strconv.Itoa(port),
 		"BIDROOM_STORE_BACKEND=embedded",
 		"BIDROOM_AUTH_ADMIN_KEY="+s.AdminKey,
+		"BIDROOM_SERVER_METRICS_TOKEN="+s.metrics,
 		"BIDROOM_AUTH_TOKEN_SECRET="+RandomString(48),
 		"BIDROOM_DEMO_ENABLED=false",
 		"BIDROOM_LOG_LEVEL="+level,
@@ -305,6 +307,7 @@ func (s *Server) Scrape(ctx context.Context) (Metrics, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.Base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+s.metrics)
 	resp, err := s.http.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("scrape metrics: %w", err)
