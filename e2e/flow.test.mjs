@@ -46,11 +46,32 @@ describe('the opening from the deadline to the signed record', () => {
 
   async function open(key, role, sub, name, viewport = DESKTOP, room = ROOM) {
     const { ctx, page } = await newPage(browser, viewport, errors);
+    // Everything the page receives, for the check that the sealed terms never reach a bidder early.
+    const traffic = [];
+    page.on('websocket', (ws) => ws.on('framereceived', (f) => traffic.push(`ws ${ws.url().split('?')[0]}: ${f.payload}`)));
+    page.on('response', async (r) => {
+      const type = r.headers()['content-type'] || '';
+      if (/json|text|javascript/.test(type)) traffic.push(`${r.url()}: ${await r.text().catch(() => '')}`);
+    });
     const tok = await token(role, sub, name, room);
     await page.goto(`${h.server.base}/room.html#${new URLSearchParams({ room, token: tok })}`);
     await waitLive(page);
-    pages[key] = { ctx, page };
+    pages[key] = { ctx, page, traffic };
     return page;
+  }
+
+  // The 标底 and the budget of ROOM in every form a page or a frame may carry them.
+  const SEALED = ['12300000', '12,300,000', '1230万', '12000000', '12,000,000', '1200万', 'reserve_price', '"budget"'];
+  /** sealedFromBidders asserts no bidder page of ROOM shows, holds or has received the sealed terms (R12). */
+  async function sealedFromBidders(when) {
+    for (const b of BIDDERS) {
+      const { page, traffic } = pages[b.id];
+      const seen = [`text: ${await page.locator('body').innerText()}`, `html: ${await page.content()}`, ...traffic];
+      for (const secret of SEALED) {
+        const hit = seen.find((s) => s.includes(secret));
+        assert.equal(hit, undefined, `${when}: bidder ${b.id} got ${secret}: ${hit && hit.slice(Math.max(0, hit.indexOf(secret) - 150), hit.indexOf(secret) + 60)}`);
+      }
+    }
   }
 
   const phase = (page, p, timeout) => byId(page, 'phase').and(page.locator(`[data-phase="${p}"]`)).waitFor({ timeout });
@@ -166,6 +187,9 @@ describe('the opening from the deadline to the signed record', () => {
     assert.equal(await a.locator('[data-testid="bidder-row"]').count(), 1);
     assert.equal(await byId(a, 'read-out').isVisible(), false);
     assert.equal(await a.locator('[data-testid="flow"] tr, [data-testid="flow"] li').count(), 0, 'no rows or placeholders before the opening');
+    await sealedFromBidders('check_in');
+    // The host's console has the terms (staff).
+    assert.ok(pages.host.traffic.some((t) => t.includes('"reserve_price":"12300000.00"')), 'the host received the sealed terms');
   });
 
   it('the room opens; the host starts the decryption and each bidder unlocks in the page', async () => {
@@ -202,6 +226,7 @@ describe('the opening from the deadline to the signed record', () => {
     assert.equal(await rows.count(), 3);
     assert.equal(await byId(host, 'progress-count').textContent(), '已解密 3 / 3');
     await shot(host, 'host-decrypting');
+    await sealedFromBidders('decrypting');
   });
 
   it('流标: too few bids stop the opening; the host generates the record at once', async () => {
@@ -274,6 +299,7 @@ describe('the opening from the deadline to the signed record', () => {
     await hostDo('flow-close-decryption');
     await phase(host, 'decryption_closed');
     await byId(P('a'), 'respond-status').filter({ hasText: '请等待主持人唱标' }).waitFor();
+    await sealedFromBidders('decryption_closed');
     await hostDo('flow-start-read-out');
     for (const k of ['host', 'sup', 'a', 'b', 'c']) {
       const page = P(k);
