@@ -270,11 +270,12 @@ func (a *handlers) mintToken(c *gin.Context) {
 
 // SessionSummary is one row of the session list.
 type SessionSummary struct {
-	ID       string      `json:"id"`
-	Title    string      `json:"title"`
-	Category string      `json:"category"`
-	Phase    rooms.Phase `json:"phase"`
-	Deadline time.Time   `json:"deadline"`
+	ID       string    `json:"id"`
+	Title    string    `json:"title"`
+	Category string    `json:"category"`
+	Kind     string    `json:"kind"`
+	Phase    string    `json:"phase"`
+	Deadline time.Time `json:"deadline,omitzero"`
 }
 
 func (a *handlers) listSessions(c *gin.Context) {
@@ -285,7 +286,7 @@ func (a *handlers) listSessions(c *gin.Context) {
 	}
 	out := make([]SessionSummary, 0, len(ids))
 	for _, id := range ids {
-		snap, err := a.Svc.Snapshot(c.Request.Context(), id, rooms.Actor{Sub: "admin-api", Role: rooms.RoleAdmin})
+		sum, err := a.Svc.Summary(c.Request.Context(), id)
 		if err != nil {
 			if rooms.RefusalCode(err) == rooms.CodeNotFound {
 				continue
@@ -293,8 +294,7 @@ func (a *handlers) listSessions(c *gin.Context) {
 			a.fail(c, err)
 			return
 		}
-		v := snap.View
-		out = append(out, SessionSummary{ID: id, Title: v.Session.Title, Category: v.Session.Category, Phase: v.Phase, Deadline: v.Session.Deadline})
+		out = append(out, SessionSummary{ID: id, Title: sum.Title, Category: sum.Category, Kind: sum.Kind, Phase: sum.Phase, Deadline: sum.Deadline})
 	}
 	c.JSON(http.StatusOK, gin.H{"sessions": out})
 }
@@ -502,4 +502,19 @@ func requestLog(logger *slog.Logger) gin.HandlerFunc {
 		logger.Debug("http", "method", c.Request.Method, "route", route, "status", c.Writer.Status(),
 			"ms", time.Since(start).Milliseconds())
 	}
+}
+
+// openingView is actor's view of an opening room, or false after answering
+// the request itself (no such room, not admitted, or not an opening).
+func (a *handlers) openingView(c *gin.Context, room string, actor rooms.Actor) (rooms.OpeningView, bool) {
+	snap, err := a.Svc.Snapshot(c.Request.Context(), room, actor)
+	if err != nil {
+		a.fail(c, err)
+		return rooms.OpeningView{}, false
+	}
+	v, ok := snap.Opening()
+	if !ok {
+		apiError(c, http.StatusNotFound, rooms.CodeNotFound, fmt.Sprintf("%s is not an opening session", room))
+	}
+	return v, ok
 }

@@ -74,7 +74,7 @@ func TestBackupChannel(t *testing.T) {
 		t.Fatalf("backup unlock: %d %v", status, body)
 	}
 	snap, _ := f.svc.Snapshot(ctx, "s1", rooms.Actor{Sub: "s", Role: rooms.RoleSupervisor})
-	for _, p := range snap.View.Bidders {
+	for _, p := range snap.View.(rooms.OpeningView).Bidders {
 		if p.Sub == "a" && (p.Opened == nil || !p.Opened.Backup || len(p.AttemptLog) != 2 || !p.AttemptLog[1].Backup) {
 			t.Fatalf("a after the backup unlock: opened %+v attempts %+v", p.Opened, p.AttemptLog)
 		}
@@ -114,7 +114,7 @@ func TestClientReportedUnlockFailure(t *testing.T) {
 		t.Fatalf("report: %d %v", status, body)
 	}
 	snap, _ := f.svc.Snapshot(ctx, "s1", rooms.Actor{Sub: "s", Role: rooms.RoleSupervisor})
-	for _, p := range snap.View.Bidders {
+	for _, p := range snap.View.(rooms.OpeningView).Bidders {
 		if p.Sub == "a" && (len(p.AttemptLog) != 1 || p.AttemptLog[0].Code != "wrong_key" || p.Opened != nil) {
 			t.Fatalf("a's attempts %+v", p.AttemptLog)
 		}

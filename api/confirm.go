@@ -27,16 +27,15 @@ type ConfirmChallenge struct {
 // readOutDigest returns the digest of the room's read-out, or answers the
 // request itself when there is none yet.
 func (a *handlers) readOutDigest(c *gin.Context, room string, actor rooms.Actor) (string, bool) {
-	snap, err := a.Svc.Snapshot(c.Request.Context(), room, actor)
-	if err != nil {
-		a.fail(c, err)
+	v, ok := a.openingView(c, room, actor)
+	if !ok {
 		return "", false
 	}
-	if snap.View.ReadOut == nil {
+	if v.ReadOut == nil {
 		apiError(c, http.StatusConflict, "wrong_state", "nothing to confirm yet: the read-out has not happened")
 		return "", false
 	}
-	return snap.View.ReadOut.Digest, true
+	return v.ReadOut.Digest, true
 }
 
 func (a *handlers) confirmChallenge(c *gin.Context) {

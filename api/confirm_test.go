@@ -88,7 +88,7 @@ func TestSignedConfirmation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range snap.View.Bidders {
+	for _, p := range snap.View.(rooms.OpeningView).Bidders {
 		switch p.Sub {
 		case "a":
 			c := p.Confirmation

@@ -326,8 +326,8 @@ func runLeakWorld(t *testing.T, platform *decrypt.PrivateKey, w leakWorld) (map[
 	checkpoint := func(p rooms.Phase) {
 		t.Helper()
 		snap, err := e.svc.Snapshot(context.Background(), leakRoom, host)
-		if want, _, _ := strings.Cut(string(p), "+"); err != nil || string(snap.View.Phase) != want {
-			t.Fatalf("checkpoint %s: the session is in %s (%v)", p, snap.View.Phase, err)
+		if want, _, _ := strings.Cut(string(p), "+"); err != nil || string(snap.View.(rooms.OpeningView).Phase) != want {
+			t.Fatalf("checkpoint %s: the session is in %s (%v)", p, snap.View.(rooms.OpeningView).Phase, err)
 		}
 		all := map[string][]byte{}
 		for name, tok := range map[string]string{"bidder": v.bidder, "stranger": v.stranger, "other-session": v.otherSession} {

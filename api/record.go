@@ -222,12 +222,11 @@ func (a *handlers) getLog(c *gin.Context) {
 	if actor.Role == rooms.RoleHost {
 		// The host's own view holds no bid before the deadline (R1); the
 		// whole log would.
-		snap, err := a.Svc.Snapshot(c.Request.Context(), room, actor)
-		if err != nil {
-			a.fail(c, err)
+		v, ok := a.openingView(c, room, actor)
+		if !ok {
 			return
 		}
-		if p := snap.View.Phase; p == rooms.PhaseScheduled || p == rooms.PhaseCheckIn {
+		if p := v.Phase; p == rooms.PhaseScheduled || p == rooms.PhaseCheckIn {
 			apiError(c, http.StatusForbidden, rooms.CodeForbidden, "the host may read the whole log from the bid deadline on; until then it holds the sealed submissions")
 			return
 		}

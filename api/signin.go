@@ -243,8 +243,10 @@ func (a *handlers) keySignIn(c *gin.Context, room string, actor rooms.Actor, key
 		return
 	}
 	out := signin.Result{SignedIn: true, Method: rooms.SignInSM2, KeyID: keyID, Duplicate: res.Duplicate || res.Last == 0}
-	if snap, err := a.Svc.Snapshot(c.Request.Context(), room, actor); err == nil && snap.View.You != nil {
-		out.SignedAt = snap.View.You.SignedAt
+	if snap, err := a.Svc.Snapshot(c.Request.Context(), room, actor); err == nil {
+		if v, ok := snap.Opening(); ok && v.You != nil {
+			out.SignedAt = v.You.SignedAt
+		}
 	}
 	c.JSON(http.StatusOK, out)
 }

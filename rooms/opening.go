@@ -245,6 +245,31 @@ type Opening struct {
 	flow
 }
 
+// KindOpening is the opening room kind (开标).
+const KindOpening = "opening"
+
+func init() {
+	registerKind(Kind{Name: KindOpening, CreateCommand: CmdCreateSession, CreateEvent: EvSessionCreated,
+		New: func(room string) State { return NewOpening(room) }})
+}
+
+// Kind is "opening".
+func (o *Opening) Kind() string { return KindOpening }
+
+// Head is the seq and hash of the last event folded.
+func (o *Opening) Head() (uint64, string) { return o.Seq, o.Hash }
+
+// Created reports whether the session was created.
+func (o *Opening) Created() bool { return o.Phase != PhaseNone }
+
+// Summary is the session's row in the admin's list.
+func (o *Opening) Summary() Summary {
+	return Summary{Kind: KindOpening, Title: o.Session.Title, Category: o.Session.Category, Phase: string(o.Phase), Deadline: o.Session.Deadline}
+}
+
+// View is viewer's projection (an OpeningView).
+func (o *Opening) View(viewer Actor) any { return o.Project(viewer) }
+
 // NewOpening returns the empty state of a room.
 func NewOpening(room string) *Opening {
 	return &Opening{Room: room, Bidders: map[string]*Participant{}, Staff: map[string]*Participant{}, bidVersions: map[string]int{}}

@@ -24,9 +24,17 @@ type Result struct {
 // what clients count and resume from: it reveals nothing about events they
 // cannot see.
 type Snapshot struct {
-	Seq  uint64      `json:"seq"`
-	Pos  uint64      `json:"pos"`
-	View OpeningView `json:"view"`
+	Seq  uint64 `json:"seq"`
+	Pos  uint64 `json:"pos"`
+	Kind string `json:"kind"`
+	View any    `json:"view"` // the kind's projection, e.g. OpeningView
+}
+
+// Opening returns the snapshot's view of an opening room, and false for a
+// room of another kind.
+func (s Snapshot) Opening() (OpeningView, bool) {
+	v, ok := s.View.(OpeningView)
+	return v, ok
 }
 
 // ErrResumeAhead: a client asked to resume from a position its stream never
@@ -56,7 +64,7 @@ type room struct {
 	cmdMu sync.Mutex // serializes this instance's commands on the room; held across the append on purpose
 
 	mu      sync.Mutex // guards state, events and cursors; never held across I/O
-	state   *Opening
+	state   State
 	events  []Event            // every event so far; elements are never modified
 	cursors map[Actor]position // each viewer's last known position, so counting resumes from there
 }
@@ -129,7 +137,7 @@ func (s *Service) room(id string) *room {
 	defer s.mu.Unlock()
 	r := s.rooms[id]
 	if r == nil {
-		r = &room{state: NewOpening(id)}
+		r = &room{state: unborn{room: id}}
 		s.rooms[id] = r
 	}
 	return r
@@ -150,7 +158,7 @@ func (s *Service) current(ctx context.Context, roomID string) (*room, error) {
 func (s *Service) catchUp(ctx context.Context, id string, r *room) error {
 	for {
 		r.mu.Lock()
-		seq, hash := r.state.Seq, r.state.Hash
+		seq, hash := r.state.Head()
 		r.mu.Unlock()
 		events, err := s.log.Read(ctx, id, seq, readPage)
 		if err != nil {
@@ -178,12 +186,14 @@ func (s *Service) catchUp(ctx context.Context, id string, r *room) error {
 // (another goroutine caught up first) are skipped.
 func (r *room) applyLocked(events []Event) error {
 	for _, e := range events {
-		if e.Seq <= r.state.Seq {
+		if seq, _ := r.state.Head(); e.Seq <= seq {
 			continue
 		}
-		if err := r.state.Apply(e); err != nil {
+		next, err := fold(r.state, e)
+		if err != nil {
 			return err
 		}
+		r.state = next
 		r.events = append(r.events, e)
 	}
 	return nil
@@ -217,7 +227,7 @@ func (s *Service) Execute(ctx context.Context, roomID string, actor Actor, cmd C
 		now := s.Now()
 		r.mu.Lock()
 		drafts, err := r.state.Decide(actor, cmd, now)
-		expected, prev := r.state.Seq, r.state.Hash
+		expected, prev := r.state.Head()
 		var last time.Time
 		if n := len(r.events); n > 0 {
 			last = r.events[n-1].Time
@@ -301,13 +311,33 @@ func (s *Service) Snapshot(ctx context.Context, roomID string, viewer Actor) (Sn
 		return Snapshot{}, err
 	}
 	defer r.mu.Unlock()
-	if r.state.Phase == PhaseNone {
-		return Snapshot{}, refuse(CodeNotFound, "session %s does not exist", roomID)
-	}
-	if err := r.state.Admits(viewer); err != nil {
+	if err := r.admits(roomID, viewer); err != nil {
 		return Snapshot{}, err
 	}
-	return Snapshot{Seq: r.state.Seq, Pos: r.positionAt(viewer, r.state.Seq), View: r.state.Project(viewer)}, nil
+	seq, _ := r.state.Head()
+	return Snapshot{Seq: seq, Pos: r.positionAt(viewer, seq), Kind: r.state.Kind(), View: r.state.View(viewer)}, nil
+}
+
+// admits refuses a room that does not exist or a viewer it does not
+// admit. Called with r.mu held.
+func (r *room) admits(roomID string, viewer Actor) error {
+	if !r.state.Created() {
+		return refuse(CodeNotFound, "session %s does not exist", roomID)
+	}
+	return r.state.Admits(viewer)
+}
+
+// Summary is the room's row in the admin's list of rooms.
+func (s *Service) Summary(ctx context.Context, roomID string) (Summary, error) {
+	r, err := s.current(ctx, roomID)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer r.mu.Unlock()
+	if !r.state.Created() {
+		return Summary{}, refuse(CodeNotFound, "session %s does not exist", roomID)
+	}
+	return r.state.Summary(), nil
 }
 
 // Admit checks that viewer may enter the room at all: it exists (a
@@ -319,10 +349,7 @@ func (s *Service) Admit(ctx context.Context, roomID string, viewer Actor) error 
 		return err
 	}
 	defer r.mu.Unlock()
-	if r.state.Phase == PhaseNone {
-		return refuse(CodeNotFound, "session %s does not exist", roomID)
-	}
-	return r.state.Admits(viewer)
+	return r.admits(roomID, viewer)
 }
 
 // EventsAfter returns the room's events with seq > after, catching up
@@ -359,7 +386,7 @@ func (s *Service) Exists(ctx context.Context, roomID string) (bool, error) {
 		return false, err
 	}
 	defer r.mu.Unlock()
-	return r.state.Phase != PhaseNone, nil
+	return r.state.Created(), nil
 }
 
 // Rooms lists every room in the log.
@@ -412,87 +439,6 @@ func (s *Service) Head(roomID string) uint64 {
 	r := s.room(roomID)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.state.Seq
-}
-
-// SignedIn reports whether actor has signed in to the room (cached state).
-func (s *Service) SignedIn(roomID string, actor Actor) bool {
-	r := s.room(roomID)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	p := r.state.participant(actor.Sub, actor.Role, false)
-	return p != nil && p.SignedIn
-}
-
-// BidderKey returns the public key (PEM) a bidder registered, and whether
-// the bidder is registered at all.
-func (s *Service) BidderKey(ctx context.Context, roomID, bidder string) (string, bool, error) {
-	r, err := s.current(ctx, roomID)
-	if err != nil {
-		return "", false, err
-	}
-	defer r.mu.Unlock()
-	p := r.state.Bidders[bidder]
-	if p == nil {
-		return "", false, nil
-	}
-	return p.PublicKey, true, nil
-}
-
-// BiddingOpen reports (as a *Refusal) whether bids may be submitted to the
-// room now.
-func (s *Service) BiddingOpen(ctx context.Context, roomID string) error {
-	r, err := s.current(ctx, roomID)
-	if err != nil {
-		return err
-	}
-	defer r.mu.Unlock()
-	if r.state.Phase == PhaseNone {
-		return refuse(CodeNotFound, "session %s does not exist", roomID)
-	}
-	return r.state.BiddingOpen(s.Now())
-}
-
-// UnlockOpen reports (as a *Refusal) whether bidder may unlock their bid now.
-func (s *Service) UnlockOpen(ctx context.Context, roomID, bidder string) error {
-	r, err := s.current(ctx, roomID)
-	if err != nil {
-		return err
-	}
-	defer r.mu.Unlock()
-	return r.state.UnlockOpen(bidder, s.Now())
-}
-
-// BackupOpen reports (as a *Refusal) whether bidder may unlock from the
-// backup file now (R10).
-func (s *Service) BackupOpen(ctx context.Context, roomID, bidder string) error {
-	r, err := s.current(ctx, roomID)
-	if err != nil {
-		return err
-	}
-	defer r.mu.Unlock()
-	if err := r.state.UnlockOpen(bidder, s.Now()); err != nil {
-		return err
-	}
-	return r.state.BackupOpen(bidder)
-}
-
-// BidOf returns a copy of the bid a bidder holds and its unlock outcome, if any.
-func (s *Service) BidOf(ctx context.Context, roomID, bidder string) (*Bid, *Unlock, error) {
-	r, err := s.current(ctx, roomID)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer r.mu.Unlock()
-	p := r.state.Bidders[bidder]
-	if p == nil || p.Bid == nil {
-		return nil, nil, refuse(CodeNotFound, "bidder %s has no bid in this session", bidder)
-	}
-	b := *p.Bid
-	var u *Unlock
-	if p.Opened != nil {
-		cp := *p.Opened
-		u = &cp
-	}
-	return &b, u, nil
+	seq, _ := r.state.Head()
+	return seq
 }

@@ -228,19 +228,19 @@ func TestSchedulerFiresDeadlineNotEarlier(t *testing.T) {
 		sched.Run(ctx)
 	}()
 	time.Sleep(50 * time.Millisecond)
-	if s, _ := svc.Snapshot(ctx, "r1", host); s.View.Phase != rooms.PhaseCheckIn {
-		t.Fatalf("phase %s before the deadline", s.View.Phase)
+	if s, _ := svc.Snapshot(ctx, "r1", host); s.View.(rooms.OpeningView).Phase != rooms.PhaseCheckIn {
+		t.Fatalf("phase %s before the deadline", s.View.(rooms.OpeningView).Phase)
 	}
 	c.set(start.Add(time.Hour))
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		s, _ := svc.Snapshot(ctx, "r1", host)
 		// Opened (or failed, 流标, with no bids), then the bonds are looked up.
-		if !s.View.OpenedAt.IsZero() && len(s.View.Bidders) == 1 && s.View.Bidders[0].Bond != nil {
-			if !s.View.OpenedAt.Equal(start.Add(time.Hour)) {
-				t.Errorf("opened at %v, want the deadline %v", s.View.OpenedAt, start.Add(time.Hour))
+		if !s.View.(rooms.OpeningView).OpenedAt.IsZero() && len(s.View.(rooms.OpeningView).Bidders) == 1 && s.View.(rooms.OpeningView).Bidders[0].Bond != nil {
+			if !s.View.(rooms.OpeningView).OpenedAt.Equal(start.Add(time.Hour)) {
+				t.Errorf("opened at %v, want the deadline %v", s.View.(rooms.OpeningView).OpenedAt, start.Add(time.Hour))
 			}
-			if b := s.View.Bidders[0].Bond; b.Status != "paid" || b.Amount != "1000" || filled.Load() != 1 {
+			if b := s.View.(rooms.OpeningView).Bidders[0].Bond; b.Status != "paid" || b.Amount != "1000" || filled.Load() != 1 {
 				t.Errorf("bond %+v after %d lookups; want paid 1000 from one lookup", b, filled.Load())
 			}
 			break

@@ -262,7 +262,7 @@ func (c *client) join(h *hub, resume *uint64) error {
 	if err != nil {
 		return err
 	}
-	f := snapshotFrame{V: ProtocolVersion, Type: "snapshot", Pos: snap.Pos, State: snap.View}
+	f := snapshotFrame{V: ProtocolVersion, Type: "snapshot", Pos: snap.Pos, Kind: snap.Kind, State: snap.View}
 	if c.staff {
 		f.Seq = snap.Seq
 	}

@@ -75,11 +75,12 @@ type welcomeFrame struct {
 }
 
 type snapshotFrame struct {
-	V     int               `json:"v"`
-	Type  string            `json:"type"` // "snapshot"
-	Pos   uint64            `json:"pos"`
-	Seq   uint64            `json:"seq,omitempty"` // staff only
-	State rooms.OpeningView `json:"state"`
+	V     int    `json:"v"`
+	Type  string `json:"type"` // "snapshot"
+	Pos   uint64 `json:"pos"`
+	Seq   uint64 `json:"seq,omitempty"` // staff only
+	Kind  string `json:"kind"`          // the room kind: which fold the client runs
+	State any    `json:"state"`         // the kind's view (rooms.OpeningView for an opening)
 }
 
 type resumedFrame struct {

@@ -54,8 +54,12 @@ func bondFill(svc *rooms.Service, checker bond.Checker) func(ctx context.Context
 		if err != nil {
 			return nil, err
 		}
+		v, ok := snap.Opening()
+		if !ok {
+			return nil, fmt.Errorf("room %s is not an opening", room)
+		}
 		var bidders []string
-		for _, p := range snap.View.Bidders {
+		for _, p := range v.Bidders {
 			if p.Submitted != nil && *p.Submitted {
 				bidders = append(bidders, p.Sub)
 			}

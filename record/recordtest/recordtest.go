@@ -130,7 +130,8 @@ func Run(t testing.TB, svc *rooms.Service, room string, advance func(time.Durati
 	if err != nil {
 		t.Fatal(err)
 	}
-	digest := snap.View.ReadOut.Digest
+	v, _ := snap.Opening()
+	digest := v.ReadOut.Digest
 	sig, err := key.Sign([]byte(rooms.ConfirmationMessage(room, "a", digest)))
 	if err != nil {
 		t.Fatal(err)
@@ -147,8 +148,9 @@ func Run(t testing.TB, svc *rooms.Service, room string, advance func(time.Durati
 func objectionID(t testing.TB, svc *rooms.Service, room string) string {
 	t.Helper()
 	snap, err := svc.Snapshot(context.Background(), room, Host)
-	if err != nil || len(snap.View.Objections) == 0 {
+	v, _ := snap.Opening()
+	if err != nil || len(v.Objections) == 0 {
 		t.Fatalf("no objection to answer (%v)", err)
 	}
-	return snap.View.Objections[0].ID
+	return v.Objections[0].ID
 }
