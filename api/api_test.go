@@ -83,7 +83,7 @@ func newEnvFor(tb testing.TB) *env {
 		MaxBodyBytes: 4096, WS: http.NotFoundHandler(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Ready: func(ctx context.Context) error { _, err := log.Rooms(ctx); return err },
 		Blobs: bs, Platform: e.platform, MaxBidBytes: 1 << 30,
-		MediaHTTP: sfu.Handler(api.MediaAuthenticator(e.issuer, svc.Admit)), Media: sfu,
+		MediaHTTP: sfu.Handler(api.MediaAuthenticator(e.issuer, svc.AdmitMedia)), Media: sfu,
 	})
 	hs := httptest.NewServer(r)
 	tb.Cleanup(hs.Close)

@@ -219,7 +219,18 @@ func (a *handlers) getLog(c *gin.Context) {
 		apiError(c, http.StatusForbidden, rooms.CodeForbidden, "only the host, supervisors and admins may read the whole log")
 		return
 	}
-	if actor.Role == rooms.RoleHost {
+	if sum, err := a.Svc.Summary(c.Request.Context(), room); err == nil && sum.Kind != rooms.KindOpening {
+		// Other kinds: the whole log only to whom every event of it is visible.
+		all, err := a.Svc.SeesAll(c.Request.Context(), room, actor)
+		if err != nil {
+			a.fail(c, err)
+			return
+		}
+		if !all {
+			apiError(c, http.StatusForbidden, rooms.CodeForbidden, "the whole log of "+room+" holds events a "+string(actor.Role)+" may not see")
+			return
+		}
+	} else if actor.Role == rooms.RoleHost {
 		// The host's own view holds no bid before the deadline (R1); the
 		// whole log would.
 		v, ok := a.openingView(c, room, actor)

@@ -248,11 +248,6 @@ type Opening struct {
 // KindOpening is the opening room kind (开标).
 const KindOpening = "opening"
 
-func init() {
-	registerKind(Kind{Name: KindOpening, CreateCommand: CmdCreateSession, CreateEvent: EvSessionCreated,
-		New: func(room string) State { return NewOpening(room) }})
-}
-
 // Kind is "opening".
 func (o *Opening) Kind() string { return KindOpening }
 

@@ -352,6 +352,40 @@ func (s *Service) Admit(ctx context.Context, roomID string, viewer Actor) error 
 	return r.admits(roomID, viewer)
 }
 
+// AdmitMedia checks that viewer may publish to or watch the room's media:
+// Admit, narrowed by a kind that keeps some of its admitted roles out of
+// its call (the evaluation: the admin who runs the draw hears nothing).
+func (s *Service) AdmitMedia(ctx context.Context, roomID string, viewer Actor) error {
+	r, err := s.current(ctx, roomID)
+	if err != nil {
+		return err
+	}
+	defer r.mu.Unlock()
+	if err := r.admits(roomID, viewer); err != nil {
+		return err
+	}
+	if m, ok := r.state.(interface{ MediaAdmits(Actor) error }); ok {
+		return m.MediaAdmits(viewer)
+	}
+	return nil
+}
+
+// SeesAll reports whether viewer may see every event of the room so far:
+// who may read a room's whole log when its kind has no rule of its own.
+func (s *Service) SeesAll(ctx context.Context, roomID string, viewer Actor) (bool, error) {
+	r, err := s.current(ctx, roomID)
+	if err != nil {
+		return false, err
+	}
+	defer r.mu.Unlock()
+	for i := range r.events {
+		if !r.events[i].Vis.VisibleTo(viewer) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 // EventsAfter returns the room's events with seq > after, catching up
 // with the log first. The slice must not be modified.
 func (s *Service) EventsAfter(ctx context.Context, roomID string, after uint64) ([]Event, error) {

@@ -191,7 +191,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var mediaHTTP http.Handler
 	var mediaInfo api.MediaInfo
 	if mediaSt != nil {
-		mediaHTTP = mediaSt.sfu.Handler(api.MediaAuthenticator(issuer, svc.Admit))
+		mediaHTTP = mediaSt.sfu.Handler(api.MediaAuthenticator(issuer, svc.AdmitMedia))
 		mediaInfo = mediaSt.sfu
 	}
 

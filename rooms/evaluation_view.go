@@ -1,0 +1,70 @@
+package rooms
+
+import "github.com/bidroom/bidroom/rooms/scoring"
+
+// EvaluationView is the evaluation room as one viewer may see it.
+// Supervisors see everything; members see the committee, the bids, the
+// criteria, their own sheets and, once every sheet is signed, the tally;
+// the admin who runs the draw sees the committee's formation and nothing
+// of the scoring.
+type EvaluationView struct {
+	Kind      string            `json:"kind"` // "evaluation"
+	Room      string            `json:"room"`
+	Title     string            `json:"title"`
+	Opening   string            `json:"opening"`
+	Tenderer  string            `json:"tenderer"`
+	Phase     EvalPhase         `json:"phase"`
+	Size      int               `json:"size"`
+	Bids      []EvalBid         `json:"bids,omitempty"`     // members, supervisors
+	Criteria  *scoring.Criteria `json:"criteria,omitempty"` // members, supervisors
+	Committee []Member          `json:"committee,omitempty"`
+	Reserves  int               `json:"reserves_left"`
+	Replaced  []Replacement     `json:"replaced,omitempty"`
+	Draw      *DrawRecord       `json:"draw,omitempty"` // admin, supervisors
+	Returns   []Returned        `json:"returns,omitempty"`
+	Sheets    []SheetsRecord    `json:"sheets,omitempty"` // supervisors: all; a member: their own
+	Tally     *Tally            `json:"tally,omitempty"`
+	You       *Member           `json:"you,omitempty"`
+}
+
+// View projects the evaluation for viewer.
+func (v *Evaluation) View(viewer Actor) any {
+	out := EvaluationView{Kind: KindEvaluation, Room: v.Room, Title: v.Spec.Title, Opening: v.Spec.Opening,
+		Tenderer: v.Spec.Tenderer, Phase: v.Phase, Size: v.Spec.Size, Reserves: len(v.Reserves), Replaced: v.Replaced}
+	for _, m := range v.Members {
+		out.Committee = append(out.Committee, *m)
+	}
+	staff := viewer.Role == RoleSupervisor || viewer.Role == RoleSystem
+	if staff || viewer.Role == RoleAdmin {
+		out.Draw = v.Draw
+	}
+	if viewer.Role == RoleAdmin {
+		// The formation only: who sits, who was replaced. Not how anyone votes or scores.
+		for i := range out.Committee {
+			out.Committee[i].VotedFor, out.Committee[i].Chair = "", false
+		}
+		return out
+	}
+	out.Bids, out.Criteria, out.Returns = v.Spec.Bids, &v.Spec.Criteria, v.Returns
+	if staff || v.Phase == EvalTallied {
+		out.Tally = v.Tally
+	}
+	for _, m := range v.Members {
+		if rec := v.Sheets[m.Expert]; rec != nil && (staff || m.Expert == viewer.Sub) {
+			out.Sheets = append(out.Sheets, *rec)
+		}
+		if m.Expert == viewer.Sub {
+			cp := *m
+			out.You = &cp
+		}
+	}
+	if viewer.Role == RoleExpert {
+		// Members see who voted, not for whom, until the chair is elected.
+		for i := range out.Committee {
+			if out.Committee[i].Expert != viewer.Sub {
+				out.Committee[i].VotedFor = ""
+			}
+		}
+	}
+	return out
+}
