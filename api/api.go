@@ -80,6 +80,9 @@ func NewRouter(d Deps) *gin.Engine {
 	v1.GET("/sessions/:id", a.getSession)
 	v1.POST("/sessions/:id/bidders", a.admin, a.registerBidder)
 	v1.POST("/sessions/:id/commands", a.command)
+	v1.POST("/pool/experts", a.admin, a.importExperts)
+	v1.POST("/evaluations", a.admin, a.createEvaluation)
+	v1.POST("/evaluations/:id/draw", a.admin, a.drawCommittee)
 	v1.GET("/demo", a.demo)
 	v1.GET("/demo/keys/:sub", a.demoKey)
 	v1.GET("/platform-key", a.platformKey)
@@ -478,7 +481,9 @@ func bodyLimit(n int64) gin.HandlerFunc {
 			c.FullPath() == "/api/v1/sessions/:id/bids/mine/backup/uploads/:upload")
 		// WHIP/WHEP bound their SDP bodies themselves (media.max_sdp_bytes).
 		sdp := strings.HasPrefix(c.Request.URL.Path, "/whip/") || strings.HasPrefix(c.Request.URL.Path, "/whep/")
-		if upload || sdp {
+		// An expert import bounds its own body (maxImportBytes).
+		imports := c.FullPath() == "/api/v1/pool/experts"
+		if upload || sdp || imports {
 			c.Next()
 			return
 		}

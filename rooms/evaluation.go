@@ -705,15 +705,6 @@ func (v *Evaluation) voteChair(actor Actor, cmd Command) ([]Draft, error) {
 	return drafts, nil
 }
 
-func (v *Evaluation) chair() *Member {
-	for _, m := range v.Members {
-		if m.Chair {
-			return m
-		}
-	}
-	return nil
-}
-
 func (v *Evaluation) openScoring(actor Actor) ([]Draft, error) {
 	m, err := v.actingMember(actor, "open the scoring")
 	if err != nil {
