@@ -6,6 +6,8 @@
 //	bidroom verify --record F --log F --platform-key F [--bidder-key ID=F]...
 //	bidroom verify --server URL --session S --token T
 //	                                   check a signed opening record against its log
+//	bidroom draw --verify --evaluation E --log F
+//	                                   re-run a recorded expert draw from the pool's log
 package main
 
 import (
@@ -37,6 +39,10 @@ const usage = `usage:
       Check a signed opening record (开标记录): the platform signature, the log's hash chain,
       that the log gives the same record, the bidders' SM2 confirmations, the digest in the log.
       Exits non-zero on any failure (see docs/record.md).
+  bidroom draw --verify --evaluation E --log pool.jsonl
+  bidroom draw --verify --evaluation E --server URL --token T
+      Re-run the expert draw recorded for evaluation E from the expert pool's log (the seed, the
+      eligible list's digest) and print the names in the order drawn; fails if anything differs.
 Config: --config FILE or BIDROOM_CONFIG; every key can be overridden by BIDROOM_* variables
 (see configs/bidroom.example.yaml).
 `
@@ -53,6 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return token(args[1:], stdout, stderr)
 	case "verify":
 		return verify(ctx, args[1:], stdout, stderr)
+	case "draw":
+		return drawVerify(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
