@@ -111,6 +111,7 @@ func Eligible(pool []Expert, rules Rules, history []Past) (eligible []Expert, ex
 			repeats[p.Expert]++
 		}
 	}
+	eligible = make([]Expert, 0, len(pool))
 	for _, x := range pool {
 		employer := norm(x.Employer)
 		reason := ""
