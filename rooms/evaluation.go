@@ -220,11 +220,14 @@ type Evaluation struct {
 	Sheets   map[string]*SheetsRecord // by expert: the latest signed sheets
 	Returns  []Returned
 	Tally    *Tally
+	// The report's signatures so far, by member, and the completed report.
+	reportSigs map[string]*ReportSignature
+	Completed  *CompletedReport
 }
 
 // NewEvaluation returns the empty state of an evaluation room.
 func NewEvaluation(room string) *Evaluation {
-	return &Evaluation{Room: room, Sheets: map[string]*SheetsRecord{}}
+	return &Evaluation{Room: room, Sheets: map[string]*SheetsRecord{}, reportSigs: map[string]*ReportSignature{}}
 }
 
 // Visibilities of the evaluation's events.
@@ -388,6 +391,18 @@ func (v *Evaluation) apply(e Event) error {
 			return err
 		}
 		v.Tally, v.Phase = &t, EvalTallied
+	case EvReportSigned:
+		var s ReportSignature
+		if err := json.Unmarshal(e.Data, &s); err != nil {
+			return err
+		}
+		v.reportSigs[s.Expert] = &s
+	case EvReportCompleted:
+		var c CompletedReport
+		if err := json.Unmarshal(e.Data, &c); err != nil {
+			return err
+		}
+		v.Completed, v.Phase = &c, EvalReported
 	default:
 		return fmt.Errorf("unknown event type %q", e.Type)
 	}
@@ -449,6 +464,8 @@ func (v *Evaluation) Decide(actor Actor, cmd Command, now time.Time) ([]Draft, e
 		return v.submitSheets(actor, cmd)
 	case CmdReturnSheet:
 		return v.returnSheet(actor, cmd)
+	case CmdSignReport:
+		return v.signReport(actor, cmd)
 	}
 	return nil, refuse(CodeUnknownCommand, "unknown command %q for an evaluation", cmd.Type)
 }
@@ -823,6 +840,9 @@ func (v *Evaluation) returnSheet(actor Actor, cmd Command) ([]Draft, error) {
 	}
 	if v.Phase != EvalScoring && v.Phase != EvalTallied {
 		return nil, refuse(CodeWrongState, "sheets are sent back during the scoring")
+	}
+	if len(v.reportSigs) > 0 {
+		return nil, refuse(CodeWrongState, "members have begun to sign the report: it can no longer change")
 	}
 	var r Returned
 	if err := decodeData(cmd.Data, &r); err != nil {

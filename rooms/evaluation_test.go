@@ -231,6 +231,45 @@ func TestEvaluationFromDrawToTally(t *testing.T) {
 	if r := v.Tally.Results[0]; r.Bidder != "a" || r.Total != "87.76" {
 		t.Fatalf("first %+v, want a at 87.76", r)
 	}
+
+	// The report: every member signs its digest; one dissents in writing.
+	digest := w.view(expertActor(m[0])).Digest
+	signReport := func(id, dig, dissent string) error {
+		return w.do("ev1", expertActor(id), rooms.CmdSignReport, rooms.ReportSignature{Digest: dig, Dissent: dissent,
+			Signature: w.sign(id, rooms.ReportMessage("ev1", id, dig, dissent))})
+	}
+	if err := signReport(m[0], strings.Repeat("0", 64), ""); rooms.RefusalCode(err) != rooms.CodeInvalid {
+		t.Fatalf("a signature over another digest: %v", err)
+	}
+	for i, id := range m {
+		dissent := ""
+		if i == 2 {
+			dissent = "本人认为投标人a的施工方案存在重大缺陷，评分偏高，保留意见。"
+		}
+		if err := signReport(id, digest, dissent); err != nil {
+			t.Fatalf("report signature of %s: %v", id, err)
+		}
+		if i == 0 {
+			if err := signReport(id, digest, ""); rooms.RefusalCode(err) != rooms.CodeWrongState {
+				t.Fatalf("a second report signature: %v", err)
+			}
+			if err := w.do("ev1", chair, rooms.CmdReturnSheet, rooms.Returned{Expert: m[1], Bidder: "a", Reason: "复核"}); rooms.RefusalCode(err) != rooms.CodeWrongState {
+				t.Fatalf("a sheet sent back while the report is being signed: %v", err)
+			}
+		}
+	}
+	v = w.view(supervisor)
+	c := v.Completed
+	if v.Phase != rooms.EvalReported || c == nil || c.Digest != digest || len(c.Signatures) != 5 || c.Signatures[2].Dissent == "" {
+		t.Fatalf("completed report: %s %+v", v.Phase, c)
+	}
+	if len(c.Report.Candidates) != 2 || c.Report.Candidates[0].Bidder != "a" || c.Report.Candidates[0].Rank != 1 || c.Report.DrawSeed != rec.Seed {
+		t.Fatalf("candidates %+v", c.Report.Candidates)
+	}
+	sig, _ := base64.StdEncoding.DecodeString(c.Signatures[4].Signature)
+	if err := w.keys[m[4]].Public().Verify([]byte(rooms.ReportMessage("ev1", m[4], digest, "")), sig); err != nil {
+		t.Fatalf("a report signature does not verify with the member's key: %v", err)
+	}
 }
 
 // TestEvaluationIsSealed: bidders, hosts and experts outside the committee
@@ -255,7 +294,7 @@ func TestEvaluationIsSealed(t *testing.T) {
 		}
 	}
 	commands := []string{rooms.CmdCreateEvaluation, rooms.CmdFormCommittee, rooms.CmdStartEvaluation, rooms.CmdDeclare, rooms.CmdDecline,
-		rooms.CmdVoteChair, rooms.CmdOpenScoring, rooms.CmdSubmitSheets, rooms.CmdReturnSheet}
+		rooms.CmdVoteChair, rooms.CmdOpenScoring, rooms.CmdSubmitSheets, rooms.CmdReturnSheet, rooms.CmdSignReport}
 	head := w.svc.Head("ev1")
 	for _, who := range []rooms.Actor{bidderA, host, expertActor(outsider), {Sub: "b", Role: rooms.RoleBidder}} {
 		for _, check := range []func() error{

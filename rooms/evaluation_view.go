@@ -24,6 +24,10 @@ type EvaluationView struct {
 	Returns   []Returned        `json:"returns,omitempty"`
 	Sheets    []SheetsRecord    `json:"sheets,omitempty"` // supervisors: all; a member: their own
 	Tally     *Tally            `json:"tally,omitempty"`
+	Report    *Report           `json:"report,omitempty"`        // the draft to sign, once tallied
+	Digest    string            `json:"report_digest,omitempty"` // what members sign
+	Signed    []ReportSignature `json:"report_signatures,omitempty"`
+	Completed *CompletedReport  `json:"completed_report,omitempty"`
 	You       *Member           `json:"you,omitempty"`
 }
 
@@ -46,8 +50,17 @@ func (v *Evaluation) View(viewer Actor) any {
 		return out
 	}
 	out.Bids, out.Criteria, out.Returns = v.Spec.Bids, &v.Spec.Criteria, v.Returns
-	if staff || v.Phase == EvalTallied {
+	if staff || v.Phase == EvalTallied || v.Phase == EvalReported {
 		out.Tally = v.Tally
+		if r, digest, err := v.Report(); err == nil {
+			out.Report, out.Digest = &r, digest
+		}
+		for _, m := range v.Members {
+			if s := v.reportSigs[m.Expert]; s != nil {
+				out.Signed = append(out.Signed, *s)
+			}
+		}
+		out.Completed = v.Completed
 	}
 	for _, m := range v.Members {
 		if rec := v.Sheets[m.Expert]; rec != nil && (staff || m.Expert == viewer.Sub) {
