@@ -83,6 +83,7 @@ func NewRouter(d Deps) *gin.Engine {
 	v1.POST("/pool/experts", a.admin, a.importExperts)
 	v1.POST("/evaluations", a.admin, a.createEvaluation)
 	v1.POST("/evaluations/:id/draw", a.admin, a.drawCommittee)
+	v1.POST("/evaluations/:id/report", a.signReport)
 	v1.GET("/demo", a.demo)
 	v1.GET("/demo/keys/:sub", a.demoKey)
 	v1.GET("/platform-key", a.platformKey)

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"encoding/base64"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"github.com/tjfoc/gmsm/sm3"
 
 	"github.com/bidroom/bidroom/rooms"
 	"github.com/bidroom/bidroom/rooms/draw"
@@ -178,4 +181,54 @@ func (a *handlers) drawCommittee(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusCreated, gin.H{"draw": rec})
+}
+
+// signReport has the platform sign the report every member signed (the
+// admin key or a supervisor); a second request answers the same signature.
+func (a *handlers) signReport(c *gin.Context) {
+	room := c.Param("id")
+	actor, ok := a.actorFor(c, room)
+	if !ok {
+		return
+	}
+	if actor.Role != rooms.RoleAdmin && actor.Role != rooms.RoleSupervisor {
+		apiError(c, http.StatusForbidden, rooms.CodeForbidden, "the platform signs the report at the request of an admin or a supervisor")
+		return
+	}
+	ctx := c.Request.Context()
+	done, signed, err := a.Svc.CompletedReport(ctx, room)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	if signed != nil {
+		c.JSON(http.StatusOK, gin.H{"platform_signature": signed})
+		return
+	}
+	if done == nil {
+		apiError(c, http.StatusConflict, rooms.CodeWrongState, "the platform signs the report once every member signed it")
+		return
+	}
+	msg, err := done.PlatformMessage(room)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	sig, err := a.Platform.Sign(msg)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	kid := a.Platform.Public().ID()
+	ps := rooms.PlatformSignature{Digest: hex.EncodeToString(sm3.Sm3Sum(msg)), Signature: base64.StdEncoding.EncodeToString(sig), KeyID: hex.EncodeToString(kid[:])}
+	data, _ := json.Marshal(ps)
+	if _, err := a.Svc.Execute(ctx, room, rooms.SystemActor, rooms.Command{ID: "report-signature:" + ps.Digest, Type: rooms.CmdRecordReportSignature, Data: data}); err != nil {
+		if _, again, rerr := a.Svc.CompletedReport(ctx, room); rerr == nil && again != nil {
+			c.JSON(http.StatusOK, gin.H{"platform_signature": again}) // another request signed first
+			return
+		}
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"platform_signature": ps})
 }

@@ -132,6 +132,7 @@ func TestEvaluationAPI(t *testing.T) {
 		{"GET", "/api/v1/sessions/ev1/record", nil},
 		{"GET", "/api/v1/sessions/ev1/signin/challenge", nil},
 		{"POST", "/whep/ev1?hall=evaluation", "v=0"},
+		{"POST", "/api/v1/evaluations/ev1/report", nil},
 		{"POST", "/whip/ev1?hall=evaluation", "v=0"},
 		{"GET", "/api/v1/sessions/" + rooms.PoolRoom, nil},
 	}
@@ -169,5 +170,14 @@ func TestEvaluationAPI(t *testing.T) {
 	}
 	if st, _ := e.do("GET", "/api/v1/sessions/ev1/log", e.mint("ev1", rooms.RoleSupervisor, "s1"), nil); st != 200 {
 		t.Fatalf("the supervisor's log: %d", st)
+	}
+	// The platform signs the report only once every member signed it, and only for an admin or a supervisor.
+	if st, body := e.do("POST", "/api/v1/evaluations/ev1/report", adminKey, nil); st != 409 {
+		t.Fatalf("a report signature before the report: %d %v", st, body)
+	}
+	for _, tok := range []string{e.mint("ev1", rooms.RoleExpert, member), e.mint("ev1", rooms.RoleBidder, "a")} {
+		if st, body := e.do("POST", "/api/v1/evaluations/ev1/report", tok, nil); st != 403 {
+			t.Fatalf("a report signature asked by a member or bidder: %d %v", st, body)
+		}
 	}
 }

@@ -221,8 +221,9 @@ type Evaluation struct {
 	Returns  []Returned
 	Tally    *Tally
 	// The report's signatures so far, by member, and the completed report.
-	reportSigs map[string]*ReportSignature
-	Completed  *CompletedReport
+	reportSigs  map[string]*ReportSignature
+	Completed   *CompletedReport
+	PlatformSig *PlatformSignature
 }
 
 // NewEvaluation returns the empty state of an evaluation room.
@@ -403,6 +404,12 @@ func (v *Evaluation) apply(e Event) error {
 			return err
 		}
 		v.Completed, v.Phase = &c, EvalReported
+	case EvReportPlatformSigned:
+		var p PlatformSignature
+		if err := json.Unmarshal(e.Data, &p); err != nil {
+			return err
+		}
+		v.PlatformSig = &p
 	default:
 		return fmt.Errorf("unknown event type %q", e.Type)
 	}
@@ -466,6 +473,8 @@ func (v *Evaluation) Decide(actor Actor, cmd Command, now time.Time) ([]Draft, e
 		return v.returnSheet(actor, cmd)
 	case CmdSignReport:
 		return v.signReport(actor, cmd)
+	case CmdRecordReportSignature:
+		return v.recordReportSignature(actor, cmd)
 	}
 	return nil, refuse(CodeUnknownCommand, "unknown command %q for an evaluation", cmd.Type)
 }

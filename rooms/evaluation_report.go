@@ -176,3 +176,53 @@ func (v *Evaluation) signReport(actor Actor, cmd Command) ([]Draft, error) {
 	}
 	return append(drafts, Draft{Type: EvReportCompleted, Vis: committeeVis(), Data: CompletedReport{Report: report, Digest: digest, Signatures: sigs}}), nil
 }
+
+// The platform's signature over the completed report, made by the server
+// with the platform key (as for the opening record) and recorded in the
+// room; `bidroom verify --report` checks it offline.
+const (
+	CmdRecordReportSignature = "record_report_signature"
+	EvReportPlatformSigned   = "report_platform_signed"
+)
+
+// PlatformSignature is the data of report_platform_signed: the platform's
+// SM2 signature over PlatformMessage of the completed report.
+type PlatformSignature struct {
+	Digest    string `json:"digest"` // SM3 of the completed report's JSON, hex
+	Signature string `json:"signature"`
+	KeyID     string `json:"key_id"`
+}
+
+// PlatformMessage is what the platform signs: the completed report's JSON
+// (report, digest and every member's signature) under a fixed prefix.
+func (c CompletedReport) PlatformMessage(room string) ([]byte, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode the completed report: %w", err)
+	}
+	return append([]byte("bidroom-evaluation-report-platform-v1\n"+room+"\n"), b...), nil
+}
+
+func (v *Evaluation) recordReportSignature(actor Actor, cmd Command) ([]Draft, error) {
+	if err := requireRole(actor, "record the platform's signature", RoleSystem); err != nil {
+		return nil, err
+	}
+	if v.Completed == nil {
+		return nil, refuse(CodeWrongState, "the report is signed by the platform once every member signed it")
+	}
+	if v.PlatformSig != nil {
+		return nil, refuse(CodeWrongState, "the platform signed the report already")
+	}
+	var p PlatformSignature
+	if err := decodeData(cmd.Data, &p); err != nil {
+		return nil, err
+	}
+	msg, err := v.Completed.PlatformMessage(v.Room)
+	if err != nil {
+		return nil, err
+	}
+	if p.Digest != hex.EncodeToString(sm3.Sm3Sum(msg)) {
+		return nil, refuse(CodeInvalid, "the signature is over another report")
+	}
+	return []Draft{{Type: EvReportPlatformSigned, Vis: committeeVis(), Data: p}}, nil
+}

@@ -116,3 +116,14 @@ func (s *Service) drawRecord(ctx context.Context, poolRoom, evalRoom string) (Dr
 	}
 	return DrawRecord{}, refuse(CodeNotFound, "the pool has no draw for %s", evalRoom)
 }
+
+// CompletedReport returns the evaluation's report signed by every member
+// (nil before) and the platform's signature over it (nil before).
+func (s *Service) CompletedReport(ctx context.Context, evalRoom string) (*CompletedReport, *PlatformSignature, error) {
+	r, v, err := s.evaluation(ctx, evalRoom)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.mu.Unlock()
+	return v.Completed, v.PlatformSig, nil
+}

@@ -3,12 +3,15 @@ package rooms_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tjfoc/gmsm/sm3"
 
 	"github.com/bidroom/bidroom/decrypt"
 	"github.com/bidroom/bidroom/rooms"
@@ -269,6 +272,41 @@ func TestEvaluationFromDrawToTally(t *testing.T) {
 	sig, _ := base64.StdEncoding.DecodeString(c.Signatures[4].Signature)
 	if err := w.keys[m[4]].Public().Verify([]byte(rooms.ReportMessage("ev1", m[4], digest, "")), sig); err != nil {
 		t.Fatalf("a report signature does not verify with the member's key: %v", err)
+	}
+
+	// The platform signs (as the server does for POST /evaluations/{id}/report); the report verifies offline.
+	platform, _ := decrypt.GenerateKey()
+	msg, _ := c.PlatformMessage("ev1")
+	psig, _ := platform.Sign(msg)
+	kid := platform.Public().ID()
+	w.must("ev1", rooms.SystemActor, rooms.CmdRecordReportSignature, rooms.PlatformSignature{
+		Digest: hex.EncodeToString(sm3.Sm3Sum(msg)), Signature: base64.StdEncoding.EncodeToString(psig), KeyID: hex.EncodeToString(kid[:])})
+	if err := w.do("ev1", rooms.SystemActor, rooms.CmdRecordReportSignature, rooms.PlatformSignature{Digest: "x"}); rooms.RefusalCode(err) != rooms.CodeWrongState {
+		t.Fatalf("a second platform signature: %v", err)
+	}
+	events, _ = w.svc.EventsAfter(ctx, "ev1", 0)
+	checks, err := rooms.VerifyReport(events, platform.Public())
+	if err != nil || len(checks) != 8 || !strings.Contains(strings.Join(checks, "\n"), "with dissent") {
+		t.Fatalf("verify the report: %v\n%s", err, strings.Join(checks, "\n"))
+	}
+	other, _ := decrypt.GenerateKey()
+	if _, err := rooms.VerifyReport(events, other.Public()); err == nil || !strings.Contains(err.Error(), "platform") {
+		t.Fatalf("verified with another platform key: %v", err)
+	}
+	// A changed score, resealed into a consistent chain: the report no longer follows from the log.
+	forged = slices.Clone(events)
+	for i := range forged {
+		if forged[i].Type == rooms.EvScoresTallied {
+			forged[i].Data = json.RawMessage(strings.Replace(string(forged[i].Data), `"total":"87.76"`, `"total":"97.76"`, 1))
+		}
+		prev := ""
+		if i > 0 {
+			prev = forged[i-1].Hash
+		}
+		forged[i].Seal(prev)
+	}
+	if _, err := rooms.VerifyReport(forged, platform.Public()); err == nil || !strings.Contains(err.Error(), "gives a report") {
+		t.Fatalf("a forged tally verified: %v", err)
 	}
 }
 

@@ -39,6 +39,10 @@ const usage = `usage:
       Check a signed opening record (开标记录): the platform signature, the log's hash chain,
       that the log gives the same record, the bidders' SM2 confirmations, the digest in the log.
       Exits non-zero on any failure (see docs/record.md).
+  bidroom verify --report --log evaluation.jsonl --platform-key platform.pub.pem
+  bidroom verify --report --server URL --session E --token T
+      Check an evaluation report (评标报告): the log's chain, that the log gives the same report,
+      every member's SM2 signature (with their dissent), the platform's signature.
   bidroom draw --verify --evaluation E --log pool.jsonl
   bidroom draw --verify --evaluation E --server URL --token T
       Re-run the expert draw recorded for evaluation E from the expert pool's log (the seed, the

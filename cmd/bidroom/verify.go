@@ -37,6 +37,7 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	server := fs.String("server", "", "fetch record, log and platform key from this server (e.g. https://bidroom.example.cn)")
 	session := fs.String("session", "", "with --server: the session id")
 	tok := fs.String("token", "", "with --server: a host, supervisor or admin token for the session, or the admin API key (the log is staff-only)")
+	evalReport := fs.Bool("report", false, "check an evaluation report (评标报告) instead: --log (the evaluation's log) and --platform-key, or --server, --session and --token")
 	var bidderKeys stringList
 	fs.Var(&bidderKeys, "bidder-key", "ID=FILE: check bidder ID's SM2 confirmation with this public key (PEM) instead of the key registered in the log (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -55,6 +56,9 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		keys[id] = k
 	}
 
+	if *evalReport {
+		return verifyEvalReport(ctx, *server, *session, *tok, *logFile, *platformFile, stdout)
+	}
 	var (
 		recordRaw, logRaw, platformPEM []byte
 		err                            error
@@ -250,4 +254,60 @@ func (c fetcher) get(ctx context.Context, path string) ([]byte, error) {
 		return nil, errors.New("GET " + path + ": response too large")
 	}
 	return b, nil
+}
+
+// verifyEvalReport checks an evaluation report from the evaluation's log
+// (a file or fetched with a supervisor's token) and the platform key.
+func verifyEvalReport(ctx context.Context, server, session, tok, logFile, platformFile string, stdout io.Writer) error {
+	var logRaw, platformPEM []byte
+	var err error
+	switch {
+	case server != "" && logFile == "":
+		if session == "" || tok == "" {
+			return fmt.Errorf("--server needs --session and --token (a supervisor's)")
+		}
+		c := fetcher{base: strings.TrimRight(server, "/"), token: tok}
+		if logRaw, err = c.get(ctx, "/api/v1/sessions/"+url.PathEscape(session)+"/log"); err != nil {
+			return err
+		}
+		if platformFile == "" {
+			if platformPEM, err = c.get(ctx, "/api/v1/platform-key"); err != nil {
+				return err
+			}
+		}
+	case logFile != "" && server == "":
+		if logRaw, err = readLimited(logFile); err != nil {
+			return err
+		}
+		if platformFile == "" {
+			return fmt.Errorf("--platform-key is required with --log")
+		}
+	default:
+		return fmt.Errorf("give --log and --platform-key, or --server, --session and --token")
+	}
+	if platformFile != "" {
+		if platformPEM, err = readLimited(platformFile); err != nil {
+			return err
+		}
+	}
+	platform, err := decrypt.ParsePublicKeyPEM(platformPEM)
+	if err != nil {
+		return fmt.Errorf("platform key: %w", err)
+	}
+	events, err := parseLog(logRaw)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "评标报告核验 / evaluation report verification")
+	checks, verr := rooms.VerifyReport(events, platform)
+	for _, c := range checks {
+		fmt.Fprintln(stdout, "  ✓", c)
+	}
+	if verr != nil {
+		fmt.Fprintln(stdout, "  ✗", verr)
+		fmt.Fprintln(stdout, "核验失败 / FAILED")
+		return verr
+	}
+	fmt.Fprintln(stdout, "核验通过 / OK")
+	return nil
 }
