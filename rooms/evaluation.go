@@ -231,13 +231,30 @@ func NewEvaluation(room string) *Evaluation {
 	return &Evaluation{Room: room, Sheets: map[string]*SheetsRecord{}, reportSigs: map[string]*ReportSignature{}}
 }
 
-// Visibilities of the evaluation's events.
-func committeeVis() Visibility { return Visibility{Roles: []Role{RoleExpert, RoleSupervisor}} }
+// Visibilities of the evaluation's events. Members are named, not the
+// expert role: a member replaced mid-way sees nothing from then on, and
+// no expert token outside the committee is ever a viewer.
+func (v *Evaluation) memberIDs(extra ...string) []string {
+	ids := make([]string, 0, len(v.Members)+len(extra))
+	for _, m := range v.Members {
+		ids = append(ids, m.Expert)
+	}
+	return append(ids, extra...)
+}
+
+// committeeVis: the current members and the supervisors.
+func (v *Evaluation) committeeVis(extra ...string) Visibility {
+	return Visibility{Roles: []Role{RoleSupervisor}, Subjects: v.memberIDs(extra...)}
+}
+
+// formationVis: the admin who runs the draw and the supervisors.
 func formationVis() Visibility {
 	return Visibility{Roles: []Role{RoleAdmin, RoleSupervisor}}
 }
-func formationAndCommitteeVis() Visibility {
-	return Visibility{Roles: []Role{RoleAdmin, RoleExpert, RoleSupervisor}}
+
+// formationAndCommitteeVis: the admin, the supervisors and the members.
+func (v *Evaluation) formationAndCommitteeVis(extra ...string) Visibility {
+	return Visibility{Roles: []Role{RoleAdmin, RoleSupervisor}, Subjects: v.memberIDs(extra...)}
 }
 
 // Kind is "evaluation".
@@ -458,7 +475,7 @@ func (v *Evaluation) Decide(actor Actor, cmd Command, now time.Time) ([]Draft, e
 		if v.Phase != EvalFormed {
 			return nil, refuse(CodeWrongState, "the evaluation can start once the committee is drawn (it is %s)", v.Phase)
 		}
-		return []Draft{{Type: EvEvaluationStarted, Vis: formationAndCommitteeVis(), Data: struct{}{}}}, nil
+		return []Draft{{Type: EvEvaluationStarted, Vis: v.formationAndCommitteeVis(), Data: struct{}{}}}, nil
 	case CmdDeclare:
 		return v.declare(actor, cmd)
 	case CmdDecline:
@@ -493,7 +510,7 @@ func (v *Evaluation) create(actor Actor, cmd Command) ([]Draft, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	return []Draft{{Type: EvEvaluationCreated, Vis: formationAndCommitteeVis(), Data: s}}, nil
+	return []Draft{{Type: EvEvaluationCreated, Vis: v.formationAndCommitteeVis(), Data: s}}, nil
 }
 
 // check validates a spec against R19 and the criteria.
@@ -642,13 +659,13 @@ func (v *Evaluation) declare(actor Actor, cmd Command) ([]Draft, error) {
 	if err != nil {
 		return nil, err
 	}
-	drafts := []Draft{{Type: EvDeclared, Vis: committeeVis(), Data: Declared{Expert: m.Expert, Conflict: d.Conflict, Reason: d.Reason, KeyID: keyID}}}
+	drafts := []Draft{{Type: EvDeclared, Vis: v.committeeVis(), Data: Declared{Expert: m.Expert, Conflict: d.Conflict, Reason: d.Reason, KeyID: keyID}}}
 	if d.Conflict {
 		r, err := v.replacement(m, d.Reason, true)
 		if err != nil {
 			return nil, err
 		}
-		drafts = append(drafts, Draft{Type: EvMemberReplaced, Vis: formationAndCommitteeVis(), Data: r})
+		drafts = append(drafts, Draft{Type: EvMemberReplaced, Vis: v.formationAndCommitteeVis(r.In), Data: r})
 	}
 	return drafts, nil
 }
@@ -692,7 +709,7 @@ func (v *Evaluation) decline(actor Actor, cmd Command) ([]Draft, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []Draft{{Type: EvMemberReplaced, Vis: formationAndCommitteeVis(), Data: r}}, nil
+	return []Draft{{Type: EvMemberReplaced, Vis: v.formationAndCommitteeVis(r.In), Data: r}}, nil
 }
 
 func (v *Evaluation) voteChair(actor Actor, cmd Command) ([]Draft, error) {
@@ -718,7 +735,7 @@ func (v *Evaluation) voteChair(actor Actor, cmd Command) ([]Draft, error) {
 		return nil, refuse(CodeWrongState, "the chair is elected already")
 	}
 	c.Voter = m.Expert
-	drafts := []Draft{{Type: EvChairVoted, Vis: committeeVis(), Data: c}}
+	drafts := []Draft{{Type: EvChairVoted, Vis: v.committeeVis(), Data: c}}
 	votes := 1 // this one; a member's earlier vote is replaced by it
 	for _, o := range v.Members {
 		if o.Expert != m.Expert && o.VotedFor == cand.Expert {
@@ -726,7 +743,7 @@ func (v *Evaluation) voteChair(actor Actor, cmd Command) ([]Draft, error) {
 		}
 	}
 	if votes*2 > len(v.Members) {
-		drafts = append(drafts, Draft{Type: EvChairElected, Vis: committeeVis(), Data: ChairVote{Candidate: cand.Expert}})
+		drafts = append(drafts, Draft{Type: EvChairElected, Vis: v.committeeVis(), Data: ChairVote{Candidate: cand.Expert}})
 	}
 	return drafts, nil
 }
@@ -751,7 +768,7 @@ func (v *Evaluation) openScoring(actor Actor) ([]Draft, error) {
 	if len(missing) > 0 {
 		return nil, refuse(CodeWrongState, "every member declares first; waiting for %s", strings.Join(missing, ", "))
 	}
-	return []Draft{{Type: EvScoringOpened, Vis: committeeVis(), Data: struct{}{}}}, nil
+	return []Draft{{Type: EvScoringOpened, Vis: v.committeeVis(), Data: struct{}{}}}, nil
 }
 
 // maxSheetsBytes bounds the signed sheets text.
@@ -804,7 +821,7 @@ func (v *Evaluation) submitSheets(actor Actor, cmd Command) ([]Draft, error) {
 	rec := SheetsRecord{Expert: m.Expert, Sheets: sheets, Text: in.Sheets, Digest: hex.EncodeToString(sm3.Sm3Sum([]byte(in.Sheets))), Signature: in.Signature, KeyID: keyID}
 	drafts := []Draft{
 		{Type: EvSheetsSigned, Vis: Visibility{Roles: []Role{RoleSupervisor}, Subjects: []string{m.Expert}}, Data: rec},
-		{Type: EvSheetsReceived, Vis: committeeVis(), Data: SheetsRecord{Expert: m.Expert, Digest: rec.Digest, KeyID: keyID}},
+		{Type: EvSheetsReceived, Vis: v.committeeVis(), Data: SheetsRecord{Expert: m.Expert, Digest: rec.Digest, KeyID: keyID}},
 	}
 	// The last signature completes the tally.
 	all := map[string]map[string]scoring.Sheet{}
@@ -824,7 +841,7 @@ func (v *Evaluation) submitSheets(actor Actor, cmd Command) ([]Draft, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(drafts, Draft{Type: EvScoresTallied, Vis: committeeVis(), Data: t}), nil
+	return append(drafts, Draft{Type: EvScoresTallied, Vis: v.committeeVis(), Data: t}), nil
 }
 
 func (v *Evaluation) tally(all map[string]map[string]scoring.Sheet) (Tally, error) {
@@ -870,5 +887,5 @@ func (v *Evaluation) returnSheet(actor Actor, cmd Command) ([]Draft, error) {
 	if err := checkText("reason", r.Reason, 500); err != nil {
 		return nil, err
 	}
-	return []Draft{{Type: EvSheetReturned, Vis: committeeVis(), Data: r}}, nil
+	return []Draft{{Type: EvSheetReturned, Vis: v.committeeVis(), Data: r}}, nil
 }

@@ -162,7 +162,7 @@ func (v *Evaluation) signReport(actor Actor, cmd Command) ([]Draft, error) {
 		return nil, err
 	}
 	s.Expert = m.Expert
-	drafts := []Draft{{Type: EvReportSigned, Vis: committeeVis(), Data: s}}
+	drafts := []Draft{{Type: EvReportSigned, Vis: v.committeeVis(), Data: s}}
 	sigs := []ReportSignature{}
 	for _, o := range v.Members {
 		switch {
@@ -174,7 +174,7 @@ func (v *Evaluation) signReport(actor Actor, cmd Command) ([]Draft, error) {
 			return drafts, nil
 		}
 	}
-	return append(drafts, Draft{Type: EvReportCompleted, Vis: committeeVis(), Data: CompletedReport{Report: report, Digest: digest, Signatures: sigs}}), nil
+	return append(drafts, Draft{Type: EvReportCompleted, Vis: v.committeeVis(), Data: CompletedReport{Report: report, Digest: digest, Signatures: sigs}}), nil
 }
 
 // The platform's signature over the completed report, made by the server
@@ -224,5 +224,5 @@ func (v *Evaluation) recordReportSignature(actor Actor, cmd Command) ([]Draft, e
 	if p.Digest != hex.EncodeToString(sm3.Sm3Sum(msg)) {
 		return nil, refuse(CodeInvalid, "the signature is over another report")
 	}
-	return []Draft{{Type: EvReportPlatformSigned, Vis: committeeVis(), Data: p}}, nil
+	return []Draft{{Type: EvReportPlatformSigned, Vis: v.committeeVis(), Data: p}}, nil
 }

@@ -116,6 +116,7 @@ type frame struct {
 	Message    string          `json:"message"`
 	Events     uint64          `json:"events"`
 	Duplicate  bool            `json:"duplicate"`
+	Kind       string          `json:"kind"`
 	State      json.RawMessage `json:"state"`
 	Event      json.RawMessage `json:"event"`
 	ServerTime time.Time       `json:"server_time"`
