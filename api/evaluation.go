@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -231,4 +232,82 @@ func (a *handlers) signReport(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusCreated, gin.H{"platform_signature": ps})
+}
+
+// clarificationOut is a question as the bidder's page receives it: no
+// member's name, no evaluation detail beyond the room it came from.
+type clarificationOut struct {
+	Evaluation string `json:"evaluation"`
+	rooms.Clarification
+}
+
+// bidderOfOpening authenticates a registered bidder of the opening.
+func (a *handlers) bidderOfOpening(c *gin.Context) (string, rooms.Actor, bool) {
+	opening := c.Param("id")
+	actor, ok := a.actorFor(c, opening)
+	if !ok {
+		return "", rooms.Actor{}, false
+	}
+	if actor.Role != rooms.RoleBidder {
+		apiError(c, http.StatusForbidden, rooms.CodeForbidden, "clarifications are the bidder's: use a bidder token of the opening")
+		return "", rooms.Actor{}, false
+	}
+	if err := a.Svc.Admit(c.Request.Context(), opening, actor); err != nil {
+		a.fail(c, err)
+		return "", rooms.Actor{}, false
+	}
+	return opening, actor, true
+}
+
+// listClarifications answers the questions the evaluations of the opening
+// asked the calling bidder.
+func (a *handlers) listClarifications(c *gin.Context) {
+	opening, actor, ok := a.bidderOfOpening(c)
+	if !ok {
+		return
+	}
+	byRoom, err := a.Svc.ClarificationsFor(c.Request.Context(), opening, actor.Sub)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	out := []clarificationOut{}
+	for room, qs := range byRoom {
+		for _, q := range qs {
+			out = append(out, clarificationOut{Evaluation: room, Clarification: q})
+		}
+	}
+	slices.SortFunc(out, func(x, y clarificationOut) int { return x.DueAt.Compare(y.DueAt) })
+	c.JSON(http.StatusOK, gin.H{"clarifications": out})
+}
+
+// answerClarification records the calling bidder's written answer.
+func (a *handlers) answerClarification(c *gin.Context) {
+	opening, actor, ok := a.bidderOfOpening(c)
+	if !ok {
+		return
+	}
+	var body struct {
+		Answer string `json:"answer"`
+	}
+	if !bind(c, &body) {
+		return
+	}
+	ctx := c.Request.Context()
+	room, qid := c.Param("evaluation"), c.Param("question")
+	byRoom, err := a.Svc.ClarificationsFor(ctx, opening, actor.Sub)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	if !slices.ContainsFunc(byRoom[room], func(q rooms.Clarification) bool { return q.ID == qid }) {
+		apiError(c, http.StatusNotFound, rooms.CodeNotFound, "no question "+qid+" to you")
+		return
+	}
+	data, _ := json.Marshal(rooms.ClarificationAnswer{ID: qid, Bidder: actor.Sub, Answer: body.Answer})
+	if _, err := a.Svc.Execute(ctx, room, rooms.SystemActor, rooms.Command{ID: "clarify:" + actor.Sub + ":" + qid, Type: rooms.CmdRecordClarification, Data: data}); err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"answered": qid})
 }

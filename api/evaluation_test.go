@@ -171,6 +171,22 @@ func TestEvaluationAPI(t *testing.T) {
 	if st, _ := e.do("GET", "/api/v1/sessions/ev1/log", e.mint("ev1", rooms.RoleSupervisor, "s1"), nil); st != 200 {
 		t.Fatalf("the supervisor's log: %d", st)
 	}
+	// A bidder of the opening reads the questions put to it (none yet) from the opening's side; nobody else does.
+	if st, body := e.do("GET", "/api/v1/sessions/op1/clarifications", e.mint("op1", rooms.RoleBidder, "a"), nil); st != 200 || fmt.Sprint(body["clarifications"]) != "[]" {
+		t.Fatalf("a's clarifications: %d %v", st, body)
+	}
+	for who, tok := range map[string]string{"host": e.mint("op1", rooms.RoleHost, "h1"), "unregistered": e.mint("op1", rooms.RoleBidder, "zz"), "member": e.mint("op1", rooms.RoleExpert, member)} {
+		if st, body := e.do("GET", "/api/v1/sessions/op1/clarifications", tok, nil); st != 403 {
+			t.Errorf("clarifications as %s: %d %v", who, st, body)
+		}
+	}
+	if st, body := e.do("POST", "/api/v1/sessions/op1/clarifications/ev1/q1", e.mint("op1", rooms.RoleBidder, "a"), map[string]string{"answer": "答复"}); st != 404 {
+		t.Fatalf("an answer to no question: %d %v", st, body)
+	}
+	if st, body := e.do("POST", "/api/v1/sessions/ev1/commands", adminKey, map[string]any{"id": "f", "type": "form_committee", "data": map[string]any{}}); st != 403 {
+		t.Fatalf("form_committee as a plain command: %d %v", st, body)
+	}
+
 	// The platform signs the report only once every member signed it, and only for an admin or a supervisor.
 	if st, body := e.do("POST", "/api/v1/evaluations/ev1/report", adminKey, nil); st != 409 {
 		t.Fatalf("a report signature before the report: %d %v", st, body)

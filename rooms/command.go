@@ -80,6 +80,7 @@ func decodeData(raw json.RawMessage, v any) error {
 var serverCommands = map[string]bool{
 	CmdSubmitBid: true, CmdRecordUnlock: true, CmdRecordMedia: true, CmdKeySignIn: true,
 	CmdRecordConfirmation: true, CmdRecordBonds: true, CmdRecordOpeningRec: true,
+	CmdFormCommittee: true, CmdDrawExperts: true, CmdRecordReportSignature: true, CmdRecordClarification: true,
 }
 
 // CheckClientCommand refuses the command types a client may not send as a

@@ -221,9 +221,10 @@ type Evaluation struct {
 	Returns  []Returned
 	Tally    *Tally
 	// The report's signatures so far, by member, and the completed report.
-	reportSigs  map[string]*ReportSignature
-	Completed   *CompletedReport
-	PlatformSig *PlatformSignature
+	reportSigs     map[string]*ReportSignature
+	Completed      *CompletedReport
+	PlatformSig    *PlatformSignature
+	Clarifications []Clarification
 }
 
 // NewEvaluation returns the empty state of an evaluation room.
@@ -428,6 +429,9 @@ func (v *Evaluation) apply(e Event) error {
 		}
 		v.PlatformSig = &p
 	default:
+		if ok, err := v.applyClarification(e, func(x any) error { return json.Unmarshal(e.Data, x) }); ok {
+			return err
+		}
 		return fmt.Errorf("unknown event type %q", e.Type)
 	}
 	return nil
@@ -492,6 +496,10 @@ func (v *Evaluation) Decide(actor Actor, cmd Command, now time.Time) ([]Draft, e
 		return v.signReport(actor, cmd)
 	case CmdRecordReportSignature:
 		return v.recordReportSignature(actor, cmd)
+	case CmdAskClarification:
+		return v.askClarification(actor, cmd, now)
+	case CmdRecordClarification:
+		return v.recordClarification(actor, cmd, now)
 	}
 	return nil, refuse(CodeUnknownCommand, "unknown command %q for an evaluation", cmd.Type)
 }

@@ -30,8 +30,9 @@ func expertActor(id string) rooms.Actor { return rooms.Actor{Sub: id, Role: room
 type evalWorld struct {
 	t    *testing.T
 	svc  *rooms.Service
-	keys map[string]*decrypt.PrivateKey
-	n    int
+	keys  map[string]*decrypt.PrivateKey
+	n     int
+	clock *clock
 }
 
 func (w *evalWorld) do(room string, a rooms.Actor, typ string, data any) error {
@@ -65,8 +66,8 @@ func (w *evalWorld) view(a rooms.Actor) rooms.EvaluationView {
 }
 
 func newEvalWorld(t *testing.T) *evalWorld {
-	svc, _, _ := newService(t)
-	w := &evalWorld{t: t, svc: svc, keys: map[string]*decrypt.PrivateKey{}}
+	svc, _, c := newService(t)
+	w := &evalWorld{t: t, svc: svc, keys: map[string]*decrypt.PrivateKey{}, clock: c}
 	w.must(rooms.PoolRoom, admin, rooms.CmdCreatePool, rooms.PoolSpec{Title: "市专家库"})
 	var batch rooms.ExpertBatch
 	for i := range 12 {
@@ -176,6 +177,42 @@ func TestEvaluationFromDrawToTally(t *testing.T) {
 	}
 	chair := expertActor(m[4])
 	w.must("ev1", chair, rooms.CmdOpenScoring, nil)
+
+	// Clarification: the chair asks b in writing; b sees the question, not who asked; answers in time.
+	ask := rooms.ClarificationRequest{Bidder: "b", Question: "请澄清投标报价中暂列金额的计取依据。", Minutes: 30}
+	if err := w.do("ev1", expertActor(m[0]), rooms.CmdAskClarification, ask); rooms.RefusalCode(err) != rooms.CodeForbidden {
+		t.Fatalf("a question by a member who is not the chair: %v", err)
+	}
+	if err := w.do("ev1", chair, rooms.CmdAskClarification, rooms.ClarificationRequest{Bidder: "b", Question: "?", Minutes: 1}); rooms.RefusalCode(err) != rooms.CodeInvalid {
+		t.Fatalf("a one-minute deadline: %v", err)
+	}
+	w.must("ev1", chair, rooms.CmdAskClarification, ask)
+	w.must("ev1", chair, rooms.CmdAskClarification, rooms.ClarificationRequest{Bidder: "b", Question: "请说明项目经理的在建项目情况。", Minutes: 10})
+	qs, err := w.svc.ClarificationsFor(ctx, "op1", "b")
+	if err != nil || len(qs["ev1"]) != 2 || qs["ev1"][0].Question != ask.Question {
+		t.Fatalf("b's questions: %v %+v", err, qs)
+	}
+	if got, _ := json.Marshal(qs); strings.Contains(string(got), m[4]) || strings.Contains(string(got), "专家") {
+		t.Fatalf("the question names who asked: %s", got)
+	}
+	if qa, _ := w.svc.ClarificationsFor(ctx, "op1", "a"); len(qa) != 0 {
+		t.Fatalf("a sees b's questions: %+v", qa)
+	}
+	answer := rooms.ClarificationAnswer{ID: "q1", Bidder: "b", Answer: "暂列金额按招标文件第三章规定计取，金额为50000元。"}
+	if err := w.do("ev1", expertActor(m[0]), rooms.CmdRecordClarification, answer); rooms.RefusalCode(err) != rooms.CodeForbidden {
+		t.Fatalf("a member recording an answer: %v", err)
+	}
+	w.must("ev1", rooms.SystemActor, rooms.CmdRecordClarification, answer)
+	if err := w.do("ev1", rooms.SystemActor, rooms.CmdRecordClarification, answer); rooms.RefusalCode(err) != rooms.CodeWrongState {
+		t.Fatalf("a second answer: %v", err)
+	}
+	w.clock.set(w.clock.now().Add(11 * time.Minute))
+	if err := w.do("ev1", rooms.SystemActor, rooms.CmdRecordClarification, rooms.ClarificationAnswer{ID: "q2", Bidder: "b", Answer: "无"}); rooms.RefusalCode(err) != rooms.CodeWrongState {
+		t.Fatalf("an answer after the deadline: %v", err)
+	}
+	if cl := w.view(expertActor(m[1])).Clarifications; len(cl) != 2 || cl[0].Answer != answer.Answer || cl[1].Answer != "" {
+		t.Fatalf("the committee's clarifications: %+v", cl)
+	}
 
 	sheets := func(t1 string) string {
 		s := []scoring.Sheet{
@@ -332,7 +369,8 @@ func TestEvaluationIsSealed(t *testing.T) {
 		}
 	}
 	commands := []string{rooms.CmdCreateEvaluation, rooms.CmdFormCommittee, rooms.CmdStartEvaluation, rooms.CmdDeclare, rooms.CmdDecline,
-		rooms.CmdVoteChair, rooms.CmdOpenScoring, rooms.CmdSubmitSheets, rooms.CmdReturnSheet, rooms.CmdSignReport}
+		rooms.CmdVoteChair, rooms.CmdOpenScoring, rooms.CmdSubmitSheets, rooms.CmdReturnSheet, rooms.CmdSignReport,
+		rooms.CmdAskClarification, rooms.CmdRecordClarification, rooms.CmdRecordReportSignature}
 	head := w.svc.Head("ev1")
 	for _, who := range []rooms.Actor{bidderA, host, expertActor(outsider), {Sub: "b", Role: rooms.RoleBidder}} {
 		for _, check := range []func() error{

@@ -8,28 +8,29 @@ import "github.com/bidroom/bidroom/rooms/scoring"
 // the admin who runs the draw sees the committee's formation and nothing
 // of the scoring.
 type EvaluationView struct {
-	Kind        string             `json:"kind"` // "evaluation"
-	Room        string             `json:"room"`
-	Title       string             `json:"title"`
-	Opening     string             `json:"opening"`
-	Tenderer    string             `json:"tenderer"`
-	Phase       EvalPhase          `json:"phase"`
-	Size        int                `json:"size"`
-	Bids        []EvalBid          `json:"bids,omitempty"`     // members, supervisors
-	Criteria    *scoring.Criteria  `json:"criteria,omitempty"` // members, supervisors
-	Committee   []Member           `json:"committee,omitempty"`
-	Reserves    int                `json:"reserves_left"`
-	Replaced    []Replacement      `json:"replaced,omitempty"`
-	Draw        *DrawRecord        `json:"draw,omitempty"` // admin, supervisors
-	Returns     []Returned         `json:"returns,omitempty"`
-	Sheets      []SheetsRecord     `json:"sheets,omitempty"` // supervisors: all; a member: their own
-	Tally       *Tally             `json:"tally,omitempty"`
-	Report      *Report            `json:"report,omitempty"`        // the draft to sign, once tallied
-	Digest      string             `json:"report_digest,omitempty"` // what members sign
-	Signed      []ReportSignature  `json:"report_signatures,omitempty"`
-	Completed   *CompletedReport   `json:"completed_report,omitempty"`
-	PlatformSig *PlatformSignature `json:"platform_signature,omitempty"`
-	You         *Member            `json:"you,omitempty"`
+	Kind           string             `json:"kind"` // "evaluation"
+	Room           string             `json:"room"`
+	Title          string             `json:"title"`
+	Opening        string             `json:"opening"`
+	Tenderer       string             `json:"tenderer"`
+	Phase          EvalPhase          `json:"phase"`
+	Size           int                `json:"size"`
+	Bids           []EvalBid          `json:"bids,omitempty"`     // members, supervisors
+	Criteria       *scoring.Criteria  `json:"criteria,omitempty"` // members, supervisors
+	Committee      []Member           `json:"committee,omitempty"`
+	Reserves       int                `json:"reserves_left"`
+	Replaced       []Replacement      `json:"replaced,omitempty"`
+	Draw           *DrawRecord        `json:"draw,omitempty"` // admin, supervisors
+	Returns        []Returned         `json:"returns,omitempty"`
+	Sheets         []SheetsRecord     `json:"sheets,omitempty"` // supervisors: all; a member: their own
+	Tally          *Tally             `json:"tally,omitempty"`
+	Report         *Report            `json:"report,omitempty"`        // the draft to sign, once tallied
+	Digest         string             `json:"report_digest,omitempty"` // what members sign
+	Signed         []ReportSignature  `json:"report_signatures,omitempty"`
+	Completed      *CompletedReport   `json:"completed_report,omitempty"`
+	Clarifications []Clarification    `json:"clarifications,omitempty"` // members, supervisors
+	PlatformSig    *PlatformSignature `json:"platform_signature,omitempty"`
+	You            *Member            `json:"you,omitempty"`
 }
 
 // View projects the evaluation for viewer.
@@ -50,7 +51,7 @@ func (v *Evaluation) View(viewer Actor) any {
 		}
 		return out
 	}
-	out.Bids, out.Criteria, out.Returns = v.Spec.Bids, &v.Spec.Criteria, v.Returns
+	out.Bids, out.Criteria, out.Returns, out.Clarifications = v.Spec.Bids, &v.Spec.Criteria, v.Returns, v.Clarifications
 	if staff || v.Phase == EvalTallied || v.Phase == EvalReported {
 		out.Tally = v.Tally
 		if r, digest, err := v.Report(); err == nil {
