@@ -28,8 +28,8 @@ func expertActor(id string) rooms.Actor { return rooms.Actor{Sub: id, Role: room
 
 // evalWorld is a pool of 12 experts with real SM2 keys and one evaluation.
 type evalWorld struct {
-	t    *testing.T
-	svc  *rooms.Service
+	t     *testing.T
+	svc   *rooms.Service
 	keys  map[string]*decrypt.PrivateKey
 	n     int
 	clock *clock
