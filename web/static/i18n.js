@@ -1320,6 +1320,20 @@ const table = {
 
 let current = pickInitial();
 
+/**
+ * extend adds a page's own strings (same shape as the table above: one
+ * object per language) so each page keeps its strings in its own file
+ * (i18n-eval.js, ...). A key defined twice is a mistake and throws.
+ */
+export function extend(more) {
+  for (const l of LANGS) {
+    for (const [k, v] of Object.entries(more[l] || {})) {
+      if (k in table[l]) throw new Error(`i18n: ${k} is defined twice`);
+      table[l][k] = v;
+    }
+  }
+}
+
 function pickInitial() {
   try {
     const saved = localStorage.getItem(STORAGE_KEY);
