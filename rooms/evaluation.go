@@ -96,12 +96,17 @@ type EvaluationSpec struct {
 	Bids        []EvalBid        `json:"bids"`
 	Criteria    scoring.Criteria `json:"criteria"`
 	Size        int              `json:"size"` // committee members, representatives included: odd, ≥ 5 (R19)
-	Reps        []Rep            `json:"reps,omitempty"`
-	Quotas      []draw.Quota     `json:"quotas"` // the drawn experts by specialty; counts add up to Size − len(Reps)
-	Related     []string         `json:"related,omitempty"`
-	MinCredit   int              `json:"min_credit,omitempty"`
-	MaxRepeats  int              `json:"max_repeats,omitempty"`
-	PeriodDays  int              `json:"period_days,omitempty"`
+	// Venue is the center that hosts the main venue (主会场); members whose
+	// home center differs sit at sub-venues (副会场) of the same call (R22).
+	// Empty means the center that runs the evaluation. Compared with the
+	// members' pool centers after trimming spaces.
+	Venue      string       `json:"venue,omitempty"`
+	Reps       []Rep        `json:"reps,omitempty"`
+	Quotas     []draw.Quota `json:"quotas"` // the drawn experts by specialty; counts add up to Size − len(Reps)
+	Related    []string     `json:"related,omitempty"`
+	MinCredit  int          `json:"min_credit,omitempty"`
+	MaxRepeats int          `json:"max_repeats,omitempty"`
+	PeriodDays int          `json:"period_days,omitempty"`
 }
 
 // Member is one seat of the committee as the room knows it.
@@ -225,6 +230,7 @@ type Evaluation struct {
 	Completed      *CompletedReport
 	PlatformSig    *PlatformSignature
 	Clarifications []Clarification
+	Recordings     []Recording // the call's tracks, finished and hashed (R17)
 }
 
 // NewEvaluation returns the empty state of an evaluation room.
@@ -422,6 +428,12 @@ func (v *Evaluation) apply(e Event) error {
 			return err
 		}
 		v.Completed, v.Phase = &c, EvalReported
+	case EvMediaRecorded:
+		var r Recording
+		if err := json.Unmarshal(e.Data, &r); err != nil {
+			return err
+		}
+		v.Recordings = append(v.Recordings, r)
 	case EvReportPlatformSigned:
 		var p PlatformSignature
 		if err := json.Unmarshal(e.Data, &p); err != nil {
@@ -500,6 +512,14 @@ func (v *Evaluation) Decide(actor Actor, cmd Command, now time.Time) ([]Draft, e
 		return v.askClarification(actor, cmd, now)
 	case CmdRecordClarification:
 		return v.recordClarification(actor, cmd, now)
+	case CmdRecordMedia:
+		r, err := decideRecording(actor, cmd)
+		if err != nil {
+			return nil, err
+		}
+		// Supervisors keep the recordings of the committee's call; the
+		// members have nothing to do with the files.
+		return []Draft{{Type: EvMediaRecorded, Vis: Visibility{Roles: []Role{RoleSupervisor}}, Data: r}}, nil
 	}
 	return nil, refuse(CodeUnknownCommand, "unknown command %q for an evaluation", cmd.Type)
 }
@@ -572,6 +592,9 @@ func (s *EvaluationSpec) check() error {
 	}
 	if want := s.Size - len(s.Reps); drawn != want {
 		return refuse(CodeInvalid, "the quotas draw %d experts; the committee needs %d (%d members less %d representatives)", drawn, want, s.Size, len(s.Reps))
+	}
+	if s.Venue = strings.TrimSpace(s.Venue); len(s.Venue) > 64 {
+		return refuse(CodeInvalid, "venue (the main venue's center) must be at most 64 bytes")
 	}
 	if s.PeriodDays < 0 || s.PeriodDays > 3660 || s.MaxRepeats < 0 || s.MinCredit < 0 || s.MinCredit > 100 {
 		return refuse(CodeInvalid, "period_days (0-3660), max_repeats (≥ 0) and min_credit (0-100) are out of range")

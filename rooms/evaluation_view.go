@@ -13,6 +13,7 @@ type EvaluationView struct {
 	Title          string             `json:"title"`
 	Opening        string             `json:"opening"`
 	Tenderer       string             `json:"tenderer"`
+	Venue          string             `json:"venue,omitempty"` // the main venue's center; members elsewhere sit at sub-venues
 	Phase          EvalPhase          `json:"phase"`
 	Size           int                `json:"size"`
 	Bids           []EvalBid          `json:"bids,omitempty"`     // members, supervisors
@@ -30,19 +31,23 @@ type EvaluationView struct {
 	Completed      *CompletedReport   `json:"completed_report,omitempty"`
 	Clarifications []Clarification    `json:"clarifications,omitempty"` // members, supervisors
 	PlatformSig    *PlatformSignature `json:"platform_signature,omitempty"`
+	Recordings     []Recording        `json:"recordings,omitempty"` // supervisors
 	You            *Member            `json:"you,omitempty"`
 }
 
 // View projects the evaluation for viewer.
 func (v *Evaluation) View(viewer Actor) any {
 	out := EvaluationView{Kind: KindEvaluation, Room: v.Room, Title: v.Spec.Title, Opening: v.Spec.Opening,
-		Tenderer: v.Spec.Tenderer, Phase: v.Phase, Size: v.Spec.Size, Reserves: len(v.Reserves), Replaced: v.Replaced}
+		Tenderer: v.Spec.Tenderer, Venue: v.Spec.Venue, Phase: v.Phase, Size: v.Spec.Size, Reserves: len(v.Reserves), Replaced: v.Replaced}
 	for _, m := range v.Members {
 		out.Committee = append(out.Committee, *m)
 	}
 	staff := viewer.Role == RoleSupervisor || viewer.Role == RoleSystem
 	if staff || viewer.Role == RoleAdmin {
 		out.Draw = v.Draw
+	}
+	if staff {
+		out.Recordings = v.Recordings
 	}
 	if viewer.Role == RoleAdmin {
 		// The formation only: who sits, who was replaced. Not how anyone votes or scores.

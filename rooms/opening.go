@@ -887,34 +887,11 @@ func (o *Opening) NextTimer() (at time.Time, cmdType string, ok bool) {
 	return time.Time{}, "", false
 }
 
-// Recording is one finished media track of the session, for the archive:
-// where it is and the SM3 digest that binds the file to the log (R14).
-type Recording struct {
-	Hall      string    `json:"hall"`
-	Feed      string    `json:"feed"`
-	Publisher string    `json:"publisher"`
-	Kind      string    `json:"kind"`
-	Codec     string    `json:"codec"`
-	File      string    `json:"file"` // name under the recordings directory
-	Bytes     int64     `json:"bytes"`
-	SM3       string    `json:"sm3"`
-	Packets   uint64    `json:"packets"`
-	Started   time.Time `json:"started"`
-	Ended     time.Time `json:"ended"`
-	Dropped   uint64    `json:"dropped,omitempty"` // packets the recorder could not keep up with
-}
-
 // recordMedia files a finished recording; only the server does this.
 func (o *Opening) recordMedia(actor Actor, cmd Command) ([]Draft, error) {
-	if err := requireRole(actor, "record media", RoleSystem); err != nil {
+	r, err := decideRecording(actor, cmd)
+	if err != nil {
 		return nil, err
-	}
-	var r Recording
-	if err := decodeData(cmd.Data, &r); err != nil {
-		return nil, err
-	}
-	if len(r.SM3) != 64 || r.File == "" || r.Bytes < 0 {
-		return nil, refuse(CodeInvalid, "a recording needs a file, its size and its SM3 digest")
 	}
 	return []Draft{{Type: EvMediaRecorded, Vis: Staff(), Data: r}}, nil
 }
