@@ -87,6 +87,25 @@ func confirm(_ js.Value, args []js.Value) any {
 	})
 }
 
+// evalSign(keyPEM, password, text, room) signs one of the texts a member
+// of evaluation room signs — the declaration (rooms.DeclarationMessage),
+// the score sheets (rooms.SheetsMessage) or the report
+// (rooms.ReportMessage) — and nothing else; it answers like signIn
+// (bad_challenge: not such a text, or for another room).
+func evalSign(_ js.Value, args []js.Value) any {
+	return signWith("bidroomEvalSign", args, func(key *decrypt.PrivateKey, text, room string) (string, error) {
+		m, err := rooms.ParseEvaluationMessage(text)
+		if err != nil {
+			return "", err
+		}
+		if m.Room != room {
+			return "", fmt.Errorf("the text is for evaluation %q, not %q", m.Room, room)
+		}
+		sig, err := key.Sign([]byte(text))
+		return base64.StdEncoding.EncodeToString(sig), err
+	})
+}
+
 // signWith parses (keyPEM, password, text, session), signs text with sign
 // and returns {signature, key_id} or {error, code}.
 func signWith(name string, args []js.Value, sign func(key *decrypt.PrivateKey, text, session string) (string, error)) any {
@@ -119,5 +138,6 @@ func main() {
 	js.Global().Set("bidroomUnlock", js.FuncOf(unlock))
 	js.Global().Set("bidroomSignIn", js.FuncOf(signIn))
 	js.Global().Set("bidroomConfirm", js.FuncOf(confirm))
+	js.Global().Set("bidroomEvalSign", js.FuncOf(evalSign))
 	select {} // keep the exported function alive for the page's lifetime
 }
