@@ -46,9 +46,20 @@ type Deps struct {
 // Demo describes the demo session and hands out its tokens and its
 // bidders' private keys (throwaway keys made at start, for the demo only).
 type Demo struct {
-	Room   string            `json:"room"`
-	People []DemoToken       `json:"people"`
-	Keys   map[string][]byte `json:"-"` // bidder sub → private key PEM, served by GET /api/v1/demo/keys/:sub
+	Room       string            `json:"room"`
+	People     []DemoToken       `json:"people"`
+	Evaluation *DemoEvaluation   `json:"evaluation,omitempty"`
+	Keys       map[string][]byte `json:"-"` // bidder or expert sub → private key PEM, served by GET /api/v1/demo/keys/:sub
+}
+
+// DemoEvaluation is the demo's second part: yesterday's finished opening
+// and its evaluation, with the members a newcomer plays, a supervisor and
+// the opening's bidders; Played names the members the demo plays itself.
+type DemoEvaluation struct {
+	Room    string      `json:"room"`    // the evaluation
+	Opening string      `json:"opening"` // the finished opening it scores
+	People  []DemoToken `json:"people"`
+	Played  []string    `json:"played"`
 }
 
 // DemoToken is one clickable identity of the demo.
@@ -57,7 +68,8 @@ type DemoToken struct {
 	Sub    string     `json:"sub"`
 	Name   string     `json:"name"`
 	Token  string     `json:"token"`
-	KeyURL string     `json:"key_url,omitempty"` // bidders: where their demo private key is downloaded
+	Room   string     `json:"room,omitempty"`    // the room the token is for, when not the demo session's
+	KeyURL string     `json:"key_url,omitempty"` // bidders and experts: where their demo private key is downloaded
 }
 
 // NewRouter builds the HTTP handler of the whole server.

@@ -13,6 +13,7 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   sudo=""

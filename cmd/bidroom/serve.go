@@ -197,7 +197,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	var demo demoSession
 	if cfg.DemoActive() {
-		if err := demo.create(ctx, svc, issuer, blobStore, cfg); err != nil {
+		if err := demo.create(ctx, svc, log, issuer, blobStore, platformKey, cfg, logger); err != nil {
 			return fmt.Errorf("create demo session: %w", err)
 		}
 		logger.Warn("demo mode: anyone who can reach this address can join the demo session; set demo.enabled=false in production",
@@ -246,6 +246,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer wg.Done()
 		sched.Run(runCtx)
 	}()
+	if demo.bot != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			demo.bot.run(runCtx)
+		}()
+	}
 	serveErr := make(chan error, 2) // the main and the metrics listener
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	if metricsSrv != nil {
@@ -294,6 +301,7 @@ type demoSession struct {
 	mu   sync.Mutex // guards info
 	room string
 	info *api.Demo
+	bot  *demoBot // plays the evaluation's members nobody clicks as; serve runs it
 }
 
 func (d *demoSession) get() *api.Demo {
@@ -318,7 +326,8 @@ var demoPeople = []api.DemoToken{
 
 // create opens a new demo session: sign-in open now, the deadline a few
 // minutes away, so a newcomer sees the countdown and the opening.
-func (d *demoSession) create(ctx context.Context, svc *rooms.Service, issuer *auth.Issuer, blobStore *blobs.Store, cfg configs.Config) error {
+func (d *demoSession) create(ctx context.Context, svc *rooms.Service, log rooms.Log, issuer *auth.Issuer, blobStore *blobs.Store,
+	platform *decrypt.PrivateKey, cfg configs.Config, logger *slog.Logger) error {
 	now := svc.Now()
 	room := "demo-" + now.Format("20060102-150405")
 	admin := rooms.Actor{Sub: "demo", Role: rooms.RoleAdmin}
@@ -336,6 +345,8 @@ func (d *demoSession) create(ctx context.Context, svc *rooms.Service, issuer *au
 		return err
 	}
 	info := &api.Demo{Room: room, Keys: map[string][]byte{}}
+	keys := map[string]*decrypt.PrivateKey{}
+	var bidders []api.DemoToken
 	for _, p := range demoPeople {
 		if p.Role == rooms.RoleBidder {
 			// Each demo bidder gets a throwaway key pair, registered like a
@@ -357,8 +368,9 @@ func (d *demoSession) create(ctx context.Context, svc *rooms.Service, issuer *au
 			if _, err := svc.Execute(ctx, room, admin, rooms.Command{ID: "register:" + p.Sub, Type: rooms.CmdRegisterBidder, Data: data}); err != nil {
 				return err
 			}
-			info.Keys[p.Sub] = priv
+			info.Keys[p.Sub], keys[p.Sub] = priv, key
 			p.KeyURL = "/api/v1/demo/keys/" + p.Sub
+			bidders = append(bidders, p)
 			// A sample bid, sealed with that key before the deadline, so the
 			// newcomer unlocks it in the browser at the opening.
 			if err := submitDemoBid(ctx, svc, blobStore, room, p.Sub, key); err != nil {
@@ -376,10 +388,75 @@ func (d *demoSession) create(ctx context.Context, svc *rooms.Service, issuer *au
 		p.Token = tok
 		info.People = append(info.People, p)
 	}
+	ev, err := d.createEvaluation(ctx, svc, log, issuer, blobStore, platform, cfg, now, bidders, keys, info.Keys)
+	if err != nil {
+		return fmt.Errorf("the demo's evaluation: %w", err)
+	}
+	info.Evaluation = ev
+	d.bot.logger = logger
 	d.mu.Lock()
 	d.room, d.info = room, info
 	d.mu.Unlock()
 	return nil
+}
+
+// createEvaluation runs yesterday's opening to its signed record, seeds
+// the pool and convenes the evaluation of that opening; it mints the
+// tokens of the evaluation's people and prepares the bot.
+func (d *demoSession) createEvaluation(ctx context.Context, svc *rooms.Service, log rooms.Log, issuer *auth.Issuer, blobStore *blobs.Store,
+	platform *decrypt.PrivateKey, cfg configs.Config, now time.Time, bidders []api.DemoToken, keys map[string]*decrypt.PrivateKey,
+	pems map[string][]byte) (*api.DemoEvaluation, error) {
+	stamp := now.Format("20060102-150405")
+	opening, evalRoom := "demo-opened-"+stamp, "demo-eval-"+stamp
+	if err := runDemoOpening(ctx, log, issuer, blobStore, platform, cfg, opening, bidders, keys); err != nil {
+		return nil, fmt.Errorf("yesterday's opening: %w", err)
+	}
+	for _, x := range demoExperts {
+		key, err := decrypt.GenerateKey()
+		if err != nil {
+			return nil, err
+		}
+		if pems[x.ID], err = key.MarshalPEM(nil); err != nil {
+			return nil, err
+		}
+		keys[x.ID] = key
+	}
+	if err := seedDemoPool(ctx, svc, keys); err != nil {
+		return nil, fmt.Errorf("the pool: %w", err)
+	}
+	members, err := createDemoEvaluation(ctx, svc, evalRoom, opening)
+	if err != nil {
+		return nil, err
+	}
+	people, played := demoEvaluationPeople(members, bidders)
+	ev := &api.DemoEvaluation{Room: evalRoom, Opening: opening}
+	for _, p := range people {
+		p.Room, p.KeyURL = evalRoom, ""
+		grants := []string{auth.GrantView}
+		switch p.Role {
+		case rooms.RoleExpert:
+			grants = append(grants, auth.GrantPublish)
+			p.KeyURL = "/api/v1/demo/keys/" + p.Sub
+		case rooms.RoleBidder:
+			p.Room, p.KeyURL = opening, "/api/v1/demo/keys/"+p.Sub
+		}
+		tok, _, err := issuer.Mint(auth.Request{Room: p.Room, Role: p.Role, Sub: p.Sub, Name: p.Name, Grants: grants, TTL: cfg.Auth.TokenTTL})
+		if err != nil {
+			return nil, err
+		}
+		p.Token = tok
+		ev.People = append(ev.People, p)
+	}
+	d.bot = &demoBot{svc: svc, room: evalRoom, keys: map[string]*decrypt.PrivateKey{}}
+	for _, id := range played {
+		d.bot.keys[id] = keys[id]
+	}
+	for _, m := range members {
+		if d.bot.keys[m.Expert] != nil {
+			ev.Played = append(ev.Played, m.Name)
+		}
+	}
+	return ev, nil
 }
 
 // listenMetrics opens server.metrics_listen, a listener of its own that
