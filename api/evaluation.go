@@ -2,136 +2,23 @@ package api
 
 import (
 	"encoding/base64"
-	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 	"github.com/tjfoc/gmsm/sm3"
 
 	"github.com/bidroom/bidroom/rooms"
-	"github.com/bidroom/bidroom/rooms/draw"
 )
 
-// The expert pool and the evaluation's REST steps that are more than one
-// room command: importing experts in batches, creating an evaluation from
-// a finished opening, and the draw (pool, then evaluation). Everything
-// else an evaluation does goes through POST /sessions/{id}/commands and
+// The evaluation's REST steps that are more than one room command:
+// creating an evaluation from a finished opening and the draw (pool, then
+// evaluation); the pool's own endpoints are in pool.go. Everything else
+// an evaluation does goes through POST /sessions/{id}/commands and
 // GET /sessions/{id}, like an opening.
-
-// maxImportBytes bounds an expert import (CSV or JSON).
-const maxImportBytes = 16 << 20
-
-// importExperts adds experts to the pool (creating it on first use) from
-// a JSON body {"experts": [...]} or a CSV body (text/csv) with the header
-// id,name,employer,specialties,center,phone,credit,public_key —
-// specialties separated by ';', the key as PEM in a quoted field.
-func (a *handlers) importExperts(c *gin.Context) {
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxImportBytes)
-	var experts []rooms.PoolExpert
-	if strings.HasPrefix(c.ContentType(), "text/csv") {
-		var err error
-		if experts, err = parseExpertsCSV(c.Request.Body); err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				apiError(c, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("an import is at most %d MiB", maxImportBytes>>20))
-				return
-			}
-			apiError(c, http.StatusBadRequest, "invalid", err.Error())
-			return
-		}
-	} else {
-		var body rooms.ExpertBatch
-		if !bind(c, &body) {
-			return
-		}
-		experts = body.Experts
-	}
-	if len(experts) == 0 {
-		apiError(c, http.StatusBadRequest, "invalid", "no experts in the import")
-		return
-	}
-	ctx := c.Request.Context()
-	actor := c.MustGet("actor").(rooms.Actor)
-	if ok, err := a.Svc.Exists(ctx, rooms.PoolRoom); err != nil {
-		a.fail(c, err)
-		return
-	} else if !ok {
-		spec, _ := json.Marshal(rooms.PoolSpec{Title: "专家库"})
-		if _, err := a.Svc.Execute(ctx, rooms.PoolRoom, actor, rooms.Command{ID: "create-pool", Type: rooms.CmdCreatePool, Data: spec}); err != nil && rooms.RefusalCode(err) != rooms.CodeWrongState {
-			a.fail(c, err)
-			return
-		}
-	}
-	key := idempotencyKey(c)
-	for from := 0; from < len(experts); from += rooms.MaxExpertsPerAdd {
-		to := min(from+rooms.MaxExpertsPerAdd, len(experts))
-		data, _ := json.Marshal(rooms.ExpertBatch{Experts: experts[from:to]})
-		_, err := a.Svc.Execute(ctx, rooms.PoolRoom, actor, rooms.Command{ID: fmt.Sprintf("import:%s:%d", key, from), Type: rooms.CmdAddExperts, Data: data})
-		if err != nil {
-			// Batches before this one are in: say so, and from which row to go on.
-			a.fail(c, fmt.Errorf("rows %d-%d (%d experts before them were added): %w", from+1, to, from, err))
-			return
-		}
-	}
-	c.JSON(http.StatusCreated, gin.H{"added": len(experts)})
-}
-
-// parseExpertsCSV reads the import's CSV; errors name the line.
-func parseExpertsCSV(r io.Reader) ([]rooms.PoolExpert, error) {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = -1
-	header, err := cr.Read()
-	if err != nil {
-		return nil, fmt.Errorf("the CSV has no header line: %w", err)
-	}
-	want := []string{"id", "name", "employer", "specialties", "center", "phone", "credit", "public_key"}
-	col := map[string]int{}
-	for i, h := range header {
-		col[strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))] = i
-	}
-	for _, w := range want {
-		if _, ok := col[w]; !ok && w != "center" && w != "phone" && w != "credit" {
-			return nil, fmt.Errorf("the CSV header lacks the column %q (want %s)", w, strings.Join(want, ","))
-		}
-	}
-	var out []rooms.PoolExpert
-	for line := 2; ; line++ {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("CSV line %d: %w", line, err)
-		}
-		get := func(name string) string {
-			if i, ok := col[name]; ok && i < len(rec) {
-				return strings.TrimSpace(rec[i])
-			}
-			return ""
-		}
-		x := rooms.PoolExpert{Expert: draw.Expert{ID: get("id"), Name: get("name"), Employer: get("employer"), Center: get("center")},
-			Phone: get("phone"), PublicKey: get("public_key")}
-		for _, s := range strings.Split(get("specialties"), ";") {
-			if s = strings.TrimSpace(s); s != "" {
-				x.Specialties = append(x.Specialties, s)
-			}
-		}
-		if v := get("credit"); v != "" {
-			if x.Credit, err = strconv.Atoi(v); err != nil {
-				return nil, fmt.Errorf("CSV line %d: credit %q is not a whole number", line, v)
-			}
-		}
-		out = append(out, x)
-	}
-}
 
 // evaluationRequest is the body of POST /api/v1/evaluations: the spec
 // without the bids, which come from the opening.
@@ -152,6 +39,12 @@ func (a *handlers) createEvaluation(c *gin.Context) {
 	if req.Bids != nil || req.OpeningHash != "" {
 		apiError(c, http.StatusBadRequest, "invalid", "bids and opening_hash come from the opening; leave them out")
 		return
+	}
+	for i, q := range req.Quotas {
+		if err := checkSpecialties([]string{q.Specialty}); err != nil {
+			apiError(c, http.StatusBadRequest, "invalid", fmt.Sprintf("quota %d: %v", i+1, err))
+			return
+		}
 	}
 	ctx := c.Request.Context()
 	bids, head, err := a.Svc.OpenedBids(ctx, req.Opening)

@@ -368,6 +368,12 @@ func (p *Pool) updateExpert(actor Actor, cmd Command) ([]Draft, error) {
 
 var specialtyPattern = idPattern
 
+// CheckExpert validates one expert record as add_experts and
+// update_expert do (trimming its texts and sorting its specialties in
+// place), so an import can report every bad row before it adds any;
+// the error reads as a sentence fragment.
+func CheckExpert(x *PoolExpert) error { return checkExpert(x) }
+
 // checkExpert validates one expert record; its errors read as fragments.
 func checkExpert(x *PoolExpert) error {
 	if !ValidID(x.ID) {
