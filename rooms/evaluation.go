@@ -231,6 +231,7 @@ type Evaluation struct {
 	PlatformSig    *PlatformSignature
 	Clarifications []Clarification
 	Recordings     []Recording // the call's tracks, finished and hashed (R17)
+	Results        Results     // publicity, objections, notices, conduct (evaluation_results.go)
 }
 
 // NewEvaluation returns the empty state of an evaluation room.
@@ -273,8 +274,8 @@ func (v *Evaluation) Head() (uint64, string) { return v.Seq, v.Hash }
 // Created reports whether the evaluation was created.
 func (v *Evaluation) Created() bool { return v.Phase != "" }
 
-// NextTimer: no timers yet.
-func (v *Evaluation) NextTimer() (time.Time, string, bool) { return time.Time{}, "", false }
+// NextTimer: the results' timers (evaluation_results.go).
+func (v *Evaluation) NextTimer() (time.Time, string, bool) { return v.resultsTimer() }
 
 // Summary is the evaluation's row in the admin's list.
 func (v *Evaluation) Summary() Summary {
@@ -444,6 +445,9 @@ func (v *Evaluation) apply(e Event) error {
 		if ok, err := v.applyClarification(e, func(x any) error { return json.Unmarshal(e.Data, x) }); ok {
 			return err
 		}
+		if ok, err := v.applyResults(e); ok {
+			return err
+		}
 		return fmt.Errorf("unknown event type %q", e.Type)
 	}
 	return nil
@@ -520,6 +524,9 @@ func (v *Evaluation) Decide(actor Actor, cmd Command, now time.Time) ([]Draft, e
 		// Supervisors keep the recordings of the committee's call; the
 		// members have nothing to do with the files.
 		return []Draft{{Type: EvMediaRecorded, Vis: Visibility{Roles: []Role{RoleSupervisor}}, Data: r}}, nil
+	}
+	if drafts, ok, err := v.decideResults(actor, cmd, now); ok {
+		return drafts, err
 	}
 	return nil, refuse(CodeUnknownCommand, "unknown command %q for an evaluation", cmd.Type)
 }

@@ -32,6 +32,7 @@ type EvaluationView struct {
 	Clarifications []Clarification    `json:"clarifications,omitempty"` // members, supervisors
 	PlatformSig    *PlatformSignature `json:"platform_signature,omitempty"`
 	Recordings     []Recording        `json:"recordings,omitempty"` // supervisors
+	Results        *ResultsView       `json:"results,omitempty"`    // publicity, notices, conduct: see ResultsView
 	You            *Member            `json:"you,omitempty"`
 }
 
@@ -49,6 +50,7 @@ func (v *Evaluation) View(viewer Actor) any {
 	if staff {
 		out.Recordings = v.Recordings
 	}
+	out.Results = v.resultsView(viewer)
 	if viewer.Role == RoleAdmin {
 		// The formation only: who sits, who was replaced. Not how anyone votes or scores.
 		for i := range out.Committee {
@@ -57,7 +59,7 @@ func (v *Evaluation) View(viewer Actor) any {
 		return out
 	}
 	out.Bids, out.Criteria, out.Returns, out.Clarifications = v.Spec.Bids, &v.Spec.Criteria, v.Returns, v.Clarifications
-	if staff || v.Phase == EvalTallied || v.Phase == EvalReported {
+	if staff || v.Tally != nil { // tallied, and every phase after
 		out.Tally = v.Tally
 		if r, digest, err := v.Report(); err == nil {
 			out.Report, out.Digest = &r, digest
