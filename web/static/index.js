@@ -14,42 +14,70 @@ function roomLink(room, token) {
   return `room.html#${f}`;
 }
 
+/** evalLink builds the evaluation page address (token in the fragment, as roomLink). */
+function evalLink(room, token) {
+  const f = new URLSearchParams({ room, token });
+  return `eval.html#${f}`;
+}
+
+/** personItem is one clickable identity: the button into its room and, if it has one, its demo key. */
+function personItem(p, href, label, testid) {
+  const a = document.createElement('a');
+  a.className = 'person-button';
+  a.href = href;
+  a.dataset.testid = testid;
+  a.dataset.role = p.role;
+  a.dataset.sub = p.sub;
+  const role = document.createElement('span');
+  role.className = 'role-tag';
+  role.dataset.role = p.role;
+  role.textContent = t(`role.${p.role}`);
+  const text = document.createElement('span');
+  text.className = 'person-button-label';
+  text.textContent = label;
+  a.append(role, text);
+  const li = document.createElement('li');
+  li.className = 'demo-person';
+  li.append(a);
+  if (p.key_url) {
+    // The demo's throwaway private key for this person, to sign with.
+    const k = document.createElement('a');
+    k.className = 'demo-key';
+    k.href = p.key_url;
+    k.download = `${p.sub}.key.pem`;
+    k.dataset.testid = testid === 'demo-person' ? 'demo-key' : `${testid}-key`;
+    k.dataset.sub = p.sub;
+    k.title = t('landing.demo.keyTitle', { name: p.name });
+    k.textContent = t('landing.demo.key');
+    li.append(k);
+  }
+  return li;
+}
+
+function renderEvalDemo() {
+  const ev = demo && demo.evaluation;
+  $('demo-eval').hidden = !ev;
+  if (!ev) return;
+  $('demo-eval-room').textContent = t('landing.eval.room', { room: ev.room, opening: ev.opening });
+  $('demo-eval-played').textContent = (ev.played || []).length ? t('landing.eval.played', { names: ev.played.join('、') }) : '';
+  const list = $('demo-eval-people');
+  list.replaceChildren();
+  for (const p of ev.people || []) {
+    const bidder = p.role === 'bidder';
+    const href = bidder ? roomLink(p.room, p.token) : evalLink(p.room, p.token);
+    const label = bidder ? t('landing.eval.enterAsBidder', { name: p.name }) : t('landing.demo.enterAs', { name: p.name });
+    list.append(personItem(p, href, label, 'demo-eval-person'));
+  }
+}
+
 function renderDemo() {
+  renderEvalDemo();
   if (!demo) return;
   $('demo-room').textContent = t('landing.demo.room', { room: demo.room });
   const list = $('demo-people');
   list.replaceChildren();
   for (const p of demo.people) {
-    const a = document.createElement('a');
-    a.className = 'person-button';
-    a.href = roomLink(demo.room, p.token);
-    a.dataset.testid = 'demo-person';
-    a.dataset.role = p.role;
-    a.dataset.sub = p.sub;
-    const role = document.createElement('span');
-    role.className = 'role-tag';
-    role.dataset.role = p.role;
-    role.textContent = t(`role.${p.role}`);
-    const label = document.createElement('span');
-    label.className = 'person-button-label';
-    label.textContent = t('landing.demo.enterAs', { name: p.name });
-    a.append(role, label);
-    const li = document.createElement('li');
-    li.className = 'demo-person';
-    li.append(a);
-    if (p.key_url) {
-      // The demo's throwaway private key for this bidder, to sign in with.
-      const k = document.createElement('a');
-      k.className = 'demo-key';
-      k.href = p.key_url;
-      k.download = `${p.sub}.key.pem`;
-      k.dataset.testid = 'demo-key';
-      k.dataset.sub = p.sub;
-      k.title = t('landing.demo.keyTitle', { name: p.name });
-      k.textContent = t('landing.demo.key');
-      li.append(k);
-    }
-    list.append(li);
+    list.append(personItem(p, roomLink(demo.room, p.token), t('landing.demo.enterAs', { name: p.name }), 'demo-person'));
   }
 }
 
