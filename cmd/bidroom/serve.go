@@ -236,7 +236,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("bond system (bond.*): %w", err)
 	}
 	sched := rooms.NewScheduler(svc, logger)
-	sched.Fill = map[string]func(context.Context, string) (json.RawMessage, error){rooms.CmdRecordBonds: bondFill(svc, bonds)}
+	sched.Fill = map[string]func(context.Context, string) (json.RawMessage, error){
+		rooms.CmdRecordBonds:     bondFill(svc, bonds),
+		rooms.CmdRecordSanctions: svc.SanctionsFill(rooms.PoolRoom), // an evaluation's violations and poor ratings, carried to the pool
+	}
 
 	var wg sync.WaitGroup
 	runCtx, cancelRun := context.WithCancel(ctx)

@@ -38,6 +38,7 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	session := fs.String("session", "", "with --server: the session id")
 	tok := fs.String("token", "", "with --server: a host, supervisor or admin token for the session, or the admin API key (the log is staff-only)")
 	evalReport := fs.Bool("report", false, "check an evaluation report (评标报告) instead: --log (the evaluation's log) and --platform-key, or --server, --session and --token")
+	noticeFile := fs.String("notice", "", "check an award or result notice (中标通知书 / 中标结果通知书) instead: the notice as GET /api/v1/sessions/S/results gives it (or that whole answer, or POST /api/v1/evaluations/E/notices's), with --platform-key (or --server to fetch the key)")
 	var bidderKeys stringList
 	fs.Var(&bidderKeys, "bidder-key", "ID=FILE: check bidder ID's SM2 confirmation with this public key (PEM) instead of the key registered in the log (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -58,6 +59,9 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 	if *evalReport {
 		return verifyEvalReport(ctx, *server, *session, *tok, *logFile, *platformFile, stdout)
+	}
+	if *noticeFile != "" {
+		return verifyNoticeFile(ctx, *noticeFile, *platformFile, *server, stdout)
 	}
 	var (
 		recordRaw, logRaw, platformPEM []byte
@@ -302,6 +306,17 @@ func verifyEvalReport(ctx context.Context, server, session, tok, logFile, platfo
 	checks, verr := rooms.VerifyReport(events, platform)
 	for _, c := range checks {
 		fmt.Fprintln(stdout, "  ✓", c)
+	}
+	if verr == nil {
+		// The notices, when the log has them (中标通知书与中标结果通知书).
+		var nchecks []string
+		nchecks, verr = rooms.VerifyNotices(events, platform)
+		if len(nchecks) > 0 || verr != nil {
+			fmt.Fprintln(stdout, "中标通知书与中标结果通知书 / award and result notices")
+		}
+		for _, c := range nchecks {
+			fmt.Fprintln(stdout, "  ✓", c)
+		}
 	}
 	if verr != nil {
 		fmt.Fprintln(stdout, "  ✗", verr)
