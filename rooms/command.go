@@ -81,7 +81,7 @@ var serverCommands = map[string]bool{
 	CmdSubmitBid: true, CmdRecordUnlock: true, CmdRecordMedia: true, CmdKeySignIn: true,
 	CmdRecordConfirmation: true, CmdRecordBonds: true, CmdRecordOpeningRec: true,
 	CmdFormCommittee: true, CmdDrawExperts: true, CmdRecordReportSignature: true, CmdRecordClarification: true,
-	CmdRecordResultObjection: true, CmdRecordNotices: true, CmdRecordHostRating: true, CmdRecordSanctions: true, CmdClosePublicity: true,
+	CmdRecordResultObjection: true, CmdRecordNotices: true, CmdRecordHostRating: true, CmdRecordSanctions: true,
 }
 
 // CheckClientCommand refuses the command types a client may not send as a

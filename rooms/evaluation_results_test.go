@@ -380,7 +380,8 @@ func TestResultsCommandsByRole(t *testing.T) {
 			}
 		}
 		// A command the server records is never taken as a plain command.
-		if strings.HasPrefix(r.cmd, "record_") || r.cmd == rooms.CmdClosePublicity {
+		// (close_publicity is the timer's, refused to every client by its role like the opening's timers.)
+		if strings.HasPrefix(r.cmd, "record_") {
 			if err := rooms.CheckClientCommand(r.cmd); rooms.RefusalCode(err) != rooms.CodeForbidden {
 				t.Errorf("%s as a plain command: %v", r.cmd, err)
 			}
@@ -564,5 +565,43 @@ func TestSanctionsKeepALongerSuspension(t *testing.T) {
 	s := w.view(supervisor).Results.Sanctions[0]
 	if !s.SuspendedUntil.Equal(long) || !strings.Contains(s.Note, "already suspended") || s.Credit != -5 {
 		t.Fatalf("sanction %+v", s)
+	}
+}
+
+// TestRepresentativeStaysOutOfThePool: a violation noted on the
+// tenderer's representative is recorded in the evaluation only: they are
+// not a pool expert, so nothing is pending for the pool.
+func TestRepresentativeStaysOutOfThePool(t *testing.T) {
+	svc, _, _ := newService(t)
+	ctx := context.Background()
+	w := &evalWorld{t: t, svc: svc, keys: map[string]*decrypt.PrivateKey{}}
+	w.must(rooms.PoolRoom, admin, rooms.CmdCreatePool, rooms.PoolSpec{Title: "专家库"})
+	var batch rooms.ExpertBatch
+	for i := range 6 {
+		k, _ := decrypt.GenerateKey()
+		pem, _ := k.Public().MarshalPEM()
+		batch.Experts = append(batch.Experts, rooms.PoolExpert{Expert: draw.Expert{ID: fmt.Sprintf("x%d", i), Name: "专家", Employer: fmt.Sprintf("院%d", i), Specialties: []string{"A01"}}, PublicKey: string(pem)})
+	}
+	w.must(rooms.PoolRoom, admin, rooms.CmdAddExperts, batch)
+	rk, _ := decrypt.GenerateKey()
+	rpem, _ := rk.Public().MarshalPEM()
+	w.must("ev1", admin, rooms.CmdCreateEvaluation, rooms.EvaluationSpec{
+		Title: "评标", Opening: "op1", OpeningHash: "00", Tenderer: "城东水务集团",
+		Bids:     []rooms.EvalBid{{Bidder: "a", Name: "甲", Price: "100"}},
+		Criteria: scoring.Criteria{Items: []scoring.Item{{ID: "t1", Name: "方案", Group: "technical", Max: "60"}}, Price: scoring.PriceRule{Method: scoring.Lowest, Weight: "40", AbovePerPct: "1", BelowPerPct: "1"}},
+		Size:     5, Reps: []rooms.Rep{{ID: "rep1", Name: "招标人代表", PublicKey: string(rpem)}},
+		Quotas: []draw.Quota{{Specialty: "A01", Count: 4, Reserves: 1}},
+	})
+	if _, err := svc.DrawCommittee(ctx, "ev1", rooms.PoolRoom); err != nil {
+		t.Fatal(err)
+	}
+	w.must("ev1", admin, rooms.CmdStartEvaluation, nil)
+	w.must("ev1", supervisor, rooms.CmdNoteExpertViolation, rooms.ViolationRequest{Expert: "rep1", Points: 20, SuspendDays: 10, Reason: "向评委暗示倾向性意见"})
+	v := w.view(supervisor).Results
+	if v == nil || len(v.Violations) != 1 || v.Violations[0].Pool || v.Pending != 0 {
+		t.Fatalf("the representative's violation: %+v", v)
+	}
+	if _, _, ok, _ := svc.NextTimer(ctx, "ev1"); ok {
+		t.Fatal("a timer for a violation that goes nowhere")
 	}
 }
