@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -89,6 +89,18 @@ export function openingHarness(name, { bidtool = true } = {}) {
         .catch((err) => {
           throw new Error(`bidroom verify ${room} failed:\n${err.stdout}\n${err.stderr}`);
         });
+    },
+
+    /** sm2 signs text with OpenSSL (SM3, the default user id) and returns the base64 DER signature. */
+    async sm2(keyFile, text, pass) {
+      h.signed = (h.signed || 0) + 1;
+      const msg = path.join(h.tmp, `sm2-msg-${h.signed}.txt`);
+      const sig = path.join(h.tmp, `sm2-sig-${h.signed}.der`);
+      await writeFile(msg, text);
+      const args = ['pkeyutl', '-sign', '-rawin', '-digest', 'sm3', '-pkeyopt', 'distid:1234567812345678', '-inkey', keyFile, '-in', msg, '-out', sig];
+      if (pass) args.push('-passin', `pass:${pass}`);
+      await run('openssl', args);
+      return (await readFile(sig)).toString('base64');
     },
 
     /** record fetches a session's signed opening record, parsed. */

@@ -7,6 +7,7 @@ import { fromSnapshot, applyEvent, canSignIn, isStaff, myRecord, decryptStatus }
 import { publish, view, mediaInfo, framesDecoded, grants } from './media.js';
 import { startCall } from './call.js';
 import { renderFlow, flowCountdown } from './flow.js';
+import { startResults } from './results.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
@@ -294,6 +295,13 @@ function onFrame(f) {
       render();
       break;
     case 'snapshot': {
+      if (f.kind === 'evaluation') {
+        // An evaluation room has its own page (eval.html), same fragment.
+        fatal = true;
+        ws?.close(1000, 'evaluation');
+        location.replace(`eval.html${location.hash}`);
+        return;
+      }
       const reloaded = state !== null;
       state = fromSnapshot(f.state);
       pos = f.pos;
@@ -451,12 +459,19 @@ function roleName(role) {
   return t(`role.${role}`);
 }
 
+let results = null; // the bidder's evaluation panel (results.js), once the opening is recorded
+
 function render() {
   renderConn();
   renderLive();
   if (!state) {
     if (viewer) renderYou();
     return;
+  }
+  if (!results && viewer?.role === 'bidder' && (state.phase === 'record' || state.phase === 'closed')) {
+    // Clarifications, the publicity and the notices reach bidders here:
+    // they never enter the evaluation room (R21).
+    results = startResults({ room: ROOM, token: TOKEN, mount: $('eval-results'), now: serverNow, fmtTime });
   }
   const s = state.session || {};
   document.title = `${s.title || ROOM} · Bidroom`;

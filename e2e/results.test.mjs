@@ -1,0 +1,148 @@
+// The bidder's side of the evaluation in Chromium, on the demo: the
+// committee (three members over REST with OpenSSL signatures, two played
+// by the demo) asks bidder-a a written question; bidder-a's opening page
+// shows it — and bidder-b's does not — and the answer typed there reaches
+// the committee. After the report, the platform's signature and the
+// candidates' publicity, bidder-a's page shows the candidates and raises
+// an objection, which the admin answers. Screenshots go to
+// e2e/artifacts/results-*.png.
+
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import { chromium } from 'playwright-core';
+
+import { byId, CHROMIUM, DESKTOP, eventually, LAUNCH_ARGS, PHONE, newPage } from './lib/browser.mjs';
+import { artifacts, openingHarness } from './lib/opening.mjs';
+
+const h = openingHarness('results', { bidtool: false });
+
+describe('the bidder answers clarifications and sees the publicity in Chromium', () => {
+  let browser;
+  let demo;
+  let n = 0;
+
+  before(async () => {
+    await h.setUp();
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS });
+    demo = await (await fetch(`${h.server.base}/api/v1/demo`)).json();
+    assert.ok(demo.evaluation, 'the demo has an evaluation');
+  });
+  after(async () => {
+    await browser?.close();
+    await h.tearDown();
+  });
+
+  const person = (role, sub) => demo.evaluation.people.find((p) => p.role === role && (!sub || p.sub === sub));
+  const cmd = (room, tok, type, data) => h.api('POST', `/api/v1/sessions/${room}/commands`, { id: `results-${type}-${++n}`, type, data }, tok);
+  const evalState = async () => (await h.api('GET', `/api/v1/sessions/${demo.evaluation.room}`, undefined, person('supervisor').token)).state;
+  async function waitEval(what, ok) {
+    return eventually(async () => {
+      const s = await evalState();
+      assert.ok(ok(s), `waiting for ${what}: phase ${s.phase}`);
+      return s;
+    }, 20_000);
+  }
+
+  /** bidderPage opens the finished opening's page as bidder sub. */
+  async function bidderPage(sub, viewport = DESKTOP) {
+    const errors = [];
+    const { page } = await newPage(browser, viewport, errors);
+    page.on('dialog', (d) => d.accept());
+    const p = person('bidder', sub);
+    await page.goto(`${h.server.base}/room.html#room=${encodeURIComponent(p.room)}&token=${encodeURIComponent(p.token)}`);
+    return { page, errors };
+  }
+
+  it('a clarification reaches only its bidder, whose answer reaches the committee; then the publicity and an objection', { timeout: 180_000 }, async () => {
+    const ev = demo.evaluation;
+    const room = ev.room;
+    const experts = ev.people.filter((p) => p.role === 'expert');
+    assert.equal(experts.length, 3);
+    const keys = {};
+    for (const x of experts) {
+      keys[x.sub] = path.join(h.tmp, `${x.sub}.key.pem`);
+      await writeFile(keys[x.sub], await (await fetch(`${h.server.base}${x.key_url}`)).text());
+    }
+    for (const x of experts) {
+      await cmd(room, x.token, 'declare', { signature: await h.sm2(keys[x.sub], `bidroom-declaration-v1\n${room}\n${x.sub}\nno-conflict\n`) });
+    }
+    for (const x of experts) await cmd(room, x.token, 'vote_chair', { candidate: experts[0].sub });
+    await waitEval('every member declared', (s) => s.committee.every((m) => m.declared));
+    const chair = experts[0];
+    await cmd(room, chair.token, 'open_scoring');
+    const question = '请澄清贵公司投标文件中管材供应商的授权文件编号，并说明DN800管材的进场时间。';
+    await cmd(room, chair.token, 'ask_clarification', { bidder: 'bidder-a', question, minutes: 60 });
+
+    // bidder-b sees no question; bidder-a sees it and answers.
+    const b = await bidderPage('bidder-b');
+    await b.page.waitForTimeout(1500);
+    assert.ok(await byId(b.page, 'eval-results').isHidden(), "bidder-b's page shows an evaluation panel");
+    assert.equal(await b.page.getByText(question).count(), 0);
+    const a = await bidderPage('bidder-a');
+    await byId(a.page, 'clarification').waitFor();
+    assert.equal(await byId(a.page, 'clarification-question').textContent(), question);
+    assert.equal(await byId(a.page, 'clarification').getAttribute('data-status'), 'open');
+    await byId(a.page, 'clarification-send').click();
+    assert.match(await byId(a.page, 'clarification-note').textContent(), /请先填写/);
+    const answer = '授权文件编号 SQ-2026-0815；DN800 球墨铸铁管于开工后第 20 日进场。';
+    await byId(a.page, 'clarification-input').fill(answer);
+    await a.page.screenshot({ path: path.join(artifacts, 'results-clarification-zh-1366x768.png'), fullPage: true });
+    await byId(a.page, 'clarification-send').click();
+    await eventually(async () => assert.equal(await byId(a.page, 'clarification').getAttribute('data-status'), 'answered'), 10_000);
+    assert.equal(await byId(a.page, 'clarification-answer').textContent(), answer);
+    assert.equal(await a.page.getByText(chair.name).count(), 0, "the bidder's page names who asked");
+    const s = await waitEval('the answer in the room', (st) => (st.clarifications || []).some((q) => q.answer === answer));
+    assert.equal(s.clarifications[0].bidder, 'bidder-a');
+
+    // Scoring, the report, the platform's signature, the publicity.
+    const sheets = JSON.stringify(s.bids.map((bid, i) => ({
+      bidder: bid.bidder,
+      checks: { q1: { pass: true }, q2: { pass: true }, q3: { pass: true } },
+      scores: { t1: String(24 + i), t2: '8', c1: String(7 + i), c2: '4' },
+    })));
+    for (const x of experts) {
+      await cmd(room, x.token, 'submit_sheets', { sheets, signature: await h.sm2(keys[x.sub], `bidroom-score-sheets-v1\n${room}\n${x.sub}\n${sheets}`) });
+    }
+    const tallied = await waitEval('the tally', (st) => st.phase === 'tallied' && st.report_digest);
+    for (const x of experts) {
+      await cmd(room, x.token, 'sign_report', { digest: tallied.report_digest,
+        signature: await h.sm2(keys[x.sub], `bidroom-evaluation-report-v1\n${room}\n${x.sub}\n${tallied.report_digest}\n`) });
+    }
+    await waitEval('the report every member signed', (st) => st.phase === 'reported');
+    await h.api('POST', `/api/v1/evaluations/${room}/report`, {}, person('supervisor').token);
+    await cmd(room, h.adminKey, 'publish_candidates', { days: 3, note: '公示期间对结果有异议的，可在本页面提出。' });
+    const pub = await (await fetch(`${h.server.base}/api/v1/evaluations/${room}/publicity`)).json();
+    assert.equal(pub.publicity?.candidates?.length ?? pub.candidates?.length, 3, JSON.stringify(pub));
+
+    await a.page.reload();
+    await byId(a.page, 'candidates').waitFor();
+    assert.equal(await byId(a.page, 'candidate').count(), 3);
+    assert.equal(await byId(a.page, 'publicity-period').getAttribute('data-state'), 'running');
+    const objection = '第一中标候选人的项目经理同时在建另一项目，请核实。';
+    await byId(a.page, 'objection-input').fill(objection);
+    await byId(a.page, 'objection-send').click();
+    await byId(a.page, 'result-objection').waitFor();
+    assert.equal(await byId(a.page, 'result-objection').getAttribute('data-answered'), 'false');
+    const raised = (await h.api('GET', `/api/v1/sessions/${ev.opening}/results`, undefined, h.adminKey)).evaluations[0].objections;
+    assert.equal(raised.length, 1);
+    assert.equal(raised[0].text, objection);
+    await cmd(room, h.adminKey, 'answer_result_objection', { id: raised[0].id, answer: '经核实，该项目经理的在建项目已于上月竣工验收，异议不成立。' });
+    await a.page.reload();
+    await eventually(async () => assert.equal(await byId(a.page, 'result-objection').getAttribute('data-answered'), 'true'), 10_000);
+    await a.page.screenshot({ path: path.join(artifacts, 'results-publicity-zh-1366x768.png'), fullPage: true });
+    assert.deepEqual(a.errors, []);
+
+    // Phone width, English: nothing scrolls sideways.
+    const p = await bidderPage('bidder-a', PHONE);
+    await byId(p.page, 'lang-en').click();
+    await byId(p.page, 'candidates').waitFor();
+    assert.match(await p.page.locator('.eval-results h2').textContent(), /Evaluation/);
+    const overflow = await p.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px at phone width`);
+    await p.page.screenshot({ path: path.join(artifacts, 'results-publicity-en-390x844.png'), fullPage: true });
+    assert.deepEqual(b.errors, []);
+  });
+});
