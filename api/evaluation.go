@@ -64,6 +64,12 @@ func (a *handlers) createEvaluation(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	// The opening lists its evaluations, for what its bidders and host ask
+	// of them; a retried request (same Idempotency-Key) links it again.
+	if err := a.Svc.LinkEvaluation(ctx, req.Opening, req.ID); err != nil {
+		a.fail(c, err)
+		return
+	}
 	a.respondSession(c, req.ID, actor, http.StatusCreated)
 }
 

@@ -137,7 +137,7 @@ func (v *Evaluation) applyClarification(e Event, data func(any) error) (bool, er
 // asked bidder, by evaluation room: what the bidder's own page shows.
 // Nothing in them names a member.
 func (s *Service) ClarificationsFor(ctx context.Context, opening, bidder string) (map[string][]Clarification, error) {
-	ids, err := s.Rooms(ctx)
+	ids, err := s.LinkedEvaluations(ctx, opening)
 	if err != nil {
 		return nil, err
 	}

@@ -79,7 +79,7 @@ type OpeningResult struct {
 // objections and notice, staff (supervisor, admin) every one. The caller
 // has checked viewer's token for the opening.
 func (s *Service) ResultsFor(ctx context.Context, opening string, viewer Actor) ([]OpeningResult, error) {
-	ids, err := s.Rooms(ctx)
+	ids, err := s.LinkedEvaluations(ctx, opening)
 	if err != nil {
 		return nil, err
 	}

@@ -98,6 +98,12 @@ func newEvalWorld(t *testing.T) *evalWorld {
 		},
 		Size: 5, Quotas: []draw.Quota{{Specialty: "A01", Count: 3, Reserves: 2}, {Specialty: "B02", Count: 2, Reserves: 1}},
 	})
+	// The opening it was made of lists it (the server links the two).
+	w.must("op1", admin, rooms.CmdCreateSession, rooms.SessionSpec{Title: "城东水厂扩建工程施工", Section: "CD-2026-017", Category: "construction",
+		Deadline: start.Add(48 * time.Hour), CheckInAt: start.Add(47 * time.Hour), ControlPrice: "2000000.00"})
+	if err := w.svc.LinkEvaluation(context.Background(), "op1", "ev1"); err != nil {
+		t.Fatal(err)
+	}
 	return w
 }
 

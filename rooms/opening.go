@@ -241,6 +241,7 @@ type Opening struct {
 	DecryptEndsAt time.Time
 	Announcements []Announcement
 	Recordings    []Recording
+	Evaluations   []string       // the evaluations made of this opening, in order (linked by the server)
 	bidVersions   map[string]int // last bid version per bidder, withdrawn ones included
 	flow
 }
@@ -394,6 +395,8 @@ func (o *Opening) apply(e Event) error {
 		if n := len(o.Announcements); n > maxAnnouncementsKept {
 			o.Announcements = slices.Clone(o.Announcements[n-maxAnnouncementsKept:])
 		}
+	case EvEvaluationLinked:
+		return o.applyEvaluationLink(e)
 	default:
 		if ok, err := o.applyFlow(e); !ok {
 			return fmt.Errorf("unknown event type %q", e.Type)
@@ -479,6 +482,8 @@ func (o *Opening) Decide(actor Actor, cmd Command, now time.Time) ([]Draft, erro
 		return o.closeDecryption(actor, now)
 	case CmdRecordUnlock:
 		return o.recordUnlock(actor, cmd, now)
+	case CmdLinkEvaluation:
+		return o.linkEvaluation(actor, cmd)
 	}
 	if drafts, ok, err := o.decideFlow(actor, cmd, now); ok {
 		return drafts, err

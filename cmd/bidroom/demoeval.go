@@ -122,6 +122,9 @@ func createDemoEvaluation(ctx context.Context, svc *rooms.Service, room, opening
 	if _, err := svc.Execute(ctx, room, admin, rooms.Command{ID: "create", Type: rooms.CmdCreateEvaluation, Data: raw}); err != nil {
 		return nil, err
 	}
+	if err := svc.LinkEvaluation(ctx, opening, room); err != nil {
+		return nil, err
+	}
 	if _, err := svc.DrawCommittee(ctx, room, rooms.PoolRoom); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/bidroom/bidroom/decrypt"
 	"github.com/bidroom/bidroom/rooms"
@@ -72,6 +73,18 @@ func Run(t testing.TB, svc *rooms.Service, room, opening string, bids map[string
 		spec.Bids = append(spec.Bids, rooms.EvalBid{Bidder: b, Name: "投标人" + b, Price: p})
 	}
 	do(room, Admin, rooms.CmdCreateEvaluation, spec)
+	// The server links an evaluation to its opening; a caller with no
+	// opening of its own gets a bare session to link to.
+	if ok, err := svc.Exists(ctx, opening); err != nil {
+		t.Fatal(err)
+	} else if !ok {
+		now := svc.Now()
+		do(opening, Admin, rooms.CmdCreateSession, rooms.SessionSpec{Title: "城东污水处理厂提标改造工程施工", Category: "construction",
+			Deadline: now.Add(48 * time.Hour), CheckInAt: now.Add(47 * time.Hour), ControlPrice: "2000000.00"})
+	}
+	if err := svc.LinkEvaluation(ctx, opening, room); err != nil {
+		t.Fatal(err)
+	}
 	rec, err := svc.DrawCommittee(ctx, room, rooms.PoolRoom)
 	if err != nil {
 		t.Fatal(err)
