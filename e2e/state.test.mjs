@@ -2,27 +2,20 @@
 // the demo cannot reach within a test's minute (the opening, the reveal).
 
 import assert from 'node:assert/strict';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pathToFileURL } from 'node:url';
 
-import { repoRoot } from './lib/server.mjs';
+import { staticModules } from './lib/modules.mjs';
 
 let mod;
-let tmp;
+let files;
 
 before(async () => {
-  // The page's module is plain ES, but web/static has no package.json saying
-  // so; an .mjs copy lets Node load it unchanged.
-  tmp = await mkdtemp(path.join(os.tmpdir(), 'bidroom-state-'));
-  const copy = path.join(tmp, 'state.mjs');
-  await copyFile(path.join(repoRoot, 'web', 'static', 'state.js'), copy);
-  mod = await import(pathToFileURL(copy).href);
+  // state.js dispatches on the room's kind: it imports evalstate.js.
+  files = await staticModules(['state.js', 'evalstate.js']);
+  mod = await files.load('state.js');
 });
 
-after(() => rm(tmp, { recursive: true, force: true }));
+after(() => files.done());
 
 const T = '2026-03-01T01:30:00.123456789Z';
 const ev = (type, data, time = T) => ({ type, time, actor: { sub: 'system', role: 'system' }, data });

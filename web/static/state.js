@@ -1,7 +1,15 @@
-// The opening room's state as one viewer sees it, kept in step with the
-// server: a snapshot replaces it, each event frame is folded into it the
-// way rooms/opening.go folds the log and rooms/view.go projects it.
-// Pure functions, no DOM and no network, so they can be tested alone.
+// A room's state as one viewer sees it, kept in step with the server: a
+// snapshot replaces it, each event frame is folded into it. fromSnapshot
+// and applyEvent serve every room kind, dispatching on the snapshot's kind
+// as the server's rooms.State does: the opening's fold is here (the way
+// rooms/opening.go folds the log and rooms/view.go projects it), the
+// evaluation's in evalstate.js. Pure functions, no DOM and no network, so
+// they can be tested alone.
+
+import * as evaluation from './evalstate.js';
+
+// The folds of the other room kinds, by kind; anything else is an opening.
+const kinds = { evaluation };
 
 const MAX_ANNOUNCEMENTS = 50; // as rooms.maxAnnouncementsKept
 
@@ -12,8 +20,24 @@ export function isStaff(role) {
   return STAFF_ROLES.has(role);
 }
 
-/** fromSnapshot returns a fresh client state from snapshot.state. */
+/** fromSnapshot returns a fresh client state from snapshot.state, of whatever kind it names. */
 export function fromSnapshot(s) {
+  const k = kinds[s?.kind];
+  return k ? k.fromSnapshot(s) : openingFromSnapshot(s);
+}
+
+/**
+ * applyEvent folds one event (the event field of an event frame) into st,
+ * as seen by viewer {sub, role}, with the fold of st's kind, and returns
+ * st. Unknown event types are ignored: the protocol may add them within a
+ * version.
+ */
+export function applyEvent(st, ev, viewer) {
+  const k = kinds[st?.kind];
+  return k ? k.applyEvent(st, ev, viewer) : applyOpeningEvent(st, ev, viewer);
+}
+
+function openingFromSnapshot(s) {
   return {
     kind: s.kind || 'opening',
     room: s.room,
@@ -87,12 +111,8 @@ function syncYou(st, viewer, sub, role) {
   if (p) st.you = { ...p };
 }
 
-/**
- * applyEvent folds one event (the event field of an event frame) into st,
- * as seen by viewer {sub, role}, and returns st. Unknown event types are
- * ignored: the protocol may add them within a version.
- */
-export function applyEvent(st, ev, viewer) {
+// applyOpeningEvent is the opening's fold (rooms/opening.go apply).
+function applyOpeningEvent(st, ev, viewer) {
   const d = ev.data || {};
   const staff = isStaff(viewer.role);
   switch (ev.type) {

@@ -1,0 +1,354 @@
+// The evaluation room's state as one viewer sees it, kept in step with the
+// server: a snapshot (rooms.EvaluationView) replaces it, each event frame is
+// folded into it the way rooms/evaluation*.go folds the log and
+// evaluation_view.go projects it for the viewer's role. Pure functions, no
+// DOM and no network (e2e/evalstate.test.mjs runs them in Node).
+//
+// Three events change what the view computes on the server in ways the
+// page cannot redo exactly — committee_formed (the tenderer's
+// representatives are not in the view), scores_tallied (the report draft
+// and its SM3 digest) and, for a member, member_replaced (the incoming
+// member's venue is in the draw record only supervisors hold): after them
+// st.resync is true and the page asks for a fresh snapshot.
+
+/** The phases of an evaluation, in order. */
+export const PHASES = ['drawing', 'formed', 'convened', 'scoring', 'tallied', 'reported'];
+
+function member(m) {
+  return {
+    expert: m.expert,
+    name: m.name || '',
+    specialty: m.specialty || '',
+    center: m.center || '',
+    declared: !!m.declared,
+    declared_at: m.declared_at || null,
+    chair: !!m.chair,
+    voted_for: m.voted_for || '',
+    signed: !!m.signed,
+  };
+}
+
+const copy = (x) => (x === undefined || x === null ? null : JSON.parse(JSON.stringify(x)));
+const list = (x) => (Array.isArray(x) ? x.map((y) => copy(y)) : []);
+
+/** fromSnapshot returns a fresh client state from snapshot.state of an evaluation. */
+export function fromSnapshot(s) {
+  const st = {
+    kind: 'evaluation',
+    room: s.room || '',
+    title: s.title || '',
+    opening: s.opening || '',
+    tenderer: s.tenderer || '',
+    phase: s.phase || '',
+    size: s.size || 0,
+    bids: list(s.bids),
+    criteria: copy(s.criteria),
+    committee: (s.committee || []).map(member),
+    reservesLeft: s.reserves_left || 0,
+    replaced: list(s.replaced),
+    draw: copy(s.draw),
+    returns: list(s.returns),
+    sheets: list(s.sheets),
+    tally: copy(s.tally),
+    report: copy(s.report),
+    reportDigest: s.report_digest || '',
+    reportSignatures: list(s.report_signatures),
+    completed: copy(s.completed_report),
+    clarifications: list(s.clarifications),
+    platformSignature: copy(s.platform_signature),
+    you: s.you ? member(s.you) : null,
+    resync: false, // an event was not folded exactly: ask for a snapshot
+    replacedMe: null, // {reason, in, recused}: the viewer left the committee
+  };
+  return st;
+}
+
+function find(st, expert) {
+  return st.committee.find((m) => m.expert === expert) || null;
+}
+
+function seatOrder(st, expert) {
+  const i = st.committee.findIndex((m) => m.expert === expert);
+  return i < 0 ? st.committee.length : i;
+}
+
+// syncYou refreshes the viewer's own seat after a change.
+function syncYou(st, viewer) {
+  if (viewer?.role !== 'expert') return;
+  const m = find(st, viewer.sub);
+  st.you = m ? { ...m } : null;
+}
+
+/**
+ * applyEvent folds one event (the event field of an event frame: {type,
+ * time, actor, data}, or the whole log entry for staff) into st as seen by
+ * viewer {sub, role}, and returns st. Unknown event types are ignored.
+ */
+export function applyEvent(st, ev, viewer) {
+  const d = ev.data || {};
+  const staff = viewer?.role === 'supervisor' || viewer?.role === 'system';
+  switch (ev.type) {
+    case 'evaluation_created':
+    case 'committee_formed':
+      st.resync = true;
+      if (ev.type === 'committee_formed') {
+        st.draw = viewer?.role === 'admin' || staff ? copy(d) : st.draw;
+        st.phase = 'formed';
+      }
+      break;
+    case 'evaluation_started':
+      st.phase = 'convened';
+      break;
+    case 'declared': {
+      const m = find(st, d.expert);
+      if (m && !d.conflict) {
+        m.declared = true;
+        m.declared_at = ev.time || null;
+      }
+      break;
+    }
+    case 'member_replaced':
+      replace(st, d, viewer);
+      break;
+    case 'chair_voted': {
+      const m = find(st, d.voter);
+      // Members see only their own vote (evaluation_view.go).
+      if (m && (staff || d.voter === viewer?.sub)) m.voted_for = d.candidate;
+      break;
+    }
+    case 'chair_elected':
+      for (const m of st.committee) m.chair = m.expert === d.candidate;
+      break;
+    case 'scoring_opened':
+      st.phase = 'scoring';
+      break;
+    case 'sheets_signed': {
+      const rec = copy(d);
+      st.sheets = st.sheets.filter((s) => s.expert !== d.expert);
+      st.sheets.push(rec);
+      st.sheets.sort((a, b) => seatOrder(st, a.expert) - seatOrder(st, b.expert));
+      break;
+    }
+    case 'sheets_received': {
+      const m = find(st, d.expert);
+      if (m) m.signed = true;
+      break;
+    }
+    case 'sheet_returned': {
+      st.returns.push(copy(d));
+      const m = find(st, d.expert);
+      if (m) m.signed = false;
+      st.tally = null;
+      st.phase = 'scoring';
+      st.report = null;
+      st.reportDigest = '';
+      break;
+    }
+    case 'scores_tallied':
+      st.tally = copy(d);
+      st.phase = 'tallied';
+      st.resync = true; // the report draft and its digest are the server's to compute
+      break;
+    case 'report_signed':
+      st.reportSignatures = st.reportSignatures.filter((s) => s.expert !== d.expert);
+      st.reportSignatures.push(copy(d));
+      st.reportSignatures.sort((a, b) => seatOrder(st, a.expert) - seatOrder(st, b.expert));
+      break;
+    case 'report_completed':
+      st.completed = copy(d);
+      st.phase = 'reported';
+      break;
+    case 'report_platform_signed':
+      st.platformSignature = copy(d);
+      break;
+    case 'clarification_asked':
+      st.clarifications.push(copy(d));
+      break;
+    case 'clarification_answered':
+      for (const c of st.clarifications) {
+        if (c.id === d.id) {
+          c.answer = d.answer;
+          c.answered_at = ev.time || null;
+        }
+      }
+      break;
+    default:
+      break;
+  }
+  syncYou(st, viewer);
+  return st;
+}
+
+// replace folds member_replaced as rooms.Evaluation.replace does: the
+// reserve takes the seat, the outgoing member's votes and sheets are void.
+function replace(st, r, viewer) {
+  if (viewer?.role === 'expert' && r.out === viewer.sub) {
+    st.replacedMe = { reason: r.reason || '', recused: !!r.recused, in: r.in };
+    return;
+  }
+  const seat = st.draw?.drawn?.find((s) => s.expert === r.in) || null;
+  for (let i = 0; i < st.committee.length; i++) {
+    const m = st.committee[i];
+    if (m.expert === r.out) {
+      st.committee[i] = member({ expert: r.in, name: r.name, specialty: r.specialty, center: seat?.center || '' });
+    }
+    if (m.voted_for === r.out) m.voted_for = '';
+  }
+  st.reservesLeft = Math.max(0, st.reservesLeft - 1);
+  st.replaced.push(copy(r));
+  st.sheets = st.sheets.filter((s) => s.expert !== r.out);
+  // Without the draw record the incoming member's venue is unknown here.
+  if (!st.draw) st.resync = true;
+}
+
+/** memberName names a committee member (or the id when unknown). */
+export function memberName(st, expert) {
+  return find(st, expert)?.name || expert;
+}
+
+/** bidName names a bid's bidder (or the id when unknown). */
+export function bidName(st, bidder) {
+  return st.bids.find((b) => b.bidder === bidder)?.name || bidder;
+}
+
+/** chair returns the elected chair's seat, or null. */
+export function chair(st) {
+  return st.committee.find((m) => m.chair) || null;
+}
+
+/** isChair reports whether viewer chairs the committee. */
+export function isChair(st, viewer) {
+  return viewer?.role === 'expert' && chair(st)?.expert === viewer.sub;
+}
+
+/** undeclared lists the members who have not declared yet. */
+export function undeclared(st) {
+  return st.committee.filter((m) => !m.declared);
+}
+
+/** ownSheets returns the viewer's latest signed sheets record, or null. */
+export function ownSheets(st, viewer) {
+  return st.sheets.find((s) => s.expert === viewer?.sub) || null;
+}
+
+/**
+ * openReturns lists the chair's returns to expert while their sheets wait
+ * to be signed again (a return is the reason they are unsigned), oldest
+ * first; none once signed.
+ */
+export function openReturns(st, expert) {
+  const m = find(st, expert);
+  if (!m || m.signed) return [];
+  return st.returns.filter((r) => r.expert === expert);
+}
+
+/** reportSignedBy returns expert's report signature, or null. */
+export function reportSignedBy(st, expert) {
+  return st.reportSignatures.find((s) => s.expert === expert) || null;
+}
+
+/** venues groups the committee by venue (member.center), in seat order of each venue's first member. */
+export function venues(st) {
+  const out = new Map();
+  for (const m of st.committee) {
+    const v = m.center || '';
+    if (!out.has(v)) out.set(v, []);
+    out.get(v).push(m);
+  }
+  return out;
+}
+
+// ---- the score sheet form, checked as rooms/scoring.CheckSheet does ----
+
+const POINTS = /^[0-9]{1,3}(\.[0-9]{1,2})?$/;
+
+function cents(s) {
+  // A decimal with at most 4 places (criteria) as an integer of 1/10000.
+  const m = /^([0-9]{1,15})(?:\.([0-9]{1,4}))?$/.exec(String(s ?? ''));
+  if (!m) return null;
+  return BigInt(m[1]) * 10000n + BigInt((m[2] || '').padEnd(4, '0'));
+}
+
+/** itemRange returns an item's [min, max] as written in the criteria (min defaults to 0). */
+export function itemRange(item) {
+  return [item.min || '0', item.max];
+}
+
+/**
+ * checkSheet validates one draft sheet ({bidder, checks: {id: {pass,
+ * reason}}, scores: {id: text}}) against the criteria, as the server does:
+ * a verdict on every check (a failed one with a reason of 1-500
+ * characters), every item scored within [min, max] with at most 2
+ * decimals. It returns the problems as [{kind, id, value?, min?, max?}].
+ */
+export function checkSheet(criteria, sheet) {
+  const problems = [];
+  for (const k of criteria?.checks || []) {
+    const r = sheet.checks?.[k.id];
+    if (!r || typeof r.pass !== 'boolean') {
+      problems.push({ kind: 'noVerdict', id: k.id });
+    } else if (!r.pass) {
+      const reason = String(r.reason || '');
+      if (!reason.trim()) problems.push({ kind: 'noReason', id: k.id });
+      else if ([...reason].length > 500) problems.push({ kind: 'longReason', id: k.id });
+    }
+  }
+  for (const it of criteria?.items || []) {
+    const v = String(sheet.scores?.[it.id] ?? '').trim();
+    const [lo, hi] = itemRange(it);
+    if (v === '') {
+      problems.push({ kind: 'noScore', id: it.id, min: lo, max: hi });
+    } else if (!POINTS.test(v)) {
+      problems.push({ kind: 'badScore', id: it.id, value: v, min: lo, max: hi });
+    } else {
+      const x = cents(v);
+      if (x < cents(lo) || x > cents(hi)) problems.push({ kind: 'outOfRange', id: it.id, value: v, min: lo, max: hi });
+    }
+  }
+  return problems;
+}
+
+/**
+ * sheetsText is the exact JSON text a member signs and sends: one sheet
+ * per bid in the bids' order, checks and scores in the criteria's order, a
+ * reason only on a failed check.
+ */
+export function sheetsText(st, drafts) {
+  const out = st.bids.map((b) => {
+    const d = drafts[b.bidder] || {};
+    const checks = {};
+    for (const k of st.criteria?.checks || []) {
+      const r = d.checks?.[k.id] || {};
+      checks[k.id] = r.pass ? { pass: true } : { pass: false, reason: String(r.reason || '').trim() };
+    }
+    const scores = {};
+    for (const it of st.criteria?.items || []) scores[it.id] = String(d.scores?.[it.id] ?? '').trim();
+    return { bidder: b.bidder, checks, scores };
+  });
+  return JSON.stringify(out);
+}
+
+/** draftsFrom turns a signed sheets record back into editable drafts (bidder → draft). */
+export function draftsFrom(rec) {
+  const out = {};
+  for (const s of rec?.sheets || []) {
+    const checks = {};
+    for (const [id, r] of Object.entries(s.checks || {})) checks[id] = { pass: !!r.pass, reason: r.reason || '' };
+    out[s.bidder] = { checks, scores: { ...(s.scores || {}) } };
+  }
+  return out;
+}
+
+// ---- the texts a member signs (rooms.DeclarationMessage, SheetsMessage, ReportMessage) ----
+
+export function declarationMessage(room, expert, conflict) {
+  return `bidroom-declaration-v1\n${room}\n${expert}\n${conflict ? 'conflict' : 'no-conflict'}\n`;
+}
+
+export function sheetsMessage(room, expert, sheets) {
+  return `bidroom-score-sheets-v1\n${room}\n${expert}\n${sheets}`;
+}
+
+export function reportMessage(room, expert, digest, dissent) {
+  return `bidroom-evaluation-report-v1\n${room}\n${expert}\n${digest}\n${dissent}`;
+}
