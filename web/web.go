@@ -27,7 +27,10 @@ func Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Referrer-Policy", "no-referrer")
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self' 'wasm-unsafe-eval'")
+		// frame-src blob: lets the evaluation page (eval.js) show a bid
+		// document it fetched with the member's token — a PDF or text blob it
+		// made itself — in its viewer frame; no other origin is ever framed.
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self' 'wasm-unsafe-eval'; frame-src 'self' blob:")
 		if _, err := fs.Stat(sub, trim(r.URL.Path)); err != nil {
 			r.URL.Path = "/"
 		}

@@ -10,6 +10,7 @@ import { t, onLangChange } from './i18n.js';
 import { publish, view, mediaInfo, framesDecoded, grants } from './media.js';
 
 const HALL = 'evaluation';
+const OTHER = '\u0000'; // the venue group of a feed no venue lists
 const ROSTER_EVERY_MS = 2000;
 const FRAMES_EVERY_MS = 1000;
 const STILL_MS = 3000; // no new frame for this long: the picture has stopped
@@ -50,18 +51,22 @@ export function callMode(role, tokenGrants) {
 /**
  * startCall shows the call panel for viewer ({sub, role, name} from the
  * welcome frame) when their role takes part, and returns the call's state
- * (also at window.__bidroomCall), or null.
+ * (also at window.__bidroomCall), or null. With venues (the evaluation
+ * page: () => [{name, members: [sub]}] in the order to show them), the
+ * tiles are grouped by venue (主会场/分会场), each under its name.
  */
-export function startCall({ room, token, viewer }) {
+export function startCall({ room, token, viewer, venues = null }) {
   const mode = callMode(viewer.role, grants(token));
   if (!mode) return null;
-  const call = new Call(room, token, viewer, mode);
+  const call = new Call(room, token, viewer, mode, venues);
   window.__bidroomCall = call.exposed; // for the browser tests and support staff
   return call;
 }
 
 class Call {
-  constructor(room, token, viewer, mode) {
+  constructor(room, token, viewer, mode, venues) {
+    this.venues = venues; // null, or () => [{name, members}]
+    this.venueBoxes = new Map(); // venue name -> {box, head, tiles}
     this.room = room;
     this.token = token;
     this.me = viewer;
@@ -397,17 +402,52 @@ class Call {
       this.renderTile(feed);
       order.push(this.tiles.get(feed).fig);
     }
-    // Move nodes only when the order changed: a moved <video> restarts.
-    const now = [...grid.children];
-    if (now.length !== order.length || now.some((n, i) => n !== order[i])) {
-      grid.replaceChildren(...order);
-      for (const v of grid.querySelectorAll('video')) if (v.paused && v.srcObject) v.play?.().catch(() => {});
+    if (this.venues) {
+      this.placeByVenue(grid, order);
+    } else {
+      place(grid, order);
     }
     const empty = $('call-empty');
     const waiting = this.mode === 'watch' || this.joined === 'in' || this.joined === 'rejoining';
     empty.hidden = this.tiles.size > 0 || !waiting || this.stopped;
     empty.textContent = t(this.mode === 'expert' ? 'call.empty.expert' : 'call.empty.watch');
     grid.hidden = order.length === 0;
+  }
+
+  /**
+   * placeByVenue puts the tiles (own first, then by name) under their
+   * venue's heading, venues in the order venues() gives; a feed of no
+   * listed venue goes last, under "other".
+   */
+  placeByVenue(grid, figs) {
+    grid.classList.add('by-venue');
+    const list = this.venues() || [];
+    const venueOf = new Map();
+    for (const v of list) for (const sub of v.members || []) venueOf.set(sub, v.name || '');
+    const groups = new Map(list.map((v) => [v.name || '', []]));
+    for (const fig of figs) {
+      const name = venueOf.has(fig.dataset.feed) ? venueOf.get(fig.dataset.feed) : null;
+      const key = name === null ? OTHER : name;
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(fig);
+    }
+    const boxes = [];
+    for (const [key, tiles] of groups) {
+      if (tiles.length === 0) continue;
+      let b = this.venueBoxes.get(key);
+      if (!b) {
+        const head = el('h3', { class: 'call-venue-name' });
+        const inner = el('div', { class: 'call-venue-tiles' });
+        const box = el('section', { class: 'call-venue', 'data-testid': 'call-venue', 'data-venue': key === OTHER ? '-' : key });
+        box.append(head, inner);
+        b = { box, head, tiles: inner };
+        this.venueBoxes.set(key, b);
+      }
+      b.head.textContent = key === OTHER ? t('call.venue.other') : key || t('call.venue.none');
+      place(b.tiles, tiles);
+      boxes.push(b.box);
+    }
+    place(grid, boxes);
   }
 
   selfTile() {
@@ -466,6 +506,16 @@ class Call {
     }
     badge.dataset.state = state;
     badge.textContent = label;
+  }
+}
+
+// place makes nodes the children of parent, in order, moving nodes only
+// when the order changed: a moved <video> restarts.
+function place(parent, nodes) {
+  const now = [...parent.children];
+  if (now.length !== nodes.length || now.some((n, i) => n !== nodes[i])) {
+    parent.replaceChildren(...nodes);
+    for (const v of parent.querySelectorAll('video')) if (v.paused && v.srcObject) v.play?.().catch(() => {});
   }
 }
 

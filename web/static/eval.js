@@ -1,0 +1,1121 @@
+// The evaluation room page (评标室, eval.html#room=ID&token=TOKEN): the
+// committee's members declare (回避声明, signed in the page), elect the
+// chair, read the bid documents in the page, fill and sign their score
+// sheets, see the tally, send sheets back (the chair), sign the report and
+// ask bidders for clarification; supervisors see all of it read-only and
+// watch every venue's call; the admin follows the committee's formation.
+// The connection is socket.js's, the fold evalstate.js's (through state.js),
+// the call call.js's. Every check here is a convenience: the server decides.
+
+import './i18n-eval.js';
+import { t, wireLangSwitch, onLangChange, lang } from './i18n.js';
+import { RoomSocket, renderConnection, needsConnRender, parseTime } from './socket.js';
+import { fromSnapshot, applyEvent } from './state.js';
+import * as E from './evalstate.js';
+import { startCall } from './call.js';
+
+const $ = (id, root = document) => root.querySelector(`[data-testid="${id}"]`);
+const $$ = (id, root = document) => [...root.querySelectorAll(`[data-testid="${id}"]`)];
+
+const params = new URLSearchParams(location.hash.slice(1));
+const ROOM = params.get('room') || '';
+const TOKEN = params.get('token') || '';
+
+const MAX_KEY_BYTES = 64 * 1024;
+const MAX_SHEETS_BYTES = 128 << 10; // as rooms.maxSheetsBytes
+const MAX_DOC_BYTES = 256 << 20; // larger documents are not read into the page
+
+let viewer = null; // {sub, role, name}
+let st = null; // evalstate.js
+let call = null;
+let built = ''; // the structure the sheet forms were built for
+const ui = {
+  busy: new Set(), // signing steps under way: 'declare', 'sheets', 'report', 'platform'
+  msg: {}, // prefix -> {key, params, kind}
+  filledFrom: '', // digest of the own sheets record the form was last filled from
+  doc: null, // {bidder, state, type, url, size, message}
+  returnOpen: false,
+  dirty: false, // the sheet form was edited since it was last filled
+};
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else e.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children) if (c !== null && c !== undefined && c !== false) e.append(c);
+  return e;
+}
+
+// ---- formatting ----
+
+function fmtTime(s, withDate = true) {
+  const ms = typeof s === 'number' ? s : parseTime(s);
+  if (Number.isNaN(ms)) return '—';
+  const opts = { timeZone: 'Asia/Shanghai', hour: '2-digit', minute: '2-digit', hour12: false };
+  if (withDate) Object.assign(opts, { month: '2-digit', day: '2-digit' });
+  return new Intl.DateTimeFormat(lang() === 'en' ? 'en-GB' : 'zh-CN', opts).format(ms);
+}
+
+function fmtLeft(ms) {
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  const pad = (n) => String(n).padStart(2, '0');
+  return h > 0 ? `${h}:${pad(m)}:${pad(s)}` : `${pad(m)}:${pad(s)}`;
+}
+
+function fmtPrice(p) {
+  if (!p) return '—';
+  const [int, frac] = String(p).split('.');
+  return `${int.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}${frac ? '.' + frac : ''}`;
+}
+
+function fmtBytes(n) {
+  if (typeof n !== 'number' || Number.isNaN(n)) return '';
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+const short = (d) => (d && d.length > 20 ? `${d.slice(0, 8)}…${d.slice(-8)}` : d || '—');
+
+function specialtyName(s) {
+  return s === 'tenderer_rep' ? t('eval.rep') : s;
+}
+
+function venueName(c) {
+  return c || t('call.venue.none');
+}
+
+/** paren writes "name（note）" in Chinese, "name (note)" in English. */
+const paren = (name, note) => (lang() === 'en' ? `${name} (${note})` : `${name}（${note}）`);
+
+const memberName = (x) => (st ? E.memberName(st, x) : x);
+const bidName = (b) => (st ? E.bidName(st, b) : b);
+function itemName(id) {
+  const it = st?.criteria?.items?.find((i) => i.id === id) || st?.criteria?.checks?.find((c) => c.id === id);
+  return it ? paren(it.name, id) : id;
+}
+
+// ---- who is looking ----
+
+const isMember = () => viewer?.role === 'expert' && !!st?.you && !st.replacedMe;
+const isSupervisor = () => viewer?.role === 'supervisor';
+const isAdmin = () => viewer?.role === 'admin';
+const phaseAtLeast = (p) => E.PHASES.indexOf(st?.phase) >= E.PHASES.indexOf(p);
+
+// ---- feedback ----
+
+let feedbackTimer = null;
+
+function feedback(text, kind = 'info') {
+  const f = $('feedback');
+  f.hidden = false;
+  f.textContent = text;
+  f.dataset.kind = kind;
+  clearTimeout(feedbackTimer);
+  if (kind !== 'error') feedbackTimer = setTimeout(() => (f.hidden = true), 8000);
+}
+
+// refusals puts the server's refusals of evaluation commands into words; the
+// server's own sentence follows in parentheses (English: as it is).
+const REFUSALS = [
+  [/does not verify with .*registered key/, 'eval.refuse.wrongKey'],
+  [/every member declares first; waiting for (.+)$/, 'eval.refuse.undeclared', (m) => ({ who: m[1].split(', ').map(memberName).join('、') })],
+  [/declare \(回避声明\) before you vote/, 'eval.refuse.declareFirst'],
+  [/the chair is elected already/, 'eval.refuse.chairElected'],
+  [/only the chair|asks through its chair/, 'eval.refuse.chairOnly'],
+  [/has signed their sheets/, 'eval.refuse.signedAlready'],
+  [/has declared already/, 'eval.refuse.declaredAlready'],
+  [/has signed the report already/, 'eval.refuse.reportSignedAlready'],
+  [/the report changed/, 'eval.refuse.reportChanged'],
+  [/begun to sign the report/, 'eval.refuse.reportStarted'],
+  [/no reserve of specialty (\S+) is left/, 'eval.refuse.noReserve'],
+  [/is not on the committee|is not a member of evaluation/, 'eval.refuse.notMember'],
+  [/minutes must be/, 'eval.refuse.minutes'],
+  [/^sheet for (\S+): (.*)$/, 'eval.refuse.sheet', (m) => ({ bid: bidName(m[1]), message: m[2] })],
+];
+
+function refusalText(f) {
+  const msg = f.message || f.code || '';
+  if (lang() !== 'en') {
+    for (const [re, key, p] of REFUSALS) {
+      const m = re.exec(msg);
+      if (m) return `${t(key, p ? p(m) : {})}（${msg}）`;
+    }
+  }
+  const generic = t(`eval.code.${f.code}`);
+  return generic === `eval.code.${f.code}` ? msg : `${generic}：${msg}`;
+}
+
+// ---- the connection ----
+
+const sock = new RoomSocket({
+  room: ROOM,
+  token: TOKEN,
+  messages: { auth: 'eval.err.auth', forbidden: 'eval.err.forbidden', gone: 'eval.err.gone', noToken: 'err.noToken' },
+  hooks: {
+    welcome(v) {
+      viewer = v;
+      render();
+    },
+    snapshot(f) {
+      if (f.kind && f.kind !== 'evaluation') {
+        // An opening (or another kind) has its own page.
+        sock.stop();
+        location.replace(`room.html${location.hash}`);
+        return;
+      }
+      st = fromSnapshot(f.state);
+      startCallPanel();
+      render();
+    },
+    event(e) {
+      applyEvent(st, e, viewer);
+      if (st.replacedMe) {
+        sock.stop();
+        render();
+        return;
+      }
+      if (st.resync) {
+        st.resync = false;
+        sock.resync();
+      }
+      render();
+    },
+    ack(p, f) {
+      feedback(t(f.duplicate ? 'cmd.duplicate' : f.events ? 'cmd.ok' : 'cmd.noop', { what: t(p.what) }), 'ok');
+      render();
+    },
+    refused(p, f) {
+      feedback(t('cmd.failed', { what: t(p.what), message: refusalText(f) }), 'error');
+      render();
+      return true;
+    },
+    serverError(f) {
+      feedback(t('server.error', { message: refusalText(f) }), 'error');
+    },
+    feedback(key, p, kind) {
+      feedback(t(key, p), kind);
+    },
+    change() {
+      renderConnection(sock);
+    },
+  },
+});
+
+/** command sends a room command; done(ok, frame) runs with the answer. */
+function command(type, data, what, done) {
+  return sock.command(type, data, what, done);
+}
+
+// ---- the key and the signature (WebAssembly: bidroomEvalSign) ----
+
+let wasmReady = null;
+
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    const s = document.createElement('script');
+    s.src = src;
+    s.onload = resolve;
+    s.onerror = () => reject(new Error(`cannot load ${src}`));
+    document.head.append(s);
+  });
+}
+
+function loadSigner() {
+  if (!wasmReady) {
+    wasmReady = (async () => {
+      if (typeof globalThis.Go !== 'function') await loadScript('wasm_exec.js');
+      const go = new globalThis.Go();
+      const { instance } = await WebAssembly.instantiateStreaming(fetch('unlock.wasm'), go.importObject);
+      go.run(instance); // registers bidroomEvalSign (and the opening's functions), then blocks for the page's lifetime
+      for (let i = 0; i < 100 && typeof globalThis.bidroomEvalSign !== 'function'; i++) await new Promise((r) => setTimeout(r, 20));
+      if (typeof globalThis.bidroomEvalSign !== 'function') throw new Error('bidroomEvalSign missing');
+      return globalThis.bidroomEvalSign;
+    })();
+    wasmReady.catch(() => {
+      wasmReady = null;
+    });
+  }
+  return wasmReady;
+}
+
+function readText(file) {
+  return new Promise((resolve, reject) => {
+    const r = new FileReader();
+    r.onload = () => resolve(String(r.result));
+    r.onerror = () => reject(r.error);
+    r.readAsText(file);
+  });
+}
+
+class SignError extends Error {
+  constructor(code, detail = '') {
+    super(code);
+    this.code = code;
+    this.detail = detail;
+  }
+}
+
+const SIGN_ERRORS = new Set(['no_file', 'too_big', 'bad_key', 'wrong_password', 'bad_challenge', 'load_failed']);
+
+/** keyPicker fills a [data-key=prefix] box with the key file and password fields. */
+function keyPicker(prefix) {
+  const box = document.querySelector(`.eval-key[data-key="${prefix}"]`);
+  const input = el('input', { type: 'file', class: 'visually-hidden', 'data-testid': `${prefix}-key`, accept: '.pem,.key,application/x-pem-file,text/plain' });
+  const name = el('span', { class: 'file-pick-name', 'data-testid': `${prefix}-key-name`, 'data-empty': t('unlock.noFile') });
+  const pwd = el('input', { type: 'password', 'data-testid': `${prefix}-password`, autocomplete: 'off' });
+  box.append(
+    el('div', { class: 'unlock-field' },
+      el('span', { 'data-i18n': 'eval.key.file', text: t('eval.key.file') }),
+      el('label', { class: 'file-pick' }, input, el('span', { class: 'file-pick-button', 'data-i18n': 'unlock.choose', text: t('unlock.choose') }), name)),
+    el('label', { class: 'unlock-field' }, el('span', { 'data-i18n': 'unlock.password', text: t('unlock.password') }), pwd),
+  );
+  input.addEventListener('change', () => {
+    name.textContent = input.files?.[0]?.name || '';
+    if (ui.msg[prefix]?.kind === 'error') setMsg(prefix, null);
+  });
+}
+
+function clearKey(prefix) {
+  $(`${prefix}-key`).value = '';
+  $(`${prefix}-key-name`).textContent = '';
+  $(`${prefix}-password`).value = '';
+}
+
+/** sign signs text with the key chosen in the prefix's picker, in the page; the key file is never sent. */
+async function sign(prefix, text) {
+  const file = $(`${prefix}-key`).files?.[0];
+  if (!file) throw new SignError('no_file');
+  if (file.size > MAX_KEY_BYTES) throw new SignError('too_big');
+  let keyPEM = await readText(file);
+  let signer;
+  try {
+    if (!wasmReady) setMsg(prefix, 'eval.sign.loading');
+    signer = await loadSigner();
+  } catch {
+    throw new SignError('load_failed');
+  }
+  const out = signer(keyPEM, $(`${prefix}-password`).value, text, ROOM);
+  keyPEM = '';
+  if (!out || out.error) throw new SignError(out?.code || 'internal', out?.error);
+  return out.signature;
+}
+
+function setMsg(prefix, key, p = {}, kind = 'info') {
+  ui.msg[prefix] = key ? { key, params: p, kind } : null;
+  renderMsg(prefix);
+}
+
+function renderMsg(prefix) {
+  const box = $(`${prefix}-msg`);
+  if (!box) return;
+  const m = ui.msg[prefix];
+  box.hidden = !m;
+  if (m) {
+    box.textContent = m.text ?? t(m.key, m.params);
+    box.dataset.kind = m.kind;
+  }
+}
+
+function setMsgText(prefix, text, kind) {
+  ui.msg[prefix] = { text, kind };
+  renderMsg(prefix);
+}
+
+/**
+ * signAndSend signs text in the page and sends command with data plus the
+ * signature; the answer lands in the prefix's message line.
+ */
+async function signAndSend(prefix, text, type, data, what, onDone) {
+  if (ui.busy.has(prefix)) return;
+  ui.busy.add(prefix);
+  render();
+  try {
+    setMsg(prefix, 'eval.sign.working');
+    const signature = await sign(prefix, text);
+    setMsg(prefix, 'eval.sign.sending');
+    await new Promise((resolve) => {
+      command(type, { ...data, signature }, what, (ok, f) => {
+        if (ok) {
+          clearKey(prefix);
+          setMsg(prefix, 'eval.sign.done', { what: t(what) }, 'ok');
+        } else {
+          setMsgText(prefix, t('cmd.failed', { what: t(what), message: refusalText(f) }), 'error');
+        }
+        onDone?.(ok);
+        resolve();
+      });
+    });
+  } catch (err) {
+    const code = err instanceof SignError ? err.code : 'internal';
+    const key = SIGN_ERRORS.has(code) ? `eval.sign.err.${code}` : 'eval.sign.err.other';
+    setMsg(prefix, key, { code, message: err?.detail || err?.message || '' }, 'error');
+  } finally {
+    ui.busy.delete(prefix);
+    render();
+  }
+}
+
+// ---- REST ----
+
+async function api(method, route) {
+  const r = await fetch(route, { method, headers: { Authorization: `Bearer ${TOKEN}` }, cache: 'no-store' });
+  const json = await r.json().catch(() => ({}));
+  if (!r.ok) throw Object.assign(new Error(json?.error?.message || `HTTP ${r.status}`), { code: json?.error?.code || `http_${r.status}` });
+  return json;
+}
+
+// ---- the bid documents ----
+
+async function openDoc(bidder) {
+  closeDoc();
+  const doc = { bidder, state: 'loading' };
+  ui.doc = doc;
+  renderDoc();
+  try {
+    const r = await fetch(`/api/v1/evaluations/${encodeURIComponent(ROOM)}/documents/${encodeURIComponent(bidder)}`, {
+      headers: { Authorization: `Bearer ${TOKEN}` },
+      cache: 'no-store',
+    });
+    if (!r.ok) {
+      const json = await r.json().catch(() => ({}));
+      throw Object.assign(new Error(json?.error?.message || `HTTP ${r.status}`), { status: r.status });
+    }
+    const type = (r.headers.get('Content-Type') || '').split(';')[0].trim();
+    const size = Number(r.headers.get('Content-Length'));
+    if (type !== 'application/pdf' && type !== 'text/plain') {
+      await r.body?.cancel();
+      Object.assign(doc, { state: 'unsupported', size });
+    } else if (size > MAX_DOC_BYTES) {
+      await r.body?.cancel();
+      Object.assign(doc, { state: 'tooBig', size });
+    } else {
+      const buf = await r.arrayBuffer();
+      // Only these two types ever reach the frame: never HTML, never a download.
+      const blob = new Blob([buf], { type: type === 'application/pdf' ? 'application/pdf' : 'text/plain;charset=utf-8' });
+      Object.assign(doc, { state: 'shown', type: blob.type, size: buf.byteLength, url: URL.createObjectURL(blob), blob, digest: r.headers.get('X-Bid-Digest') || '' });
+    }
+  } catch (err) {
+    Object.assign(doc, { state: 'error', message: err.message, status: err.status || 0 });
+  }
+  if (ui.doc !== doc) {
+    if (doc.url) URL.revokeObjectURL(doc.url); // closed or replaced meanwhile
+    return;
+  }
+  renderDoc();
+}
+
+function closeDoc() {
+  if (ui.doc?.url) URL.revokeObjectURL(ui.doc.url);
+  ui.doc = null;
+  const frame = $('doc-frame');
+  frame.removeAttribute('src');
+  renderDoc();
+}
+
+function renderDoc() {
+  const box = $('doc-viewer');
+  const d = ui.doc;
+  box.hidden = !d;
+  $$('doc-open').forEach((b) => b.setAttribute('aria-pressed', String(!!d && b.dataset.bidder === d.bidder)));
+  if (!d) return;
+  box.dataset.state = d.state;
+  $('doc-title').textContent = bidName(d.bidder);
+  $('doc-meta').textContent = d.state === 'shown' ? `${d.type === 'application/pdf' ? 'PDF' : t('eval.doc.text')} · ${fmtBytes(d.size)}` : '';
+  const status = $('doc-status');
+  const frame = $('doc-frame');
+  status.hidden = d.state === 'shown';
+  status.dataset.kind = d.state === 'loading' ? 'info' : 'error';
+  status.textContent = d.state === 'shown' ? '' : t(`eval.doc.${d.state}`, { message: d.message || '', size: fmtBytes(d.size) });
+  frame.hidden = d.state !== 'shown';
+  frame.title = t('eval.doc.frame', { name: bidName(d.bidder) });
+  if (d.state === 'shown' && frame.getAttribute('src') !== d.url) frame.src = d.url;
+}
+
+// ---- the sheet forms (one per bid, built once from the criteria) ----
+
+function structureKey() {
+  return JSON.stringify([st.criteria?.checks?.map((c) => c.id), st.criteria?.items?.map((i) => [i.id, i.min, i.max]), st.bids.map((b) => b.bidder)]);
+}
+
+function buildSheets() {
+  const key = structureKey();
+  if (built === key) return;
+  built = key;
+  const root = $('sheets-forms');
+  root.replaceChildren();
+  for (const b of st.bids) {
+    const box = el('fieldset', { class: 'eval-sheet', 'data-testid': 'sheet-form', 'data-bidder': b.bidder });
+    box.append(el('legend', {},
+      el('span', { class: 'eval-sheet-name', text: b.name || b.bidder }),
+      el('span', { class: 'eval-sheet-price', text: t('eval.sheet.price', { price: fmtPrice(b.price) }) })));
+    const checks = st.criteria?.checks || [];
+    if (checks.length) box.append(el('h4', { 'data-i18n': 'eval.sheet.checks', text: t('eval.sheet.checks') }));
+    for (const c of checks) {
+      const name = `chk-${b.bidder}-${c.id}`;
+      const reason = el('textarea', { 'data-testid': 'check-reason', 'data-check': c.id, rows: 1, maxlength: 500, 'data-i18n-placeholder': 'eval.sheet.failReason', placeholder: t('eval.sheet.failReason') });
+      const row = el('div', { class: 'eval-check', 'data-testid': 'check-row', 'data-check': c.id },
+        el('span', { class: 'eval-check-name', text: c.name }),
+        el('label', { class: 'eval-pass' }, el('input', { type: 'radio', name, value: 'pass', 'data-testid': 'check-pass', 'data-check': c.id }), el('span', { 'data-i18n': 'eval.sheet.pass', text: t('eval.sheet.pass') })),
+        el('label', { class: 'eval-fail' }, el('input', { type: 'radio', name, value: 'fail', 'data-testid': 'check-fail', 'data-check': c.id }), el('span', { 'data-i18n': 'eval.sheet.fail', text: t('eval.sheet.fail') })),
+        reason);
+      row.addEventListener('change', () => {
+        reason.hidden = !row.querySelector('[value="fail"]').checked;
+        ui.dirty = true;
+      });
+      reason.hidden = true;
+      box.append(row);
+    }
+    const items = st.criteria?.items || [];
+    if (items.length) box.append(el('h4', { 'data-i18n': 'eval.sheet.items', text: t('eval.sheet.items') }));
+    for (const it of items) {
+      const [lo, hi] = E.itemRange(it);
+      const input = el('input', {
+        type: 'text', inputmode: 'decimal', 'data-testid': 'score-input', 'data-item': it.id, maxlength: 6, autocomplete: 'off',
+        'aria-label': `${b.name} · ${it.name}`,
+      });
+      input.addEventListener('input', () => {
+        ui.dirty = true;
+        input.removeAttribute('aria-invalid');
+      });
+      box.append(el('label', { class: 'eval-item', 'data-testid': 'item-row', 'data-item': it.id },
+        el('span', { class: 'eval-item-name', text: it.name }),
+        el('span', { class: 'eval-item-group', text: t(`eval.group.${it.group}`) }),
+        input,
+        el('span', { class: 'eval-item-range', text: t('eval.sheet.range', { min: lo, max: hi }) })));
+    }
+    box.append(el('p', { class: 'hint', text: t('eval.sheet.priceNote') }));
+    root.append(box);
+  }
+}
+
+/** readDrafts reads the forms into bidder → {checks, scores}. */
+function readDrafts() {
+  const out = {};
+  for (const box of $$('sheet-form')) {
+    const d = { checks: {}, scores: {} };
+    for (const row of box.querySelectorAll('[data-testid="check-row"]')) {
+      const id = row.dataset.check;
+      const pass = row.querySelector('[value="pass"]').checked;
+      const fail = row.querySelector('[value="fail"]').checked;
+      if (pass || fail) d.checks[id] = { pass, reason: row.querySelector('textarea').value };
+    }
+    for (const input of box.querySelectorAll('[data-testid="score-input"]')) d.scores[input.dataset.item] = input.value;
+    out[box.dataset.bidder] = d;
+  }
+  return out;
+}
+
+/** fillDrafts puts drafts (from the member's signed sheets) into the forms. */
+function fillDrafts(drafts) {
+  for (const box of $$('sheet-form')) {
+    const d = drafts[box.dataset.bidder] || { checks: {}, scores: {} };
+    for (const row of box.querySelectorAll('[data-testid="check-row"]')) {
+      const r = d.checks[row.dataset.check];
+      row.querySelector('[value="pass"]').checked = r?.pass === true;
+      row.querySelector('[value="fail"]').checked = r?.pass === false;
+      const reason = row.querySelector('textarea');
+      reason.value = r?.reason || '';
+      reason.hidden = r?.pass !== false;
+    }
+    for (const input of box.querySelectorAll('[data-testid="score-input"]')) input.value = d.scores[input.dataset.item] ?? '';
+  }
+  ui.dirty = false;
+}
+
+function problemText(bidder, p) {
+  return t(`eval.problem.${p.kind}`, { bid: bidName(bidder), item: itemName(p.id), value: p.value ?? '', min: p.min ?? '', max: p.max ?? '' });
+}
+
+/** checkForms validates every form; it marks the fields and lists the problems, and returns them. */
+function checkForms() {
+  const drafts = readDrafts();
+  const all = [];
+  for (const b of st.bids) {
+    const box = $$('sheet-form').find((x) => x.dataset.bidder === b.bidder);
+    box?.querySelectorAll('[aria-invalid]').forEach((x) => x.removeAttribute('aria-invalid'));
+    for (const p of E.checkSheet(st.criteria, drafts[b.bidder] || {})) {
+      all.push({ bidder: b.bidder, ...p });
+      const sel = p.kind.endsWith('Reason') ? `textarea[data-check="${p.id}"]` : p.kind === 'noVerdict' ? `[data-testid="check-row"][data-check="${p.id}"]` : `input[data-item="${p.id}"]`;
+      box?.querySelector(sel)?.setAttribute('aria-invalid', 'true');
+    }
+  }
+  const list = $('sheets-problems');
+  list.replaceChildren(...all.map((p) => el('li', { 'data-testid': 'sheets-problem', 'data-bidder': p.bidder, 'data-item': p.id, text: problemText(p.bidder, p) })));
+  list.hidden = all.length === 0;
+  return { drafts, problems: all };
+}
+
+async function onSignSheets(e) {
+  e.preventDefault();
+  if (!isMember() || st.phase !== 'scoring' || st.you.signed) return;
+  const { drafts, problems } = checkForms();
+  if (problems.length) {
+    setMsg('sheets', 'eval.sheets.fix', { n: problems.length }, 'error');
+    $('sheets-problems').scrollIntoView({ block: 'nearest' });
+    return;
+  }
+  const text = E.sheetsText(st, drafts);
+  if (new TextEncoder().encode(text).length > MAX_SHEETS_BYTES) {
+    setMsg('sheets', 'eval.sheets.tooBig', {}, 'error');
+    return;
+  }
+  await signAndSend('sheets', E.sheetsMessage(ROOM, viewer.sub, text), 'submit_sheets', { sheets: text }, 'eval.cmd.sheets', (ok) => {
+    if (ok) ui.dirty = false;
+  });
+}
+
+// ---- rendering ----
+
+function render() {
+  renderConnection(sock);
+  if (!viewer) return;
+  $('you-role').textContent = t(`role.${viewer.role}`);
+  $('you-role').dataset.role = viewer.role;
+  $('you-name').textContent = viewer.name || viewer.sub;
+  if (!st) return;
+  document.title = `${st.title || ROOM} · ${t('eval.tagline')} · Bidroom`;
+  document.body.classList.toggle('is-left', !!st.replacedMe);
+  renderLeft();
+  renderHead();
+  renderCommittee();
+  renderStart();
+  renderDeclare();
+  renderChair();
+  renderBids();
+  renderScoring();
+  renderTally();
+  renderReport();
+  renderClarify();
+  renderAllSheets();
+  renderDraw();
+}
+
+function renderLeft() {
+  const box = $('eval-left');
+  box.hidden = !st.replacedMe;
+  if (st.replacedMe) {
+    $('eval-left-text').textContent = t(st.replacedMe.recused ? 'eval.left.recused' : 'eval.left.replaced', { reason: st.replacedMe.reason });
+  }
+}
+
+function shownPhase() {
+  // The admin's stream carries the formation only: past the start, the
+  // admin's page does not follow the phases (evaluation_view.go).
+  if (isAdmin() && phaseAtLeast('convened')) return 'started';
+  return st.phase;
+}
+
+function renderHead() {
+  const p = shownPhase();
+  const ph = $('phase');
+  ph.dataset.phase = p;
+  ph.textContent = t(`eval.phase.${p}`);
+  $('eval-title').textContent = st.title || ROOM;
+  $('eval-tenderer').textContent = st.tenderer || '—';
+  $('eval-opening').textContent = st.opening || '—';
+  $('eval-size').textContent = t('eval.sizeN', { n: st.size });
+  const me = st.you;
+  $('you-name').textContent = me?.name || viewer.name || viewer.sub;
+  const chairTag = $('you-chair');
+  chairTag.hidden = !me?.chair;
+  chairTag.textContent = t('eval.chair.tag');
+  const steps = $('eval-steps');
+  steps.replaceChildren();
+  const at = E.PHASES.indexOf(st.phase);
+  E.PHASES.forEach((ph2, i) => {
+    let state = i < at ? 'done' : i === at ? 'current' : 'todo';
+    if (isAdmin() && i > E.PHASES.indexOf('convened')) state = 'unknown';
+    steps.append(el('li', { 'data-testid': 'eval-step', 'data-phase': ph2, 'data-state': state, text: t(`eval.step.${ph2}`) }));
+  });
+}
+
+function renderCommittee() {
+  const list = $('committee-list');
+  list.replaceChildren();
+  const sealed = $('committee-sealed');
+  sealed.hidden = st.committee.length > 0;
+  sealed.textContent = t('eval.committee.sealed');
+  $('committee-count').textContent = st.committee.length ? t('eval.committee.count', { n: st.committee.length, venues: E.venues(st).size }) : '';
+  const showWork = !isAdmin();
+  st.committee.forEach((m, i) => {
+    const me = m.expert === viewer.sub && viewer.role === 'expert';
+    const name = el('span', { class: 'person-name' },
+      el('span', {}, m.name || m.expert, me ? el('span', { class: 'me', text: t('eval.me') }) : null),
+      el('span', { class: 'eval-person-meta', text: `${specialtyName(m.specialty)} · ${venueName(m.center)}` }));
+    const tags = el('span', { class: 'tags' });
+    if (m.chair && showWork) tags.append(el('span', { class: 'tag tag-live', 'data-testid': 'chair-tag', text: t('eval.chair.tag') }));
+    if (showWork && phaseAtLeast('convened')) {
+      tags.append(el('span', { class: `tag ${m.declared ? 'tag-ok' : 'tag-muted'}`, 'data-testid': 'declared-tag', text: t(m.declared ? 'eval.declared' : 'eval.undeclared') }));
+    }
+    if (showWork && phaseAtLeast('scoring')) {
+      tags.append(el('span', { class: `tag ${m.signed ? 'tag-ok' : 'tag-muted'}`, 'data-testid': 'signed-tag', text: t(m.signed ? 'eval.sheetsSigned' : 'eval.sheetsPending') }));
+    }
+    if (showWork && phaseAtLeast('tallied') && (st.report || st.completed)) {
+      const s = E.reportSignedBy(st, m.expert) || st.completed?.signatures?.find((x) => x.expert === m.expert);
+      tags.append(el('span', { class: `tag ${s ? 'tag-ok' : 'tag-muted'}`, 'data-testid': 'report-tag', text: t(s ? 'eval.reportSigned' : 'eval.reportPending') }));
+    }
+    if (isSupervisor() && m.voted_for && !E.chair(st)) tags.append(el('span', { class: 'tag tag-muted', 'data-testid': 'vote-tag', text: t('eval.votedFor', { name: memberName(m.voted_for) }) }));
+    list.append(el('li', { class: 'person', 'data-testid': 'member-row', 'data-expert': m.expert, 'data-venue': m.center || '' },
+      el('span', { class: 'person-index', text: String(i + 1) }), name, tags));
+  });
+  const rep = $('replaced-list');
+  rep.replaceChildren(...st.replaced.map((r) => el('li', { 'data-testid': 'replaced-row', 'data-out': r.out, 'data-in': r.in,
+    text: t(r.recused ? 'eval.replaced.recused' : 'eval.replaced.declined', { in: r.name || r.in, out: r.out, reason: r.reason }) })));
+  $('replaced-box').hidden = st.replaced.length === 0;
+}
+
+function renderStart() {
+  $('admin-note').hidden = !isAdmin();
+  const show = isAdmin() && st.phase === 'formed';
+  $('start-card').hidden = !show;
+  $('start-evaluation').disabled = sock.busy('start_evaluation');
+}
+
+function renderDeclare() {
+  const show = isMember() && st.phase === 'convened' && !st.you.declared;
+  $('declare').hidden = !show;
+  if (!show) return;
+  $('declare-bidders').replaceChildren(...st.bids.map((b) => el('li', { text: b.name || b.bidder })));
+  const conflict = $('declare-conflict').checked;
+  $('declare-reason-box').hidden = !conflict;
+  const busy = ui.busy.has('declare');
+  for (const id of ['declare-none', 'declare-conflict', 'declare-reason', 'declare-key', 'declare-password', 'declare-sign']) $(id).disabled = busy;
+  $('declare-sign').textContent = t(conflict ? 'eval.declare.signConflict' : 'eval.declare.sign');
+  renderMsg('declare');
+}
+
+async function onDeclare(e) {
+  e.preventDefault();
+  if (!isMember() || st.you.declared) return;
+  const conflict = $('declare-conflict').checked;
+  const reason = $('declare-reason').value.trim();
+  if (conflict && !reason) {
+    setMsg('declare', 'eval.declare.needReason', {}, 'error');
+    $('declare-reason').focus();
+    return;
+  }
+  const data = conflict ? { conflict: true, reason } : { conflict: false };
+  await signAndSend('declare', E.declarationMessage(ROOM, viewer.sub, conflict), 'declare', data, conflict ? 'eval.cmd.recuse' : 'eval.cmd.declare');
+}
+
+function renderChair() {
+  const show = (isMember() || isSupervisor()) && st.phase === 'convened';
+  $('chair-card').hidden = !show;
+  if (!show) return;
+  const elected = E.chair(st);
+  const me = st.you;
+  const hint = $('chair-hint');
+  if (elected) hint.textContent = t('eval.chair.elected', { name: elected.name });
+  else if (isSupervisor()) hint.textContent = t('eval.chair.watch');
+  else if (!me.declared) hint.textContent = t('eval.chair.declareFirst');
+  else hint.textContent = me.voted_for ? t('eval.chair.voted', { name: memberName(me.voted_for) }) : t('eval.chair.hint', { n: Math.floor(st.committee.length / 2) + 1 });
+  const list = $('vote-list');
+  list.replaceChildren();
+  if (!elected) {
+    for (const m of st.committee) {
+      const li = el('li', { 'data-testid': 'vote-row', 'data-expert': m.expert }, el('span', { class: 'eval-vote-name', text: m.name || m.expert }));
+      if (isSupervisor()) {
+        const voters = st.committee.filter((x) => x.voted_for === m.expert).map((x) => x.name);
+        li.append(el('span', { class: 'hint', 'data-testid': 'vote-count', text: t('eval.chair.votes', { n: voters.length, who: voters.join('、') }) }));
+      } else {
+        const mine = me.voted_for === m.expert;
+        const btn = el('button', { type: 'button', 'data-testid': 'vote', 'data-candidate': m.expert, class: mine ? 'primary' : '', 'aria-pressed': String(mine),
+          text: t(mine ? 'eval.chair.votedButton' : 'eval.chair.vote') });
+        btn.disabled = !me.declared || sock.busy('vote_chair');
+        btn.addEventListener('click', () => command('vote_chair', { candidate: m.expert }, 'eval.cmd.vote'));
+        li.append(btn);
+      }
+      list.append(li);
+    }
+  }
+  const box = $('open-scoring-box');
+  box.hidden = !(isMember() && elected?.expert === viewer.sub);
+  if (!box.hidden) {
+    const missing = E.undeclared(st);
+    $('open-scoring-hint').textContent = missing.length ? t('eval.open.waiting', { who: missing.map((m) => m.name).join('、') }) : t('eval.open.ready');
+    $('open-scoring').disabled = sock.busy('open_scoring');
+  }
+}
+
+function renderBids() {
+  const show = (isMember() || isSupervisor()) && st.bids.length > 0;
+  $('bids').hidden = !show;
+  if (!show) return;
+  const list = $('bid-list');
+  const want = st.bids.map((b) => b.bidder).join('\n');
+  if (list.dataset.built !== want + lang()) {
+    list.dataset.built = want + lang();
+    list.replaceChildren(...st.bids.map((b, i) => {
+      const btn = el('button', { type: 'button', 'data-testid': 'doc-open', 'data-bidder': b.bidder, text: t('eval.doc.open') });
+      btn.disabled = !b.plaintext_digest;
+      btn.title = b.plaintext_digest ? t('eval.doc.digest', { digest: b.plaintext_digest }) : t('eval.doc.none');
+      btn.addEventListener('click', () => openDoc(b.bidder));
+      return el('li', { class: 'eval-bid', 'data-testid': 'bid-row', 'data-bidder': b.bidder },
+        el('span', { class: 'person-index', text: String(i + 1) }),
+        el('span', { class: 'eval-bid-name', text: b.name || b.bidder }),
+        el('span', { class: 'eval-bid-price', text: t('eval.sheet.price', { price: fmtPrice(b.price) }) }),
+        btn);
+    }));
+  }
+  renderDoc();
+}
+
+function renderScoring() {
+  const show = isMember() && phaseAtLeast('scoring');
+  $('scoring').hidden = !show;
+  if (!show) return;
+  const signed = st.committee.filter((m) => m.signed).length;
+  $('scoring-progress').textContent = t('eval.scoring.progress', { n: signed, of: st.committee.length });
+  const me = st.you;
+  const own = E.ownSheets(st, viewer);
+  const open = st.phase === 'scoring' && !me.signed;
+  const status = $('sheets-status');
+  status.hidden = open && !own;
+  status.textContent = me.signed && own ? t('eval.sheets.signed', { digest: short(own.digest) }) : open ? t('eval.sheets.resign') : t('eval.sheets.closed');
+  status.title = own?.digest || '';
+  const returned = E.openReturns(st, viewer.sub);
+  const rbox = $('sheets-returned');
+  rbox.hidden = !(open && returned.length);
+  rbox.replaceChildren(
+    el('strong', { text: t('eval.returned.title') }),
+    ...returned.map((r) => el('p', { 'data-testid': 'sheets-returned-row', 'data-bidder': r.bidder, 'data-item': r.item || '',
+      text: t('eval.returned.row', { bid: bidName(r.bidder), item: r.item ? itemName(r.item) : t('eval.returned.whole'), reason: r.reason }) })),
+  );
+  const form = $('sheets-form');
+  form.hidden = !open;
+  if (!open) return;
+  buildSheets();
+  if (own && own.digest !== ui.filledFrom) {
+    // A returned sheet: start from what was signed, to fix and sign again.
+    ui.filledFrom = own.digest;
+    fillDrafts(E.draftsFrom(own));
+  }
+  for (const x of document.querySelectorAll('.eval-sheets .is-returned')) x.classList.remove('is-returned');
+  for (const r of returned) {
+    const box = $$('sheet-form').find((x) => x.dataset.bidder === r.bidder);
+    box?.classList.add('is-returned');
+    if (r.item) box?.querySelector(`input[data-item="${r.item}"]`)?.classList.add('is-returned');
+  }
+  $('sheets-hint').textContent = t('eval.sheets.hint', { n: st.bids.length });
+  const busy = ui.busy.has('sheets');
+  form.querySelectorAll('input, textarea, button').forEach((x) => (x.disabled = busy));
+  renderMsg('sheets');
+}
+
+function renderTally() {
+  const show = !!st.tally;
+  $('tally').hidden = !show;
+  if (!show) return;
+  const rows = $('tally-rows');
+  rows.replaceChildren(...st.tally.results.map((r) => {
+    const bid = st.bids.find((b) => b.bidder === r.bidder);
+    const failed = (r.failed || []).map((id) => st.criteria?.checks?.find((c) => c.id === id)?.name || id);
+    return el('tr', { 'data-testid': 'tally-row', 'data-bidder': r.bidder, 'data-valid': String(r.valid), 'data-rank': r.rank || '' },
+      el('td', { class: 'num', text: r.valid ? String(r.rank) : '—' }),
+      el('td', { class: 'name' }, el('span', { text: bid?.name || r.bidder }), r.valid ? null : el('span', { class: 'tag tag-bad', text: t('eval.tally.invalid', { checks: failed.join('、') }) })),
+      el('td', { class: 'num', text: fmtPrice(bid?.price) }),
+      el('td', { class: 'num', text: r.technical }),
+      el('td', { class: 'num', text: r.commercial }),
+      el('td', { class: 'num', text: r.valid ? r.price : '—' }),
+      el('td', { class: 'num total', 'data-testid': 'tally-total', text: r.total }));
+  }));
+  const outliers = st.tally.outliers || [];
+  const canReturn = E.isChair(st, viewer) && (st.phase === 'tallied' || st.phase === 'scoring') && st.reportSignatures.length === 0;
+  $('outliers-hint').textContent = outliers.length ? t('eval.outliers.hint', { share: shareText() }) : t('eval.outliers.none');
+  $('outlier-list').replaceChildren(...outliers.map((o) => {
+    const li = el('li', { class: 'eval-outlier', 'data-testid': 'outlier-row', 'data-expert': o.expert, 'data-bidder': o.bidder, 'data-item': o.item },
+      el('span', { text: t('eval.outlier', { who: memberName(o.expert), bid: bidName(o.bidder), item: itemName(o.item), score: o.score, mean: o.mean }) }));
+    if (canReturn) {
+      const btn = el('button', { type: 'button', 'data-testid': 'return-outlier', text: t('eval.return.button') });
+      btn.addEventListener('click', () => openReturn(o));
+      li.append(btn);
+    }
+    return li;
+  }));
+  $('return-open-box').hidden = !canReturn || ui.returnOpen;
+  $('return-form').hidden = !canReturn || !ui.returnOpen;
+  $('return-send').disabled = sock.busy('return_sheet');
+  renderMsg('return');
+  $('returns-box').hidden = st.returns.length === 0;
+  $('returns-list').replaceChildren(...st.returns.map((r) => el('li', { 'data-testid': 'returns-row',
+    text: t('eval.returns.row', { who: memberName(r.expert), bid: bidName(r.bidder), item: r.item ? itemName(r.item) : t('eval.returned.whole'), reason: r.reason }) })));
+}
+
+function shareText() {
+  const s = Number(st.criteria?.outlier_share || '0.25');
+  return `${Math.round(s * 100)}%`;
+}
+
+function fillSelect(sel, options, value) {
+  const want = JSON.stringify(options);
+  if (sel.dataset.options !== want) {
+    sel.dataset.options = want;
+    sel.replaceChildren(...options.map(([v, label]) => el('option', { value: v, text: label })));
+  }
+  if (value !== undefined) sel.value = value;
+}
+
+function openReturn(o = {}) {
+  ui.returnOpen = true;
+  fillSelect($('return-expert'), st.committee.filter((m) => m.signed).map((m) => [m.expert, m.name]), o.expert);
+  fillSelect($('return-bidder'), st.bids.map((b) => [b.bidder, b.name || b.bidder]), o.bidder);
+  fillSelect($('return-item'), [['', t('eval.return.anyItem')], ...(st.criteria?.items || []).map((i) => [i.id, i.name])], o.item || '');
+  setMsg('return', null);
+  renderTally();
+  $('return-reason').focus();
+}
+
+function onReturn(e) {
+  e.preventDefault();
+  const reason = $('return-reason').value.trim();
+  if (!reason) {
+    setMsg('return', 'eval.return.needReason', {}, 'error');
+    return;
+  }
+  const data = { expert: $('return-expert').value, bidder: $('return-bidder').value, reason };
+  if ($('return-item').value) data.item = $('return-item').value;
+  command('return_sheet', data, 'eval.cmd.return', (ok, f) => {
+    if (ok) {
+      ui.returnOpen = false;
+      $('return-reason').value = '';
+      setMsg('return', null);
+    } else {
+      setMsgText('return', refusalText(f), 'error');
+    }
+    render();
+  });
+  render();
+}
+
+function renderReport() {
+  const report = st.completed?.report || st.report;
+  const show = !!report && (isMember() || isSupervisor());
+  $('report').hidden = !show;
+  if (!show) return;
+  const digest = st.completed?.digest || st.reportDigest;
+  const sigs = st.completed?.signatures || st.reportSignatures;
+  $('report-progress').textContent = t('eval.report.progress', { n: sigs.length, of: st.committee.length });
+  $('report-state').textContent = st.completed ? t('eval.report.completed') : t('eval.report.draft');
+  $('report-state').dataset.kind = st.completed ? 'ok' : 'info';
+  $('candidate-list').replaceChildren(...(report.candidates || []).map((c) => el('li', { 'data-testid': 'candidate-row', 'data-bidder': c.bidder, 'data-rank': c.rank },
+    el('strong', { text: c.name || c.bidder }),
+    el('span', { class: 'hint', text: t('eval.report.candidate', { rank: c.rank, total: c.total, price: fmtPrice(c.price) }) }))));
+  if (!(report.candidates || []).length) $('candidate-list').append(el('li', { class: 'empty', text: t('eval.report.noCandidates') }));
+  $('report-digest').textContent = t('eval.report.digest', { digest });
+  $('report-sigs').replaceChildren(...st.committee.map((m) => {
+    const s = sigs.find((x) => x.expert === m.expert);
+    return el('li', { 'data-testid': 'report-sig-row', 'data-expert': m.expert, 'data-signed': String(!!s), 'data-dissent': String(!!s?.dissent) },
+      el('span', { class: `tag ${s ? 'tag-ok' : 'tag-muted'}`, text: t(s ? 'eval.reportSigned' : 'eval.reportPending') }),
+      el('span', { class: 'eval-sig-name', text: m.name || m.expert }),
+      s?.dissent ? el('span', { class: 'eval-dissent', 'data-testid': 'report-dissent-text', text: t('eval.report.dissentBy', { text: s.dissent }) }) : null);
+  }));
+  const mine = isMember() && E.reportSignedBy(st, viewer.sub);
+  const form = $('report-form');
+  form.hidden = !(isMember() && st.phase === 'tallied' && !mine && st.reportDigest);
+  const busy = ui.busy.has('report');
+  form.querySelectorAll('input, textarea, button').forEach((x) => (x.disabled = busy));
+  renderMsg('report');
+  const pbox = $('platform-box');
+  pbox.hidden = !st.completed;
+  if (st.completed) {
+    $('platform-sig').dataset.signed = String(!!st.platformSignature);
+    $('platform-sig').textContent = st.platformSignature
+      ? t('eval.platform.signed', { digest: short(st.platformSignature.digest), key: short(st.platformSignature.key_id) })
+      : t('eval.platform.waiting');
+    $('platform-sign').hidden = !(isSupervisor() && !st.platformSignature);
+    $('platform-sign').disabled = ui.busy.has('platform');
+    renderMsg('platform');
+  }
+}
+
+async function onSignReport(e) {
+  e.preventDefault();
+  if (!isMember() || !st.reportDigest) return;
+  const dissent = $('report-dissent').value.trim();
+  await signAndSend('report', E.reportMessage(ROOM, viewer.sub, st.reportDigest, dissent), 'sign_report',
+    { digest: st.reportDigest, dissent }, dissent ? 'eval.cmd.reportDissent' : 'eval.cmd.report');
+}
+
+async function onPlatformSign() {
+  if (ui.busy.has('platform')) return;
+  ui.busy.add('platform');
+  setMsg('platform', 'eval.platform.asking');
+  try {
+    await api('POST', `/api/v1/evaluations/${encodeURIComponent(ROOM)}/report`);
+    setMsg('platform', null); // the signature shows above once its event arrives
+  } catch (err) {
+    setMsgText('platform', refusalText({ code: err.code, message: err.message }), 'error');
+  } finally {
+    ui.busy.delete('platform');
+    render();
+  }
+}
+
+function renderClarify() {
+  const active = st.phase === 'scoring' || st.phase === 'tallied';
+  const show = (isMember() || isSupervisor()) && (active || st.clarifications.length > 0);
+  $('clarify').hidden = !show;
+  if (!show) return;
+  const now = sock.serverNow();
+  const list = $('clar-list');
+  list.replaceChildren(...[...st.clarifications].reverse().map((c) => {
+    const due = parseTime(c.due_at);
+    let state = 'waiting';
+    if (c.answer) state = 'answered';
+    else if (due <= now) state = 'late';
+    const left = state === 'waiting' ? t('eval.clarify.left', { left: fmtLeft(due - now) }) : '';
+    return el('li', { class: 'eval-clar-item', 'data-testid': 'clar-row', 'data-id': c.id, 'data-state': state },
+      el('div', { class: 'eval-clar-head' },
+        el('strong', { text: bidName(c.bidder) }),
+        el('span', { class: `tag ${state === 'answered' ? 'tag-ok' : state === 'late' ? 'tag-bad' : 'tag-muted'}`, 'data-testid': 'clar-state', text: t(`eval.clarify.${state}`) })),
+      el('p', { class: 'eval-clar-q', 'data-testid': 'clar-question-text', text: c.question }),
+      el('p', { class: 'hint', 'data-testid': 'clar-due', text: `${t('eval.clarify.due', { time: fmtTime(c.due_at) })} ${left}` }),
+      c.answer ? el('p', { class: 'eval-clar-a', 'data-testid': 'clar-answer', text: t('eval.clarify.answer', { text: c.answer, time: fmtTime(c.answered_at) }) }) : null);
+  }));
+  if (!st.clarifications.length) list.append(el('li', { class: 'empty', text: t('eval.clarify.none') }));
+  const form = $('clar-form');
+  form.hidden = !(E.isChair(st, viewer) && active);
+  if (!form.hidden) {
+    fillSelect($('clar-bidder'), st.bids.map((b) => [b.bidder, b.name || b.bidder]));
+    $('clar-ask').disabled = sock.busy('ask_clarification');
+    renderMsg('clar');
+  }
+}
+
+function onAsk(e) {
+  e.preventDefault();
+  const question = $('clar-question').value.trim();
+  const minutes = Number($('clar-minutes').value);
+  if (!question) {
+    setMsg('clar', 'eval.clarify.needQuestion', {}, 'error');
+    return;
+  }
+  if (!Number.isInteger(minutes) || minutes < 10 || minutes > 10080) {
+    setMsg('clar', 'eval.clarify.badMinutes', {}, 'error');
+    return;
+  }
+  command('ask_clarification', { bidder: $('clar-bidder').value, question, minutes }, 'eval.cmd.clarify', (ok, f) => {
+    if (ok) {
+      $('clar-question').value = '';
+      setMsg('clar', null);
+    } else {
+      setMsgText('clar', refusalText(f), 'error');
+    }
+  });
+}
+
+function renderAllSheets() {
+  const show = isSupervisor() && st.sheets.length > 0;
+  $('all-sheets').hidden = !show;
+  if (!show) return;
+  const checks = st.criteria?.checks || [];
+  const items = st.criteria?.items || [];
+  $('all-sheets-list').replaceChildren(...st.sheets.map((rec) => {
+    const head = el('tr', {}, el('th', { class: 'name', text: t('eval.tally.bidder') }), ...checks.map((c) => el('th', { text: c.name })), ...items.map((i) => el('th', { text: paren(i.name, E.itemRange(i).join('–')) })));
+    const body = (rec.sheets || []).map((s) => el('tr', { 'data-testid': 'member-sheet-row', 'data-bidder': s.bidder },
+      el('td', { class: 'name', text: bidName(s.bidder) }),
+      ...checks.map((c) => {
+        const r = s.checks?.[c.id];
+        return el('td', { class: r?.pass ? '' : 'bad', text: r?.pass ? t('eval.sheet.pass') : `${t('eval.sheet.fail')}：${r?.reason || ''}` });
+      }),
+      ...items.map((i) => el('td', { class: 'num', text: s.scores?.[i.id] ?? '' }))));
+    const m = st.committee.find((x) => x.expert === rec.expert);
+    return el('div', { class: 'eval-member-sheets', 'data-testid': 'member-sheets', 'data-expert': rec.expert, 'data-current': String(!!m?.signed) },
+      el('h3', { text: `${m?.name || rec.expert}${m && !m.signed ? ` · ${t('eval.allSheets.returned')}` : ''}` }),
+      el('p', { class: 'hint mono', text: t('eval.allSheets.digest', { digest: short(rec.digest), key: short(rec.key_id) }), title: rec.digest }),
+      el('div', { class: 'table-wrap' }, el('table', { class: 'eval-table' }, el('thead', {}, head), el('tbody', {}, ...body))));
+  }));
+}
+
+function renderDraw() {
+  const d = st.draw;
+  const show = !!d && (isSupervisor() || isAdmin());
+  $('draw').hidden = !show;
+  if (!show) return;
+  const facts = [
+    ['eval.draw.seed', d.seed],
+    ['eval.draw.eligible', String(d.eligible ?? '—')],
+    ['eval.draw.digest', d.eligible_digest],
+    ['eval.draw.pool', d.pool_seq ? `#${d.pool_seq}` : '—'],
+    ['eval.draw.excluded', Object.entries(d.excluded || {}).map(([k, n]) => `${t(`eval.exclusion.${k}`)} ${n}`).join('，') || '—'],
+  ];
+  $('draw-facts').replaceChildren(...facts.map(([k, v]) => el('div', {}, el('dt', { text: t(k) }), el('dd', { class: 'mono', text: v || '—', title: v || '' }))));
+  $('draw-list').replaceChildren(...(d.drawn || []).map((s) => el('li', { 'data-testid': 'draw-row', 'data-expert': s.expert, 'data-reserve': String(!!s.reserve),
+    text: `${s.name}（${s.specialty} · ${venueName(s.center)}）${s.reserve ? ` · ${t('eval.draw.reserve')}` : ''}` })));
+}
+
+// ---- the call, grouped by venue ----
+
+function startCallPanel() {
+  if (call || !viewer || isAdmin()) return;
+  if (!(viewer.role === 'supervisor' || (viewer.role === 'expert' && st?.you))) return;
+  call = startCall({
+    room: ROOM,
+    token: TOKEN,
+    viewer,
+    venues: () => [...E.venues(st)].map(([name, members]) => ({ name, members: members.map((m) => m.expert) })),
+  });
+}
+
+// ---- wiring ----
+
+function wire() {
+  wireLangSwitch();
+  onLangChange(() => {
+    for (const x of document.querySelectorAll('.eval-key .file-pick-name')) x.dataset.empty = t('unlock.noFile');
+    built = ''; // rebuild the forms' labels
+    const drafts = st && $$('sheet-form').length ? readDrafts() : null;
+    render();
+    if (drafts && !$('sheets-form').hidden) fillDrafts(drafts);
+  });
+  for (const p of ['declare', 'sheets', 'report']) keyPicker(p);
+  $('declare-form').addEventListener('submit', onDeclare);
+  $('declare-form').addEventListener('change', () => renderDeclare());
+  $('sheets-form').addEventListener('submit', onSignSheets);
+  $('sheets-check').addEventListener('click', () => {
+    const { problems } = checkForms();
+    if (problems.length) setMsg('sheets', 'eval.sheets.fix', { n: problems.length }, 'error');
+    else setMsg('sheets', 'eval.sheets.ok', {}, 'ok');
+  });
+  $('report-form').addEventListener('submit', onSignReport);
+  $('platform-sign').addEventListener('click', onPlatformSign);
+  $('open-scoring').addEventListener('click', () => command('open_scoring', undefined, 'eval.cmd.open'));
+  $('start-evaluation').addEventListener('click', () => command('start_evaluation', undefined, 'eval.cmd.start'));
+  $('return-form').addEventListener('submit', onReturn);
+  $('return-open').addEventListener('click', () => openReturn());
+  $('return-cancel').addEventListener('click', () => {
+    ui.returnOpen = false;
+    renderTally();
+  });
+  $('clar-form').addEventListener('submit', onAsk);
+  $('doc-close').addEventListener('click', closeDoc);
+  window.addEventListener('hashchange', () => location.reload());
+  setInterval(() => {
+    if (needsConnRender(sock)) renderConnection(sock);
+    if (st && !$('clarify').hidden && st.clarifications.some((c) => !c.answer)) renderClarify();
+  }, 1000);
+  // For the browser tests and support staff: what the page holds.
+  window.__bidroomEval = {
+    get state() {
+      return st;
+    },
+    get viewer() {
+      return viewer;
+    },
+    get doc() {
+      return ui.doc && { bidder: ui.doc.bidder, state: ui.doc.state, type: ui.doc.type, size: ui.doc.size, url: ui.doc.url, blob: ui.doc.blob };
+    },
+    socket: sock,
+  };
+}
+
+wire();
+sock.start();
