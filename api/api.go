@@ -110,6 +110,7 @@ func NewRouter(d Deps) *gin.Engine {
 	v1.POST("/evaluations/:id/notices", a.admin, a.issueNotices)
 	v1.GET("/sessions/:id/results", a.openingResults)
 	v1.POST("/sessions/:id/results/:evaluation/objections", a.raiseObjection)
+	v1.GET("/sessions/:id/ratings", a.hostRatingsAll)
 	v1.GET("/sessions/:id/results/:evaluation/ratings", a.hostRatings)
 	v1.POST("/sessions/:id/results/:evaluation/ratings", a.rateAsHost)
 	v1.GET("/demo", a.demo)

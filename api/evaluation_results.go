@@ -218,6 +218,41 @@ func (a *handlers) hostRatings(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"committee": committee, "ratings": mine})
 }
 
+// hostRatingsAll answers the opening's host every evaluation of the
+// opening whose report is complete, with its committee and the host's own
+// ratings: what the host's page offers to rate.
+func (a *handlers) hostRatingsAll(c *gin.Context) {
+	opening, actor, ok := a.openingParty(c, "the opening's host rates the committee here; supervisors rate in the evaluation room", rooms.RoleHost)
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	ids, err := a.Svc.LinkedEvaluations(ctx, opening)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	type rated struct {
+		Evaluation string               `json:"evaluation"`
+		Committee  []rooms.ReportMember `json:"committee"`
+		Ratings    []rooms.Rating       `json:"ratings"`
+	}
+	out := []rated{}
+	for _, id := range ids {
+		committee, mine, err := a.Svc.RatingsFor(ctx, id, opening, actor.Sub)
+		if rooms.RefusalCode(err) == rooms.CodeWrongState {
+			continue // not complete yet: nothing to rate
+		}
+		if err != nil {
+			a.fail(c, err)
+			return
+		}
+		out = append(out, rated{Evaluation: id, Committee: committee, Ratings: mine})
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, gin.H{"evaluations": out})
+}
+
 // rateAsHost records the host's rating of a member; a "poor" one lowers
 // the member's credit in the pool at once (or at the scheduler's next
 // round, if the pool cannot be reached now).

@@ -101,6 +101,7 @@ func TestResultsEndpointsByToken(t *testing.T) {
 		{"GET", "/api/v1/sessions/op1/results", nil, want{"no token": 401, "bidder of the opening": 200, "supervisor": 200, "admin key": 200}},
 		{"POST", "/api/v1/sessions/op1/results/ev1/objections", objection, want{"no token": 401, "bidder of the opening": 201}},
 		{"GET", "/api/v1/sessions/op1/results/ev1/ratings", nil, want{"no token": 401, "host": 200}},
+		{"GET", "/api/v1/sessions/op1/ratings", nil, want{"no token": 401, "host": 200}},
 		{"POST", "/api/v1/sessions/op1/results/ev1/ratings", rating, want{"no token": 401, "host": 201}},
 		{"POST", "/api/v1/evaluations/ev1/notices", nil, want{"no token": 401, "bidder of the opening": 401, "unregistered sub": 401, "bidder of another session": 401, "host": 401, "supervisor": 401, "expert": 401, "admin key": 409}},
 	}
@@ -300,6 +301,17 @@ func TestHostRatesOverREST(t *testing.T) {
 	}
 	if err := json.Unmarshal(raw, &got); st != 200 || err != nil || len(got.Committee) != 5 || len(got.Ratings) != 0 {
 		t.Fatalf("the committee: %d %s", st, raw)
+	}
+	// Every evaluation of the opening that can be rated, in one answer.
+	st, raw = e.req("GET", "/api/v1/sessions/op1/ratings", host, nil, "")
+	var all struct {
+		Evaluations []struct {
+			Evaluation string               `json:"evaluation"`
+			Committee  []rooms.ReportMember `json:"committee"`
+		} `json:"evaluations"`
+	}
+	if err := json.Unmarshal(raw, &all); st != 200 || err != nil || len(all.Evaluations) != 1 || all.Evaluations[0].Evaluation != "ev1" || len(all.Evaluations[0].Committee) != 5 {
+		t.Fatalf("the host's evaluations to rate: %d %s", st, raw)
 	}
 	m := ev.Members[2]
 	credit := func() int {

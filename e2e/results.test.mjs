@@ -4,7 +4,8 @@
 // shows it — and bidder-b's does not — and the answer typed there reaches
 // the committee. After the report, the platform's signature and the
 // candidates' publicity, bidder-a's page shows the candidates and raises
-// an objection, which the admin answers. Screenshots go to
+// an objection, which the admin answers; the opening's host rates the
+// committee's conduct from their page. Screenshots go to
 // e2e/artifacts/results-*.png.
 
 import assert from 'node:assert/strict';
@@ -113,6 +114,25 @@ describe('the bidder answers clarifications and sees the publicity in Chromium',
     }
     await waitEval('the report every member signed', (st) => st.phase === 'reported');
     await h.api('POST', `/api/v1/evaluations/${room}/report`, {}, person('supervisor').token);
+
+    // The opening's host rates the committee from their page; a poor
+    // rating needs a reason.
+    const hostTok = await h.token(ev.opening, 'host', 'host-1', '主持人 王芳');
+    const { page: hp } = await newPage(browser, DESKTOP, a.errors);
+    await hp.goto(`${h.server.base}/room.html#room=${encodeURIComponent(ev.opening)}&token=${encodeURIComponent(hostTok)}`);
+    await byId(hp, 'rating').first().waitFor();
+    assert.equal(await byId(hp, 'rating').count(), 5);
+    const rated = hp.locator(`[data-testid="rating"][data-expert="${experts[1].sub}"]`);
+    await rated.locator('[data-testid="rating-conduct"]').selectOption('poor');
+    await rated.locator('[data-testid="rating-save"]').click();
+    assert.match(await rated.locator('[data-testid="rating-msg"]').textContent(), /理由/);
+    await rated.locator('[data-testid="rating-note"]').fill('评标中途多次离席，影响评标进度。');
+    await rated.locator('[data-testid="rating-save"]').click();
+    await eventually(async () => assert.equal(await hp.locator(`[data-testid="rating"][data-expert="${experts[1].sub}"]`).getAttribute('data-conduct'), 'poor'), 10_000);
+    await hp.screenshot({ path: path.join(artifacts, 'results-host-ratings-zh-1366x768.png'), fullPage: true });
+    const mine = await h.api('GET', `/api/v1/sessions/${ev.opening}/ratings`, undefined, hostTok);
+    assert.equal(mine.evaluations[0].ratings[0].conduct, 'poor');
+
     await cmd(room, h.adminKey, 'publish_candidates', { days: 3, note: '公示期间对结果有异议的，可在本页面提出。' });
     const pub = await (await fetch(`${h.server.base}/api/v1/evaluations/${room}/publicity`)).json();
     assert.equal(pub.publicity?.candidates?.length ?? pub.candidates?.length, 3, JSON.stringify(pub));

@@ -270,3 +270,110 @@ function outcomeParts(ev, ctx) {
   }
   return parts;
 }
+
+const CONDUCTS = ['good', 'fair', 'poor'];
+
+/**
+ * startHostRatings shows the host of room the committees of its finished
+ * evaluations and lets them rate each member's conduct (R25); a poor
+ * rating needs a written reason and lowers the expert's credit in the pool.
+ * It returns {refresh, stop}.
+ */
+export function startHostRatings({ room, token, mount, fmtTime = (s) => new Date(s).toLocaleString() }) {
+  const ui = { evaluations: null, error: null, notes: new Map(), busy: new Set(), drafts: new Map() };
+  let stopped = false;
+  let timer = null;
+  const auth = { Authorization: `Bearer ${token}` };
+
+  async function refresh() {
+    if (stopped) return;
+    try {
+      const r = await fetch(`/api/v1/sessions/${encodeURIComponent(room)}/ratings`, { headers: auth, cache: 'no-store' });
+      const body = await r.json().catch(() => null);
+      if (!r.ok) throw new Error(body?.error?.message || `HTTP ${r.status}`);
+      ui.evaluations = body.evaluations || [];
+      ui.error = null;
+    } catch (e) {
+      ui.error = t('results.err.load', { message: e.message });
+    }
+    render();
+  }
+
+  async function rate(ev, m, conduct, note) {
+    const key = `${ev.evaluation}/${m.expert}`;
+    if (conduct === 'poor' && !note.trim()) {
+      ui.notes.set(key, { kind: 'error', text: t('ratings.needNote') });
+      render();
+      return;
+    }
+    ui.busy.add(key);
+    render();
+    try {
+      const r = await fetch(`/api/v1/sessions/${encodeURIComponent(room)}/results/${encodeURIComponent(ev.evaluation)}/ratings`, {
+        method: 'POST', headers: { ...auth, 'Content-Type': 'application/json', 'Idempotency-Key': newKey() },
+        body: JSON.stringify({ expert: m.expert, conduct, note: note.trim() }),
+      });
+      const body = await r.json().catch(() => null);
+      if (!r.ok) throw new Error(body?.error?.message || `HTTP ${r.status}`);
+      ui.notes.set(key, { kind: 'ok', text: t('ratings.saved') });
+      ui.drafts.delete(key);
+    } catch (e) {
+      ui.notes.set(key, { kind: 'error', text: t('ratings.failed', { message: e.message }) });
+    }
+    ui.busy.delete(key);
+    await refresh();
+  }
+
+  function memberRow(ev, m) {
+    const key = `${ev.evaluation}/${m.expert}`;
+    const mine = (ev.ratings || []).find((x) => x.expert === m.expert);
+    // What the host is choosing survives every re-render until it is saved.
+    const draft = ui.drafts.get(key) || { conduct: mine?.conduct || 'good', note: mine?.note || '' };
+    const select = el('select', { 'data-testid': 'rating-conduct', 'aria-label': t('ratings.conduct') },
+      ...CONDUCTS.map((c) => el('option', { value: c, text: t(`ratings.${c}`), selected: draft.conduct === c })));
+    const note = el('input', { type: 'text', maxlength: 500, 'data-testid': 'rating-note', placeholder: t('ratings.notePlaceholder'), 'aria-label': t('ratings.note') });
+    note.value = draft.note;
+    const keep = () => ui.drafts.set(key, { conduct: select.value, note: note.value });
+    select.addEventListener('change', keep);
+    note.addEventListener('input', keep);
+    const save = el('button', { type: 'button', 'data-testid': 'rating-save', disabled: ui.busy.has(key), text: t('ratings.save') });
+    save.addEventListener('click', () => rate(ev, m, select.value, note.value));
+    const n = ui.notes.get(key);
+    return el('li', { class: 'rating', 'data-testid': 'rating', 'data-expert': m.expert, 'data-conduct': mine?.conduct || '' },
+      el('div', { class: 'rating-who' }, el('strong', { text: m.name }), el('span', { class: 'hint', text: ` ${m.specialty}${m.chair ? ` · ${t('ratings.chair')}` : ''}` })),
+      el('p', { class: 'hint', text: mine ? t('ratings.current', { conduct: t(`ratings.${mine.conduct}`), at: fmtTime(mine.at) }) : t('ratings.none') }),
+      el('div', { class: 'rating-form' }, select, note, save),
+      n ? el('p', { class: `form-${n.kind === 'ok' ? 'ok' : 'error'}`, role: 'status', 'data-testid': 'rating-msg', text: n.text }) : null);
+  }
+
+  function render() {
+    if (stopped) return;
+    const evs = ui.evaluations || [];
+    mount.hidden = !ui.error && evs.length === 0;
+    const body = [];
+    if (ui.error) body.push(el('p', { class: 'form-error', role: 'alert', text: ui.error }));
+    for (const ev of evs) {
+      body.push(el('p', { class: 'hint', text: t('ratings.hint', { evaluation: ev.evaluation }) }),
+        el('ul', { class: 'ratings', 'data-testid': 'ratings', 'data-evaluation': ev.evaluation }, ...(ev.committee || []).map((m) => memberRow(ev, m))));
+    }
+    mount.replaceChildren(el('h2', { text: t('ratings.title') }), ...body);
+  }
+
+  onLangChange(render);
+  refresh();
+  // The report completes in the evaluation room: look again now and then.
+  const tick = () => {
+    timer = setTimeout(async () => {
+      if (document.visibilityState === 'visible' && !(ui.evaluations || []).length) await refresh();
+      if (!stopped) tick();
+    }, POLL_MS);
+  };
+  tick();
+  return {
+    refresh,
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}

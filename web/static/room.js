@@ -7,7 +7,7 @@ import { fromSnapshot, applyEvent, canSignIn, isStaff, myRecord, decryptStatus }
 import { publish, view, mediaInfo, framesDecoded, grants } from './media.js';
 import { startCall } from './call.js';
 import { renderFlow, flowCountdown } from './flow.js';
-import { startResults } from './results.js';
+import { startHostRatings, startResults } from './results.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
@@ -472,6 +472,10 @@ function render() {
     // Clarifications, the publicity and the notices reach bidders here:
     // they never enter the evaluation room (R21).
     results = startResults({ room: ROOM, token: TOKEN, mount: $('eval-results'), now: serverNow, fmtTime });
+  }
+  if (!results && viewer?.role === 'host' && (state.phase === 'record' || state.phase === 'closed')) {
+    // The host rates the committee's conduct once its report is complete (R25).
+    results = startHostRatings({ room: ROOM, token: TOKEN, mount: $('eval-results'), fmtTime });
   }
   const s = state.session || {};
   document.title = `${s.title || ROOM} · Bidroom`;
