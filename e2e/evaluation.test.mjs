@@ -570,6 +570,44 @@ describe('the evaluation room in Chromium', { timeout: 600_000 }, () => {
     for (const id of [m1, m2]) await byId(P(id), 'call-leave').click();
   });
 
+  it('a member who recuses leaves the page; the reserve takes the seat and enters', { timeout: 60_000 }, async () => {
+    const room = `${EVAL}-2`;
+    const pool = (await h.api('GET', '/api/v1/sessions/expert-pool')).state;
+    const others = pool.experts.map((x) => x.id).filter((id) => !EXPERTS.some((x) => x.id === id));
+    await h.api('POST', '/api/v1/evaluations', {
+      id: room, opening: OPENING, tenderer: '城东水务集团', size: 5, related: others,
+      quotas: [{ specialty: 'A01', count: 5, reserves: 2 }], criteria: CRITERIA,
+    });
+    const { draw } = await h.api('POST', `/api/v1/evaluations/${room}/draw`);
+    await cmd(room, h.adminKey, 'start_evaluation');
+    const [out] = draw.drawn.filter((s) => !s.reserve).map((s) => s.expert);
+    const [reserve] = draw.drawn.filter((s) => s.reserve).map((s) => s.expert);
+    const tok = (sub) => h.api('POST', '/api/v1/tokens', { room, role: 'expert', sub, name: nameOf(sub), ttl: '1h' }).then((r) => r.token);
+    const { ctx, page } = await newPage(browser, DESKTOP, errors);
+    await page.goto(`${h.server.base}/eval.html#${new URLSearchParams({ room, token: await tok(out) })}`);
+    await byId(page, 'declare').waitFor();
+    await byId(page, 'declare-conflict').check();
+    await byId(page, 'declare-sign').click();
+    assert.equal(await byId(page, 'declare-msg').textContent(), '申请回避须写明理由。');
+    const reason = '本人近三年曾在投标人江苏恒达建设工程有限公司任职';
+    await byId(page, 'declare-reason').fill(reason);
+    await byId(page, 'declare-key').setInputFiles(key(out));
+    await byId(page, 'declare-sign').click();
+    await byId(page, 'eval-left').waitFor();
+    assert.match(await byId(page, 'eval-left-text').textContent(), new RegExp(`您已申请回避（理由：${reason}）`));
+    assert.equal(await byId(page, 'eval-grid').isVisible(), false);
+    await page.screenshot({ path: path.join(artifacts, 'eval-recused-1366x768.png') });
+    await ctx.close();
+
+    const { ctx: rctx, page: rp } = await newPage(browser, DESKTOP, errors);
+    await rp.goto(`${h.server.base}/eval.html#${new URLSearchParams({ room, token: await tok(reserve) })}`);
+    await byId(rp, 'declare').waitFor();
+    await rp.locator('[data-testid="replaced-row"]', { hasText: reason }).waitFor();
+    assert.equal(await rp.locator(`[data-testid="member-row"][data-expert="${reserve}"]`).count(), 1);
+    assert.equal(await rp.locator(`[data-testid="member-row"][data-expert="${out}"]`).count(), 0);
+    await rctx.close();
+  });
+
   it('no script errors and no downloads on any page', () => {
     assert.deepEqual(downloads, []);
     assert.deepEqual(errors.map(String), []);
