@@ -4,6 +4,7 @@
 // link. The key lives in this tab's sessionStorage only — never in the
 // address, so never in history, bookmarks or server logs.
 
+import './i18n-admin-pool.js'; // the link to the expert pool console
 import { t, wireLangSwitch, onLangChange } from './i18n.js';
 
 const $ = (id, root = document) => root.querySelector(`[data-testid="${id}"]`);
@@ -305,7 +306,8 @@ async function loadList() {
   showError('admin-list-error', '');
   const d = await guard('admin-list-error', () => api('GET', '/api/v1/sessions'));
   if (!d) return;
-  sessions = d.sessions || [];
+  // Openings only: the pool and the evaluations have their own console (admin-pool.html).
+  sessions = (d.sessions || []).filter((s) => !s.kind || s.kind === 'opening');
   sessions.sort((a, b) => Date.parse(b.deadline) - Date.parse(a.deadline));
   renderList();
 }
