@@ -642,7 +642,7 @@ function renderCommittee() {
   list.replaceChildren();
   const sealed = $('committee-sealed');
   sealed.hidden = st.committee.length > 0;
-  sealed.textContent = t('eval.committee.sealed');
+  sealed.textContent = t(st.phase === 'drawing' ? 'eval.committee.notDrawn' : 'eval.committee.sealed');
   $('committee-count').textContent = st.committee.length ? t('eval.committee.count', { n: st.committee.length, venues: E.venues(st).size }) : '';
   const showWork = !isAdmin();
   st.committee.forEach((m, i) => {
