@@ -139,6 +139,23 @@ func (s *server) post(path string, body any, bearer string) map[string]any {
 	return out
 }
 
+func (s *server) get(path, bearer string) map[string]any {
+	s.t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+s.addr+path, nil)
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(raw, &out); err != nil || resp.StatusCode >= 300 {
+		s.t.Fatalf("GET %s: %d %s", path, resp.StatusCode, raw)
+	}
+	return out
+}
+
 func (s *server) createSession(room string) {
 	s.t.Helper()
 	s.post("/api/v1/sessions", map[string]any{
@@ -154,15 +171,21 @@ func (s *server) token(room string, role rooms.Role, sub string) string {
 
 // wsClient is a minimal protocol client that records what it receives.
 type wsClient struct {
-	conn *websocket.Conn
-	mu   sync.Mutex
-	pos  uint64
-	evs  []rooms.Event // full events (staff)
-	acks map[string]bool
-	errs []string
-	done chan struct{}
+	conn    *websocket.Conn
+	mu      sync.Mutex
+	pos     uint64
+	evs     []rooms.Event // full events (staff)
+	acks    map[string]bool
+	errs    []string
+	joined  chan struct{} // closed at the snapshot or resumed frame
+	done    chan struct{}
+	readErr error // why the connection ended
 }
 
+// dialWS connects and returns once the server has joined the client (its
+// snapshot or resumed frame arrived), as a real client starts counting
+// from there: the server takes the snapshot after the upgrade, so events
+// appended before that are in the snapshot, not in the stream.
 func dialWS(t *testing.T, addr, room, token string, pos *uint64) (*wsClient, error) {
 	t.Helper()
 	u := fmt.Sprintf("ws://%s/ws?room=%s", addr, room)
@@ -173,12 +196,22 @@ func dialWS(t *testing.T, addr, room, token string, pos *uint64) (*wsClient, err
 	if err != nil {
 		return nil, err
 	}
-	c := &wsClient{conn: conn, acks: map[string]bool{}, done: make(chan struct{})}
+	c := &wsClient{conn: conn, acks: map[string]bool{}, joined: make(chan struct{}), done: make(chan struct{})}
 	if pos != nil {
 		c.pos = *pos
 	}
 	go c.read()
-	return c, nil
+	select {
+	case <-c.joined:
+		return c, nil
+	case <-c.done:
+		conn.Close()
+		_, _, _, errs := c.snapshot()
+		return nil, fmt.Errorf("connection ended before the snapshot: %v %v", c.readErr, errs)
+	case <-time.After(30 * time.Second):
+		conn.Close()
+		return nil, fmt.Errorf("no snapshot within 30 s")
+	}
 }
 
 func (c *wsClient) read() {
@@ -186,6 +219,9 @@ func (c *wsClient) read() {
 	for {
 		_, b, err := c.conn.ReadMessage()
 		if err != nil {
+			c.mu.Lock()
+			c.readErr = err
+			c.mu.Unlock()
 			return
 		}
 		var f struct {
@@ -200,8 +236,13 @@ func (c *wsClient) read() {
 		}
 		c.mu.Lock()
 		switch f.Type {
-		case "snapshot":
+		case "snapshot", "resumed":
 			c.pos = f.Pos
+			select {
+			case <-c.joined:
+			default:
+				close(c.joined)
+			}
 		case "event":
 			if f.Pos != c.pos+1 {
 				c.errs = append(c.errs, fmt.Sprintf("gap: pos %d after %d", f.Pos, c.pos))
@@ -391,8 +432,20 @@ func TestTwoServersOneRedis(t *testing.T) {
 	for _, h := range hosts {
 		waitFor(t, "acks", 30*time.Second, func() bool { _, _, a, _ := h.snapshot(); return len(a) == each })
 	}
-	for _, w := range watchers {
-		waitFor(t, "watchers to see every event", 30*time.Second, func() bool { _, evs, _, _ := w.snapshot(); return announcements(evs) >= 2*each })
+	// The check-in timer (check_in_at is now) appends an event of its own,
+	// possibly after every announcement; once it has, the room's head is
+	// final, and both watchers must get exactly to it.
+	var head uint64
+	waitFor(t, "the check-in timer", 30*time.Second, func() bool {
+		st := a.get("/api/v1/sessions/two", testAdminKey)
+		head = uint64(st["seq"].(float64))
+		return st["state"].(map[string]any)["phase"] == string(rooms.PhaseCheckIn)
+	})
+	for i, w := range watchers {
+		waitFor(t, "watchers to see every event", 30*time.Second, func() bool { pos, _, _, _ := w.snapshot(); return pos >= head })
+		if pos, evs, _, errs := w.snapshot(); pos != head || announcements(evs) != 2*each {
+			t.Fatalf("watcher %d at pos %d of %d with %d announcements, want %d; errors %v", i, pos, head, announcements(evs), 2*each, errs)
+		}
 	}
 	_, ea, _, errsA := watchers[0].snapshot()
 	_, eb, _, errsB := watchers[1].snapshot()
