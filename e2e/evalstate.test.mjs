@@ -195,5 +195,7 @@ describe('evaluation state fold', () => {
     assert.equal(ev.sheetsMessage('ev1', 'x1', '[]'), 'bidroom-score-sheets-v1\nev1\nx1\n[]');
     assert.equal(ev.reportMessage('ev1', 'x1', 'ab', '异议'), 'bidroom-evaluation-report-v1\nev1\nx1\nab\n异议');
     assert.deepEqual([...ev.venues(st).keys()], ['市中心', '县分中心']);
+    st.venue = '县分中心';
+    assert.deepEqual([...ev.venues(st).keys()], ['县分中心', '市中心'], 'the main venue first');
   });
 });

@@ -201,7 +201,7 @@ describe('the evaluation room in Chromium', { timeout: 600_000 }, () => {
     const pool = (await h.api('GET', '/api/v1/sessions/expert-pool')).state;
     const others = pool.experts.map((x) => x.id).filter((id) => !EXPERTS.some((x) => x.id === id));
     await h.api('POST', '/api/v1/evaluations', {
-      id: EVAL, opening: OPENING, tenderer: '城东水务集团', size: 5, related: others,
+      id: EVAL, opening: OPENING, tenderer: '城东水务集团', size: 5, related: others, venue: '市公共资源交易中心',
       quotas: [{ specialty: 'A01', count: 5, reserves: 2 }], criteria: CRITERIA,
     });
     const { draw } = await h.api('POST', `/api/v1/evaluations/${EVAL}/draw`);
@@ -548,6 +548,10 @@ describe('the evaluation room in Chromium', { timeout: 600_000 }, () => {
       [...e.querySelectorAll('[data-testid="call-tile"]')].map((t) => t.dataset.feed)]));
     const centerOf = (id) => EXPERTS.find((x) => x.id === id).center;
     for (const [venue, feeds] of venues) for (const f of feeds) assert.equal(centerOf(f), venue, `${f} under ${venue}`);
+    const heads = await sup.locator('.call-venue-name').allTextContents();
+    for (const [i, [venue]] of venues.entries()) {
+      assert.equal(heads[i], venue === '市公共资源交易中心' ? `主会场 · ${venue}` : `分会场 · ${venue}`);
+    }
     assert.deepEqual(venues.flatMap(([, f]) => f).sort(), [m1, m2].sort());
     assert.equal(await byId(sup, 'call-controls').isVisible(), false, 'the supervisor watches only');
     await shot(sup, 'supervisor-1366x768', true);

@@ -52,8 +52,8 @@ export function callMode(role, tokenGrants) {
  * startCall shows the call panel for viewer ({sub, role, name} from the
  * welcome frame) when their role takes part, and returns the call's state
  * (also at window.__bidroomCall), or null. With venues (the evaluation
- * page: () => [{name, members: [sub]}] in the order to show them), the
- * tiles are grouped by venue (主会场/分会场), each under its name.
+ * page: () => [{name, label, members: [sub]}] in the order to show them),
+ * the tiles are grouped by venue (主会场/分会场), each under its label.
  */
 export function startCall({ room, token, viewer, venues = null }) {
   const mode = callMode(viewer.role, grants(token));
@@ -443,7 +443,8 @@ class Call {
         b = { box, head, tiles: inner };
         this.venueBoxes.set(key, b);
       }
-      b.head.textContent = key === OTHER ? t('call.venue.other') : key || t('call.venue.none');
+      const label = list.find((v) => (v.name || '') === key)?.label;
+      b.head.textContent = key === OTHER ? t('call.venue.other') : label || key || t('call.venue.none');
       place(b.tiles, tiles);
       boxes.push(b.box);
     }

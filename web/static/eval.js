@@ -92,6 +92,12 @@ function venueName(c) {
   return c || t('call.venue.none');
 }
 
+/** venueLabel names a venue as main (主会场) or sub-venue (分会场) when the evaluation names its main venue. */
+function venueLabel(c) {
+  if (!st?.venue) return venueName(c);
+  return t(c === st.venue ? 'eval.venue.main' : 'eval.venue.sub', { name: venueName(c) });
+}
+
 /** paren writes "name（note）" in Chinese, "name (note)" in English. */
 const paren = (name, note) => (lang() === 'en' ? `${name} (${note})` : `${name}（${note}）`);
 
@@ -649,7 +655,7 @@ function renderCommittee() {
     const me = m.expert === viewer.sub && viewer.role === 'expert';
     const name = el('span', { class: 'person-name' },
       el('span', {}, m.name || m.expert, me ? el('span', { class: 'me', text: t('eval.me') }) : null),
-      el('span', { class: 'eval-person-meta', text: `${specialtyName(m.specialty)} · ${venueName(m.center)}` }));
+      el('span', { class: 'eval-person-meta', text: `${specialtyName(m.specialty)} · ${venueLabel(m.center)}` }));
     const tags = el('span', { class: 'tags' });
     if (m.chair && showWork) tags.append(el('span', { class: 'tag tag-live', 'data-testid': 'chair-tag', text: t('eval.chair.tag') }));
     if (showWork && phaseAtLeast('convened')) {
@@ -1061,7 +1067,7 @@ function startCallPanel() {
     room: ROOM,
     token: TOKEN,
     viewer,
-    venues: () => [...E.venues(st)].map(([name, members]) => ({ name, members: members.map((m) => m.expert) })),
+    venues: () => [...E.venues(st)].map(([name, members]) => ({ name, label: venueLabel(name), members: members.map((m) => m.expert) })),
   });
 }
 

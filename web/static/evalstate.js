@@ -39,6 +39,7 @@ export function fromSnapshot(s) {
     title: s.title || '',
     opening: s.opening || '',
     tenderer: s.tenderer || '',
+    venue: s.venue || '', // the main venue's center (主会场); members elsewhere sit at sub-venues
     phase: s.phase || '',
     size: s.size || 0,
     bids: list(s.bids),
@@ -247,9 +248,14 @@ export function reportSignedBy(st, expert) {
   return st.reportSignatures.find((s) => s.expert === expert) || null;
 }
 
-/** venues groups the committee by venue (member.center), in seat order of each venue's first member. */
+/**
+ * venues groups the committee by venue (member.center): the main venue
+ * (st.venue) first when it has members, then the others in seat order of
+ * their first member.
+ */
 export function venues(st) {
   const out = new Map();
+  if (st.venue && st.committee.some((m) => m.center === st.venue)) out.set(st.venue, []);
   for (const m of st.committee) {
     const v = m.center || '';
     if (!out.has(v)) out.set(v, []);

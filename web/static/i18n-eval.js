@@ -245,6 +245,8 @@ extend({
     'eval.refuse.minutes': '答复期限须为 10 分钟至 7 天',
     'eval.refuse.sheet': '{bid} 的评分表有误：{message}',
 
+    'eval.venue.main': '主会场 · {name}',
+    'eval.venue.sub': '分会场 · {name}',
     'call.venue.none': '未注明会场',
     'call.venue.other': '其他',
   },
@@ -489,6 +491,8 @@ extend({
     'eval.refuse.minutes': 'The time to answer is 10 minutes to 7 days',
     'eval.refuse.sheet': 'The sheet for {bid} is wrong: {message}',
 
+    'eval.venue.main': 'Main venue · {name}',
+    'eval.venue.sub': 'Sub-venue · {name}',
     'call.venue.none': 'Venue not given',
     'call.venue.other': 'Other',
   },
