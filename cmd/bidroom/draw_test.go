@@ -26,7 +26,7 @@ func TestDrawVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer log.Close()
-	clock := &testClock{t: time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)}
+	clock := &demoClock{t: time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)}
 	svc := rooms.NewService(log, clock.now)
 	ctx := context.Background()
 	admin := rooms.Actor{Sub: "adm", Role: rooms.RoleAdmin}

@@ -128,14 +128,24 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if len(keys) == 0 {
 		fmt.Fprintln(stdout, "  bidder keys: those registered in the log (no --bidder-key given; the server has no endpoint that publishes them separately)")
 	}
-	for _, c := range rep.Checks {
-		fmt.Fprintln(stdout, "  ✓", c)
-	}
+	printChecks(stdout, "  ", rep.Checks)
 	for _, w := range rep.Warnings {
 		fmt.Fprintln(stdout, "  !", w)
 	}
+	return verdict(stdout, "  ", verr)
+}
+
+// printChecks lists what a verification checked, one ✓ line each.
+func printChecks(stdout io.Writer, indent string, checks []string) {
+	for _, c := range checks {
+		fmt.Fprintln(stdout, indent+"✓", c)
+	}
+}
+
+// verdict ends a verification's output: what failed and FAILED, or OK.
+func verdict(stdout io.Writer, indent string, verr error) error {
 	if verr != nil {
-		fmt.Fprintln(stdout, "  ✗", verr)
+		fmt.Fprintln(stdout, indent+"✗", verr)
 		fmt.Fprintln(stdout, "核验失败 / FAILED")
 		return verr
 	}
@@ -304,9 +314,7 @@ func verifyEvalReport(ctx context.Context, server, session, tok, logFile, platfo
 	}
 	fmt.Fprintln(stdout, "评标报告核验 / evaluation report verification")
 	checks, verr := rooms.VerifyReport(events, platform)
-	for _, c := range checks {
-		fmt.Fprintln(stdout, "  ✓", c)
-	}
+	printChecks(stdout, "  ", checks)
 	if verr == nil {
 		// The notices, when the log has them (中标通知书与中标结果通知书).
 		var nchecks []string
@@ -314,15 +322,7 @@ func verifyEvalReport(ctx context.Context, server, session, tok, logFile, platfo
 		if len(nchecks) > 0 || verr != nil {
 			fmt.Fprintln(stdout, "中标通知书与中标结果通知书 / award and result notices")
 		}
-		for _, c := range nchecks {
-			fmt.Fprintln(stdout, "  ✓", c)
-		}
+		printChecks(stdout, "  ", nchecks)
 	}
-	if verr != nil {
-		fmt.Fprintln(stdout, "  ✗", verr)
-		fmt.Fprintln(stdout, "核验失败 / FAILED")
-		return verr
-	}
-	fmt.Fprintln(stdout, "核验通过 / OK")
-	return nil
+	return verdict(stdout, "  ", verr)
 }

@@ -55,17 +55,12 @@ func verifyNoticeFile(ctx context.Context, file, platformFile, server string, st
 		}
 		fmt.Fprintf(stdout, "  %s to %s %s — evaluation %s, winner %s %s, price %s, issued %s\n",
 			what, orDash(n.Bidder), n.BidderName, orDash(n.Evaluation), orDash(n.Winner), n.WinnerName, orDash(n.Price), n.IssuedAt.Format("2006-01-02 15:04:05Z07:00"))
-		for _, c := range checks {
-			fmt.Fprintln(stdout, "    ✓", c)
-		}
+		printChecks(stdout, "    ", checks)
 		if verr != nil {
-			fmt.Fprintln(stdout, "    ✗", verr)
-			fmt.Fprintln(stdout, "核验失败 / FAILED")
-			return verr
+			return verdict(stdout, "    ", verr)
 		}
 	}
-	fmt.Fprintln(stdout, "核验通过 / OK")
-	return nil
+	return verdict(stdout, "", nil)
 }
 
 // parseNotices finds the notices in a file: a single notice object, a

@@ -4,22 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/bidroom/bidroom/api"
 	"github.com/bidroom/bidroom/auth"
 	"github.com/bidroom/bidroom/decrypt"
 	"github.com/bidroom/bidroom/rooms"
 	"github.com/bidroom/bidroom/rooms/evaltest"
-	"github.com/bidroom/bidroom/store/blobs"
-	"github.com/bidroom/bidroom/store/embedded"
 )
 
 // TestVerifyNoticeCommand: an evaluation through its publicity to the
@@ -27,39 +20,9 @@ import (
 // verify --notice` passes on them, fails on an altered one and with
 // another platform key; `verify --report` checks them in the log too.
 func TestVerifyNoticeCommand(t *testing.T) {
-	dir := t.TempDir()
-	log, err := embedded.Open(filepath.Join(dir, "events.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	clock := &testClock{t: time.Now().UTC()}
-	svc := rooms.NewService(log, clock.now)
-	bs, err := blobs.Open(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	platform, _ := decrypt.GenerateKey()
-	issuer, _ := auth.NewIssuer([]byte(strings.Repeat("s", 32)), nil)
-	hs := httptest.NewServer(api.NewRouter(api.Deps{
-		Svc: svc, Issuer: issuer, AdminKey: testAdminKey, WS: http.NotFoundHandler(), Blobs: bs, Platform: platform,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(context.Context) error { return nil },
-	}))
-	defer hs.Close()
-	evaltest.Run(t, svc, "ev1", "op1", map[string]string{"a": "1000000", "b": "980000", "c": "1010000"})
+	e := newEvaluationServer(t, map[string]string{"a": "1000000", "b": "980000", "c": "1010000"})
+	dir, svc, clock, hs, issuer, platform, post := e.dir, e.svc, e.clock, e.hs, e.issuer, e.platform, e.post
 	ctx := context.Background()
-	post := func(path string) (int, []byte) {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, hs.URL+path, nil)
-		req.Header.Set("Authorization", "Bearer "+testAdminKey)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
-	}
 	if st, b := post("/api/v1/evaluations/ev1/report"); st != http.StatusCreated {
 		t.Fatalf("POST report: %d %s", st, b)
 	}

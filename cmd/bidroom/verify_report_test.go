@@ -26,40 +26,12 @@ import (
 // `bidroom verify --report` passes against the server and fails with
 // another platform key.
 func TestVerifyReportCommand(t *testing.T) {
-	dir := t.TempDir()
-	log, err := embedded.Open(filepath.Join(dir, "events.db"))
-	if err != nil {
-		t.Fatal(err)
+	e := newEvaluationServer(t, map[string]string{"a": "1000000", "b": "980000"})
+	dir, hs, issuer, platform := e.dir, e.hs, e.issuer, e.platform
+	if st, b := e.post("/api/v1/evaluations/ev1/report"); st != http.StatusCreated {
+		t.Fatalf("POST report: %d %s", st, b)
 	}
-	defer log.Close()
-	svc := rooms.NewService(log, (&testClock{t: time.Now().UTC()}).now)
-	bs, err := blobs.Open(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	platform, _ := decrypt.GenerateKey()
-	issuer, _ := auth.NewIssuer([]byte(strings.Repeat("s", 32)), nil)
-	hs := httptest.NewServer(api.NewRouter(api.Deps{
-		Svc: svc, Issuer: issuer, AdminKey: testAdminKey, WS: http.NotFoundHandler(), Blobs: bs, Platform: platform,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(context.Context) error { return nil },
-	}))
-	defer hs.Close()
-	evaltest.Run(t, svc, "ev1", "op1", map[string]string{"a": "1000000", "b": "980000"})
-
-	post := func() int {
-		req, _ := http.NewRequest(http.MethodPost, hs.URL+"/api/v1/evaluations/ev1/report", nil)
-		req.Header.Set("Authorization", "Bearer "+testAdminKey)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	if st := post(); st != http.StatusCreated {
-		t.Fatalf("POST report: %d", st)
-	}
-	if st := post(); st != http.StatusOK {
+	if st, _ := e.post("/api/v1/evaluations/ev1/report"); st != http.StatusOK {
 		t.Fatalf("POST report again: %d, want 200 with the same signature", st)
 	}
 	sup, _, err := issuer.Mint(auth.Request{Room: "ev1", Role: rooms.RoleSupervisor, Sub: "s1", TTL: time.Hour})
@@ -97,4 +69,52 @@ func TestVerifyReportCommand(t *testing.T) {
 	if err := run(ctx, []string{"verify", "--report", "--log", logFile, "--platform-key", writeTestFile(t, dir, "platform.pem", platformPEM)}, &out, &out); err != nil {
 		t.Fatalf("offline verify --report: %v\n%s", err, out.String())
 	}
+}
+
+// evaluationServer is the API over an evaluation evaltest drove to a
+// report every member signed, on a clock the test moves.
+type evaluationServer struct {
+	dir      string
+	svc      *rooms.Service
+	clock    *demoClock
+	hs       *httptest.Server
+	issuer   *auth.Issuer
+	platform *decrypt.PrivateKey
+}
+
+func newEvaluationServer(t *testing.T, bids map[string]string) *evaluationServer {
+	t.Helper()
+	e := &evaluationServer{dir: t.TempDir(), clock: &demoClock{t: time.Now().UTC()}}
+	log, err := embedded.Open(filepath.Join(e.dir, "events.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
+	e.svc = rooms.NewService(log, e.clock.now)
+	bs, err := blobs.Open(filepath.Join(e.dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.platform, _ = decrypt.GenerateKey()
+	e.issuer, _ = auth.NewIssuer([]byte(strings.Repeat("s", 32)), nil)
+	e.hs = httptest.NewServer(api.NewRouter(api.Deps{
+		Svc: e.svc, Issuer: e.issuer, AdminKey: testAdminKey, WS: http.NotFoundHandler(), Blobs: bs, Platform: e.platform,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(context.Context) error { return nil },
+	}))
+	t.Cleanup(e.hs.Close)
+	evaltest.Run(t, e.svc, "ev1", "op1", bids)
+	return e
+}
+
+// post sends an admin POST without a body.
+func (e *evaluationServer) post(path string) (int, []byte) {
+	req, _ := http.NewRequest(http.MethodPost, e.hs.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+testAdminKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }

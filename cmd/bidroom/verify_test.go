@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,18 +24,6 @@ import (
 	"github.com/bidroom/bidroom/store/embedded"
 )
 
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // recordServer is the API over a finished opening whose record was made
 // through POST …/record; it returns the server's URL, the platform key and
 // bidder a's key.
@@ -48,7 +35,7 @@ func recordServer(t *testing.T) (string, *decrypt.PrivateKey, *recordtest.Openin
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { log.Close() })
-	c := &testClock{t: time.Now().UTC()}
+	c := &demoClock{t: time.Now().UTC()}
 	svc := rooms.NewService(log, c.now)
 	bs, err := blobs.Open(filepath.Join(dir, "blobs"))
 	if err != nil {
