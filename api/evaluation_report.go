@@ -1,0 +1,53 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/bidroom/bidroom/record"
+	"github.com/bidroom/bidroom/rooms"
+)
+
+// evaluationReportHTML answers the printable page of an evaluation's
+// completed report (评标报告) to the committee's members and supervisors;
+// the admin, who follows the committee's formation only, and everyone
+// outside the room are refused. 409 before every member signed.
+func (a *handlers) evaluationReportHTML(c *gin.Context) {
+	room := c.Param("id")
+	actor, ok := a.actorFor(c, room)
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	if actor.Role != rooms.RoleSupervisor && actor.Role != rooms.RoleExpert {
+		apiError(c, http.StatusForbidden, rooms.CodeForbidden, "the evaluation report is read by the committee and the supervisors")
+		return
+	}
+	if err := a.Svc.Admit(ctx, room, actor); err != nil {
+		a.fail(c, err)
+		return
+	}
+	snap, err := a.Svc.Snapshot(ctx, room, actor)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	v, isEval := snap.View.(rooms.EvaluationView)
+	if !isEval {
+		apiError(c, http.StatusNotFound, rooms.CodeNotFound, room+" is not an evaluation")
+		return
+	}
+	if v.Completed == nil {
+		apiError(c, http.StatusConflict, rooms.CodeWrongState, "the report is printed once every member has signed it")
+		return
+	}
+	names := map[string]string{}
+	for _, cat := range Specialties {
+		for _, s := range cat.Specialties {
+			names[s.Code] = s.Name
+		}
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Data(http.StatusOK, "text/html; charset=utf-8", record.EvaluationReportHTML(v.Completed, v.PlatformSig, v.Bids, names))
+}
