@@ -3,9 +3,9 @@ package record
 import (
 	"bytes"
 	"cmp"
-	"strconv"
 	_ "embed"
 	"html/template"
+	"strconv"
 	"strings"
 
 	"github.com/bidroom/bidroom/rooms"
@@ -70,9 +70,9 @@ var evalReportPage = template.Must(template.New("evalreport").Funcs(template.Fun
 
 // evalReportView is what the report's template reads.
 type evalReportView struct {
-	R    rooms.Report
-	C    *rooms.CompletedReport
-	P    *rooms.PlatformSignature
+	R           rooms.Report
+	C           *rooms.CompletedReport
+	P           *rooms.PlatformSignature
 	Bids        map[string]rooms.EvalBid // by bidder: names and prices as read out
 	Specialties map[string]string        // specialty code → name
 }
