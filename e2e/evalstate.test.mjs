@@ -167,6 +167,105 @@ describe('evaluation state fold', () => {
     assert.equal(after.phase, 'convened');
   });
 
+  it('the results: publicity, objections, notices, as evaluation_view.go projects them for each role', () => {
+    const admin = { sub: 'adm', role: 'admin' };
+    const done = { report: { room: 'ev1', candidates: [] }, digest: 'ab'.repeat(32), signatures: [] };
+    const base = snapshot(me, { phase: 'reported', completed_report: done });
+    const m = state.fromSnapshot(base);
+    const s = state.fromSnapshot({ ...base, you: undefined, draw: { drawn } });
+    const a = state.fromSnapshot({ kind: 'evaluation', room: 'ev1', phase: 'convened', size: 5, committee: base.committee });
+    assert.deepEqual(m.results, { publicity: null, closedAt: null, objections: [], notices: null, ratings: [], violations: [], pending: 0, sanctions: [] });
+    const pub = { evaluation: 'ev1', title: '评标', tenderer: '招标人', opening: 'op1', candidates: [{ rank: 1, bidder: 'a', name: '甲公司', price: '950000.00', total: '80.00' }],
+      days: 3, starts_at: '2026-03-02T02:00:00Z', ends_at: '2026-03-05T02:00:00Z', report_digest: 'ab'.repeat(32) };
+    const all = [[m, me], [s, sup], [a, admin]];
+    for (const [st, v] of all) state.applyEvent(st, e('candidates_published', pub), v);
+    for (const [st] of all) {
+      assert.equal(st.phase, 'publicity');
+      assert.deepEqual(st.results.publicity, pub);
+      assert.equal(ev.publicityState(st, Date.parse('2026-03-04T00:00:00Z')), 'running');
+      assert.equal(ev.publicityState(st, Date.parse('2026-03-05T02:00:00Z')), 'ending', 'from ends_at on, until the timer closes it');
+    }
+    const raised = { id: 'o1', bidder: 'b', text: '对排名有异议', due_at: '2026-03-06T02:00:00Z' };
+    for (const [st, v] of all) state.applyEvent(st, e('result_objection_raised', raised, '2026-03-03T02:00:00.5Z'), v);
+    for (const [st, v] of all) state.applyEvent(st, e('result_objection_answered', { id: 'o1', answer: '异议不成立', answered_at: '2026-03-07T02:00:00Z', late: true }), v);
+    for (const [st] of all) {
+      assert.deepEqual(st.results.objections, [{ id: 'o1', bidder: 'b', text: '对排名有异议', raised_at: '2026-03-03T02:00:00.5Z', due_at: raised.due_at,
+        answer: '异议不成立', answered_at: '2026-03-07T02:00:00Z', late: true }]);
+    }
+    for (const [st, v] of all) state.applyEvent(st, e('publicity_closed', { ends_at: pub.ends_at, objections: 1, unanswered: 0 }, '2026-03-05T02:00:01Z'), v);
+    for (const [st] of all) {
+      assert.equal(st.phase, 'closed_publicity');
+      assert.equal(st.results.closedAt, '2026-03-05T02:00:01Z');
+      assert.equal(ev.publicityState(st, Date.parse('2026-03-01T00:00:00Z')), 'closed');
+    }
+    const issued = { issued_at: '2026-03-07T03:00:00Z', key_id: 'cd'.repeat(32), notices: [
+      { bidder: 'a', kind: 'award', json: '{}', digest: '01'.repeat(32), signature: 'sig' },
+      { bidder: 'b', kind: 'result', json: '{}', digest: '02'.repeat(32), signature: 'sig' }] };
+    for (const [st, v] of all) state.applyEvent(st, e('notices_issued', issued), v);
+    for (const [st] of all) {
+      assert.equal(st.phase, 'notified');
+      assert.deepEqual(st.results.notices, { issued_at: issued.issued_at, key_id: issued.key_id,
+        notices: [{ bidder: 'a', kind: 'award', digest: '01'.repeat(32) }, { bidder: 'b', kind: 'result', digest: '02'.repeat(32) }] }, 'by digest: no text, no signature');
+    }
+  });
+
+  it('conduct: ratings replace, violations, what reached the pool; a member sees only what concerns them', () => {
+    const done = { report: { room: 'ev1', candidates: [] }, digest: 'ab'.repeat(32), signatures: [] };
+    const reps = ['x1', 'x2', 'x3', 'x4', 'x5'].map((x) => seat(x, { declared: true, specialty: x === 'x5' ? 'tenderer_rep' : 'A01' }));
+    const base = snapshot(me, { phase: 'reported', completed_report: done, committee: reps, replaced: [{ out: 'x9', in: 'x3', name: '专家x3', specialty: 'A01', reason: '回避' }] });
+    const m = state.fromSnapshot(base);
+    const s = state.fromSnapshot({ ...base, you: undefined, draw: { drawn: [...drawn, { expert: 'x9', name: '专家x9', specialty: 'A01' }] } });
+    const rate = (id, expert, conduct, extra = {}) => ({ id, expert, by_role: 'supervisor', by: 's1', conduct, ...extra });
+    const events = [
+      e('expert_rated', rate('r1', 'x1', 'poor', { note: '多次离席', credit_delta: -5 }), '2026-03-02T03:00:00Z'),
+      e('expert_rated', rate('r2', 'x2', 'good')),
+      e('expert_rated', rate('r3', 'x1', 'fair', { credit_delta: 5, replaces: 'r1' }), '2026-03-02T03:10:00Z'),
+      e('expert_rated', { id: 'r4', expert: 'x1', by_role: 'host', by: 'h1', conduct: 'poor', note: '迟到', credit_delta: -5 }),
+      e('expert_rated', rate('r5', 'x5', 'poor', { note: '代表发言倾向性明显' })),
+      e('expert_violation_noted', { id: 'v1', expert: 'x9', points: 10, suspend_days: 30, reason: '私下联系投标人', until: '2026-04-01T03:00:00Z', by: 's1', pool: true }),
+      e('expert_violation_noted', { id: 'v2', expert: 'x5', points: 5, suspend_days: 0, reason: '泄露评审情况', by: 's1', pool: false }),
+    ];
+    for (const x of events) state.applyEvent(s, x, sup);
+    // A member's stream carries only what concerns them (conductVis); the fold keeps to that too.
+    for (const x of events) state.applyEvent(m, x, me);
+
+    assert.deepEqual(s.results.ratings.map((x) => [x.id, x.expert, x.conduct]), [['r2', 'x2', 'good'], ['r3', 'x1', 'fair'], ['r4', 'x1', 'poor'], ['r5', 'x5', 'poor']],
+      "each rater's latest rating, in the order given");
+    assert.deepEqual(s.results.ratings[1], { id: 'r3', expert: 'x1', by_role: 'supervisor', by: 's1', conduct: 'fair', note: '', credit_delta: 5, replaces: 'r1', at: '2026-03-02T03:10:00Z' });
+    assert.equal(s.results.pending, 4, 'r1, r3, r4 and v1 wait for the pool; r5 and v2 concern a representative');
+    assert.equal(ev.myRating(s, sup, 'x1').id, 'r3');
+    assert.equal(ev.poolStatus(s, s.results.ratings[0], 'rating'), 'none');
+    assert.equal(ev.poolStatus(s, s.results.ratings[1], 'rating'), 'pending');
+    assert.equal(ev.poolStatus(s, s.results.ratings[3], 'rating'), 'local');
+    assert.equal(ev.poolStatus(s, s.results.violations[1], 'violation'), 'local');
+    state.applyEvent(s, e('sanctions_applied', { pool: 'expert-pool', results: [
+      { id: 'r1', expert: 'x1', credit: -5 }, { id: 'r3', expert: 'x1', credit: 5 }, { id: 'v1', expert: 'x9', credit: -10, suspended_until: '2026-04-01T03:00:00Z' }] }), sup);
+    assert.equal(s.results.pending, 1);
+    assert.equal(ev.poolStatus(s, s.results.ratings[1], 'rating'), 'applied');
+    assert.equal(ev.poolStatus(s, s.results.ratings[2], 'rating'), 'pending');
+    assert.deepEqual(ev.sanctionFor(s, 'v1'), { id: 'v1', expert: 'x9', credit: -10, suspended_until: '2026-04-01T03:00:00Z', note: '' });
+    assert.deepEqual(ev.sat(s).map((x) => [x.expert, x.name, x.replaced]).slice(-2), [['x5', '专家x5', false], ['x9', '专家x9', true]], 'a member replaced part-way may have a violation noted');
+
+    assert.deepEqual(m.results.ratings.map((x) => x.id), ['r3', 'r4'], "x1 sees only the ratings about them: never x2's or x5's");
+    assert.deepEqual(m.results.violations, []);
+    assert.equal(m.results.pending, 0);
+    assert.deepEqual(m.results.sanctions, []);
+  });
+
+  it('checks a rating and a violation as the server does', () => {
+    assert.equal(ev.checkRating('poor', '  '), 'noteRequired');
+    assert.equal(ev.checkRating('poor', '多次离席'), '');
+    assert.equal(ev.checkRating('good', ''), '');
+    assert.equal(ev.checkRating('', ''), 'conduct');
+    assert.equal(ev.checkRating('fair', '长'.repeat(501)), 'noteLong');
+    assert.equal(ev.checkViolation({ points: 0, suspendDays: 0, reason: 'x' }), 'points');
+    assert.equal(ev.checkViolation({ points: 10, suspendDays: 3651, reason: 'x' }), 'days');
+    assert.equal(ev.checkViolation({ points: 10, suspendDays: 1.5, reason: 'x' }), 'days');
+    assert.equal(ev.checkViolation({ points: 10, suspendDays: 0, reason: ' ' }), 'reasonRequired');
+    assert.equal(ev.checkViolation({ points: 100, suspendDays: 3650, reason: '私下联系投标人' }), '');
+    assert.deepEqual(ev.PHASES.slice(-4), ['reported', 'publicity', 'closed_publicity', 'notified']);
+  });
+
   it('checks a score sheet as the server does, naming the item', () => {
     const ok = { checks: { q1: { pass: true } }, scores: { t1: '40', c1: '5.5' } };
     assert.deepEqual(ev.checkSheet(criteria, ok), []);

@@ -521,6 +521,124 @@ describe('the evaluation room in Chromium', { timeout: 600_000 }, () => {
     assert.equal(await sup.locator('[data-testid="report-sig-row"][data-signed="true"]').count(), 5);
   });
 
+  it('conduct: a supervisor rates a member poor after a refused note-less try, notes a violation, and sees both reach the pool; members see only their own', { timeout: 90_000 }, async () => {
+    const [m1, m2, m3] = web;
+    const sup = P('sup');
+    await byId(sup, 'rate-box').waitFor();
+    const row = (page, id) => page.locator(`[data-testid="rate-row"][data-expert="${id}"]`);
+    assert.equal(await sup.locator('[data-testid="rate-row"]').count(), 5, 'every member can be rated');
+    assert.equal(await byId(P(m1), 'rate-box').isVisible(), false, 'members do not rate');
+    assert.equal(await byId(P(m1), 'violation-form').isVisible(), false);
+
+    // Poor without a note: refused in words, by the page and by the server.
+    await row(sup, m2).locator('[data-testid="rate-conduct"]').selectOption('poor');
+    await row(sup, m2).locator('[data-testid="rate-save"]').click();
+    assert.equal(await row(sup, m2).locator('[data-testid="rate-msg"]').textContent(), '评价为“差”须写明理由。');
+    await sup.evaluate((x) => window.__bidroomEval.socket.command('rate_expert', { expert: x, conduct: 'poor' }, 'eval.cmd.rate'), m2);
+    await eventually(async () => assert.match(await byId(sup, 'feedback').textContent(), /^履职评价失败：评价为“差”须写明理由（note \(why the conduct was poor\) is required）$/));
+    const poor = '评标过程中多次离席接听电话，影响评标进度。';
+    await row(sup, m2).locator('[data-testid="rate-note"]').fill(poor);
+    await row(sup, m2).locator('[data-testid="rate-save"]').click();
+    await eventually(async () => assert.equal(await row(sup, m2).getAttribute('data-conduct'), 'poor'));
+    // A second rating replaces the first.
+    for (const c of ['good', 'fair']) {
+      await row(sup, m1).locator('[data-testid="rate-conduct"]').selectOption(c);
+      await row(sup, m1).locator('[data-testid="rate-save"]').click();
+      await eventually(async () => assert.equal(await row(sup, m1).getAttribute('data-conduct'), c));
+    }
+    await eventually(async () => {
+      const rows = await sup.locator('[data-testid="rating-row"]').evaluateAll((es) => es.map((e) => [e.dataset.expert, e.dataset.conduct, e.dataset.pool]));
+      assert.deepEqual(rows, [[m2, 'poor', 'applied'], [m1, 'fair', 'none']], 'the latest rating per member; the poor one reached the pool');
+    }, 10_000);
+    assert.match(await sup.locator(`[data-testid="rating-row"][data-expert="${m2}"] [data-testid="rating-pool"]`).textContent(), /已计入专家库：信用分 -5/);
+
+    // A violation, after a confirmation that says what it does to the pool.
+    await byId(sup, 'violation-expert').selectOption(m3);
+    await byId(sup, 'violation-points').fill('10');
+    await byId(sup, 'violation-days').fill('30');
+    await byId(sup, 'violation-send').click();
+    assert.equal(await byId(sup, 'violation-msg').textContent(), '请写明违规事实。');
+    const fact = '评标期间私下与投标人代表通话，经查属实。';
+    await byId(sup, 'violation-reason').fill(fact);
+    await byId(sup, 'violation-send').click();
+    await byId(sup, 'confirm-dialog').waitFor();
+    const confirm = await byId(sup, 'confirm-text').textContent();
+    for (const want of [`${nameOf(m3)} 在专家库中的信用分扣减 10 分`, '暂停其评标资格 30 天', '在之后的专家抽取中生效']) assert.ok(confirm.includes(want), confirm);
+    assert.match(confirm, /（至 \d{4}\/\d{2}\/\d{2} 左右）/, 'the suspension ends on a date');
+    await sup.screenshot({ path: path.join(artifacts, 'eval-violation-confirm-1366x768.png') });
+    await byId(sup, 'confirm-ok').click();
+    await eventually(async () => assert.equal(await sup.locator(`[data-testid="violation-row"][data-expert="${m3}"]`).getAttribute('data-pool'), 'applied'), 10_000);
+    assert.match(await sup.locator('[data-testid="violation-pool"]').textContent(), /已计入专家库：信用分 -10；暂停评标资格至 /);
+    const pool = (await h.api('GET', '/api/v1/sessions/expert-pool')).state.experts;
+    const inPool = (id) => pool.find((x) => x.id === id);
+    assert.equal(inPool(m2).credit, 95, 'the poor rating cost 5 points');
+    assert.equal(inPool(m3).credit, 90);
+    assert.ok(Date.parse(inPool(m3).suspended_until) > Date.now() + 29 * 86400_000, inPool(m3).suspended_until);
+    assert.equal(await byId(sup, 'sanctions-pending').isVisible(), false);
+
+    // Each member sees what concerns them and nothing about the others, as the view gives it.
+    await eventually(async () => assert.equal(await P(m2).locator('[data-testid="rating-row"]').count(), 1));
+    assert.equal(await P(m2).locator(`[data-testid="rating-row"][data-expert="${m2}"]`).getAttribute('data-conduct'), 'poor');
+    await P(m3).locator(`[data-testid="violation-row"][data-expert="${m3}"]`).waitFor();
+    await P(m1).locator(`[data-testid="rating-row"][data-expert="${m1}"][data-conduct="fair"]`).waitFor();
+    for (const id of web) {
+      const page = P(id);
+      const experts = await page.locator('[data-testid="rating-row"], [data-testid="violation-row"]').evaluateAll((es) => es.map((e) => e.dataset.expert));
+      assert.deepEqual([...new Set(experts)], [id], `${id}'s page shows another member's record`);
+      const text = await page.locator('body').textContent();
+      if (id !== m2) assert.ok(!text.includes(poor), `${id}'s page shows ${m2}'s rating`);
+      if (id !== m3) assert.ok(!text.includes(fact), `${id}'s page shows ${m3}'s violation`);
+      const { results } = await view(tokens[id]);
+      assert.deepEqual([...new Set([...(results?.ratings || []), ...(results?.violations || [])].map((x) => x.expert))], [id], `${id}'s view`);
+      assert.equal(results.sanctions, undefined, 'what reached the pool is for supervisors');
+    }
+    await byId(P(m2), 'conduct').scrollIntoViewIfNeeded();
+    await P(m2).screenshot({ path: path.join(artifacts, 'eval-member-conduct-1366x768.png') });
+  });
+
+  it('the results: the candidates\' publicity on the server\'s clock, an objection and its answer, on every page that may see them', { timeout: 60_000 }, async () => {
+    const [m1] = web;
+    const sup = P('sup');
+    const admin = P('admin');
+    const note = '公示期间对评标结果有异议的，投标人可在开标页面提出。';
+    await cmd(EVAL, h.adminKey, 'publish_candidates', { days: 3, note });
+    for (const page of [P(m1), sup, admin]) {
+      await phase(page, 'publicity');
+      await byId(page, 'results').waitFor();
+      assert.equal(await byId(page, 'publicity-period').getAttribute('data-state'), 'running');
+      assert.match(await byId(page, 'publicity-period').textContent(), /^公示期 3 天：.* 至 .*（北京时间，以服务器时间为准），还剩 (2 天 23:5\d:\d\d|3 天 00:00:00)。/);
+    }
+    const { publicity } = await view(tokens.sup).then((v) => v.results);
+    assert.deepEqual(await P(m1).locator('[data-testid="publicity-row"]').evaluateAll((es) => es.map((e) => e.dataset.bidder)),
+      publicity.candidates.map((c) => c.bidder));
+    assert.equal(await P(m1).locator('[data-testid="eval-step"][data-state="current"]').getAttribute('data-phase'), 'publicity');
+    assert.equal(await admin.locator('[data-testid="eval-step"][data-state="unknown"]').count(), 0, 'the admin follows the results again');
+    assert.equal(await byId(admin, 'conduct').isVisible(), false, 'the admin sees no conduct records');
+
+    const objection = '第一中标候选人的项目经理同时担任其他在建项目的项目经理，请核实。';
+    const r = await fetch(`${h.server.base}/api/v1/sessions/${OPENING}/results/${EVAL}/objections`, {
+      method: 'POST', headers: { Authorization: `Bearer ${tokens.b}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ text: objection }),
+    });
+    assert.equal(r.status, 201);
+    const { objection: raised } = await r.json();
+    for (const page of [P(m1), sup, admin]) {
+      await page.locator(`[data-testid="result-objection"][data-id="${raised.id}"][data-state="waiting"]`).waitFor();
+      assert.equal(await page.locator('[data-testid="result-objection-text"]').textContent(), objection);
+    }
+    assert.match(await byId(sup, 'notices-state').textContent(), /公示结束、全部异议答复后/);
+    const answer = '经核实，该项目经理的在建项目已于上月竣工验收，异议不成立。';
+    await cmd(EVAL, h.adminKey, 'answer_result_objection', { id: raised.id, answer });
+    for (const page of [P(m1), sup, admin]) {
+      await page.locator(`[data-testid="result-objection"][data-id="${raised.id}"][data-answered="true"] [data-testid="result-objection-answer"]`, { hasText: answer }).waitFor();
+    }
+    await byId(sup, 'results').scrollIntoViewIfNeeded();
+    await sup.screenshot({ path: path.join(artifacts, 'eval-results-supervisor-1366x768.png') });
+    await shot(sup, 'supervisor-results-full', true);
+    await sup.setViewportSize(PHONE);
+    await noSideways(sup, 'the results and conduct on a phone');
+    await sup.setViewportSize(DESKTOP);
+  });
+
   it('every page\'s folded state equals a fresh snapshot', { timeout: 60_000 }, async () => {
     for (const name of [...web, 'sup']) {
       const page = P(name);
@@ -567,7 +685,7 @@ describe('the evaluation room in Chromium', { timeout: 600_000 }, () => {
     await shot(P(m2), 'member-phone', true);
 
     await byId(P(m1), 'lang-en').click();
-    assert.equal(await byId(P(m1), 'phase').textContent(), 'Report signed');
+    assert.equal(await byId(P(m1), 'phase').textContent(), "Candidates' publicity");
     assert.equal(await byId(P(m1), 'report-state').textContent(), 'Every member has signed the report.');
     await noSideways(P(m1), 'member in English');
     await shot(P(m1), 'member-en-1366x768', true);
@@ -580,9 +698,12 @@ describe('the evaluation room in Chromium', { timeout: 600_000 }, () => {
     const others = pool.experts.map((x) => x.id).filter((id) => !EXPERTS.some((x) => x.id === id));
     await h.api('POST', '/api/v1/evaluations', {
       id: room, opening: OPENING, tenderer: '城东水务集团', size: 5, related: others,
-      quotas: [{ specialty: 'A01', count: 5, reserves: 2 }], criteria: CRITERIA,
+      quotas: [{ specialty: 'A01', count: 5, reserves: 1 }], criteria: CRITERIA,
     });
     const { draw } = await h.api('POST', `/api/v1/evaluations/${room}/draw`);
+    // The member suspended by the violation noted above is not drawn again.
+    assert.equal(draw.excluded?.suspended, 1, JSON.stringify(draw.excluded));
+    assert.ok(!draw.drawn.some((s) => s.expert === web[2]), 'a suspended expert was drawn');
     await cmd(room, h.adminKey, 'start_evaluation');
     const [out] = draw.drawn.filter((s) => !s.reserve).map((s) => s.expert);
     const [reserve] = draw.drawn.filter((s) => s.reserve).map((s) => s.expert);
@@ -610,6 +731,30 @@ describe('the evaluation room in Chromium', { timeout: 600_000 }, () => {
     assert.equal(await rp.locator(`[data-testid="member-row"][data-expert="${reserve}"]`).count(), 1);
     assert.equal(await rp.locator(`[data-testid="member-row"][data-expert="${out}"]`).count(), 0);
     await rctx.close();
+  });
+
+  it('the notices as the page shows them (frames fed to the supervisor\'s page: the server closes a publicity only after its 3 days)', { timeout: 30_000 }, async () => {
+    const sup = P('sup');
+    const v = await view(tokens.sup);
+    const winner = v.results.publicity.candidates[0].bidder;
+    const endsAt = v.results.publicity.ends_at;
+    const notices = v.bids.map((b, i) => ({ bidder: b.bidder, kind: b.bidder === winner ? 'award' : 'result', json: '{}', digest: String(i + 1).repeat(64), signature: 'c2ln' }));
+    await sup.evaluate(([endsAt, notices]) => {
+      const ws = window.__e2eSockets.at(-1);
+      let pos = window.__bidroomEval.socket.pos;
+      const feed = (type, data, time) => ws.dispatchEvent(new MessageEvent('message', { data: JSON.stringify({ v: 1, type: 'event', pos: ++pos, event: { type, time, data } }) }));
+      feed('publicity_closed', { ends_at: endsAt, objections: 1, unanswered: 0 }, endsAt);
+      feed('notices_issued', { issued_at: endsAt, key_id: 'ab'.repeat(32), notices }, endsAt);
+    }, [endsAt, notices]);
+    await phase(sup, 'notified');
+    assert.equal(await byId(sup, 'publicity-state').getAttribute('data-state'), 'notified');
+    assert.match(await byId(sup, 'publicity-period').textContent(), /已结束：收到异议 1 件，未答复 0 件。/);
+    assert.match(await byId(sup, 'notices-state').textContent(), new RegExp(`同时发出 ${notices.length} 份通知书`));
+    assert.deepEqual(await sup.locator('[data-testid="notice-row"]').evaluateAll((es) => es.map((e) => [e.dataset.bidder, e.dataset.kind])),
+      notices.map((n) => [n.bidder, n.kind]));
+    assert.equal(await sup.locator(`[data-testid="notice-row"][data-bidder="${winner}"] .tag`).textContent(), '中标通知书');
+    await byId(sup, 'results').scrollIntoViewIfNeeded();
+    await sup.screenshot({ path: path.join(artifacts, 'eval-notices-1366x768.png') });
   });
 
   it('no script errors and no downloads on any page', () => {

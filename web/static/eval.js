@@ -4,6 +4,10 @@
 // sheets, see the tally, send sheets back (the chair), sign the report and
 // ask bidders for clarification; supervisors see all of it read-only and
 // watch every venue's call; the admin follows the committee's formation.
+// After the report, members, supervisors and the admin follow the results
+// (the publicity on the server's clock, objections and answers, the
+// notices); supervisors rate each member's conduct and note violations, and
+// see what reached the pool.
 // The connection is socket.js's, the fold evalstate.js's (through state.js),
 // the call call.js's. Every check here is a convenience: the server decides.
 
@@ -62,10 +66,12 @@ function fmtTime(s, withDate = true) {
 
 function fmtLeft(ms) {
   const total = Math.max(0, Math.ceil(ms / 1000));
-  const h = Math.floor(total / 3600);
+  const d = Math.floor(total / 86400);
+  const h = Math.floor((total % 86400) / 3600);
   const m = Math.floor((total % 3600) / 60);
   const s = total % 60;
   const pad = (n) => String(n).padStart(2, '0');
+  if (d > 0) return `${t('room.countdown.days', { d })}${pad(h)}:${pad(m)}:${pad(s)}`;
   return h > 0 ? `${h}:${pad(m)}:${pad(s)}` : `${pad(m)}:${pad(s)}`;
 }
 
@@ -142,7 +148,20 @@ const REFUSALS = [
   [/the report changed/, 'eval.refuse.reportChanged'],
   [/begun to sign the report/, 'eval.refuse.reportStarted'],
   [/no reserve of specialty (\S+) is left/, 'eval.refuse.noReserve'],
+  [/^"(.+)" is not on the committee/, 'eval.refuse.notOnCommittee', (m) => ({ who: memberName(m[1]) })],
   [/is not on the committee|is not a member of evaluation/, 'eval.refuse.notMember'],
+  [/the experts are rated once the report is complete/, 'eval.refuse.rateEarly'],
+  [/^conduct must be good, fair or poor/, 'eval.refuse.conduct'],
+  [/^note \(why the conduct was poor\) is required/, 'eval.refuse.poorNote'],
+  [/^note.* must be valid text of at most (\d+)/, 'eval.refuse.noteLong', (m) => ({ n: m[1] })],
+  [/violations are noted once the evaluation has started/, 'eval.refuse.violationEarly'],
+  [/^"(.+)" did not sit on the committee/, 'eval.refuse.notSat', (m) => ({ who: memberName(m[1]) })],
+  [/^points must be 1-100/, 'eval.refuse.points'],
+  [/^suspend_days must be 0-(\d+)/, 'eval.refuse.days', (m) => ({ max: m[1] })],
+  [/^reason is required/, 'eval.refuse.reason'],
+  [/^reason must be valid text of at most (\d+)/, 'eval.refuse.reasonLong', (m) => ({ n: m[1] })],
+  [/at most \d+ (ratings|violations) per evaluation/, 'eval.refuse.tooMany'],
+  [/may not (rate the experts' conduct|note an expert's violation)/, 'eval.refuse.supervisorOnly'],
   [/minutes must be/, 'eval.refuse.minutes'],
   [/^sheet for (\S+): (.*)$/, 'eval.refuse.sheet', (m) => ({ bid: bidName(m[1]), message: m[2] })],
 ];
@@ -319,8 +338,10 @@ function setMsg(prefix, key, p = {}, kind = 'info') {
   renderMsg(prefix);
 }
 
+const msgBoxes = new Map(); // prefix -> a message line not found by its test id (the rating rows')
+
 function renderMsg(prefix) {
-  const box = $(`${prefix}-msg`);
+  const box = msgBoxes.get(prefix) || $(`${prefix}-msg`);
   if (!box) return;
   const m = ui.msg[prefix];
   box.hidden = !m;
@@ -600,6 +621,8 @@ function render() {
   renderTally();
   renderReport();
   renderClarify();
+  renderResults();
+  renderConduct();
   renderAllSheets();
   renderDraw();
 }
@@ -615,7 +638,8 @@ function renderLeft() {
 function shownPhase() {
   // The admin's stream carries the formation only: past the start, the
   // admin's page does not follow the phases (evaluation_view.go).
-  if (isAdmin() && phaseAtLeast('convened')) return 'started';
+  // The results it runs (publicity, objections, notices) reach it again.
+  if (isAdmin() && phaseAtLeast('convened') && !phaseAtLeast('publicity')) return 'started';
   return st.phase;
 }
 
@@ -638,7 +662,7 @@ function renderHead() {
   const at = E.PHASES.indexOf(st.phase);
   E.PHASES.forEach((ph2, i) => {
     let state = i < at ? 'done' : i === at ? 'current' : 'todo';
-    if (isAdmin() && i > E.PHASES.indexOf('convened')) state = 'unknown';
+    if (isAdmin() && i > E.PHASES.indexOf('convened') && at < E.PHASES.indexOf('publicity')) state = 'unknown';
     steps.append(el('li', { 'data-testid': 'eval-step', 'data-phase': ph2, 'data-state': state, text: t(`eval.step.${ph2}`) }));
   });
 }
@@ -1018,6 +1042,297 @@ function onAsk(e) {
   });
 }
 
+// ---- the results: publicity, objections, notices (R23, R24) ----
+
+function renderResults() {
+  const p = st.results.publicity;
+  $('results').hidden = !p;
+  if (!p) return;
+  const now = sock.serverNow();
+  const r = st.results;
+  const pst = E.publicityState(st, now);
+  const shown = st.phase === 'notified' ? 'notified' : pst;
+  const tag = $('publicity-state');
+  tag.dataset.state = shown;
+  tag.className = `tag ${shown === 'running' ? 'tag-live' : shown === 'notified' ? 'tag-ok' : 'tag-muted'}`;
+  tag.textContent = t(`eval.pub.state.${shown}`);
+  const unanswered = r.objections.filter((o) => !o.answer).length;
+  const period = $('publicity-period');
+  period.dataset.state = pst;
+  const times = { from: fmtTime(p.starts_at), to: fmtTime(p.ends_at), days: p.days };
+  if (pst === 'running') period.textContent = t('eval.pub.running', { ...times, left: fmtLeft(parseTime(p.ends_at) - now) });
+  else if (pst === 'ending') period.textContent = t('eval.pub.ending', times);
+  else period.textContent = t('eval.pub.closed', { ...times, n: r.objections.length, unanswered });
+  $('publicity-note').hidden = !p.note;
+  $('publicity-note').textContent = p.note ? t('eval.pub.note', { text: p.note }) : '';
+  $('publicity-rows').replaceChildren(...(p.candidates || []).map((c) => el('tr', { 'data-testid': 'publicity-row', 'data-bidder': c.bidder, 'data-rank': c.rank },
+    el('td', { class: 'num', text: String(c.rank) }),
+    el('td', { class: 'name', text: c.name || bidName(c.bidder) }),
+    el('td', { class: 'num', text: fmtPrice(c.price) }),
+    el('td', { class: 'num total', text: c.total }))));
+
+  const list = $('result-objection-list');
+  list.replaceChildren(...r.objections.map((o) => {
+    const due = parseTime(o.due_at);
+    let state = 'waiting';
+    if (o.answer) state = o.late ? 'late' : 'answered';
+    else if (due <= now) state = 'overdue';
+    return el('li', { class: 'eval-clar-item', 'data-testid': 'result-objection', 'data-id': o.id, 'data-state': state, 'data-answered': String(!!o.answer) },
+      el('div', { class: 'eval-clar-head' },
+        el('strong', { text: t('eval.obj.from', { bid: bidName(o.bidder), time: fmtTime(o.raised_at) }) }),
+        el('span', { class: `tag ${state === 'answered' ? 'tag-ok' : state === 'waiting' ? 'tag-muted' : 'tag-bad'}`, text: t(`eval.obj.${state}`) })),
+      el('p', { class: 'eval-clar-q', 'data-testid': 'result-objection-text', text: o.text }),
+      o.answer
+        ? el('p', { class: 'eval-clar-a', 'data-testid': 'result-objection-answer', text: t('eval.obj.answer', { text: o.answer, time: fmtTime(o.answered_at) }) })
+        : el('p', { class: 'hint', text: t('eval.obj.due', { time: fmtTime(o.due_at) }) }));
+  }));
+  if (!r.objections.length) list.append(el('li', { class: 'empty', text: t(pst === 'running' ? 'eval.obj.noneYet' : 'eval.obj.none') }));
+
+  const n = r.notices;
+  let state = 'afterPublicity';
+  if (n) state = 'issued';
+  else if (pst === 'closed' && unanswered) state = 'blocked';
+  else if (pst === 'closed') state = 'ready';
+  $('notices-state').dataset.state = state;
+  $('notices-state').textContent = t(`eval.notices.${state}`, { n: n?.notices?.length || 0, unanswered, time: fmtTime(n?.issued_at), key: short(n?.key_id) });
+  $('notices-box').hidden = !n;
+  $('notice-rows').replaceChildren(...(n?.notices || []).map((x) => el('tr', { 'data-testid': 'notice-row', 'data-bidder': x.bidder, 'data-kind': x.kind },
+    el('td', {}, el('span', { class: `tag ${x.kind === 'award' ? 'tag-ok' : 'tag-muted'}`, text: t(`eval.notices.${x.kind}`) })),
+    el('td', { class: 'name', text: bidName(x.bidder) }),
+    el('td', { class: 'mono', title: x.digest, text: short(x.digest) }))));
+}
+
+// ---- expert conduct (R25): supervisors rate and note violations; a member sees what concerns them ----
+
+const conductName = (c) => t(`eval.conduct.${c}`);
+
+function raterName(x) {
+  const me = x.by === viewer?.sub && x.by_role === viewer?.role;
+  const role = t(x.by_role === 'host' ? 'eval.rater.host' : 'eval.rater.supervisor');
+  return me ? paren(role, t('eval.rater.me')) : role;
+}
+
+/** poolText says how a rating or violation stands with the pool (supervisors: what the pool did; members: what it asks). */
+function poolText(x, kind) {
+  if (!isSupervisor()) {
+    if (kind === 'violation') {
+      if (!x.pool) return t('eval.pool.local');
+      return t(x.until ? 'eval.pool.askSuspend' : 'eval.pool.askViolation', { points: x.points, until: fmtDate(x.until) });
+    }
+    return x.credit_delta ? t('eval.pool.askRating', { delta: signed(x.credit_delta) }) : '';
+  }
+  const status = E.poolStatus(st, x, kind);
+  const s = E.sanctionFor(st, x.id);
+  if (status === 'applied') {
+    const parts = [];
+    if (s.credit) parts.push(t('eval.pool.credit', { delta: signed(s.credit) }));
+    if (s.suspended_until) parts.push(t('eval.pool.suspended', { until: fmtDate(s.suspended_until) }));
+    if (s.note) parts.push(t('eval.pool.note', { note: s.note }));
+    return t('eval.pool.applied', { what: parts.join(lang() === 'en' ? '; ' : '；') || t('eval.pool.nothing') });
+  }
+  if (status === 'pending') return t(kind === 'violation' ? 'eval.pool.pendingViolation' : 'eval.pool.pendingRating', { delta: signed(kind === 'violation' ? -x.points : x.credit_delta) });
+  return t(`eval.pool.${status}`);
+}
+
+const signed = (n) => (n > 0 ? `+${n}` : String(n));
+
+function fmtDate(s) {
+  const ms = typeof s === 'number' ? s : parseTime(s);
+  if (Number.isNaN(ms)) return '—';
+  return new Intl.DateTimeFormat(lang() === 'en' ? 'en-GB' : 'zh-CN', { timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit' }).format(ms);
+}
+
+function renderConduct() {
+  const r = st.results;
+  const sup = isSupervisor();
+  const mine = isMember() && (r.ratings.length > 0 || r.violations.length > 0);
+  const show = (sup && phaseAtLeast('convened')) || mine;
+  $('conduct').hidden = !show;
+  if (!show) return;
+  $('conduct-hint').textContent = sup ? t('eval.conduct.hintSupervisor', { n: E.POOR_CONDUCT_CREDIT }) : t('eval.conduct.hintMember');
+  renderRateRows(sup && !!st.completed);
+  renderViolationForm(sup);
+
+  const ratings = $('rating-list');
+  ratings.replaceChildren(...r.ratings.map((x) => {
+    const status = sup ? E.poolStatus(st, x, 'rating') : '';
+    const pool = poolText(x, 'rating');
+    return el('li', { class: 'eval-record', 'data-testid': 'rating-row', 'data-id': x.id, 'data-expert': x.expert, 'data-conduct': x.conduct, 'data-pool': status },
+      el('div', { class: 'eval-record-head' },
+        el('strong', { text: memberName(x.expert) }),
+        el('span', { class: `tag ${x.conduct === 'poor' ? 'tag-bad' : x.conduct === 'good' ? 'tag-ok' : 'tag-muted'}`, text: conductName(x.conduct) }),
+        el('span', { class: 'hint', text: t('eval.rating.by', { who: raterName(x), time: fmtTime(x.at) }) })),
+      x.note ? el('p', { class: 'eval-record-text', 'data-testid': 'rating-note-text', text: x.note }) : null,
+      pool ? el('p', { class: `eval-pool eval-pool-${status || 'ask'}`, 'data-testid': 'rating-pool', text: pool }) : null);
+  }));
+  if (!r.ratings.length) ratings.append(el('li', { class: 'empty', text: t('eval.ratings.none') }));
+
+  const violations = $('violation-list');
+  violations.replaceChildren(...r.violations.map((x) => {
+    const status = sup ? E.poolStatus(st, x, 'violation') : '';
+    return el('li', { class: 'eval-record', 'data-testid': 'violation-row', 'data-id': x.id, 'data-expert': x.expert, 'data-pool': status },
+      el('div', { class: 'eval-record-head' },
+        el('strong', { text: memberName(x.expert) }),
+        el('span', { class: 'tag tag-bad', text: t(x.suspend_days ? 'eval.violation.tagSuspend' : 'eval.violation.tag', { points: x.points, days: x.suspend_days }) }),
+        el('span', { class: 'hint', text: t('eval.rating.by', { who: x.by === viewer.sub && sup ? paren(t('eval.rater.supervisor'), t('eval.rater.me')) : t('eval.rater.supervisor'), time: fmtTime(x.at) }) })),
+      el('p', { class: 'eval-record-text', 'data-testid': 'violation-reason-text', text: x.reason }),
+      el('p', { class: `eval-pool eval-pool-${status || 'ask'}`, 'data-testid': 'violation-pool', text: poolText(x, 'violation') }));
+  }));
+  if (!r.violations.length) violations.append(el('li', { class: 'empty', text: t('eval.violations.none') }));
+
+  const pending = $('sanctions-pending');
+  pending.hidden = !(sup && r.pending > 0);
+  pending.textContent = sup ? t('eval.pool.pendingCount', { n: r.pending }) : '';
+}
+
+// The rating rows are built once per member and kept, so a re-render never
+// loses a choice or a note being typed.
+const rateRows = new Map(); // expert -> {li, name, current, conduct, note, save, msg}
+
+function renderRateRows(show) {
+  $('rate-box').hidden = !show;
+  if (!show) return;
+  const list = $('rate-list');
+  const want = st.committee.map((m) => m.expert);
+  for (const [x, row] of rateRows) {
+    if (!want.includes(x)) {
+      row.li.remove();
+      rateRows.delete(x);
+    }
+  }
+  st.committee.forEach((m, i) => {
+    let row = rateRows.get(m.expert);
+    if (!row) row = buildRateRow(m.expert);
+    if (list.children[i] !== row.li) list.insertBefore(row.li, list.children[i] || null);
+    row.name.textContent = `${m.name || m.expert}${m.chair ? ` · ${t('eval.chair.tag')}` : ''}`;
+    row.meta.textContent = `${specialtyName(m.specialty)} · ${venueLabel(m.center)}`;
+    const cur = E.myRating(st, viewer, m.expert);
+    row.li.dataset.conduct = cur?.conduct || '';
+    row.current.textContent = cur ? t('eval.rate.current', { conduct: conductName(cur.conduct), time: fmtTime(cur.at) }) : t('eval.rate.none');
+    if (!row.filled && cur) {
+      row.conduct.value = cur.conduct;
+      row.note.value = cur.note;
+      row.filled = true;
+    }
+    for (const o of row.conduct.options) o.textContent = o.value ? conductName(o.value) : t('eval.rate.choose');
+    row.note.placeholder = t('eval.rate.notePlaceholder');
+    row.save.textContent = t(cur ? 'eval.rate.change' : 'eval.rate.save');
+    row.save.disabled = row.busy;
+    renderMsg(`rate-${m.expert}`);
+  });
+}
+
+function buildRateRow(expert) {
+  const conduct = el('select', { 'data-testid': 'rate-conduct', 'aria-label': t('eval.rate.title') },
+    el('option', { value: '' }), ...E.CONDUCTS.map((c) => el('option', { value: c })));
+  const note = el('textarea', { 'data-testid': 'rate-note', rows: 1, maxlength: 500 });
+  const save = el('button', { type: 'button', 'data-testid': 'rate-save' });
+  const row = {
+    name: el('strong', { class: 'eval-rate-name' }),
+    meta: el('span', { class: 'eval-person-meta' }),
+    current: el('span', { class: 'hint', 'data-testid': 'rate-current' }),
+    conduct, note, save, busy: false, filled: false,
+  };
+  row.li = el('li', { class: 'eval-rate-row', 'data-testid': 'rate-row', 'data-expert': expert },
+    el('div', { class: 'eval-rate-who' }, row.name, row.meta, row.current),
+    el('div', { class: 'eval-rate-form' }, conduct, note, save),
+    el('p', { class: 'unlock-msg', 'data-testid': 'rate-msg', role: 'status', 'aria-live': 'polite', hidden: true }));
+  msgBoxes.set(`rate-${expert}`, row.li.lastChild);
+  save.addEventListener('click', () => onRate(expert));
+  conduct.addEventListener('change', () => setMsg(`rate-${expert}`, null));
+  rateRows.set(expert, row);
+  return row;
+}
+
+function onRate(expert) {
+  const row = rateRows.get(expert);
+  if (!row || row.busy) return;
+  const conduct = row.conduct.value;
+  const note = row.note.value.trim();
+  const problem = E.checkRating(conduct, note);
+  if (problem) {
+    setMsg(`rate-${expert}`, `eval.rate.err.${problem}`, { name: memberName(expert) }, 'error');
+    (problem === 'conduct' ? row.conduct : row.note).focus();
+    return;
+  }
+  row.busy = true;
+  setMsg(`rate-${expert}`, 'eval.rate.saving');
+  const data = note ? { expert, conduct, note } : { expert, conduct };
+  command('rate_expert', data, 'eval.cmd.rate', (ok, f) => {
+    row.busy = false;
+    if (ok) setMsg(`rate-${expert}`, 'eval.rate.saved', { name: memberName(expert), conduct: conductName(conduct) }, 'ok');
+    else setMsgText(`rate-${expert}`, refusalText(f), 'error');
+    render();
+  });
+  render();
+}
+
+function renderViolationForm(sup) {
+  const form = $('violation-form');
+  const show = sup && phaseAtLeast('convened');
+  form.hidden = !show;
+  if (!show) return;
+  fillSelect($('violation-expert'), E.sat(st).map((x) => [x.expert,
+    x.replaced ? paren(x.name, t('eval.violation.replaced')) : x.specialty === 'tenderer_rep' ? paren(x.name, t('eval.rep')) : x.name]));
+  $('violation-send').disabled = ui.busy.has('violation');
+  renderMsg('violation');
+}
+
+function confirmDialog(title, text, ok) {
+  const d = $('confirm-dialog');
+  $('confirm-title').textContent = title;
+  $('confirm-text').textContent = text;
+  $('confirm-ok').textContent = ok;
+  d.returnValue = '';
+  return new Promise((resolve) => {
+    d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true });
+    d.showModal();
+    $('confirm-cancel').focus();
+  });
+}
+
+async function onViolation(e) {
+  e.preventDefault();
+  if (!isSupervisor() || ui.busy.has('violation')) return;
+  const expert = $('violation-expert').value;
+  const points = Number($('violation-points').value);
+  const suspendDays = Number($('violation-days').value);
+  const reason = $('violation-reason').value.trim();
+  const problem = E.checkViolation({ points, suspendDays, reason });
+  if (!expert || problem) {
+    setMsg('violation', `eval.violation.err.${expert ? problem : 'expert'}`, {}, 'error');
+    return;
+  }
+  setMsg('violation', null);
+  const who = E.sat(st).find((x) => x.expert === expert);
+  const name = who?.name || expert;
+  let text;
+  if (who?.specialty === 'tenderer_rep') {
+    text = t('eval.violation.confirmRep', { name, points });
+  } else {
+    const until = fmtDate(sock.serverNow() + suspendDays * 86400_000);
+    text = t(suspendDays ? 'eval.violation.confirmSuspend' : 'eval.violation.confirm', { name, points, days: suspendDays, until });
+  }
+  ui.busy.add('violation');
+  render();
+  const ok = await confirmDialog(t('eval.violation.confirmTitle', { name }), text, t('eval.violation.confirmOk'));
+  if (!ok) {
+    ui.busy.delete('violation');
+    render();
+    return;
+  }
+  command('note_expert_violation', { expert, points, suspend_days: suspendDays, reason }, 'eval.cmd.violation', (done, f) => {
+    ui.busy.delete('violation');
+    if (done) {
+      $('violation-reason').value = '';
+      setMsg('violation', 'eval.violation.done', { name }, 'ok');
+    } else {
+      setMsgText('violation', refusalText(f), 'error');
+    }
+    render();
+  });
+}
+
 function renderAllSheets() {
   const show = isSupervisor() && st.sheets.length > 0;
   $('all-sheets').hidden = !show;
@@ -1102,11 +1417,13 @@ function wire() {
     renderTally();
   });
   $('clar-form').addEventListener('submit', onAsk);
+  $('violation-form').addEventListener('submit', onViolation);
   $('doc-close').addEventListener('click', closeDoc);
   window.addEventListener('hashchange', () => location.reload());
   setInterval(() => {
     if (needsConnRender(sock)) renderConnection(sock);
     if (st && !$('clarify').hidden && st.clarifications.some((c) => !c.answer)) renderClarify();
+    if (st && !$('results').hidden && st.phase === 'publicity') renderResults();
   }, 1000);
   // For the browser tests and support staff: what the page holds.
   window.__bidroomEval = {

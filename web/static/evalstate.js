@@ -10,9 +10,20 @@
 // and its SM3 digest) and, for a member, member_replaced (the incoming
 // member's venue is in the draw record only supervisors hold): after them
 // st.resync is true and the page asks for a fresh snapshot.
+//
+// The results after the report (rooms/evaluation_results.go and
+// evaluation_conduct.go: the publicity, objections, notices, ratings,
+// violations and what reached the pool) are folded exactly into
+// st.results, shaped as the view's `results` is for the viewer's role.
 
 /** The phases of an evaluation, in order. */
-export const PHASES = ['drawing', 'formed', 'convened', 'scoring', 'tallied', 'reported'];
+export const PHASES = ['drawing', 'formed', 'convened', 'scoring', 'tallied', 'reported', 'publicity', 'closed_publicity', 'notified'];
+
+/** The conduct ratings a supervisor gives (rooms.ConductGood …). */
+export const CONDUCTS = ['good', 'fair', 'poor'];
+
+/** POOR_CONDUCT_CREDIT is rooms.PoorConductCredit: the pool credit a poor rating deducts. */
+export const POOR_CONDUCT_CREDIT = 5;
 
 function member(m) {
   return {
@@ -57,11 +68,83 @@ export function fromSnapshot(s) {
     completed: copy(s.completed_report),
     clarifications: list(s.clarifications),
     platformSignature: copy(s.platform_signature),
+    results: results(s.results),
     you: s.you ? member(s.you) : null,
     resync: false, // an event was not folded exactly: ask for a snapshot
     replacedMe: null, // {reason, in, recused}: the viewer left the committee
   };
   return st;
+}
+
+// ---- the results (rooms.ResultsView), each record in the view's field order ----
+
+function objection(o) {
+  return {
+    id: o.id,
+    bidder: o.bidder || '',
+    text: o.text || '',
+    raised_at: o.raised_at || null,
+    due_at: o.due_at || null,
+    answer: o.answer || '',
+    answered_at: o.answered_at || null,
+    late: !!o.late,
+  };
+}
+
+function rating(x) {
+  return {
+    id: x.id,
+    expert: x.expert,
+    by_role: x.by_role || '',
+    by: x.by || '',
+    conduct: x.conduct || '',
+    note: x.note || '',
+    credit_delta: x.credit_delta || 0,
+    replaces: x.replaces || '',
+    at: x.at || null,
+  };
+}
+
+function violation(x) {
+  return {
+    id: x.id,
+    expert: x.expert,
+    points: x.points || 0,
+    suspend_days: x.suspend_days || 0,
+    reason: x.reason || '',
+    until: x.until || null,
+    by: x.by || '',
+    pool: !!x.pool,
+    at: x.at || null,
+  };
+}
+
+function sanction(x) {
+  return { id: x.id, expert: x.expert, credit: x.credit || 0, suspended_until: x.suspended_until || null, note: x.note || '' };
+}
+
+function notices(n) {
+  if (!n) return null;
+  return {
+    issued_at: n.issued_at || null,
+    key_id: n.key_id || '',
+    notices: (n.notices || []).map((x) => ({ bidder: x.bidder, kind: x.kind, digest: x.digest })),
+  };
+}
+
+/** results normalizes the view's results (absent: nothing for this viewer yet). */
+function results(r) {
+  r = r || {};
+  return {
+    publicity: copy(r.publicity),
+    closedAt: r.publicity_closed_at || null,
+    objections: (r.objections || []).map(objection),
+    notices: notices(r.notices),
+    ratings: (r.ratings || []).map(rating),
+    violations: (r.violations || []).map(violation),
+    pending: r.sanctions_pending || 0,
+    sanctions: (r.sanctions || []).map(sanction),
+  };
 }
 
 function find(st, expert) {
@@ -174,10 +257,65 @@ export function applyEvent(st, ev, viewer) {
       }
       break;
     default:
+      applyResult(st, ev, viewer, staff);
       break;
   }
   syncYou(st, viewer);
   return st;
+}
+
+// applyResult folds the results' events as rooms.Evaluation.applyResults
+// does, projected as resultsView projects them for viewer: the publicity,
+// objections and notices reach the admin, the committee and supervisors;
+// ratings and violations the supervisors and the expert concerned; what
+// reached the pool the supervisors.
+function applyResult(st, ev, viewer, staff) {
+  const d = ev.data || {};
+  const r = st.results;
+  const mine = (expert) => staff || (viewer?.role === 'expert' && expert === viewer.sub);
+  switch (ev.type) {
+    case 'candidates_published':
+      r.publicity = copy(d);
+      st.phase = 'publicity';
+      break;
+    case 'result_objection_raised':
+      r.objections.push(objection({ ...d, raised_at: ev.time }));
+      break;
+    case 'result_objection_answered':
+      for (const o of r.objections) {
+        if (o.id === d.id) Object.assign(o, { answer: d.answer || '', answered_at: d.answered_at || null, late: !!d.late });
+      }
+      break;
+    case 'publicity_closed':
+      r.closedAt = ev.time || null;
+      st.phase = 'closed_publicity';
+      break;
+    case 'notices_issued':
+      r.notices = notices(d);
+      st.phase = 'notified';
+      break;
+    case 'expert_rated':
+      if (!mine(d.expert)) break;
+      // The view shows each rater's latest rating of each member, in the
+      // order given: a replacement drops the rating it replaces.
+      if (d.replaces) r.ratings = r.ratings.filter((x) => x.id !== d.replaces);
+      r.ratings.push(rating({ ...d, at: ev.time }));
+      if (staff && d.credit_delta) r.pending++;
+      break;
+    case 'expert_violation_noted':
+      if (!mine(d.expert)) break;
+      r.violations.push(violation({ ...d, at: ev.time }));
+      if (staff && d.pool) r.pending++;
+      break;
+    case 'sanctions_applied':
+      if (!staff) break;
+      // The server records only what was pending: each result settles one.
+      r.sanctions.push(...(d.results || []).map(sanction));
+      r.pending = Math.max(0, r.pending - (d.results || []).length);
+      break;
+    default:
+      break;
+  }
 }
 
 // replace folds member_replaced as rooms.Evaluation.replace does: the
@@ -202,9 +340,86 @@ function replace(st, r, viewer) {
   if (!st.draw) st.resync = true;
 }
 
-/** memberName names a committee member (or the id when unknown). */
+/** memberName names a committee member, or one replaced part-way (or the id when unknown). */
 export function memberName(st, expert) {
-  return find(st, expert)?.name || expert;
+  return find(st, expert)?.name || st.draw?.drawn?.find((s) => s.expert === expert)?.name || expert;
+}
+
+/**
+ * sat lists who sat on the committee and may have a violation noted
+ * (rooms.Evaluation.sat): the current members, then those replaced
+ * part-way, as [{expert, name, specialty, replaced}].
+ */
+export function sat(st) {
+  const out = st.committee.map((m) => ({ expert: m.expert, name: m.name, specialty: m.specialty, replaced: false }));
+  for (const r of st.replaced) {
+    if (!out.some((x) => x.expert === r.out)) out.push({ expert: r.out, name: memberName(st, r.out), specialty: '', replaced: true });
+  }
+  return out;
+}
+
+/** sanctionFor returns what the pool did for a rating's or violation's id, or null while it is pending. */
+export function sanctionFor(st, id) {
+  return st.results.sanctions.find((s) => s.id === id) || null;
+}
+
+/**
+ * poolStatus says how a rating or violation stands with the pool:
+ * 'none' (it changes nothing there: a good or fair rating, or a rating
+ * that only keeps the deduction already made), 'local' (a tenderer's
+ * representative: recorded in this evaluation only), 'applied' (the pool
+ * carried it out: see sanctionFor) or 'pending'.
+ */
+export function poolStatus(st, x, kind) {
+  if (kind === 'violation' ? !x.pool : !x.credit_delta) {
+    if (kind === 'violation') return 'local';
+    return find(st, x.expert)?.specialty === 'tenderer_rep' ? 'local' : 'none';
+  }
+  return sanctionFor(st, x.id) ? 'applied' : 'pending';
+}
+
+/** myRating returns viewer's own latest rating of expert (a supervisor's), or null. */
+export function myRating(st, viewer, expert) {
+  return st.results.ratings.find((x) => x.expert === expert && x.by === viewer?.sub && x.by_role === viewer?.role) || null;
+}
+
+/**
+ * publicityState says where the candidates' publicity stands at the
+ * server's time now: 'none' (not published), 'running', 'ending' (its end
+ * passed, the server's timer is about to close it) or 'closed'.
+ */
+export function publicityState(st, now) {
+  const p = st.results.publicity;
+  if (!p) return 'none';
+  if (st.results.closedAt || st.phase === 'closed_publicity' || st.phase === 'notified') return 'closed';
+  return Date.parse(String(p.ends_at).replace(/(\.\d{3})\d+/, '$1')) > now ? 'running' : 'ending';
+}
+
+/**
+ * checkRating checks a supervisor's rating as rooms.Evaluation.rate does:
+ * a known conduct, a note of at most 500 characters, required for poor.
+ * It returns a problem key or ''.
+ */
+export function checkRating(conduct, note) {
+  if (!CONDUCTS.includes(conduct)) return 'conduct';
+  const n = String(note || '').trim();
+  if (conduct === 'poor' && !n) return 'noteRequired';
+  if ([...n].length > 500) return 'noteLong';
+  return '';
+}
+
+/**
+ * checkViolation checks a violation as rooms.Evaluation.noteViolation
+ * does (points 1-100, suspend_days 0-3650 whole numbers, a reason of at
+ * most 1000 characters) and returns a problem key or ''.
+ */
+export function checkViolation({ points, suspendDays, reason }) {
+  if (!Number.isInteger(points) || points < 1 || points > 100) return 'points';
+  if (!Number.isInteger(suspendDays) || suspendDays < 0 || suspendDays > 3650) return 'days';
+  const r = String(reason || '').trim();
+  if (!r) return 'reasonRequired';
+  if ([...r].length > 1000) return 'reasonLong';
+  return '';
 }
 
 /** bidName names a bid's bidder (or the id when unknown). */
