@@ -22,6 +22,8 @@ bench: ## websocket fan-out load run and the Go benchmarks (see docs/BENCHMARKS.
 fuzz: ## a short run of every fuzz target
 	go test ./rooms -run XXX -fuzz FuzzDecodeEvent -fuzztime 30s
 	go test ./rooms -run XXX -fuzz FuzzOpeningCommand -fuzztime 30s
+	go test ./rooms -run XXX -fuzz FuzzEvaluationCommand -fuzztime 30s
+	go test ./api -run XXX -fuzz FuzzParseExpertsCSV -fuzztime 30s
 	go test ./signaling -run XXX -fuzz FuzzDecodeClientFrame -fuzztime 30s
 	go test ./decrypt -run XXX -fuzz FuzzReadHeader -fuzztime 30s
 	go test ./decrypt -run XXX -fuzz FuzzOpen -fuzztime 30s
