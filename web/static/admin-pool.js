@@ -6,11 +6,14 @@
 // history; then sets up an evaluation from an opening with a signed
 // record, mints the supervisors' links before the draw, draws the
 // committee, shows the record and the command that re-runs it, mints the
-// members' links and starts the evaluation. Everything is checked here
-// first; what the server refuses is shown in words.
+// members' links and starts the evaluation; its results (the platform's
+// signature, the publicity, objections, notices) are admin-results.js's.
+// Everything is checked here first; what the server refuses is shown in
+// words.
 
 import './i18n-admin-pool.js';
 import { t, wireLangSwitch, onLangChange, lang } from './i18n.js';
+import { wireResults } from './admin-results.js';
 
 const $ = (id, root = document) => root.querySelector(`[data-testid="${id}"]`);
 const KEY_STORAGE = 'bidroom.adminKey';
@@ -356,8 +359,8 @@ const textLength = (s) => [...s].length;
 
 // ---- views ----
 
-const VIEWS = ['admin-signin', 'pool-view', 'expert-view', 'import-view', 'evals-view', 'new-eval-view', 'eval-view'];
-const TAB_OF = { 'pool-view': 'pool', 'expert-view': 'pool', 'import-view': 'import', 'evals-view': 'evals', 'new-eval-view': 'evals', 'eval-view': 'evals' };
+const VIEWS = ['admin-signin', 'pool-view', 'expert-view', 'import-view', 'evals-view', 'new-eval-view', 'eval-view', 'results-view'];
+const TAB_OF = { 'pool-view': 'pool', 'expert-view': 'pool', 'import-view': 'import', 'evals-view': 'evals', 'new-eval-view': 'evals', 'eval-view': 'evals', 'results-view': 'results' };
 
 function show(view) {
   for (const v of VIEWS) $(v).hidden = v !== view;
@@ -394,6 +397,9 @@ function route() {
   } else if (h.get('eval')) {
     show('eval-view');
     openEval(h.get('eval'));
+  } else if (h.has('results')) {
+    show('results-view');
+    results.open(h.get('results') || '');
   } else {
     show('pool-view');
     loadPool();
@@ -405,6 +411,7 @@ function signOut(message) {
   links.clear();
   verifyTokens.clear();
   current = null;
+  results.reset();
   showError('admin-signin-error', message || '');
   route();
 }
@@ -1004,7 +1011,8 @@ function renderEvals() {
   $('evals-table').querySelector('tbody').replaceChildren(...evals.map((s) => el('tr', { testid: 'eval-row', 'data-id': s.id },
     el('td', { 'data-label': t('ap.ev.id') }, el('a', { href: `#eval=${encodeURIComponent(s.id)}`, class: 'mono' }, s.id)),
     el('td', { 'data-label': t('admin.col.title'), class: 'title' }, s.title),
-    el('td', { 'data-label': t('admin.col.phase') }, el('span', { class: 'tag phase-tag', 'data-phase': s.phase }, phaseLabel('evaluation', s.phase))))));
+    el('td', { 'data-label': t('admin.col.phase') }, el('span', { class: 'tag phase-tag', 'data-phase': s.phase }, phaseLabel('evaluation', s.phase))),
+    el('td', { 'data-label': t('ar.col.results') }, el('a', { href: `#results=${encodeURIComponent(s.id)}`, testid: 'eval-results-link' }, t('ar.resultsLink'))))));
 }
 
 // The example criteria a new evaluation starts from (100 points).
@@ -1479,6 +1487,8 @@ function renderEval() {
   $('ev-start').hidden = phase !== 'formed';
   if (phase !== 'formed') $('ev-start-confirm').hidden = true;
   $('ev-start-hint').textContent = t(phase === 'drawing' ? 'ap.ev.startAfterDraw' : phase === 'formed' ? 'ap.ev.startHint' : 'ap.ev.started', { phase: phaseLabel('evaluation', phase) });
+  $('ev-results-link').hidden = phase === 'drawing' || phase === 'formed';
+  $('ev-results-link').href = `#results=${encodeURIComponent(id)}`;
 }
 
 function renderDraw(d) {
@@ -1622,6 +1632,7 @@ function rerender() {
     criteriaTotal();
   }
   if (!$('eval-view').hidden) renderEval();
+  if (!$('results-view').hidden) results.rerender();
 }
 
 wireLangSwitch();
@@ -1632,5 +1643,10 @@ wireExpert();
 wireImport();
 wireNewEval();
 wireEval();
+const results = wireResults({
+  $, el, api, ApiError, describe, signOut, showError, beijing, now, phaseLabel, copyText,
+  loadSessions, sessions: () => sessions, idPattern: ID_RE, adminKey: () => adminKey,
+});
+results.wireOpen('evals-open-form', 'evals-open-id', 'evals-error', 'eval');
 window.addEventListener('hashchange', route);
 Promise.all([syncClock(), loadCatalogue()]).then(route);
