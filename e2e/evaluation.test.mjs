@@ -476,7 +476,7 @@ describe('the evaluation room in Chromium', { timeout: 600_000 }, () => {
     await byId(P(m1), 'clar-ask').click();
     for (const page of [P(m2), P('sup')]) {
       await page.locator('[data-testid="clar-row"][data-state="waiting"]').waitFor();
-      assert.match(await page.locator('[data-testid="clar-due"]').textContent(), /答复截止 .*（北京时间） 还剩 (29|30):\d\d/);
+      assert.match(await page.locator('[data-testid="clar-due"]').textContent(), /答复截止 .*（北京时间） 还剩 00:(29|30):\d\d/);
     }
     assert.equal(await byId(P(m2), 'clar-form').isVisible(), false, 'only the chair asks');
     const { clarifications } = await h.api('GET', `/api/v1/sessions/${OPENING}/clarifications`, undefined, tokens.b);

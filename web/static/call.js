@@ -8,6 +8,7 @@
 
 import { t, onLangChange } from './i18n.js';
 import { publish, view, mediaInfo, framesDecoded, grants } from './media.js';
+import { $, el } from './dom.js';
 
 const HALL = 'evaluation';
 const OTHER = '\u0000'; // the venue group of a feed no venue lists
@@ -15,20 +16,6 @@ const ROSTER_EVERY_MS = 2000;
 const FRAMES_EVERY_MS = 1000;
 const STILL_MS = 3000; // no new frame for this long: the picture has stopped
 const REPUBLISH_MS = 3000;
-
-const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
-
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') e.className = v;
-    else if (k === 'text') e.textContent = v;
-    else e.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children) if (c) e.append(c);
-  return e;
-}
 
 /**
  * callMode says what viewer may do in the call: 'expert' (publish and

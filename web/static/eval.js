@@ -13,19 +13,18 @@
 
 import './i18n-eval.js';
 import { t, wireLangSwitch, onLangChange, lang } from './i18n.js';
-import { RoomSocket, renderConnection, needsConnRender, parseTime } from './socket.js';
+import { RoomSocket, renderConnection, needsConnRender } from './socket.js';
+import { parseTime, fmtMinute, fmtDate, fmtDuration, fmtAmount, fmtBytes, shortDigest } from './format.js';
+import { KeyError, loadWasm, readKeyFile, wasmLoading } from './keys.js';
 import { fromSnapshot, applyEvent } from './state.js';
 import * as E from './evalstate.js';
 import { startCall } from './call.js';
-
-const $ = (id, root = document) => root.querySelector(`[data-testid="${id}"]`);
-const $$ = (id, root = document) => [...root.querySelectorAll(`[data-testid="${id}"]`)];
+import { $, $$, el, confirmDialog } from './dom.js';
 
 const params = new URLSearchParams(location.hash.slice(1));
 const ROOM = params.get('room') || '';
 const TOKEN = params.get('token') || '';
 
-const MAX_KEY_BYTES = 64 * 1024;
 const MAX_SHEETS_BYTES = 128 << 10; // as rooms.maxSheetsBytes
 const MAX_DOC_BYTES = 256 << 20; // larger documents are not read into the page
 
@@ -42,53 +41,7 @@ const ui = {
   dirty: false, // the sheet form was edited since it was last filled
 };
 
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') e.className = v;
-    else if (k === 'text') e.textContent = v;
-    else e.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children) if (c !== null && c !== undefined && c !== false) e.append(c);
-  return e;
-}
-
 // ---- formatting ----
-
-function fmtTime(s, withDate = true) {
-  const ms = typeof s === 'number' ? s : parseTime(s);
-  if (Number.isNaN(ms)) return '—';
-  const opts = { timeZone: 'Asia/Shanghai', hour: '2-digit', minute: '2-digit', hour12: false };
-  if (withDate) Object.assign(opts, { month: '2-digit', day: '2-digit' });
-  return new Intl.DateTimeFormat(lang() === 'en' ? 'en-GB' : 'zh-CN', opts).format(ms);
-}
-
-function fmtLeft(ms) {
-  const total = Math.max(0, Math.ceil(ms / 1000));
-  const d = Math.floor(total / 86400);
-  const h = Math.floor((total % 86400) / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = total % 60;
-  const pad = (n) => String(n).padStart(2, '0');
-  if (d > 0) return `${t('room.countdown.days', { d })}${pad(h)}:${pad(m)}:${pad(s)}`;
-  return h > 0 ? `${h}:${pad(m)}:${pad(s)}` : `${pad(m)}:${pad(s)}`;
-}
-
-function fmtPrice(p) {
-  if (!p) return '—';
-  const [int, frac] = String(p).split('.');
-  return `${int.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}${frac ? '.' + frac : ''}`;
-}
-
-function fmtBytes(n) {
-  if (typeof n !== 'number' || Number.isNaN(n)) return '';
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
-}
-
-const short = (d) => (d && d.length > 20 ? `${d.slice(0, 8)}…${d.slice(-8)}` : d || '—');
 
 function specialtyName(s) {
   return s === 'tenderer_rep' ? t('eval.rep') : s;
@@ -241,53 +194,6 @@ function command(type, data, what, done) {
 
 // ---- the key and the signature (WebAssembly: bidroomEvalSign) ----
 
-let wasmReady = null;
-
-function loadScript(src) {
-  return new Promise((resolve, reject) => {
-    const s = document.createElement('script');
-    s.src = src;
-    s.onload = resolve;
-    s.onerror = () => reject(new Error(`cannot load ${src}`));
-    document.head.append(s);
-  });
-}
-
-function loadSigner() {
-  if (!wasmReady) {
-    wasmReady = (async () => {
-      if (typeof globalThis.Go !== 'function') await loadScript('wasm_exec.js');
-      const go = new globalThis.Go();
-      const { instance } = await WebAssembly.instantiateStreaming(fetch('unlock.wasm'), go.importObject);
-      go.run(instance); // registers bidroomEvalSign (and the opening's functions), then blocks for the page's lifetime
-      for (let i = 0; i < 100 && typeof globalThis.bidroomEvalSign !== 'function'; i++) await new Promise((r) => setTimeout(r, 20));
-      if (typeof globalThis.bidroomEvalSign !== 'function') throw new Error('bidroomEvalSign missing');
-      return globalThis.bidroomEvalSign;
-    })();
-    wasmReady.catch(() => {
-      wasmReady = null;
-    });
-  }
-  return wasmReady;
-}
-
-function readText(file) {
-  return new Promise((resolve, reject) => {
-    const r = new FileReader();
-    r.onload = () => resolve(String(r.result));
-    r.onerror = () => reject(r.error);
-    r.readAsText(file);
-  });
-}
-
-class SignError extends Error {
-  constructor(code, detail = '') {
-    super(code);
-    this.code = code;
-    this.detail = detail;
-  }
-}
-
 const SIGN_ERRORS = new Set(['no_file', 'too_big', 'bad_key', 'wrong_password', 'bad_challenge', 'load_failed']);
 
 /** keyPicker fills a [data-key=prefix] box with the key file and password fields. */
@@ -316,20 +222,17 @@ function clearKey(prefix) {
 
 /** sign signs text with the key chosen in the prefix's picker, in the page; the key file is never sent. */
 async function sign(prefix, text) {
-  const file = $(`${prefix}-key`).files?.[0];
-  if (!file) throw new SignError('no_file');
-  if (file.size > MAX_KEY_BYTES) throw new SignError('too_big');
-  let keyPEM = await readText(file);
-  let signer;
+  let keyPEM = await readKeyFile($(`${prefix}-key`));
+  let wasm;
   try {
-    if (!wasmReady) setMsg(prefix, 'eval.sign.loading');
-    signer = await loadSigner();
+    if (!wasmLoading()) setMsg(prefix, 'eval.sign.loading');
+    wasm = await loadWasm();
   } catch {
-    throw new SignError('load_failed');
+    throw new KeyError('load_failed');
   }
-  const out = signer(keyPEM, $(`${prefix}-password`).value, text, ROOM);
+  const out = wasm.evalSign(keyPEM, $(`${prefix}-password`).value, text, ROOM);
   keyPEM = '';
-  if (!out || out.error) throw new SignError(out?.code || 'internal', out?.error);
+  if (!out || out.error) throw new KeyError(out?.code || 'internal', out?.error);
   return out.signature;
 }
 
@@ -381,7 +284,7 @@ async function signAndSend(prefix, text, type, data, what, onDone) {
       });
     });
   } catch (err) {
-    const code = err instanceof SignError ? err.code : 'internal';
+    const code = err instanceof KeyError ? err.code : 'internal';
     const key = SIGN_ERRORS.has(code) ? `eval.sign.err.${code}` : 'eval.sign.err.other';
     setMsg(prefix, key, { code, message: err?.detail || err?.message || '' }, 'error');
   } finally {
@@ -482,7 +385,7 @@ function buildSheets() {
     const box = el('fieldset', { class: 'eval-sheet', 'data-testid': 'sheet-form', 'data-bidder': b.bidder });
     box.append(el('legend', {},
       el('span', { class: 'eval-sheet-name', text: b.name || b.bidder }),
-      el('span', { class: 'eval-sheet-price', text: t('eval.sheet.price', { price: fmtPrice(b.price) }) })));
+      el('span', { class: 'eval-sheet-price', text: t('eval.sheet.price', { price: fmtAmount(b.price) }) })));
     const checks = st.criteria?.checks || [];
     if (checks.length) box.append(el('h4', { 'data-i18n': 'eval.sheet.checks', text: t('eval.sheet.checks') }));
     for (const c of checks) {
@@ -791,7 +694,7 @@ function renderBids() {
       return el('li', { class: 'eval-bid', 'data-testid': 'bid-row', 'data-bidder': b.bidder },
         el('span', { class: 'person-index', text: String(i + 1) }),
         el('span', { class: 'eval-bid-name', text: b.name || b.bidder }),
-        el('span', { class: 'eval-bid-price', text: t('eval.sheet.price', { price: fmtPrice(b.price) }) }),
+        el('span', { class: 'eval-bid-price', text: t('eval.sheet.price', { price: fmtAmount(b.price) }) }),
         btn);
     }));
   }
@@ -809,7 +712,7 @@ function renderScoring() {
   const open = st.phase === 'scoring' && !me.signed;
   const status = $('sheets-status');
   status.hidden = open && !own;
-  status.textContent = me.signed && own ? t('eval.sheets.signed', { digest: short(own.digest) }) : open ? t('eval.sheets.resign') : t('eval.sheets.closed');
+  status.textContent = me.signed && own ? t('eval.sheets.signed', { digest: shortDigest(own.digest) }) : open ? t('eval.sheets.resign') : t('eval.sheets.closed');
   status.title = own?.digest || '';
   const returned = E.openReturns(st, viewer.sub);
   const rbox = $('sheets-returned');
@@ -851,7 +754,7 @@ function renderTally() {
     return el('tr', { 'data-testid': 'tally-row', 'data-bidder': r.bidder, 'data-valid': String(r.valid), 'data-rank': r.rank || '' },
       el('td', { class: 'num', text: r.valid ? String(r.rank) : '—' }),
       el('td', { class: 'name' }, el('span', { text: bid?.name || r.bidder }), r.valid ? null : el('span', { class: 'tag tag-bad', text: t('eval.tally.invalid', { checks: failed.join('、') }) })),
-      el('td', { class: 'num', text: fmtPrice(bid?.price) }),
+      el('td', { class: 'num', text: fmtAmount(bid?.price) }),
       el('td', { class: 'num', text: r.technical }),
       el('td', { class: 'num', text: r.commercial }),
       el('td', { class: 'num', text: r.valid ? r.price : '—' }),
@@ -937,7 +840,7 @@ function renderReport() {
   $('report-state').dataset.kind = st.completed ? 'ok' : 'info';
   $('candidate-list').replaceChildren(...(report.candidates || []).map((c) => el('li', { 'data-testid': 'candidate-row', 'data-bidder': c.bidder, 'data-rank': c.rank },
     el('strong', { text: c.name || c.bidder }),
-    el('span', { class: 'hint', text: t('eval.report.candidate', { rank: c.rank, total: c.total, price: fmtPrice(c.price) }) }))));
+    el('span', { class: 'hint', text: t('eval.report.candidate', { rank: c.rank, total: c.total, price: fmtAmount(c.price) }) }))));
   if (!(report.candidates || []).length) $('candidate-list').append(el('li', { class: 'empty', text: t('eval.report.noCandidates') }));
   $('report-digest').textContent = t('eval.report.digest', { digest });
   $('report-sigs').replaceChildren(...st.committee.map((m) => {
@@ -958,7 +861,7 @@ function renderReport() {
   if (st.completed) {
     $('platform-sig').dataset.signed = String(!!st.platformSignature);
     $('platform-sig').textContent = st.platformSignature
-      ? t('eval.platform.signed', { digest: short(st.platformSignature.digest), key: short(st.platformSignature.key_id) })
+      ? t('eval.platform.signed', { digest: shortDigest(st.platformSignature.digest), key: shortDigest(st.platformSignature.key_id) })
       : t('eval.platform.waiting');
     $('platform-sign').hidden = !(isSupervisor() && !st.platformSignature);
     $('platform-sign').disabled = ui.busy.has('platform');
@@ -1001,14 +904,14 @@ function renderClarify() {
     let state = 'waiting';
     if (c.answer) state = 'answered';
     else if (due <= now) state = 'late';
-    const left = state === 'waiting' ? t('eval.clarify.left', { left: fmtLeft(due - now) }) : '';
+    const left = state === 'waiting' ? t('eval.clarify.left', { left: fmtDuration(due - now) }) : '';
     return el('li', { class: 'eval-clar-item', 'data-testid': 'clar-row', 'data-id': c.id, 'data-state': state },
       el('div', { class: 'eval-clar-head' },
         el('strong', { text: bidName(c.bidder) }),
         el('span', { class: `tag ${state === 'answered' ? 'tag-ok' : state === 'late' ? 'tag-bad' : 'tag-muted'}`, 'data-testid': 'clar-state', text: t(`eval.clarify.${state}`) })),
       el('p', { class: 'eval-clar-q', 'data-testid': 'clar-question-text', text: c.question }),
-      el('p', { class: 'hint', 'data-testid': 'clar-due', text: `${t('eval.clarify.due', { time: fmtTime(c.due_at) })} ${left}` }),
-      c.answer ? el('p', { class: 'eval-clar-a', 'data-testid': 'clar-answer', text: t('eval.clarify.answer', { text: c.answer, time: fmtTime(c.answered_at) }) }) : null);
+      el('p', { class: 'hint', 'data-testid': 'clar-due', text: `${t('eval.clarify.due', { time: fmtMinute(c.due_at) })} ${left}` }),
+      c.answer ? el('p', { class: 'eval-clar-a', 'data-testid': 'clar-answer', text: t('eval.clarify.answer', { text: c.answer, time: fmtMinute(c.answered_at) }) }) : null);
   }));
   if (!st.clarifications.length) list.append(el('li', { class: 'empty', text: t('eval.clarify.none') }));
   const form = $('clar-form');
@@ -1059,8 +962,8 @@ function renderResults() {
   const unanswered = r.objections.filter((o) => !o.answer).length;
   const period = $('publicity-period');
   period.dataset.state = pst;
-  const times = { from: fmtTime(p.starts_at), to: fmtTime(p.ends_at), days: p.days };
-  if (pst === 'running') period.textContent = t('eval.pub.running', { ...times, left: fmtLeft(parseTime(p.ends_at) - now) });
+  const times = { from: fmtMinute(p.starts_at), to: fmtMinute(p.ends_at), days: p.days };
+  if (pst === 'running') period.textContent = t('eval.pub.running', { ...times, left: fmtDuration(parseTime(p.ends_at) - now) });
   else if (pst === 'ending') period.textContent = t('eval.pub.ending', times);
   else period.textContent = t('eval.pub.closed', { ...times, n: r.objections.length, unanswered });
   $('publicity-note').hidden = !p.note;
@@ -1068,7 +971,7 @@ function renderResults() {
   $('publicity-rows').replaceChildren(...(p.candidates || []).map((c) => el('tr', { 'data-testid': 'publicity-row', 'data-bidder': c.bidder, 'data-rank': c.rank },
     el('td', { class: 'num', text: String(c.rank) }),
     el('td', { class: 'name', text: c.name || bidName(c.bidder) }),
-    el('td', { class: 'num', text: fmtPrice(c.price) }),
+    el('td', { class: 'num', text: fmtAmount(c.price) }),
     el('td', { class: 'num total', text: c.total }))));
 
   const list = $('result-objection-list');
@@ -1079,12 +982,12 @@ function renderResults() {
     else if (due <= now) state = 'overdue';
     return el('li', { class: 'eval-clar-item', 'data-testid': 'result-objection', 'data-id': o.id, 'data-state': state, 'data-answered': String(!!o.answer) },
       el('div', { class: 'eval-clar-head' },
-        el('strong', { text: t('eval.obj.from', { bid: bidName(o.bidder), time: fmtTime(o.raised_at) }) }),
+        el('strong', { text: t('eval.obj.from', { bid: bidName(o.bidder), time: fmtMinute(o.raised_at) }) }),
         el('span', { class: `tag ${state === 'answered' ? 'tag-ok' : state === 'waiting' ? 'tag-muted' : 'tag-bad'}`, text: t(`eval.obj.${state}`) })),
       el('p', { class: 'eval-clar-q', 'data-testid': 'result-objection-text', text: o.text }),
       o.answer
-        ? el('p', { class: 'eval-clar-a', 'data-testid': 'result-objection-answer', text: t('eval.obj.answer', { text: o.answer, time: fmtTime(o.answered_at) }) })
-        : el('p', { class: 'hint', text: t('eval.obj.due', { time: fmtTime(o.due_at) }) }));
+        ? el('p', { class: 'eval-clar-a', 'data-testid': 'result-objection-answer', text: t('eval.obj.answer', { text: o.answer, time: fmtMinute(o.answered_at) }) })
+        : el('p', { class: 'hint', text: t('eval.obj.due', { time: fmtMinute(o.due_at) }) }));
   }));
   if (!r.objections.length) list.append(el('li', { class: 'empty', text: t(pst === 'running' ? 'eval.obj.noneYet' : 'eval.obj.none') }));
 
@@ -1094,12 +997,12 @@ function renderResults() {
   else if (pst === 'closed' && unanswered) state = 'blocked';
   else if (pst === 'closed') state = 'ready';
   $('notices-state').dataset.state = state;
-  $('notices-state').textContent = t(`eval.notices.${state}`, { n: n?.notices?.length || 0, unanswered, time: fmtTime(n?.issued_at), key: short(n?.key_id) });
+  $('notices-state').textContent = t(`eval.notices.${state}`, { n: n?.notices?.length || 0, unanswered, time: fmtMinute(n?.issued_at), key: shortDigest(n?.key_id) });
   $('notices-box').hidden = !n;
   $('notice-rows').replaceChildren(...(n?.notices || []).map((x) => el('tr', { 'data-testid': 'notice-row', 'data-bidder': x.bidder, 'data-kind': x.kind },
     el('td', {}, el('span', { class: `tag ${x.kind === 'award' ? 'tag-ok' : 'tag-muted'}`, text: t(`eval.notices.${x.kind}`) })),
     el('td', { class: 'name', text: bidName(x.bidder) }),
-    el('td', { class: 'mono', title: x.digest, text: short(x.digest) }))));
+    el('td', { class: 'mono', title: x.digest, text: shortDigest(x.digest) }))));
 }
 
 // ---- expert conduct (R25): supervisors rate and note violations; a member sees what concerns them ----
@@ -1136,12 +1039,6 @@ function poolText(x, kind) {
 
 const signed = (n) => (n > 0 ? `+${n}` : String(n));
 
-function fmtDate(s) {
-  const ms = typeof s === 'number' ? s : parseTime(s);
-  if (Number.isNaN(ms)) return '—';
-  return new Intl.DateTimeFormat(lang() === 'en' ? 'en-GB' : 'zh-CN', { timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit' }).format(ms);
-}
-
 function renderConduct() {
   const r = st.results;
   const sup = isSupervisor();
@@ -1161,7 +1058,7 @@ function renderConduct() {
       el('div', { class: 'eval-record-head' },
         el('strong', { text: memberName(x.expert) }),
         el('span', { class: `tag ${x.conduct === 'poor' ? 'tag-bad' : x.conduct === 'good' ? 'tag-ok' : 'tag-muted'}`, text: conductName(x.conduct) }),
-        el('span', { class: 'hint', text: t('eval.rating.by', { who: raterName(x), time: fmtTime(x.at) }) })),
+        el('span', { class: 'hint', text: t('eval.rating.by', { who: raterName(x), time: fmtMinute(x.at) }) })),
       x.note ? el('p', { class: 'eval-record-text', 'data-testid': 'rating-note-text', text: x.note }) : null,
       pool ? el('p', { class: `eval-pool eval-pool-${status || 'ask'}`, 'data-testid': 'rating-pool', text: pool }) : null);
   }));
@@ -1174,7 +1071,7 @@ function renderConduct() {
       el('div', { class: 'eval-record-head' },
         el('strong', { text: memberName(x.expert) }),
         el('span', { class: 'tag tag-bad', text: t(x.suspend_days ? 'eval.violation.tagSuspend' : 'eval.violation.tag', { points: x.points, days: x.suspend_days }) }),
-        el('span', { class: 'hint', text: t('eval.rating.by', { who: x.by === viewer.sub && sup ? paren(t('eval.rater.supervisor'), t('eval.rater.me')) : t('eval.rater.supervisor'), time: fmtTime(x.at) }) })),
+        el('span', { class: 'hint', text: t('eval.rating.by', { who: x.by === viewer.sub && sup ? paren(t('eval.rater.supervisor'), t('eval.rater.me')) : t('eval.rater.supervisor'), time: fmtMinute(x.at) }) })),
       el('p', { class: 'eval-record-text', 'data-testid': 'violation-reason-text', text: x.reason }),
       el('p', { class: `eval-pool eval-pool-${status || 'ask'}`, 'data-testid': 'violation-pool', text: poolText(x, 'violation') }));
   }));
@@ -1208,7 +1105,7 @@ function renderRateRows(show) {
     row.meta.textContent = `${specialtyName(m.specialty)} · ${venueLabel(m.center)}`;
     const cur = E.myRating(st, viewer, m.expert);
     row.li.dataset.conduct = cur?.conduct || '';
-    row.current.textContent = cur ? t('eval.rate.current', { conduct: conductName(cur.conduct), time: fmtTime(cur.at) }) : t('eval.rate.none');
+    row.current.textContent = cur ? t('eval.rate.current', { conduct: conductName(cur.conduct), time: fmtMinute(cur.at) }) : t('eval.rate.none');
     if (!row.filled && cur) {
       row.conduct.value = cur.conduct;
       row.note.value = cur.note;
@@ -1278,19 +1175,6 @@ function renderViolationForm(sup) {
   renderMsg('violation');
 }
 
-function confirmDialog(title, text, ok) {
-  const d = $('confirm-dialog');
-  $('confirm-title').textContent = title;
-  $('confirm-text').textContent = text;
-  $('confirm-ok').textContent = ok;
-  d.returnValue = '';
-  return new Promise((resolve) => {
-    d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true });
-    d.showModal();
-    $('confirm-cancel').focus();
-  });
-}
-
 async function onViolation(e) {
   e.preventDefault();
   if (!isSupervisor() || ui.busy.has('violation')) return;
@@ -1351,7 +1235,7 @@ function renderAllSheets() {
     const m = st.committee.find((x) => x.expert === rec.expert);
     return el('div', { class: 'eval-member-sheets', 'data-testid': 'member-sheets', 'data-expert': rec.expert, 'data-current': String(!!m?.signed) },
       el('h3', { text: `${m?.name || rec.expert}${m && !m.signed ? ` · ${t('eval.allSheets.returned')}` : ''}` }),
-      el('p', { class: 'hint mono', text: t('eval.allSheets.digest', { digest: short(rec.digest), key: short(rec.key_id) }), title: rec.digest }),
+      el('p', { class: 'hint mono', text: t('eval.allSheets.digest', { digest: shortDigest(rec.digest), key: shortDigest(rec.key_id) }), title: rec.digest }),
       el('div', { class: 'table-wrap' }, el('table', { class: 'eval-table' }, el('thead', {}, head), el('tbody', {}, ...body))));
   }));
 }

@@ -6,36 +6,20 @@
 //
 // room.js calls renderFlow(ctx) after every change with
 //   {state, viewer, command(type, data, what, done), busy(type), serverNow(),
-//    room, token, loadWasm(), fmt: {time, price, duration}}
+//    room, token, fmt: {time, price, duration}}
 // and flowCountdown(state, now, fmt) for the countdown box. Inputs are built
 // once and kept, so a re-render never loses what someone is typing.
 
 import { t } from './i18n.js';
 import { isStaff, suggestOutcome, unanswered } from './state.js';
-
-const $ = (id, root = document) => root.querySelector(`[data-testid="${id}"]`);
+import { $, el } from './dom.js';
+import { parseTime, shortDigest } from './format.js';
+import { KeyError, keyFileProblem, loadWasm, readText } from './keys.js';
 
 const LATER = ['opened', 'decrypting', 'decryption_closed', 'failed', 'reading_out', 'confirming', 'record', 'closed'];
 const PAUSABLE = ['opened', 'decrypting', 'decryption_closed', 'reading_out', 'confirming'];
 const RESPONDING = ['reading_out', 'confirming'];
-const MAX_KEY_BYTES = 64 * 1024;
 
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') e.className = v;
-    else if (k === 'text') e.textContent = v;
-    else e.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children) if (c) e.append(c);
-  return e;
-}
-
-function parseTime(s) {
-  if (!s) return NaN;
-  return Date.parse(String(s).replace(/(\.\d{3})\d+/, '$1'));
-}
 
 /** nanos turns a Go time.Duration from JSON (nanoseconds) into milliseconds. */
 const nanosToMs = (n) => (typeof n === 'number' ? n / 1e6 : 0);
@@ -455,22 +439,7 @@ function wire() {
 
 // ---- the key-signed confirmation ----
 
-function readText(file) {
-  return new Promise((resolve, reject) => {
-    const r = new FileReader();
-    r.onload = () => resolve(String(r.result));
-    r.onerror = () => reject(r.error);
-    r.readAsText(file);
-  });
-}
 
-class SignError extends Error {
-  constructor(code, detail) {
-    super(code);
-    this.code = code;
-    this.detail = detail || '';
-  }
-}
 
 async function api(method, route, body) {
   let r;
@@ -482,10 +451,10 @@ async function api(method, route, body) {
       cache: 'no-store',
     });
   } catch {
-    throw new SignError('network');
+    throw new KeyError('network');
   }
   const json = await r.json().catch(() => ({}));
-  if (!r.ok) throw new SignError(json?.error?.code || `http_${r.status}`, json?.error?.message || `HTTP ${r.status}`);
+  if (!r.ok) throw new KeyError(json?.error?.code || `http_${r.status}`, json?.error?.message || `HTTP ${r.status}`);
   return json;
 }
 
@@ -493,34 +462,29 @@ async function api(method, route, body) {
 // (cmd/bidwasm's bidroomConfirm, which signs nothing but a confirmation
 // for this session).
 async function signText(keyPEM, password, message, keyID) {
+  let wasm;
   try {
-    await ctx.loadWasm();
+    wasm = await loadWasm();
   } catch {
-    throw new SignError('load_failed');
+    throw new KeyError('load_failed');
   }
-  const fn = globalThis.bidroomConfirm;
-  if (typeof fn !== 'function') throw new SignError('no_signer');
-  const out = fn(keyPEM, password, message, ctx.room);
-  if (!out || out.error) throw new SignError(out?.code || 'internal', out?.error);
+  const out = wasm.confirm(keyPEM, password, message, ctx.room);
+  if (!out || out.error) throw new KeyError(out?.code || 'internal', out?.error);
   // Another key would only be refused by the server: say so before sending.
-  if (keyID && out.key_id && out.key_id !== keyID) throw new SignError('bad_signature');
+  if (keyID && out.key_id && out.key_id !== keyID) throw new KeyError('bad_signature');
   return out.signature;
 }
 
 const SIGN_ERRORS = new Set(['no_file', 'too_big', 'bad_key', 'wrong_password', 'bad_signature', 'bad_challenge', 'wrong_state',
-  'network', 'load_failed', 'no_signer', 'conflict']);
+  'network', 'load_failed', 'conflict']);
 
 async function onSign(e) {
   e.preventDefault();
   if (signBusy) return;
   const file = ui.signKey.files?.[0];
-  if (!file) {
-    signMsg = { key: 'flow.sign.err.no_file', kind: 'error' };
-    render();
-    return;
-  }
-  if (file.size > MAX_KEY_BYTES) {
-    signMsg = { key: 'flow.sign.err.too_big', kind: 'error' };
+  const problem = keyFileProblem(file);
+  if (problem) {
+    signMsg = { key: `flow.sign.err.${problem}`, kind: 'error' };
     render();
     return;
   }
@@ -531,7 +495,7 @@ async function onSign(e) {
   try {
     keyPEM = await readText(file);
     const ch = await api('GET', '/confirm/challenge');
-    if (ctx.state.readOut && ch.digest !== ctx.state.readOut.digest) throw new SignError('conflict');
+    if (ctx.state.readOut && ch.digest !== ctx.state.readOut.digest) throw new KeyError('conflict');
     const signature = await signText(keyPEM, ui.signPassword.value, ch.message, ch.key_id);
     keyPEM = '';
     await api('POST', '/confirm', { signature });
@@ -540,7 +504,7 @@ async function onSign(e) {
     ui.signKey.value = '';
     ui.signKeyName.textContent = '';
   } catch (err) {
-    const code = err instanceof SignError ? err.code : 'internal';
+    const code = err instanceof KeyError ? err.code : 'internal';
     const key = SIGN_ERRORS.has(code) ? `flow.sign.err.${code}` : 'flow.sign.err.other';
     signMsg = { key, params: { code, message: err?.detail || '' }, kind: 'error' };
   } finally {
@@ -560,7 +524,7 @@ async function generateRecord() {
   render();
   try {
     const out = await api('POST', '/record');
-    ctx.feedback?.(t('flow.record.generated', { digest: short(out.digest) }), 'ok');
+    ctx.feedback?.(t('flow.record.generated', { digest: shortDigest(out.digest) }), 'ok');
   } catch (err) {
     const msg = err.code === 'http_404' ? t('flow.record.missingEndpoint') : err.detail || err.code;
     ctx.feedback?.(t('flow.record.failed', { message: msg }), 'error');
@@ -588,10 +552,6 @@ function recordURL() {
   return `/api/v1/sessions/${encodeURIComponent(ctx.room)}/record.html`;
 }
 
-function short(d) {
-  if (!d) return '—';
-  return d.length > 20 ? `${d.slice(0, 8)}…${d.slice(-8)}` : d;
-}
 
 // ---- rendering ----
 
@@ -919,7 +879,7 @@ function renderReadOut(st, viewer) {
   });
   table.append(body);
   ui.readOutTable.replaceChildren(table);
-  ui.readOutDigest.textContent = t('flow.readOut.digest', { digest: short(ro.digest) });
+  ui.readOutDigest.textContent = t('flow.readOut.digest', { digest: shortDigest(ro.digest) });
   ui.readOutDigest.title = ro.digest || '';
 }
 
@@ -1167,7 +1127,7 @@ function renderRecord(st, viewer) {
       ui.recordLink.addEventListener('click', openRecord);
       ui.recordLink.dataset.wired = '1';
     }
-    ui.recordMeta.textContent = t('flow.record.meta', { digest: short(r.digest), size: r.size, key: short(r.key_id) });
+    ui.recordMeta.textContent = t('flow.record.meta', { digest: shortDigest(r.digest), size: r.size, key: shortDigest(r.key_id) });
     ui.recordMeta.title = r.digest;
   } else {
     ui.recordText.textContent = recordReady(st) ? t('flow.record.ready') : t('flow.console.answerFirst', { n: unanswered(st) });

@@ -3,8 +3,7 @@
 // for a session id and an access token.
 
 import { t, wireLangSwitch, onLangChange } from './i18n.js';
-
-const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
+import { $ } from './dom.js';
 
 let demo = null;
 

@@ -9,21 +9,11 @@
 
 import { t, onLangChange } from './i18n.js';
 import './i18n-results.js';
+import { el } from './dom.js';
+import { fmtAmount } from './format.js';
 
 const POLL_MS = 15_000;
 const MAX_TEXT = 2000; // characters, as the server's limit
-
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') e.className = v;
-    else if (k === 'text') e.textContent = v;
-    else e.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children) if (c) e.append(c);
-  return e;
-}
 
 /**
  * startResults shows the panel in mount for a bidder of room and keeps it
@@ -164,11 +154,6 @@ export function startResults({ room, token, mount, now = () => Date.now(), fmtTi
   };
 }
 
-/** fmtMoney shows a yuan amount with thousands separators, as read out. */
-function fmtMoney(p) {
-  const [i, f] = String(p).split('.');
-  return `${i.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}${f ? `.${f}` : ''}`;
-}
 
 /** newKey is an idempotency key for one objection draft. */
 function newKey() {
@@ -193,7 +178,7 @@ function outcomeParts(ev, ctx) {
   const parts = [];
   const rows = (pub.candidates || []).map((c) =>
     el('tr', { 'data-testid': 'candidate', 'data-bidder': c.bidder },
-      el('td', { text: String(c.rank) }), el('td', { text: c.name }), el('td', { class: 'mono', text: fmtMoney(c.price) }),
+      el('td', { text: String(c.rank) }), el('td', { text: c.name }), el('td', { class: 'mono', text: fmtAmount(c.price) }),
       el('td', { class: 'mono', text: c.total })));
   parts.push(
     el('h3', { text: t('results.pub.title') }),
@@ -263,7 +248,7 @@ function outcomeParts(ev, ctx) {
     parts.push(el('section', { class: `notice notice-${n.kind}`, 'data-testid': 'notice', 'data-kind': n.kind },
       el('h3', { text: t(n.kind === 'award' ? 'results.notice.award' : 'results.notice.result') }),
       el('p', { 'data-testid': 'notice-text', text: t(n.kind === 'award' ? 'results.notice.awardText' : 'results.notice.resultText',
-        { bidder: doc.bidder_name || n.bidder, winner: doc.winner_name || '', price: doc.price ? fmtMoney(doc.price) : '', title: doc.title || '' }) }),
+        { bidder: doc.bidder_name || n.bidder, winner: doc.winner_name || '', price: doc.price ? fmtAmount(doc.price) : '', title: doc.title || '' }) }),
       el('p', { class: 'hint', text: t('results.notice.issued', { at: fmtTime(n.issued_at) }) }),
       el('p', { class: 'hint mono', 'data-testid': 'notice-digest', text: t('results.notice.digest', { digest: n.digest, key: n.key_id }) }),
       save));

@@ -1,15 +1,17 @@
-// The opening room page: one websocket to /ws, a snapshot then ordered
-// events folded client-side, commands with acks, resume after a drop.
-// See docs/protocol.md for the frames.
+// The opening room page: one websocket to /ws (socket.js: a snapshot then
+// ordered events, commands with acks, resume after a drop), the events
+// folded client-side (state.js). See docs/protocol.md for the frames.
 
 import { t, wireLangSwitch, onLangChange, lang } from './i18n.js';
+import { RoomSocket, renderConnection, needsConnRender } from './socket.js';
+import { parseTime, fmtTime, fmtDate, fmtDuration, fmtAmount, fmtBytes, shortDigest } from './format.js';
+import { KeyError, keyFileProblem, loadWasm, readText, wasmLoading } from './keys.js';
 import { fromSnapshot, applyEvent, canSignIn, isStaff, myRecord, decryptStatus } from './state.js';
 import { publish, view, mediaInfo, framesDecoded, grants } from './media.js';
 import { startCall } from './call.js';
 import { renderFlow, flowCountdown } from './flow.js';
 import { startHostRatings, startResults } from './results.js';
-
-const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
+import { $, el, confirmDialog } from './dom.js';
 
 // ---- parameters (from the fragment, so the token never reaches server logs) ----
 
@@ -17,100 +19,11 @@ const params = new URLSearchParams(location.hash.slice(1));
 const ROOM = params.get('room') || '';
 const TOKEN = params.get('token') || '';
 
-// ---- connection state ----
-
-const BACKOFF_MIN_MS = 500;
-const BACKOFF_MAX_MS = 8000;
-const TIME_PROBE_EVERY_MS = 30000;
-
-let ws = null; // the current socket, or null
-let live = false; // welcome + snapshot/resumed received on ws
-let attempt = 0; // failed attempts since the last live connection
-let retryTimer = null;
-let retryAt = 0;
-let fatal = false;
-let everLive = false;
-let resumes = 0; // times a reconnect resumed from pos
-let catchUp = null; // {n, countUntil, until}: events replayed after the last reconnect, shown until `until`
-let lastSync = ''; // "snapshot" | "resumed"
-let gaps = 0; // consecutive out-of-order events (see onGap)
-
-let viewer = null; // {sub, role, name} from welcome
-let state = null; // see state.js
-let pos = null; // events shown to this client; null before the first snapshot
-
-const pending = new Map(); // command id -> {command, data, what}
-
-// Clock: server time ≈ Date.now() + offset. Samples from `time` frames,
-// the one with the shortest round trip wins (its error is at most rtt/2).
-const clock = { offset: 0, rtt: Infinity, samples: [] };
-const probes = new Map(); // time frame id -> Date.now() when sent
-let probeTimer = null;
-
 // ---- small helpers ----
 
-function uuid() {
-  if (crypto.randomUUID) return crypto.randomUUID();
-  // Plain-http deployments are not a secure context: no randomUUID there.
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
-/** parseTime parses an RFC 3339 time from the server (nanoseconds allowed) to ms since the epoch. */
-function parseTime(s) {
-  if (!s) return NaN;
-  return Date.parse(String(s).replace(/(\.\d{3})\d+/, '$1'));
-}
-
-function serverNow() {
-  return Date.now() + clock.offset;
-}
-
-function fmtTime(s, withDate = true) {
-  const ms = typeof s === 'number' ? s : parseTime(s);
-  if (Number.isNaN(ms)) return '—';
-  const opts = { timeZone: 'Asia/Shanghai', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false };
-  if (withDate) Object.assign(opts, { year: 'numeric', month: '2-digit', day: '2-digit' });
-  return new Intl.DateTimeFormat(lang() === 'en' ? 'en-GB' : 'zh-CN', opts).format(ms);
-}
-
-function fmtDate(s) {
-  const ms = parseTime(s);
-  if (Number.isNaN(ms)) return '—';
-  const opts = { timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit' };
-  return new Intl.DateTimeFormat(lang() === 'en' ? 'en-GB' : 'zh-CN', opts).format(ms);
-}
-
+/** fmtPrice writes a yuan amount with its unit. */
 function fmtPrice(p) {
-  if (!p) return '—';
-  const [int, frac] = String(p).split('.');
-  const grouped = int.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-  return `${grouped}${frac ? '.' + frac : ''} ${t('room.yuan')}`;
-}
-
-function fmtDuration(ms) {
-  const total = Math.max(0, Math.ceil(ms / 1000));
-  const d = Math.floor(total / 86400);
-  const h = Math.floor((total % 86400) / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = total % 60;
-  const pad = (n) => String(n).padStart(2, '0');
-  return (d > 0 ? t('room.countdown.days', { d }) : '') + `${pad(h)}:${pad(m)}:${pad(s)}`;
-}
-
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') e.className = v;
-    else if (k === 'text') e.textContent = v;
-    else e.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children) if (c) e.append(c);
-  return e;
+  return p ? `${fmtAmount(p)} ${t('room.yuan')}` : '—';
 }
 
 // ---- feedback for commands and server messages ----
@@ -130,327 +43,75 @@ function feedback(text, kind = 'info') {
   }
 }
 
-// ---- connection ----
+// ---- the connection (socket.js): snapshot, ordered events, commands ----
 
-function setConn(s) {
-  const c = $('conn-status');
-  c.dataset.state = s;
-  renderConn();
-}
+let viewer = null; // {sub, role, name} from welcome
+let state = null; // see state.js
 
-function renderConn() {
-  const c = $('conn-status');
-  const s = c.dataset.state;
-  $('conn-label').textContent = t(`conn.${s}`);
-  let detail = '';
-  if (s === 'reconnecting' && retryTimer) {
-    detail = t('conn.retryIn', { s: Math.max(1, Math.ceil((retryAt - Date.now()) / 1000)) });
-  } else if (s === 'live' && catchUp && Date.now() < catchUp.until) {
-    if (lastSync === 'snapshot') detail = t('conn.snapshot');
-    else detail = catchUp.n > 0 ? t('conn.resumed', { n: catchUp.n }) : t('conn.resumedNone');
-  }
-  if (fatalMsg) $('room-error').querySelector('.fatal-text').textContent = t(fatalMsg.key, fatalMsg.params);
-  $('conn-detail').textContent = detail;
-  $('conn-retry').hidden = !(s === 'error' || (s === 'reconnecting' && attempt >= 3));
-  c.dataset.sync = lastSync;
-  c.dataset.resumes = String(resumes);
-
-  const banner = $('stale-banner');
-  const stale = state !== null && s !== 'live';
-  banner.hidden = !stale || fatal;
-  if (stale) banner.textContent = t('conn.stale');
-  document.body.classList.toggle('is-stale', stale && !fatal);
-  document.body.classList.toggle('is-empty', state === null);
-  document.body.classList.toggle('is-fatal', fatal);
-}
-
-function connect() {
-  clearTimeout(retryTimer);
-  retryTimer = null;
-  if (fatal) return;
-  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const q = new URLSearchParams({ room: ROOM, access_token: TOKEN });
-  if (pos !== null) q.set('pos', String(pos));
-  const sock = new WebSocket(`${proto}//${location.host}/ws?${q}`);
-  ws = sock;
-  live = false;
-  let welcomed = false;
-  setConn(everLive ? 'reconnecting' : 'connecting');
-
-  sock.addEventListener('message', (m) => {
-    if (ws !== sock) return;
-    let f;
-    try {
-      f = JSON.parse(m.data);
-    } catch {
-      return;
-    }
-    if (f.type === 'welcome') welcomed = true;
-    onFrame(f);
-  });
-  sock.addEventListener('close', () => {
-    if (ws !== sock) return; // replaced on purpose
-    ws = null;
-    live = false;
-    stopProbes();
-    onLost(welcomed);
-  });
-}
-
-/** reconnectNow drops the current socket and connects again at once (from pos). */
-function reconnectNow() {
-  const old = ws;
-  ws = null;
-  live = false;
-  stopProbes();
-  if (old) old.close(4000, 'resync');
-  connect();
-}
-
-// onGap handles an event whose pos is not the next one: first resume from
-// the last position held; if that gaps again, start over from a snapshot,
-// and from then on back off rather than reconnect in a tight loop.
-function onGap() {
-  gaps++;
-  if (gaps >= 2) pos = null;
-  if (gaps <= 2) {
-    reconnectNow();
-    return;
-  }
-  const old = ws;
-  ws = null;
-  live = false;
-  stopProbes();
-  if (old) old.close(4000, 'resync');
-  scheduleRetry();
-}
-
-async function onLost(welcomed) {
-  if (!welcomed && !everLive) {
-    // The upgrade failed before any frame: find out whether retrying can help.
-    const problem = await diagnose();
-    if (problem) {
-      fail(...problem);
-      return;
-    }
-  }
-  scheduleRetry();
-}
-
-function scheduleRetry() {
-  const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
-  attempt++;
-  retryAt = Date.now() + delay;
-  clearTimeout(retryTimer);
-  retryTimer = setTimeout(connect, delay);
-  setConn(everLive || attempt > 1 ? 'reconnecting' : 'connecting');
-}
-
-// diagnose asks the REST API why the websocket was refused; it returns a
-// message when the token or room is bad (retrying will not help).
-async function diagnose() {
-  try {
-    const r = await fetch(`/api/v1/sessions/${encodeURIComponent(ROOM)}`, {
-      headers: { Authorization: `Bearer ${TOKEN}` },
-      cache: 'no-store',
-    });
-    if (r.ok || r.status >= 500) return null;
-    const body = await r.json().catch(() => ({}));
-    const msg = body?.error?.message || `HTTP ${r.status}`;
-    return [r.status === 404 ? 'err.gone' : 'err.auth', { message: msg }];
-  } catch {
-    return null; // network down: keep retrying
-  }
-}
-
-let fatalMsg = null; // {key, params}
-
-function fail(key, params = {}) {
-  fatal = true;
-  fatalMsg = { key, params };
-  clearTimeout(retryTimer);
-  retryTimer = null;
-  const box = $('room-error');
-  box.hidden = false;
-  setConn('error');
-}
-
-function goLive(kind) {
-  live = true;
-  everLive = true;
-  attempt = 0;
-  lastSync = kind;
-  setConn('live');
-  for (const id of pending.keys()) sendCommand(id); // retry with the same id
-}
-
-function onFrame(f) {
-  switch (f.type) {
-    case 'welcome':
-      viewer = { sub: f.you?.sub, role: f.you?.role, name: f.name || '' };
+const sock = new RoomSocket({
+  room: ROOM,
+  token: TOKEN,
+  hooks: {
+    welcome(v) {
+      viewer = v;
       startLive();
       if (!call) call = startCall({ room: ROOM, token: TOKEN, viewer });
-      if (clock.rtt === Infinity) clock.offset = parseTime(f.server_time) - Date.now();
-      startProbes();
       render();
-      break;
-    case 'snapshot': {
+    },
+    snapshot(f) {
       if (f.kind === 'evaluation') {
         // An evaluation room has its own page (eval.html), same fragment.
-        fatal = true;
-        ws?.close(1000, 'evaluation');
+        sock.stop();
         location.replace(`eval.html${location.hash}`);
         return;
       }
-      const reloaded = state !== null;
       state = fromSnapshot(f.state);
-      pos = f.pos;
-      if (reloaded) catchUp = { n: 0, countUntil: 0, until: Date.now() + 5000 };
-      goLive('snapshot');
       render();
-      break;
-    }
-    case 'resumed':
-      if (f.pos !== pos || state === null) {
-        // Not where we stand: start over from a snapshot.
-        pos = null;
-        reconnectNow();
-        return;
-      }
-      resumes++;
-      // The replayed events follow this frame at once; count those.
-      catchUp = { n: 0, countUntil: Date.now() + 1000, until: Date.now() + 5000 };
-      goLive('resumed');
-      break;
-    case 'event':
-      if (state === null || pos === null || f.pos !== pos + 1) {
-        onGap();
-        return;
-      }
-      gaps = 0;
-      applyEvent(state, f.event, viewer);
-      pos = f.pos;
-      if (catchUp && Date.now() < catchUp.countUntil) catchUp.n++;
+    },
+    event(e) {
+      applyEvent(state, e, viewer);
       render();
-      break;
-    case 'ack':
-      onAck(f);
-      break;
-    case 'error':
-      onError(f);
-      break;
-    case 'time':
-      onTime(f);
-      break;
-    default:
-      break; // frames added later within v1
-  }
-}
+    },
+    ack(p, f) {
+      let key = 'cmd.ok';
+      if (f.duplicate) key = 'cmd.duplicate';
+      else if (!f.events) key = 'cmd.noop';
+      feedback(t(key, { what: t(p.what) }), 'ok');
+      if (p.command === 'announce') {
+        const input = $('announce-input');
+        if (input.value.trim() === p.data.text.trim()) input.value = '';
+      }
+      render();
+    },
+    refused(p, f) {
+      if (p.command === 'sign_in' && f.code === 'forbidden' && viewer?.role === 'bidder') {
+        // Registered with a key (a server whose projection does not say so
+        // yet): the key sign-in is the way in.
+        keySignIn.needed = true;
+        openKeySignIn();
+        return true;
+      }
+      feedback(t('cmd.failed', { what: t(p.what), message: f.message || f.code }), 'error');
+      render();
+      return true;
+    },
+    serverError(f) {
+      feedback(t('server.error', { message: f.message || f.code }), 'error');
+    },
+    feedback(key, p, kind) {
+      feedback(t(key, p), kind);
+    },
+    change() {
+      renderConnection(sock);
+    },
+  },
+});
 
-// ---- clock ----
-
-function probe() {
-  if (!ws || ws.readyState !== WebSocket.OPEN) return;
-  const id = 't-' + uuid();
-  probes.set(id, Date.now());
-  ws.send(JSON.stringify({ v: 1, type: 'time', id }));
-}
-
-function startProbes() {
-  stopProbes();
-  probe();
-  setTimeout(probe, 300);
-  setTimeout(probe, 1200);
-  probeTimer = setInterval(probe, TIME_PROBE_EVERY_MS);
-}
-
-function stopProbes() {
-  clearInterval(probeTimer);
-  probeTimer = null;
-  probes.clear();
-}
-
-function onTime(f) {
-  const sent = probes.get(f.id);
-  if (sent === undefined) return;
-  probes.delete(f.id);
-  const now = Date.now();
-  const rtt = now - sent;
-  const offset = parseTime(f.server_time) + rtt / 2 - now;
-  if (Number.isNaN(offset)) return;
-  clock.samples.push({ rtt, offset });
-  if (clock.samples.length > 8) clock.samples.shift();
-  const best = clock.samples.reduce((a, b) => (b.rtt < a.rtt ? b : a));
-  clock.offset = best.offset;
-  clock.rtt = best.rtt;
-}
-
-// ---- commands ----
+const serverNow = () => sock.serverNow();
 
 // done(ok), if given, is called once the server answers: ack or refusal.
 function command(cmd, data, what, done) {
-  const id = uuid();
-  pending.set(id, { command: cmd, data, what, done });
-  sendCommand(id);
-  return id;
-}
-
-function sendCommand(id) {
-  const p = pending.get(id);
-  if (!p) return;
-  if (!ws || !live || ws.readyState !== WebSocket.OPEN) {
-    feedback(t('cmd.queued', { what: t(p.what) }));
-    return;
-  }
-  const frame = { v: 1, type: 'command', id, command: p.command };
-  if (p.data !== undefined) frame.data = p.data;
-  ws.send(JSON.stringify(frame));
-  feedback(t('cmd.sending', { what: t(p.what) }));
-}
-
-function onAck(f) {
-  const p = pending.get(f.id);
-  if (!p) return;
-  pending.delete(f.id);
-  p.done?.(true);
-  const what = t(p.what);
-  let key = 'cmd.ok';
-  if (f.duplicate) key = 'cmd.duplicate';
-  else if (!f.events) key = 'cmd.noop';
-  feedback(t(key, { what }), 'ok');
-  if (p.command === 'announce') {
-    const input = $('announce-input');
-    if (input.value.trim() === p.data.text.trim()) input.value = '';
-  }
-  render();
-}
-
-function onError(f) {
-  const p = f.id ? pending.get(f.id) : null;
-  if (p) {
-    // conflict and server_error may succeed on retry with the same id.
-    if (f.code === 'conflict' || f.code === 'server_error') {
-      setTimeout(() => sendCommand(f.id), 1000);
-      return;
-    }
-    pending.delete(f.id);
-    p.done?.(false);
-    if (p.command === 'sign_in' && f.code === 'forbidden' && viewer?.role === 'bidder') {
-      // Registered with a key (a server whose projection does not say so
-      // yet): the key sign-in is the way in.
-      keySignIn.needed = true;
-      openKeySignIn();
-      return;
-    }
-    feedback(t('cmd.failed', { what: t(p.what), message: f.message || f.code }), 'error');
-    render();
-    return;
-  }
-  if (f.code === 'resume_ahead') {
-    pos = null; // a snapshot follows
-    return;
-  }
-  feedback(t('server.error', { message: f.message || f.code }), 'error');
+  return sock.command(cmd, data, what, done);
 }
 
 // ---- rendering ----
@@ -462,7 +123,7 @@ function roleName(role) {
 let results = null; // the bidder's evaluation panel (results.js), once the opening is recorded
 
 function render() {
-  renderConn();
+  renderConnection(sock);
   renderLive();
   if (!state) {
     if (viewer) renderYou();
@@ -494,8 +155,8 @@ function render() {
   renderMyBid();
   renderAnnouncements();
   renderFlow({
-    state, viewer, command, room: ROOM, token: TOKEN, feedback, serverNow, loadWasm: loadUnlocker,
-    busy: (type) => [...pending.values()].some((p) => p.command === type),
+    state, viewer, command, room: ROOM, token: TOKEN, feedback, serverNow,
+    busy: (type) => sock.busy(type),
     fmt: { time: fmtTime, price: fmtPrice, duration: fmtDuration },
   });
 }
@@ -561,7 +222,7 @@ function renderCountdown() {
   $('countdown-label').textContent = label;
   $('countdown-value').textContent = value;
   $('countdown-note').textContent = note;
-  $('countdown-note').title = clock.rtt !== Infinity ? t('room.clock', { ms: Math.round(clock.rtt / 2) }) : '';
+  $('countdown-note').title = sock.clock.rtt !== Infinity ? t('room.clock', { ms: Math.round(sock.clock.rtt / 2) }) : '';
 }
 
 function renderYou() {
@@ -583,7 +244,7 @@ function renderYou() {
 
   const btn = $('sign-in');
   const may = canSignIn(state, viewer);
-  const busy = [...pending.values()].some((p) => p.command === 'sign_in');
+  const busy = sock.busy('sign_in');
   if (!may) keySignIn.open = false;
   btn.hidden = !may || keySignIn.open;
   btn.disabled = busy;
@@ -596,7 +257,7 @@ function renderYou() {
 
   const startBtn = $('start-decryption');
   startBtn.hidden = !(viewer.role === 'host' && state && state.phase === 'opened');
-  startBtn.disabled = [...pending.values()].some((p) => p.command === 'start_decryption');
+  startBtn.disabled = sock.busy('start_decryption');
 
   // Staff: how many of the bids are opened so far.
   const prog = $('decrypt-progress');
@@ -733,7 +394,6 @@ function renderAnnouncements() {
 // ---- my bid and the in-browser unlock ----
 
 const SHEET_ORDER = ['price', 'duration', 'quality', 'project_manager'];
-const MAX_KEY_BYTES = 64 * 1024;
 
 let unlockBusy = false;
 let unlockMsg = null; // {key, params, kind}: the last progress or error of an unlock
@@ -750,18 +410,6 @@ const backup = {
   size: 0,
   msg: null, // {key, params, kind}
 };
-
-function shortDigest(d) {
-  if (!d) return '—';
-  return d.length > 20 ? `${d.slice(0, 8)}…${d.slice(-8)}` : d;
-}
-
-function fmtBytes(n) {
-  if (typeof n !== 'number') return '';
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
-}
 
 function renderMyBid() {
   const card = $('my-bid');
@@ -853,59 +501,6 @@ function setUnlockMsg(key, params = {}, kind = 'info') {
   renderMyBid();
 }
 
-let wasmReady = null;
-
-function loadScript(src) {
-  return new Promise((resolve, reject) => {
-    const s = document.createElement('script');
-    s.src = src;
-    s.onload = resolve;
-    s.onerror = () => reject(new Error(`cannot load ${src}`));
-    document.head.append(s);
-  });
-}
-
-// loadUnlocker loads wasm_exec.js and unlock.wasm once and resolves to
-// bidroomUnlock (bidroomSignIn is then there too); a failed load may be
-// tried again.
-function loadUnlocker() {
-  if (!wasmReady) {
-    wasmReady = (async () => {
-      if (typeof globalThis.Go !== 'function') await loadScript('wasm_exec.js');
-      const go = new globalThis.Go();
-      const { instance } = await WebAssembly.instantiateStreaming(fetch('unlock.wasm'), go.importObject);
-      go.run(instance); // main registers bidroomUnlock and bidroomSignIn, then blocks for the page's lifetime
-      const ready = () => typeof globalThis.bidroomUnlock === 'function' && typeof globalThis.bidroomSignIn === 'function';
-      for (let i = 0; i < 100 && !ready(); i++) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      if (!ready()) throw new Error('bidroomUnlock or bidroomSignIn missing');
-      return globalThis.bidroomUnlock;
-    })();
-    wasmReady.catch(() => {
-      wasmReady = null;
-    });
-  }
-  return wasmReady;
-}
-
-function readText(file) {
-  return new Promise((resolve, reject) => {
-    const r = new FileReader();
-    r.onload = () => resolve(String(r.result));
-    r.onerror = () => reject(r.error);
-    r.readAsText(file);
-  });
-}
-
-class UnlockError extends Error {
-  constructor(code, detail) {
-    super(code);
-    this.code = code;
-    this.detail = detail || '';
-  }
-}
-
 // How long the page waits for the server's part of an unlock before it
 // tells the bidder and records a timeout (the server opens large bids in a
 // few seconds; a busy window may queue them). Tests shorten it.
@@ -927,9 +522,9 @@ async function unlockApi(method, body, query = '') {
       return {};
     });
   } catch (err) {
-    throw new UnlockError(err?.name === 'TimeoutError' ? 'timeout' : 'network');
+    throw new KeyError(err?.name === 'TimeoutError' ? 'timeout' : 'network');
   }
-  if (!r.ok) throw new UnlockError(json?.error?.code || `http_${r.status}`, json?.error?.message || `HTTP ${r.status}`);
+  if (!r.ok) throw new KeyError(json?.error?.code || `http_${r.status}`, json?.error?.message || `HTTP ${r.status}`);
   return json;
 }
 
@@ -952,12 +547,9 @@ async function onUnlock(e) {
   e.preventDefault();
   if (unlockBusy) return;
   const file = $('unlock-key').files?.[0];
-  if (!file) {
-    setUnlockMsg('unlock.err.no_file', {}, 'error');
-    return;
-  }
-  if (file.size > MAX_KEY_BYTES) {
-    setUnlockMsg('unlock.err.too_big', {}, 'error');
+  const problem = keyFileProblem(file);
+  if (problem) {
+    setUnlockMsg(`unlock.err.${problem}`, {}, 'error');
     return;
   }
   unlockBusy = true;
@@ -966,20 +558,20 @@ async function onUnlock(e) {
   let keyPEM = '';
   try {
     keyPEM = await readText(file);
-    let unlocker;
-    if (!wasmReady) setUnlockMsg('unlock.loading');
+    let wasm;
+    if (!wasmLoading()) setUnlockMsg('unlock.loading');
     try {
-      unlocker = await loadUnlocker();
+      wasm = await loadWasm();
     } catch {
-      throw new UnlockError('load_failed');
+      throw new KeyError('load_failed');
     }
     setUnlockMsg('unlock.working');
     const ch = await unlockApi('GET', undefined, useBackup ? '?backup=1' : '');
-    const out = unlocker(keyPEM, $('unlock-password').value, ch.wrapped_key, ch.platform_key);
+    const out = wasm.unlock(keyPEM, $('unlock-password').value, ch.wrapped_key, ch.platform_key);
     keyPEM = '';
     if (!out || out.error) {
       if (CLIENT_UNLOCK_FAILURES.has(out?.code)) reportUnlockFailure(out.code, out.error);
-      throw new UnlockError(out?.code || 'internal', out?.error);
+      throw new KeyError(out?.code || 'internal', out?.error);
     }
     const res = await unlockApi('POST', useBackup ? { encrypted_key: out.encrypted_key, backup: true } : { encrypted_key: out.encrypted_key });
     unlockResult = {
@@ -990,7 +582,7 @@ async function onUnlock(e) {
     $('unlock-key').value = '';
     $('unlock-key-name').textContent = '';
   } catch (err) {
-    const code = err instanceof UnlockError ? err.code : 'internal';
+    const code = err instanceof KeyError ? err.code : 'internal';
     if (code === 'timeout') reportUnlockFailure('timeout', `no answer from the server within ${UNLOCK_TIMEOUT_MS / 1000} s`);
     const key = UNLOCK_ERRORS.has(code) ? `unlock.err.${code}` : 'unlock.err.other';
     unlockMsg = { key, params: { code, message: err?.detail || '' }, kind: 'error' };
@@ -1200,10 +792,10 @@ async function signInApi(method, path, body) {
       cache: 'no-store',
     });
   } catch {
-    throw new UnlockError('network');
+    throw new KeyError('network');
   }
   const json = await r.json().catch(() => ({}));
-  if (!r.ok) throw new UnlockError(json?.error?.code || `http_${r.status}`, json?.error?.message || `HTTP ${r.status}`);
+  if (!r.ok) throw new KeyError(json?.error?.code || `http_${r.status}`, json?.error?.message || `HTTP ${r.status}`);
   return json;
 }
 
@@ -1217,32 +809,30 @@ async function onKeySignIn(e) {
   e.preventDefault();
   if (keySignIn.busy) return;
   const file = $('key-sign-in-key').files?.[0];
-  if (!file) {
-    setKeySignInMsg('keysignin.err.no_file', {}, 'error');
-    return;
-  }
-  if (file.size > MAX_KEY_BYTES) {
-    setKeySignInMsg('keysignin.err.too_big', {}, 'error');
+  const problem = keyFileProblem(file);
+  if (problem) {
+    setKeySignInMsg(`keysignin.err.${problem}`, {}, 'error');
     return;
   }
   keySignIn.busy = true;
   let keyPEM = '';
   try {
     keyPEM = await readText(file);
-    if (!wasmReady) setKeySignInMsg('keysignin.loading');
+    let wasm;
+    if (!wasmLoading()) setKeySignInMsg('keysignin.loading');
     try {
-      await loadUnlocker();
+      wasm = await loadWasm();
     } catch {
-      throw new UnlockError('load_failed');
+      throw new KeyError('load_failed');
     }
     setKeySignInMsg('keysignin.working');
     let res;
     for (let attempt = 0; ; attempt++) {
       const ch = await signInApi('GET', 'signin/challenge');
-      const out = globalThis.bidroomSignIn(keyPEM, $('key-sign-in-password').value, ch.challenge, ROOM);
-      if (!out || out.error) throw new UnlockError(out?.code || 'internal', out?.error);
+      const out = wasm.signIn(keyPEM, $('key-sign-in-password').value, ch.challenge, ROOM);
+      if (!out || out.error) throw new KeyError(out?.code || 'internal', out?.error);
       // Not the registered key: say so now rather than send a signature the server refuses.
-      if (ch.key_id && out.key_id !== ch.key_id) throw new UnlockError('bad_signature');
+      if (ch.key_id && out.key_id !== ch.key_id) throw new KeyError('bad_signature');
       try {
         res = await signInApi('POST', 'signin', { challenge: ch.challenge, signature: out.signature });
         break;
@@ -1259,7 +849,7 @@ async function onKeySignIn(e) {
     $('key-sign-in-key-name').textContent = '';
     feedback(t(res.duplicate ? 'cmd.noop' : 'keysignin.done', { what: t('cmd.sign_in') }), 'ok');
   } catch (err) {
-    const code = err instanceof UnlockError ? err.code : 'internal';
+    const code = err instanceof KeyError ? err.code : 'internal';
     const key = KEY_SIGN_IN_ERRORS.has(code) ? `keysignin.err.${code}` : 'keysignin.err.other';
     keySignIn.msg = { key, params: { code, message: err?.detail || '' }, kind: 'error' };
   } finally {
@@ -1267,21 +857,6 @@ async function onKeySignIn(e) {
     keySignIn.busy = false;
     render();
   }
-}
-
-// ---- confirmation dialog ----
-
-function confirmDialog(title, text, ok) {
-  const d = $('confirm-dialog');
-  $('confirm-title').textContent = title;
-  $('confirm-text').textContent = text;
-  $('confirm-ok').textContent = ok;
-  d.returnValue = '';
-  return new Promise((resolve) => {
-    d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true });
-    d.showModal();
-    $('confirm-cancel').focus();
-  });
 }
 
 // ---- live video (WHIP/WHEP, see media.js) ----
@@ -1572,33 +1147,14 @@ function start() {
       renderMyBid();
     }
   });
-  $('conn-retry').addEventListener('click', () => {
-    fatal = false;
-    fatalMsg = null;
-    $('room-error').hidden = true;
-    attempt = 0;
-    reconnectNow();
-  });
-  // Back online: do not wait out the backoff.
-  window.addEventListener('online', () => {
-    if (!ws && !fatal) {
-      attempt = 0;
-      connect();
-    }
-  });
   window.addEventListener('hashchange', () => location.reload());
 
   setInterval(() => {
     renderCountdown();
-    const s = $('conn-status').dataset.state;
-    if (s === 'reconnecting' || (catchUp && Date.now() < catchUp.until + 1000)) renderConn();
+    if (needsConnRender(sock)) renderConnection(sock);
   }, 250);
 
-  if (!ROOM || !TOKEN) {
-    fail('err.noToken');
-    return;
-  }
-  connect();
+  sock.start();
 }
 
 start();

@@ -8,12 +8,12 @@
 // indicator the pages share (conn-status, stale-banner, room-error).
 
 import { t } from './i18n.js';
+import { $ } from './dom.js';
+import { parseTime } from './format.js';
 
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 8000;
 const TIME_PROBE_EVERY_MS = 30000;
-
-const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
 /** uuid is a random v4 UUID, also where crypto.randomUUID is missing (plain http). */
 export function uuid() {
@@ -25,11 +25,6 @@ export function uuid() {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-/** parseTime parses an RFC 3339 time from the server (nanoseconds allowed) to ms since the epoch. */
-export function parseTime(s) {
-  if (!s) return NaN;
-  return Date.parse(String(s).replace(/(\.\d{3})\d+/, '$1'));
-}
 
 /**
  * RoomSocket is one page's connection to one room. messages overrides the
