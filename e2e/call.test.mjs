@@ -1,12 +1,15 @@
-// The evaluation call in Chromium: three experts join with Chromium's fake
-// camera (WHIP, hall=evaluation) and each sees the other two (WHEP per
-// feed); a supervisor watches all three without any way to publish; a
-// bidder is refused the call and shown nothing of it; an expert who leaves
+// The evaluation call in Chromium, on the demo's evaluation (experts are not
+// at the opening, R21): three members enter eval.html from the landing
+// page's demo-eval-person buttons and join with Chromium's fake camera
+// (WHIP, hall=evaluation), each sees the other two (WHEP per feed) under
+// their venue; the supervisor watches all three without any way to
+// publish; a bidder of the opening is shown no call on its opening page and
+// is refused the evaluation's roster, WHEP and WHIP; a member who leaves
 // drops out of everyone's grid and can rejoin. Screenshots go to
 // e2e/artifacts/call-*.png.
 
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +20,6 @@ import { byId, CHROMIUM, DESKTOP, LAUNCH_ARGS, PHONE, newPage as openPage, waitL
 import { start } from './lib/server.mjs';
 
 const artifacts = path.join(path.dirname(fileURLToPath(import.meta.url)), 'artifacts');
-const EXPERTS = { 'expert-1': '评标专家 张伟', 'expert-2': '评标专家 刘敏', 'expert-3': '评标专家 陈静' };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** frames reads framesDecoded of every feed the page views: {feed: n}. */
@@ -37,10 +39,11 @@ function frames(page) {
   });
 }
 
-/** tiles lists the page's call tiles as [feed, state, name label]. */
+/** tiles lists the page's call tiles as [feed, state, name label, venue]. */
 function tiles(page) {
   return page.evaluate(() => [...document.querySelectorAll('[data-testid="call-tile"]')].map((f) => [
     f.dataset.feed, f.dataset.state, f.querySelector('.call-tile-label')?.textContent || '',
+    f.closest('[data-testid="call-venue"]')?.dataset.venue ?? null,
   ]));
 }
 
@@ -89,6 +92,10 @@ async function boxesApart(page, selector) {
 describe('evaluation call in Chromium', { timeout: 300_000 }, () => {
   let server;
   let browser;
+  let demo; // GET /api/v1/demo's evaluation
+  let subs = []; // the three members the demo offers, in its order
+  const names = {}; // sub -> the name their token carries
+  const centers = {}; // sub -> their pool center: the venue they sit at
   const pageErrors = [];
   const experts = {};
   let supervisor;
@@ -100,6 +107,16 @@ describe('evaluation call in Chromium', { timeout: 300_000 }, () => {
       executablePath: CHROMIUM,
       args: [...LAUNCH_ARGS, '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
     });
+    demo = (await (await fetch(`${server.base}/api/v1/demo`)).json()).evaluation;
+    assert.ok(demo, 'the demo has an evaluation');
+    for (const p of demo.people.filter((x) => x.role === 'expert')) {
+      subs.push(p.sub);
+      names[p.sub] = p.name;
+    }
+    assert.equal(subs.length, 3, 'the demo offers three members');
+    const sup = demo.people.find((p) => p.role === 'supervisor');
+    const view = await (await fetch(`${server.base}/api/v1/sessions/${demo.room}`, { headers: { Authorization: `Bearer ${sup.token}` } })).json();
+    for (const m of view.state.committee) centers[m.expert] = m.center || '';
   }, { timeout: 240_000 });
 
   after(async () => {
@@ -107,55 +124,59 @@ describe('evaluation call in Chromium', { timeout: 300_000 }, () => {
     await server?.stop();
   });
 
-  /** enterAs opens the landing page in a new context and enters the demo room as sub. */
-  async function enterAs(sub, onRequest = null) {
+  /** enterAs opens the landing page in a new context and enters the demo's evaluation as sub (a bidder: its opening). */
+  async function enterAs(role, sub, onRequest = null) {
     const { ctx, page } = await openPage(browser, DESKTOP, pageErrors, { permissions: ['camera', 'microphone'] });
     ctx.setDefaultTimeout(20_000);
     if (onRequest) page.on('request', onRequest);
     await page.goto(`${server.base}/`);
-    await page.locator(`[data-testid="demo-person"][data-sub="${sub}"]`).click();
-    await page.waitForURL(/\/room\.html#/);
+    await page.locator(`[data-testid="demo-eval-person"][data-role="${role}"][data-sub="${sub}"]`).click();
+    await page.waitForURL(role === 'bidder' ? /\/room\.html#/ : /\/eval\.html#/);
     await waitLive(page);
-    const token = new URLSearchParams(new URL(page.url()).hash.slice(1)).get('token');
-    const room = new URLSearchParams(new URL(page.url()).hash.slice(1)).get('room');
-    return { page, token, room };
+    const hash = new URLSearchParams(new URL(page.url()).hash.slice(1));
+    return { page, token: hash.get('token'), room: hash.get('room') };
   }
 
-  it('a bidder is refused the call and shown nothing of it', async () => {
+  it('a bidder is shown no call on its opening page and refused the evaluation\'s call', async () => {
     const evalRequests = [];
-    const { page, token, room } = await enterAs('bidder-a', (r) => {
-      if (r.url().includes('hall=evaluation')) evalRequests.push(r.url());
+    const { page, token, room } = await enterAs('bidder', 'bidder-a', (r) => {
+      if (r.url().includes('hall=evaluation') || r.url().includes(demo.room)) evalRequests.push(r.url());
     });
+    assert.equal(room, demo.opening, 'a bidder enters its opening, never the evaluation');
     await sleep(2500); // a roster poll would have happened by now
-    assert.equal(await byId(page, 'call').isVisible(), false, 'a bidder must not see the call panel');
-    assert.equal(await byId(page, 'live').isVisible(), true, 'the bidder keeps the opening live panel');
-    assert.deepEqual(evalRequests, [], 'the bidder page must not ask for the evaluation hall');
+    assert.equal(await byId(page, 'call').count(), 0, 'the opening page has no call');
+    assert.deepEqual(evalRequests, [], 'the bidder page must not ask for the evaluation or its call');
 
-    const auth = { Authorization: `Bearer ${token}` };
-    const roster = await fetch(`${server.base}/api/v1/sessions/${room}/media?hall=evaluation`, { headers: auth });
-    assert.equal(roster.status, 403, 'roster');
-    const sdp = { ...auth, 'Content-Type': 'application/sdp' };
-    const whep = await fetch(`${server.base}/whep/${room}?hall=evaluation&feed=expert-1`, { method: 'POST', headers: sdp, body: 'v=0\r\n' });
-    assert.equal(whep.status, 403, 'WHEP');
-    const whip = await fetch(`${server.base}/whip/${room}?hall=evaluation`, { method: 'POST', headers: sdp, body: 'v=0\r\n' });
-    assert.equal(whip.status, 403, 'WHIP');
+    // The bidder's own token, and one minted for the evaluation room as if it tried: both refused.
+    const adminKey = (await readFile(path.join(server.dataDir, 'admin.key'), 'utf8')).trim();
+    const minted = await (await fetch(`${server.base}/api/v1/tokens`, {
+      method: 'POST', headers: { Authorization: `Bearer ${adminKey}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ room: demo.room, role: 'bidder', sub: 'bidder-a', name: 'x', grants: ['view', 'publish'], ttl: '1h' }),
+    })).json();
+    for (const [what, tok] of [['its opening token', token], ['a bidder token for the evaluation', minted.token]]) {
+      const auth = { Authorization: `Bearer ${tok}` };
+      const roster = await fetch(`${server.base}/api/v1/sessions/${demo.room}/media?hall=evaluation`, { headers: auth });
+      assert.equal(roster.status, 403, `${what}: roster`);
+      const sdp = { ...auth, 'Content-Type': 'application/sdp' };
+      const whep = await fetch(`${server.base}/whep/${demo.room}?hall=evaluation&feed=${subs[0]}`, { method: 'POST', headers: sdp, body: 'v=0\r\n' });
+      assert.equal(whep.status, 403, `${what}: WHEP`);
+      const whip = await fetch(`${server.base}/whip/${demo.room}?hall=evaluation`, { method: 'POST', headers: sdp, body: 'v=0\r\n' });
+      assert.equal(whip.status, 403, `${what}: WHIP`);
+    }
     await page.context().close();
   });
 
-  it('three experts see each other and a supervisor watches all three', { timeout: 120_000 }, async () => {
-    ({ page: supervisor } = await enterAs('supervisor-1'));
+  it('three members see each other and the supervisor watches all three', { timeout: 120_000 }, async () => {
+    ({ page: supervisor } = await enterAs('supervisor', 'supervisor-1'));
     await byId(supervisor, 'call').waitFor();
-    assert.equal(await byId(supervisor, 'live').isVisible(), true, 'the supervisor keeps the opening live panel');
     await byId(supervisor, 'call-status').and(supervisor.locator('[data-state="waiting"]')).waitFor();
     assert.equal(await byId(supervisor, 'call-status').textContent(), '等待专家加入');
     assert.equal(await byId(supervisor, 'call-empty').isVisible(), true);
 
-    const subs = Object.keys(EXPERTS);
     for (const sub of subs) {
-      const { page } = await enterAs(sub);
+      const { page } = await enterAs('expert', sub);
       experts[sub] = page;
-      // No live panel of the opening for an expert, and nothing sent before the click.
-      assert.equal(await byId(page, 'live').isVisible(), false, `${sub}: opening live panel shown`);
+      // Nothing sent before the click.
       assert.equal(await page.evaluate(() => window.__bidroomCall.publisher), null);
       await byId(page, 'call-status').and(page.locator('[data-state="out"]')).waitFor();
       await byId(page, 'call-join').click();
@@ -168,25 +189,28 @@ describe('evaluation call in Chromium', { timeout: 300_000 }, () => {
     }
     await othersLive(supervisor, subs, 30_000);
 
-    // Every picture moves: 6 expert views and the supervisor's 3.
+    // Every picture moves: 6 member views and the supervisor's 3.
     await advancing([
       ...subs.map((sub) => [experts[sub], sub, subs.filter((s) => s !== sub)]),
       [supervisor, 'supervisor-1', subs],
     ]);
 
-    // Name labels, own tile first and marked.
-    const t1 = await tiles(experts['expert-1']);
-    assert.deepEqual(t1.map(([feed, , name]) => [feed, name]), [
-      ['expert-1', '评标专家 张伟'], // own tile first, then the others by name (pinyin: Chen, Liu)
-      ['expert-3', '评标专家 陈静'],
-      ['expert-2', '评标专家 刘敏'],
-    ]);
-    assert.equal(await selfCaption(experts['expert-1']), '评标专家 张伟（我）');
+    // Name labels; each tile under its member's venue; the own tile first in its venue and marked.
+    const [s1] = subs;
+    const t1 = await tiles(experts[s1]);
+    assert.deepEqual(t1.map(([feed]) => feed).sort(), [...subs].sort());
+    for (const [feed, , name, venue] of t1) {
+      assert.equal(name, names[feed]);
+      assert.equal(venue, centers[feed], `${feed} under ${venue}`);
+    }
+    assert.equal(t1.find(([, , , v]) => v === centers[s1])[0], s1, 'own tile first in its venue');
+    assert.equal(await selfCaption(experts[s1]), `${names[s1]}（我）`);
     const ts = await tiles(supervisor);
-    assert.deepEqual(ts.map(([feed]) => feed).sort(), subs);
-    for (const [feed, state, name] of ts) {
+    assert.deepEqual(ts.map(([feed]) => feed).sort(), [...subs].sort());
+    for (const [feed, state, name, venue] of ts) {
       assert.equal(state, 'live', `${feed} on the supervisor's page`);
-      assert.equal(name, EXPERTS[feed]);
+      assert.equal(name, names[feed]);
+      assert.equal(venue, centers[feed]);
     }
 
     // The supervisor has no way to publish.
@@ -196,8 +220,8 @@ describe('evaluation call in Chromium', { timeout: 300_000 }, () => {
     assert.equal(await supervisor.evaluate(() => window.__bidroomCall.publisher), null);
     assert.equal(await byId(supervisor, 'call-sound').isVisible(), true);
 
-    // Mute and camera off show on the expert's own tile; the picture keeps flowing.
-    const e1 = experts['expert-1'];
+    // Mute and camera off show on the member's own tile; the picture keeps flowing.
+    const e1 = experts[s1];
     await byId(e1, 'call-mic').click();
     await byId(e1, 'call-camera').click();
     assert.deepEqual(await e1.evaluate(() => window.__bidroomCall.publisher.pc.getSenders().map((s) => [s.track.kind, s.track.enabled]).sort()),
@@ -214,7 +238,7 @@ describe('evaluation call in Chromium', { timeout: 300_000 }, () => {
     for (const page of [e1, supervisor]) {
       await byId(page, 'call').scrollIntoViewIfNeeded();
       await boxesApart(page, '[data-testid="call-tile"]');
-      await boxesApart(page, 'main.room > section:not([hidden]), main.room > .columns');
+      await boxesApart(page, 'main.room > section:not([hidden]), main.room > .eval-grid');
       const fit = await byId(page, 'call').evaluate((e) => e.scrollWidth <= e.clientWidth);
       assert.ok(fit, 'the call panel overflows sideways');
     }
@@ -229,8 +253,9 @@ describe('evaluation call in Chromium', { timeout: 300_000 }, () => {
     await supervisor.setViewportSize(DESKTOP);
   });
 
-  it('an expert who leaves drops out of every grid, and can rejoin', { timeout: 60_000 }, async () => {
-    const e3 = experts['expert-3'];
+  it('a member who leaves drops out of every grid, and can rejoin', { timeout: 60_000 }, async () => {
+    const [s1, s2, s3] = subs;
+    const e3 = experts[s3];
     await byId(e3, 'call-leave').click();
     await byId(e3, 'call-status').and(e3.locator('[data-state="out"]')).waitFor();
     assert.equal(await e3.evaluate(() => window.__bidroomCall.publisher), null);
@@ -240,16 +265,16 @@ describe('evaluation call in Chromium', { timeout: 300_000 }, () => {
     await e3.screenshot({ path: path.join(artifacts, 'call-expert-left-1366x768.png') });
 
     const t0 = Date.now();
-    await othersLive(experts['expert-1'], ['expert-2'], 8000);
-    await othersLive(experts['expert-2'], ['expert-1'], 8000);
-    await othersLive(supervisor, ['expert-1', 'expert-2'], 8000);
+    await othersLive(experts[s1], [s2], 8000);
+    await othersLive(experts[s2], [s1], 8000);
+    await othersLive(supervisor, [s1, s2], 8000);
     const dropped = Date.now() - t0;
     assert.equal(await byId(supervisor, 'call-count').textContent(), '2 位专家在会商中');
 
     await byId(e3, 'call-join').click();
-    await othersLive(e3, ['expert-1', 'expert-2'], 30_000);
-    await othersLive(experts['expert-1'], ['expert-2', 'expert-3'], 30_000);
-    await advancing([[experts['expert-1'], 'expert-1', ['expert-3']], [e3, 'expert-3', ['expert-1', 'expert-2']]]);
+    await othersLive(e3, [s1, s2], 30_000);
+    await othersLive(experts[s1], [s2, s3], 30_000);
+    await advancing([[experts[s1], s1, [s3]], [e3, s3, [s1, s2]]]);
     console.log(`left tile dropped in ${dropped} ms`);
 
     assert.deepEqual(pageErrors.map(String), []);

@@ -90,7 +90,8 @@ describe('opening room in Chromium', () => {
     ({ ctx: hostCtx, page: host } = await newPage(DESKTOP));
     await host.goto(`${server.base}/`);
     const people = byId(host, 'demo-person');
-    await eventually(async () => assert.equal(await people.count(), 8));
+    // A host, a supervisor and three bidders: no expert at the opening (R21).
+    await eventually(async () => assert.equal(await people.count(), 5));
     const texts = await people.allTextContents();
     assert.ok(texts.some((t) => t.includes('以 主持人 王芳 身份进入')), `buttons: ${texts}`);
     for (const name of Object.values(BIDDERS)) {
@@ -358,6 +359,26 @@ describe('opening room in Chromium', () => {
     assert.match(await byId(page, 'room-error').locator('.fatal-text').textContent(), /^无法进入开标室：\S/);
     assert.equal(await byId(page, 'session').isVisible(), false);
     await page.screenshot({ path: path.join(artifacts, 'room-error-1366x768.png') });
+    await ctx.close();
+  });
+
+  it('an expert\'s token for the opening is told experts are not at the opening, and shown nothing of it', async () => {
+    const demo = await (await fetch(`${server.base}/api/v1/demo`)).json();
+    assert.ok(!demo.people.some((p) => p.role === 'expert'), 'the demo opening lists an expert');
+    // The server still mints and admits an expert's token for an opening (see the report of this change): the page refuses it.
+    const adminKey = (await readFile(path.join(server.dataDir, 'admin.key'), 'utf8')).trim();
+    const { token } = await (await fetch(`${server.base}/api/v1/tokens`, {
+      method: 'POST', headers: { Authorization: `Bearer ${adminKey}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ room: demo.room, role: 'expert', sub: 'x-at-opening', name: '评标专家 误入', grants: ['view', 'publish'], ttl: '1h' }),
+    })).json();
+    const { ctx, page } = await openPage(browser, DESKTOP, pageErrors);
+    await page.goto(`${server.base}/room.html#${new URLSearchParams({ room: demo.room, token })}`);
+    await byId(page, 'room-error').filter({ hasText: '评标专家不参加开标（R21）' }).waitFor();
+    assert.equal(await byId(page, 'conn-status').getAttribute('data-state'), 'error');
+    assert.equal(await byId(page, 'conn-retry').isVisible(), false, 'retrying cannot help');
+    for (const id of ['session', 'live', 'bidder-list']) assert.equal(await byId(page, id).isVisible(), false, `${id} shown to an expert`);
+    await eventually(async () => assert.equal(await page.evaluate(() => window.__e2eSockets.filter((w) => w.readyState === WebSocket.OPEN).length), 0, 'the socket stays open'));
+    await page.screenshot({ path: path.join(artifacts, 'room-expert-refused-1366x768.png') });
     await ctx.close();
   });
 

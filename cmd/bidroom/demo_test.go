@@ -45,6 +45,9 @@ func TestDemoKeySignIn(t *testing.T) {
 	}
 	bidders := 0
 	for _, p := range demo.People {
+		if p.Role == rooms.RoleExpert {
+			t.Errorf("the demo opening lists expert %s: experts are not at the opening (R21)", p.Sub)
+		}
 		if (p.KeyURL != "") != (p.Role == rooms.RoleBidder) {
 			t.Errorf("%s (%s) key_url %q", p.Sub, p.Role, p.KeyURL)
 		}

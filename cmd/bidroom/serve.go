@@ -313,18 +313,16 @@ func (d *demoSession) get() *api.Demo {
 	return d.info
 }
 
-// demoPeople are the demo's identities: a host, a supervisor, three bidders
-// (registered with throwaway keys made at start, see create) and three
-// experts for the evaluation call.
+// demoPeople are the demo opening's identities: a host, a supervisor and
+// three bidders (registered with throwaway keys made at start, see create).
+// Experts are not at the opening (R21): the demo's evaluation has its own
+// people (demoEvaluationPeople), who enter the evaluation room.
 var demoPeople = []api.DemoToken{
 	{Role: rooms.RoleHost, Sub: "host-1", Name: "主持人 王芳"},
 	{Role: rooms.RoleSupervisor, Sub: "supervisor-1", Name: "监督人 李强"},
 	{Role: rooms.RoleBidder, Sub: "bidder-a", Name: "江苏恒达建设工程有限公司"},
 	{Role: rooms.RoleBidder, Sub: "bidder-b", Name: "南京市政路桥集团有限公司"},
 	{Role: rooms.RoleBidder, Sub: "bidder-c", Name: "苏州华建工程咨询有限公司"},
-	{Role: rooms.RoleExpert, Sub: "expert-1", Name: "评标专家 张伟"},
-	{Role: rooms.RoleExpert, Sub: "expert-2", Name: "评标专家 刘敏"},
-	{Role: rooms.RoleExpert, Sub: "expert-3", Name: "评标专家 陈静"},
 }
 
 // create opens a new demo session: sign-in open now, the deadline a few
@@ -381,7 +379,7 @@ func (d *demoSession) create(ctx context.Context, svc *rooms.Service, log rooms.
 			}
 		}
 		grants := []string{auth.GrantView}
-		if p.Role == rooms.RoleHost || p.Role == rooms.RoleExpert {
+		if p.Role == rooms.RoleHost {
 			grants = append(grants, auth.GrantPublish)
 		}
 		tok, _, err := issuer.Mint(auth.Request{Room: room, Role: p.Role, Sub: p.Sub, Name: p.Name, Grants: grants, TTL: cfg.Auth.TokenTTL})

@@ -1,5 +1,5 @@
-// The evaluation call (评标室视频会商) on the room page: the experts see and
-// hear each other, supervisors and admins watch. Each expert publishes their
+// The evaluation call (评标室视频会商) on the evaluation page (eval.js): the
+// members see and hear each other, supervisors watch. Each expert publishes their
 // own feed (WHIP, hall=evaluation; the server names it by the token's
 // subject) and views every other expert's feed (WHEP, one connection per
 // feed). Who is in the call comes from the media endpoint's roster, read

@@ -1,6 +1,7 @@
 // The DOM helpers every page shares: find elements by their data-testid
 // (the pages' and the browser tests' one naming of what is on screen) and
-// build an element in one expression; the confirmation dialog the pages share.
+// build an element in one expression; the feedback line and the
+// confirmation dialog the room pages share.
 
 /** $ returns the element with data-testid id under root, or null. */
 export const $ = (id, root = document) => root.querySelector(`[data-testid="${id}"]`);
@@ -44,4 +45,19 @@ export function confirmDialog(title, text, ok) {
     d.showModal();
     $('confirm-cancel').focus();
   });
+}
+
+let feedbackTimer = null;
+
+/**
+ * feedback shows text in the page's feedback line (data-kind = kind); a
+ * line that is not an error goes away after 8 s.
+ */
+export function feedback(text, kind = 'info') {
+  const f = $('feedback');
+  f.hidden = false;
+  f.textContent = text;
+  f.dataset.kind = kind;
+  clearTimeout(feedbackTimer);
+  if (kind !== 'error') feedbackTimer = setTimeout(() => (f.hidden = true), 8000);
 }

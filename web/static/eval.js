@@ -19,7 +19,7 @@ import { KeyError, loadWasm, readKeyFile, wasmLoading } from './keys.js';
 import { fromSnapshot, applyEvent } from './state.js';
 import * as E from './evalstate.js';
 import { startCall } from './call.js';
-import { $, $$, el, confirmDialog } from './dom.js';
+import { $, $$, el, confirmDialog, feedback } from './dom.js';
 
 const params = new URLSearchParams(location.hash.slice(1));
 const ROOM = params.get('room') || '';
@@ -73,19 +73,6 @@ const isMember = () => viewer?.role === 'expert' && !!st?.you && !st.replacedMe;
 const isSupervisor = () => viewer?.role === 'supervisor';
 const isAdmin = () => viewer?.role === 'admin';
 const phaseAtLeast = (p) => E.PHASES.indexOf(st?.phase) >= E.PHASES.indexOf(p);
-
-// ---- feedback ----
-
-let feedbackTimer = null;
-
-function feedback(text, kind = 'info') {
-  const f = $('feedback');
-  f.hidden = false;
-  f.textContent = text;
-  f.dataset.kind = kind;
-  clearTimeout(feedbackTimer);
-  if (kind !== 'error') feedbackTimer = setTimeout(() => (f.hidden = true), 8000);
-}
 
 // refusals puts the server's refusals of evaluation commands into words; the
 // server's own sentence follows in parentheses (English: as it is).

@@ -15,7 +15,7 @@ const table = {
       '主持人在同一个房间里主持开标、发布公告；监督人实时看到全过程。开标前，投标人之间互不知晓名单（投标人名单保密）。' +
       '所有操作都记录在不可篡改的事件日志中。',
     'landing.demo.title': '演示场次',
-    'landing.demo.hint': '这是服务器启动时创建的演示场次。请选择一个身份进入开标室（评标专家进入评标室视频会商）；可以在不同的浏览器窗口中以不同身份进入，观察各自看到的内容。',
+    'landing.demo.hint': '这是服务器启动时创建的演示场次。请选择一个身份进入开标室；可以在不同的浏览器窗口中以不同身份进入，观察各自看到的内容。评标专家不参加开标（R21），请在下方的演示评标中以评标专家身份进入评标室（含评标室视频会商）。',
     'landing.demo.enterAs': '以 {name} 身份进入',
     'landing.demo.room': '场次编号：{room}',
     'landing.demo.keyHint': '投标人须用私钥签到：进入前请先下载该投标人的示例密钥，签到时在页面中选择它。示例密钥：仅用于演示；真实场次的私钥只在投标人自己手中，服务器从不保存。',
@@ -498,6 +498,7 @@ const table = {
     'server.error': '服务器提示：{message}',
 
     'err.noToken': '链接中缺少场次编号或访问令牌，请从首页重新进入。',
+    'err.expertAtOpening': '评标专家不参加开标（R21）：开标室不向评标专家开放，本页面不显示开标内容。评标开始时，交易中心会发给您评标室的链接，请用该链接进入评标室。',
     'err.auth': '无法进入开标室：{message}',
     'err.gone': '无法载入开标室：{message}',
 
@@ -684,7 +685,7 @@ const table = {
       'announcements in the same room; supervisors see everything as it happens. Before the opening, bidders cannot ' +
       'see who else is bidding. Every step is recorded in a tamper-evident event log.',
     'landing.demo.title': 'Demo session',
-    'landing.demo.hint': 'This server created a demo session at start. Pick an identity to enter the opening room (experts get the evaluation call); open several windows with different identities to compare what each one sees.',
+    'landing.demo.hint': 'This server created a demo session at start. Pick an identity to enter the opening room; open several windows with different identities to compare what each one sees. Experts do not attend the opening (R21): enter the demo evaluation below as an expert for the evaluation room and its call.',
     'landing.demo.enterAs': 'Enter as {name}',
     'landing.demo.room': 'Session: {room}',
     'landing.demo.keyHint': 'Bidders sign in with their private key: download the bidder’s demo key before entering, then choose it when signing in. Demo keys are for the demo only; in a real session the private key stays with the bidder and the server never holds it.',
@@ -1167,6 +1168,7 @@ const table = {
     'server.error': 'Server says: {message}',
 
     'err.noToken': 'This link has no session id or access token. Please enter again from the home page.',
+    'err.expertAtOpening': 'Experts do not attend the opening (R21): the opening room is not open to experts, and this page shows nothing of it. When the evaluation starts, the center sends you the link to the evaluation room: enter with that link.',
     'err.auth': 'Cannot enter the room: {message}',
     'err.gone': 'Cannot load the room: {message}',
 

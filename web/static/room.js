@@ -8,10 +8,9 @@ import { parseTime, fmtTime, fmtDate, fmtDuration, fmtAmount, fmtBytes, shortDig
 import { KeyError, keyFileProblem, loadWasm, readText, wasmLoading } from './keys.js';
 import { fromSnapshot, applyEvent, canSignIn, isStaff, myRecord, decryptStatus } from './state.js';
 import { publish, view, mediaInfo, framesDecoded, grants } from './media.js';
-import { startCall } from './call.js';
 import { renderFlow, flowCountdown } from './flow.js';
 import { startHostRatings, startResults } from './results.js';
-import { $, el, confirmDialog } from './dom.js';
+import { $, el, confirmDialog, feedback } from './dom.js';
 
 // ---- parameters (from the fragment, so the token never reaches server logs) ----
 
@@ -26,23 +25,6 @@ function fmtPrice(p) {
   return p ? `${fmtAmount(p)} ${t('room.yuan')}` : '—';
 }
 
-// ---- feedback for commands and server messages ----
-
-let feedbackTimer = null;
-
-function feedback(text, kind = 'info') {
-  const f = $('feedback');
-  f.hidden = false;
-  f.textContent = text;
-  f.dataset.kind = kind;
-  clearTimeout(feedbackTimer);
-  if (kind !== 'error') {
-    feedbackTimer = setTimeout(() => {
-      f.hidden = true;
-    }, 8000);
-  }
-}
-
 // ---- the connection (socket.js): snapshot, ordered events, commands ----
 
 let viewer = null; // {sub, role, name} from welcome
@@ -55,7 +37,6 @@ const sock = new RoomSocket({
     welcome(v) {
       viewer = v;
       startLive();
-      if (!call) call = startCall({ room: ROOM, token: TOKEN, viewer });
       render();
     },
     snapshot(f) {
@@ -63,6 +44,12 @@ const sock = new RoomSocket({
         // An evaluation room has its own page (eval.html), same fragment.
         sock.stop();
         location.replace(`eval.html${location.hash}`);
+        return;
+      }
+      if (viewer?.role === 'expert') {
+        // Experts are not at the opening (R21): the evaluation's link is
+        // the way in. Nothing of the opening is shown.
+        sock.refuse('err.expertAtOpening');
         return;
       }
       state = fromSnapshot(f.state);
@@ -872,7 +859,6 @@ let liveViewer = null; // viewer: the handle from view()
 let hostPreview = null; // host: a WHEP view of a feed published from elsewhere (OBS), while there is one
 let stoppedAt = 0; // host: when this page last stopped publishing
 let liveTimer = null;
-let call = null; // the evaluation call panel (call.js), for experts, supervisors and admins
 
 function setLive(state, note = liveUI.note) {
   liveUI.state = state;
@@ -921,7 +907,7 @@ function renderLive() {
 
 function startLive() {
   if (liveUI.mode || !viewer) return;
-  // Experts have the evaluation call (call.js), not the opening's live.
+  // Experts are not at the opening (R21): no live for them (see the snapshot hook).
   if (viewer.role === 'expert') return;
   // A token without the grant would only be refused: no panel then.
   const g = grants(TOKEN);

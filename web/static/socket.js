@@ -226,6 +226,17 @@ export class RoomSocket {
     }
   }
 
+  /**
+   * refuse closes the connection for good and shows key in the room-error
+   * box instead of the room: the page will not show this room to this
+   * viewer (what it received is dropped).
+   */
+  refuse(key, params = {}) {
+    this.stop();
+    this.hasState = false;
+    this.fail(key, params);
+  }
+
   /** fail stops retrying and shows key in the room-error box. */
   fail(key, params = {}) {
     this.fatal = { key, params };
@@ -259,6 +270,7 @@ export class RoomSocket {
         this.pos = f.pos;
         if (reloaded) this.catchUp = { n: 0, countUntil: 0, until: Date.now() + 5000 };
         this.hooks.snapshot?.(f, reloaded);
+        if (this.stopped) return; // the page left the room (another page, or refused it)
         this.goLive('snapshot');
         break;
       }
@@ -414,7 +426,8 @@ export function renderConnection(sock) {
   }
   if (sock.fatal) $('room-error').querySelector('.fatal-text').textContent = t(sock.fatal.key, sock.fatal.params);
   $('conn-detail').textContent = detail;
-  $('conn-retry').hidden = !(s === 'error' || (s === 'reconnecting' && sock.attempt >= 3));
+  // A page that left the room for good (sock.stop, sock.refuse) offers no retry.
+  $('conn-retry').hidden = sock.stopped || !(s === 'error' || (s === 'reconnecting' && sock.attempt >= 3));
   c.dataset.sync = sock.lastSync;
   c.dataset.resumes = String(sock.resumes);
 
