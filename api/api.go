@@ -294,6 +294,13 @@ func (a *handlers) mintToken(c *gin.Context) {
 		}
 		ttl = d
 	}
+	if req.Role == rooms.RoleExpert && req.Room != "*" {
+		// A token the room would refuse at every door helps nobody: say so now.
+		if sum, err := a.Svc.Summary(c.Request.Context(), req.Room); err == nil && sum.Kind == rooms.KindOpening {
+			apiError(c, http.StatusBadRequest, "invalid", "evaluation experts do not attend the opening (R21): mint the expert's token for the evaluation room")
+			return
+		}
+	}
 	tok, exp, err := a.Issuer.Mint(auth.Request{Room: req.Room, Role: req.Role, Sub: req.Sub, Name: req.Name, Grants: req.Grants, TTL: ttl})
 	if err != nil {
 		apiError(c, http.StatusBadRequest, "invalid", err.Error())

@@ -365,15 +365,27 @@ describe('opening room in Chromium', () => {
   it('an expert\'s token for the opening is told experts are not at the opening, and shown nothing of it', async () => {
     const demo = await (await fetch(`${server.base}/api/v1/demo`)).json();
     assert.ok(!demo.people.some((p) => p.role === 'expert'), 'the demo opening lists an expert');
-    // The server still mints and admits an expert's token for an opening (see the report of this change): the page refuses it.
+    // The API refuses to mint an expert's token for an opening; one made
+    // offline (bidroom token) is refused at every door, the page says why.
     const adminKey = (await readFile(path.join(server.dataDir, 'admin.key'), 'utf8')).trim();
-    const { token } = await (await fetch(`${server.base}/api/v1/tokens`, {
+    const minted = await fetch(`${server.base}/api/v1/tokens`, {
       method: 'POST', headers: { Authorization: `Bearer ${adminKey}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({ room: demo.room, role: 'expert', sub: 'x-at-opening', name: '评标专家 误入', grants: ['view', 'publish'], ttl: '1h' }),
-    })).json();
-    const { ctx, page } = await openPage(browser, DESKTOP, pageErrors);
+    });
+    assert.equal(minted.status, 400);
+    assert.match((await minted.json()).error.message, /R21/);
+    const env = { ...process.env, BIDROOM_DATA_DIR: server.dataDir };
+    const { stdout } = await promisify(execFile)(server.bin, ['token', '--room', demo.room, '--role', 'expert', '--sub', 'x-at-opening',
+      '--name', '评标专家 误入', '--grant', 'view', '--grant', 'publish', '--ttl', '1h'], { env });
+    const token = stdout.trim().split(/\s+/).pop();
+    const ws = await fetch(`${server.base}/api/v1/sessions/${demo.room}`, { headers: { Authorization: `Bearer ${token}` } });
+    assert.equal(ws.status, 403, 'the REST state admits an expert at the opening');
+    // The browser logs the refused handshake and the refused REST call: those, and nothing else.
+    const refusedErrors = [];
+    const { ctx, page } = await openPage(browser, DESKTOP, refusedErrors);
     await page.goto(`${server.base}/room.html#${new URLSearchParams({ room: demo.room, token })}`);
     await byId(page, 'room-error').filter({ hasText: '评标专家不参加开标（R21）' }).waitFor();
+    for (const e of refusedErrors) assert.match(e.message, /403/, `a script error on the refused page: ${e.message}`);
     assert.equal(await byId(page, 'conn-status').getAttribute('data-state'), 'error');
     assert.equal(await byId(page, 'conn-retry').isVisible(), false, 'retrying cannot help');
     for (const id of ['session', 'live', 'bidder-list']) assert.equal(await byId(page, id).isVisible(), false, `${id} shown to an expert`);

@@ -495,6 +495,11 @@ func (o *Opening) Decide(actor Actor, cmd Command, now time.Time) ([]Draft, erro
 // must be registered in it. A token minted for any other sub gets a refusal
 // that names nobody else, not an outsider's view.
 func (o *Opening) Admits(viewer Actor) error {
+	if viewer.Role == RoleExpert {
+		// Evaluation experts are not at the opening (R21): their room is
+		// the evaluation made of it.
+		return refuse(CodeForbidden, "evaluation experts do not attend the opening (R21); enter the evaluation room with its own link")
+	}
 	if viewer.Role == RoleBidder && o.Bidders[viewer.Sub] == nil {
 		return refuse(CodeForbidden, "%s is not a registered bidder of session %s; ask the agent to register you", viewer.Sub, o.Room)
 	}

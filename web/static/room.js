@@ -30,9 +30,24 @@ function fmtPrice(p) {
 let viewer = null; // {sub, role, name} from welcome
 let state = null; // see state.js
 
+/**
+ * tokenRole reads the role claim of an access token (a JWT) without
+ * checking it — the server does — to say the right thing when it refuses.
+ */
+function tokenRole(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    return JSON.parse(atob(part)).role || '';
+  } catch {
+    return '';
+  }
+}
+
 const sock = new RoomSocket({
   room: ROOM,
   token: TOKEN,
+  // The server refuses an expert at an opening's every door (R21): say why.
+  messages: tokenRole(TOKEN) === 'expert' ? { forbidden: 'err.expertAtOpening' } : {},
   hooks: {
     welcome(v) {
       viewer = v;

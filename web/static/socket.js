@@ -191,7 +191,9 @@ export class RoomSocket {
       // the room): find out whether retrying can help.
       const problem = await this.diagnose();
       if (problem) {
-        this.fail(...problem);
+        // A room that refuses this token (403) will refuse it again: no retry.
+        if (problem[1].status === 403) this.refuse(...problem);
+        else this.fail(...problem);
         return;
       }
     }
