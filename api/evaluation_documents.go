@@ -49,6 +49,37 @@ func utf8Prefix(b []byte) bool {
 	return true
 }
 
+// committeeView is the evaluation room as a current committee member (once
+// the evaluation started) or a supervisor sees it; anyone else — the admin
+// who runs the draw, bidders, hosts, reserves, replaced members, other
+// rooms' tokens — is refused without a name (what says what they asked).
+func (a *handlers) committeeView(c *gin.Context, room, what string) (rooms.EvaluationView, bool) {
+	actor, ok := a.actorFor(c, room)
+	if !ok {
+		return rooms.EvaluationView{}, false
+	}
+	if actor.Role != rooms.RoleExpert && actor.Role != rooms.RoleSupervisor {
+		apiError(c, http.StatusForbidden, rooms.CodeForbidden, what)
+		return rooms.EvaluationView{}, false
+	}
+	snap, err := a.Svc.Snapshot(c.Request.Context(), room, actor)
+	if err != nil {
+		a.fail(c, err)
+		return rooms.EvaluationView{}, false
+	}
+	v, isEval := snap.View.(rooms.EvaluationView)
+	if !isEval {
+		apiError(c, http.StatusNotFound, rooms.CodeNotFound, room+" is not an evaluation")
+		return rooms.EvaluationView{}, false
+	}
+	if actor.Role == rooms.RoleExpert && (v.You == nil || v.Phase == rooms.EvalDrawing || v.Phase == rooms.EvalFormed) {
+		// Admits already refuses these; a second check where anything leaves.
+		apiError(c, http.StatusForbidden, rooms.CodeForbidden, actor.Sub+" is not a member of evaluation "+room+" (or it has not started)")
+		return rooms.EvaluationView{}, false
+	}
+	return v, true
+}
+
 // evaluationDocument streams the decrypted bid file of bidder in
 // evaluation id to a current committee member (once the evaluation
 // started: the room admits no member before) or a supervisor. The admin
@@ -56,27 +87,8 @@ func utf8Prefix(b []byte) bool {
 // rooms' tokens are refused without a name; Range requests are served.
 func (a *handlers) evaluationDocument(c *gin.Context) {
 	room, bidder := c.Param("id"), c.Param("bidder")
-	actor, ok := a.actorFor(c, room)
+	v, ok := a.committeeView(c, room, "the bid documents are for the evaluation committee and supervisors only (R21)")
 	if !ok {
-		return
-	}
-	if actor.Role != rooms.RoleExpert && actor.Role != rooms.RoleSupervisor {
-		apiError(c, http.StatusForbidden, rooms.CodeForbidden, "the bid documents are for the evaluation committee and supervisors only (R21)")
-		return
-	}
-	snap, err := a.Svc.Snapshot(c.Request.Context(), room, actor)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	v, isEval := snap.View.(rooms.EvaluationView)
-	if !isEval {
-		apiError(c, http.StatusNotFound, rooms.CodeNotFound, room+" is not an evaluation")
-		return
-	}
-	if actor.Role == rooms.RoleExpert && (v.You == nil || v.Phase == rooms.EvalDrawing || v.Phase == rooms.EvalFormed) {
-		// Admits already refuses these; a second check where documents leave.
-		apiError(c, http.StatusForbidden, rooms.CodeForbidden, actor.Sub+" is not a member of evaluation "+room+" (or it has not started)")
 		return
 	}
 	var bid *rooms.EvalBid

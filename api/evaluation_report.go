@@ -14,28 +14,8 @@ import (
 // the admin, who follows the committee's formation only, and everyone
 // outside the room are refused. 409 before every member signed.
 func (a *handlers) evaluationReportHTML(c *gin.Context) {
-	room := c.Param("id")
-	actor, ok := a.actorFor(c, room)
+	v, ok := a.committeeView(c, c.Param("id"), "the evaluation report is read by the committee and the supervisors")
 	if !ok {
-		return
-	}
-	ctx := c.Request.Context()
-	if actor.Role != rooms.RoleSupervisor && actor.Role != rooms.RoleExpert {
-		apiError(c, http.StatusForbidden, rooms.CodeForbidden, "the evaluation report is read by the committee and the supervisors")
-		return
-	}
-	if err := a.Svc.Admit(ctx, room, actor); err != nil {
-		a.fail(c, err)
-		return
-	}
-	snap, err := a.Svc.Snapshot(ctx, room, actor)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	v, isEval := snap.View.(rooms.EvaluationView)
-	if !isEval {
-		apiError(c, http.StatusNotFound, rooms.CodeNotFound, room+" is not an evaluation")
 		return
 	}
 	if v.Completed == nil {
