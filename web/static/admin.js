@@ -1,14 +1,15 @@
 // The session setup console (开标场次设置): an admin signs in with the admin
 // API key, sees the sessions, creates one with every field of a session
 // (checked here before anything is sent), and mints each person's entry
-// link. The key lives in this tab's sessionStorage only — never in the
-// address, so never in history, bookmarks or server logs.
+// link. The key, the API client and the clock are admin-common.js's.
 
 import './i18n-admin-pool.js'; // the link to the expert pool console
 import { t, wireLangSwitch, onLangChange } from './i18n.js';
-
-const $ = (id, root = document) => root.querySelector(`[data-testid="${id}"]`);
-const KEY_STORAGE = 'bidroom.adminKey';
+import { $, el } from './dom.js';
+import {
+  ID_RE, MAX_TOKEN_HOURS, adminKey, wireConsole, newId, now, syncClock, beijing, span,
+  ApiError, api, describe, showError, fail, guard, clearErrors, Problems, checkPEM, keyField, fact, linkRow,
+} from './admin-common.js';
 
 const CATEGORIES = ['construction', 'procurement', 'land', 'mining', 'state_property'];
 // What is read out (唱标) by default for each category; labels are the
@@ -24,17 +25,9 @@ const READ_OUT_PRESETS = {
 // The server's own limits (rooms.createSession, rooms.checkFlowSpec,
 // rooms.registerBidder, auth.Mint), checked here first so a person gets
 // every problem at once, in words, before anything is sent.
-const ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 const PRICE_RE = /^[0-9]{1,15}(\.[0-9]{1,4})?$/;
 const MAX_READ_OUT_FIELDS = 12;
-const MAX_KEY_BYTES = 8 << 10;
-const MAX_TOKEN_HOURS = 720;
-// The SM2 curve's OID (1.2.156.10197.1.301) as DER bytes: in every SM2
-// public key and in the key of every SM2 certificate.
-const SM2_OID = '\x2a\x81\x1c\xcf\x55\x01\x82\x2d';
 
-let adminKey = readKey();
-let skew = 0; // server clock minus this computer's, ms
 let readOutEdited = false;
 let idempotencyKey = newId();
 let current = null; // the session shown: its id and state
@@ -42,50 +35,6 @@ let formReady = false; // the create form holds a draft (kept while moving betwe
 const links = new Map(); // session id → minted links, kept in this page only
 
 // ---- small helpers ----
-
-function readKey() {
-  try {
-    return sessionStorage.getItem(KEY_STORAGE) || '';
-  } catch {
-    return '';
-  }
-}
-
-function storeKey(k) {
-  adminKey = k;
-  try {
-    if (k) sessionStorage.setItem(KEY_STORAGE, k);
-    else sessionStorage.removeItem(KEY_STORAGE);
-  } catch {
-    // Not stored: the key lasts until this page is left.
-  }
-}
-
-function newId() {
-  const b = new Uint8Array(16);
-  crypto.getRandomValues(b);
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-}
-
-function el(tag, props = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === 'testid') e.dataset.testid = v;
-    else if (k === 'class') e.className = v;
-    else if (k in e) e[k] = v;
-    else e.setAttribute(k, v);
-  }
-  e.append(...children.filter((c) => c !== null && c !== undefined));
-  return e;
-}
-
-const now = () => new Date(Date.now() + skew);
-
-/** beijing formats a time as "2026-12-01 09:30" in Beijing time (UTC+8), whatever this computer's zone. */
-function beijing(d) {
-  const s = new Date(d.getTime() + 8 * 3600e3).toISOString();
-  return `${s.slice(0, 10)} ${s.slice(11, 16)}`;
-}
 
 /** toInput is the datetime-local value of d in Beijing time. */
 const toInput = (d) => new Date(d.getTime() + 8 * 3600e3).toISOString().slice(0, 16);
@@ -100,17 +49,6 @@ function fromInput(v) {
 /** rfc3339 writes d in Beijing time with its offset, as the API takes it. */
 const rfc3339 = (d) => `${new Date(d.getTime() + 8 * 3600e3).toISOString().slice(0, 19)}+08:00`;
 
-/** span says how long ms is in days, hours and minutes, leaving out leading zeros. */
-function span(ms) {
-  const all = Math.max(0, Math.round(ms / 60e3));
-  const d = Math.floor(all / 1440);
-  const h = Math.floor((all % 1440) / 60);
-  const m = all % 60;
-  if (d) return t('admin.span.dhm', { d, h, m });
-  if (h) return t('admin.span.hm', { h, m });
-  return t('admin.span.m', { m });
-}
-
 /** normalizePrice drops thousands separators and spaces; the rest is checked with PRICE_RE. */
 const normalizePrice = (s) => s.trim().replace(/^[¥￥]/, '').replace(/[,，\s]/g, '');
 
@@ -123,56 +61,7 @@ function amountHint(v) {
   return t('admin.amount', { yuan, wan });
 }
 
-/** checkPEM says what is wrong with a bidder's key text, or '' when it looks like one SM2 public key or certificate. */
-function checkPEM(text) {
-  const s = text.trim();
-  if (!s) return 'admin.pem.empty';
-  if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(s)) return 'admin.pem.private';
-  if (new Blob([s]).size > MAX_KEY_BYTES) return 'admin.pem.tooBig';
-  const m = s.match(/^-----BEGIN (PUBLIC KEY|CERTIFICATE)-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END \1-----$/);
-  if (!m) return 'admin.pem.notPem';
-  let der;
-  try {
-    der = atob(m[2].replace(/\s+/g, ''));
-  } catch {
-    return 'admin.pem.notPem';
-  }
-  if (der.length < 60 || der.charCodeAt(0) !== 0x30) return 'admin.pem.notPem';
-  if (!der.includes(SM2_OID)) return 'admin.pem.notSm2';
-  return '';
-}
-
 // ---- talking to the server ----
-
-class ApiError extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-async function api(method, path, body, headers = {}) {
-  const h = { Authorization: `Bearer ${adminKey}`, ...headers };
-  if (body !== undefined) h['Content-Type'] = 'application/json';
-  let r;
-  try {
-    r = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store' });
-  } catch {
-    throw new ApiError(0, 'network', '');
-  }
-  let data = null;
-  try {
-    data = await r.json();
-  } catch {
-    // no JSON body
-  }
-  if (!r.ok) {
-    const e = (data && data.error) || {};
-    throw new ApiError(r.status, e.code || `http_${r.status}`, e.message || '');
-  }
-  return data;
-}
 
 // Server refusals come in English; the common ones are said again in the
 // page's language, the rest are shown as the server wrote them.
@@ -185,49 +74,13 @@ const KNOWN_REFUSALS = [
   [/^session (\S+) does not exist/, 'admin.srv.noSession'],
 ];
 
-/** describe turns an error from api() into a sentence for a person. */
-function describe(err) {
-  if (!(err instanceof ApiError)) return t('admin.err.unexpected', { message: String(err && err.message) });
-  if (err.status === 0) return t('admin.err.network');
-  if (err.status === 401) return t('admin.err.unauthorized');
-  if (err.status === 413) return t('admin.err.tooLarge');
-  if (err.status >= 500) return t('admin.err.server');
+/** refusal says a refusal's message in the page's language (describe's, for this page). */
+function refusal(message) {
   for (const [re, key] of KNOWN_REFUSALS) {
-    const m = err.message.match(re);
-    if (m) return t(key, { a: m[1] ?? '', b: m[2] ?? '', message: err.message });
+    const m = message.match(re);
+    if (m) return t(key, { a: m[1] ?? '', b: m[2] ?? '', message });
   }
-  return t('admin.err.refused', { message: err.message || err.code });
-}
-
-function showError(id, msg) {
-  const e = $(id);
-  e.textContent = msg || '';
-  e.hidden = !msg;
-}
-
-/** guard runs fn; a 401 means the key stopped working (rotated), so the page signs out. */
-async function guard(errorId, fn) {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 401) {
-      signOut(t('admin.err.unauthorized'));
-      return undefined;
-    }
-    showError(errorId, describe(err));
-    return undefined;
-  }
-}
-
-async function syncClock() {
-  try {
-    const r = await fetch('/api/v1/time', { cache: 'no-store' });
-    const d = await r.json();
-    const st = Date.parse(d.server_time);
-    if (!Number.isNaN(st)) skew = st - Date.now();
-  } catch {
-    // This computer's clock, then.
-  }
+  return t('admin.err.refused', { message });
 }
 
 // ---- views ----
@@ -236,12 +89,12 @@ const VIEWS = ['admin-signin', 'admin-list', 'admin-create', 'admin-session'];
 
 function show(view) {
   for (const v of VIEWS) $(v).hidden = v !== view;
-  $('admin-signout').hidden = !adminKey;
+  $('admin-signout').hidden = !adminKey();
   window.scrollTo(0, 0);
 }
 
 function route() {
-  if (!adminKey) {
+  if (!adminKey()) {
     show('admin-signin');
     $('admin-key').focus();
     return;
@@ -257,45 +110,6 @@ function route() {
     show('admin-list');
     loadList();
   }
-}
-
-function signOut(message) {
-  storeKey('');
-  links.clear();
-  current = null;
-  showError('admin-signin-error', message || '');
-  route();
-}
-
-function wireSignIn() {
-  $('admin-signin-form').addEventListener('submit', async (e) => {
-    e.preventDefault();
-    const key = $('admin-key').value.trim();
-    if (!key) {
-      showError('admin-signin-error', t('admin.signin.empty'));
-      return;
-    }
-    const button = $('admin-signin-submit');
-    button.disabled = true;
-    adminKey = key;
-    try {
-      await api('GET', '/api/v1/sessions');
-      storeKey(key);
-      $('admin-key').value = '';
-      showError('admin-signin-error', '');
-      route();
-    } catch (err) {
-      adminKey = '';
-      showError('admin-signin-error', err instanceof ApiError && err.status === 401 ? t('admin.signin.wrong') : describe(err));
-    } finally {
-      button.disabled = false;
-    }
-  });
-  $('admin-refresh').addEventListener('click', loadList);
-  $('admin-signout').addEventListener('click', () => {
-    location.hash = '';
-    signOut('');
-  });
 }
 
 // ---- the list ----
@@ -324,7 +138,7 @@ function renderList() {
       el('td', { 'data-label': t('admin.col.title'), class: 'title' }, s.title),
       el('td', { 'data-label': t('admin.col.category') }, t(`category.${s.category}`)),
       el('td', { 'data-label': t('admin.col.phase') }, el('span', { class: 'tag phase-tag', 'data-phase': s.phase, testid: 'session-phase' }, t(`phase.${s.phase}`))),
-      el('td', { 'data-label': t('admin.col.deadline'), class: 'mono' }, beijing(new Date(s.deadline)))));
+      el('td', { 'data-label': t('admin.col.deadline'), class: 'mono' }, beijing(s.deadline))));
   }
 }
 
@@ -333,7 +147,7 @@ function renderList() {
 function readOutRow(key = '', label = '') {
   const li = el('li', { class: 'row readout-row', testid: 'readout-row' },
     el('label', { class: 'field' }, el('span', { 'data-i18n': 'admin.readOut.key' }, t('admin.readOut.key')),
-      el('input', { type: 'text', value: key, maxLength: 64, spellcheck: false, testid: 'ro-key', class: 'mono' })),
+      el('input', { type: 'text', value: key, maxLength: 64, spellcheck: 'false', testid: 'ro-key', class: 'mono' })),
     el('label', { class: 'field' }, el('span', { 'data-i18n': 'admin.readOut.label' }, t('admin.readOut.label')),
       el('input', { type: 'text', value: label, maxLength: 40, testid: 'ro-label' })),
     el('button', { type: 'button', class: 'remove', testid: 'ro-remove', title: t('admin.remove'), 'aria-label': t('admin.remove') }, '✕'));
@@ -351,7 +165,7 @@ function applyPreset() {
 }
 
 function bidderRow(prefix) {
-  const key = el('textarea', { rows: 3, spellcheck: false, class: 'mono', testid: `${prefix}-key`, placeholder: '-----BEGIN PUBLIC KEY-----' });
+  const key = el('textarea', { rows: 3, spellcheck: 'false', class: 'mono', testid: `${prefix}-key`, placeholder: '-----BEGIN PUBLIC KEY-----' });
   const file = el('input', { type: 'file', accept: '.pem,.crt,.cer,.pub,text/plain', testid: `${prefix}-key-file`, class: 'file' });
   const status = el('small', { class: 'key-status', testid: `${prefix}-key-status` });
   const li = el('li', { class: 'row bidder-row', testid: `${prefix}-row` },
@@ -359,30 +173,12 @@ function bidderRow(prefix) {
       el('label', { class: 'field' }, el('span', { 'data-i18n': 'admin.bidders.name' }, t('admin.bidders.name')),
         el('input', { type: 'text', maxLength: 200, testid: `${prefix}-name` })),
       el('label', { class: 'field' }, el('span', { 'data-i18n': 'admin.bidders.id' }, t('admin.bidders.id')),
-        el('input', { type: 'text', maxLength: 64, spellcheck: false, class: 'mono', testid: `${prefix}-id`, placeholder: t('admin.bidders.idPlaceholder'), 'data-i18n-placeholder': 'admin.bidders.idPlaceholder' })),
+        el('input', { type: 'text', maxLength: 64, spellcheck: 'false', class: 'mono', testid: `${prefix}-id`, placeholder: t('admin.bidders.idPlaceholder'), 'data-i18n-placeholder': 'admin.bidders.idPlaceholder' })),
       el('label', { class: 'field wide' }, el('span', { 'data-i18n': 'admin.bidders.key' }, t('admin.bidders.key')), key,
         el('span', { class: 'file-pick' }, el('span', { class: 'hint', 'data-i18n': 'admin.bidders.keyFile' }, t('admin.bidders.keyFile')), file), status)),
     // The late registration form holds one bidder: nothing to remove there.
     prefix === 'nb' ? null : el('button', { type: 'button', class: 'remove', testid: `${prefix}-remove`, title: t('admin.remove'), 'aria-label': t('admin.remove') }, '✕'));
-  const check = () => {
-    const v = key.value.trim();
-    const problem = v ? checkPEM(v) : '';
-    status.textContent = !v ? '' : problem ? t(problem) : t(v.includes('CERTIFICATE') ? 'admin.pem.okCert' : 'admin.pem.ok');
-    status.dataset.ok = String(!!v && !problem);
-  };
-  key.addEventListener('input', check);
-  file.addEventListener('change', async () => {
-    const f = file.files[0];
-    if (!f) return;
-    if (f.size > MAX_KEY_BYTES * 2) {
-      key.value = '';
-      status.textContent = t('admin.pem.tooBig');
-      status.dataset.ok = 'false';
-      return;
-    }
-    key.value = (await f.text()).trim();
-    check();
-  });
+  keyField(key, file, status);
   li.querySelector('.remove')?.addEventListener('click', () => li.remove());
   return li;
 }
@@ -400,7 +196,7 @@ function resetCreateForm() {
   $('bidder-rows').replaceChildren(bidderRow('b'));
   idempotencyKey = newId();
   formReady = true;
-  clearErrors(f);
+  clearErrors(f, $('create-errors'));
   showError('create-error', '');
   updateHints();
 }
@@ -412,7 +208,7 @@ function updateHints() {
     hint.textContent = '';
   } else {
     const lead = Number($('f-check-in-lead').value) || 0;
-    const parts = [d > now() ? t('admin.deadline.in', { span: span(d - now()) }) : t('admin.deadline.past')];
+    const parts = [d > now() ? t('admin.deadline.in', { span: span(Math.round((d - now()) / 60e3)) }) : t('admin.deadline.past')];
     parts.push(t('admin.deadline.checkIn', { time: beijing(new Date(Math.max(d - lead * 60e3, now()))) }));
     if (new Date().getTimezoneOffset() !== -480) {
       parts.push(t('admin.deadline.local', { time: d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' }) }));
@@ -420,42 +216,6 @@ function updateHints() {
     hint.textContent = parts.join(' · ');
   }
   for (const f of ['control-price', 'reserve-price', 'budget']) $(`f-${f}-hint`).textContent = amountHint($(`f-${f}`).value);
-}
-
-function clearErrors(form) {
-  for (const e of form.querySelectorAll('.field-error')) e.remove();
-  for (const e of form.querySelectorAll('[aria-invalid]')) e.removeAttribute('aria-invalid');
-  const box = $('create-errors');
-  if (form.contains(box)) {
-    box.hidden = true;
-    box.querySelector('ul').replaceChildren();
-  }
-}
-
-/** Problems collects what is wrong with a form, each at its field. */
-class Problems {
-  constructor() {
-    this.list = [];
-  }
-
-  add(input, msg) {
-    this.list.push({ input, msg });
-  }
-
-  /** show marks the fields and lists the messages in box (if any); true when there were problems. */
-  show(box) {
-    for (const { input, msg } of this.list) {
-      input.setAttribute('aria-invalid', 'true');
-      const holder = input.closest('.field, .check') || input.parentElement;
-      holder.append(el('small', { class: 'field-error', testid: 'field-error' }, msg));
-    }
-    if (box) {
-      box.querySelector('ul').replaceChildren(...this.list.map(({ msg }) => el('li', {}, msg)));
-      box.hidden = this.list.length === 0;
-    }
-    if (this.list.length) this.list[0].input.focus();
-    return this.list.length > 0;
-  }
 }
 
 function intField(p, input, { min, max, name }) {
@@ -502,7 +262,7 @@ function readBidders(p, list, prefix, seen = { ids: new Set(), keys: new Set() }
 /** readCreateForm returns the request body, or null after showing every problem at its field. */
 function readCreateForm() {
   const form = $('create-form');
-  clearErrors(form);
+  clearErrors(form, $('create-errors'));
   const p = new Problems();
   const body = {};
 
@@ -600,10 +360,6 @@ function wireCreate() {
       formReady = false; // the next new session starts afresh
       location.hash = `session=${encodeURIComponent(d.id)}`;
     } catch (err) {
-      if (err instanceof ApiError && err.status === 401) {
-        signOut(t('admin.err.unauthorized'));
-        return;
-      }
       const m = err instanceof ApiError && err.message.match(/^session (\S+) created, but/);
       if (m) {
         // Created, but a bidder was refused: the session page says which and lets it be added again.
@@ -611,7 +367,7 @@ function wireCreate() {
         setTimeout(() => showError('s-error', describe(err)), 0);
         return;
       }
-      showError('create-error', describe(err));
+      fail('create-error', err);
     } finally {
       button.disabled = false;
     }
@@ -653,10 +409,6 @@ function defaultUntil() {
   return want < latest ? want : latest;
 }
 
-function fact(label, value, testid) {
-  return [el('dt', {}, label), el('dd', testid ? { testid } : {}, value)];
-}
-
 function renderSession() {
   if (!current) return;
   const { id, state } = current;
@@ -668,8 +420,8 @@ function renderSession() {
     ...fact(t('admin.f.section'), s.section || t('admin.none')),
     ...fact(t('admin.col.category'), t(`category.${s.category}`)),
     ...fact(t('admin.col.phase'), el('span', { class: 'tag phase-tag', 'data-phase': state.phase }, t(`phase.${state.phase}`)), 's-phase'),
-    ...fact(t('admin.col.deadline'), beijing(new Date(s.deadline)), 's-deadline'),
-    ...fact(t('admin.fact.checkIn'), beijing(new Date(s.check_in_at))),
+    ...fact(t('admin.col.deadline'), beijing(s.deadline), 's-deadline'),
+    ...fact(t('admin.fact.checkIn'), beijing(s.check_in_at)),
     ...fact(t('admin.f.controlPrice'), money(s.control_price)),
     ...fact(t('admin.f.reservePrice'), money(s.reserve_price)),
     ...fact(t('admin.f.budget'), s.budget ? `${money(s.budget)} ± ${s.budget_deviation_pct || 20}%` : t('admin.none')),
@@ -698,39 +450,7 @@ function renderSession() {
 }
 
 function renderLinks() {
-  const list = links.get(current.id) || [];
-  $('links').replaceChildren(...list.map((l) => {
-    const input = el('input', { type: 'text', readOnly: true, value: l.url, class: 'mono', testid: 'link-url', 'aria-label': t('admin.links.url', { name: l.name }) });
-    const copy = el('button', { type: 'button', class: 'primary', testid: 'link-copy' }, t('admin.links.copy'));
-    copy.addEventListener('click', () => copyLink(input, copy));
-    return el('li', { class: 'link-row', testid: 'link', 'data-role': l.role, 'data-sub': l.sub },
-      el('div', { class: 'link-who' },
-        el('span', { class: 'role-tag', 'data-role': l.role }, t(`role.${l.role}`)),
-        el('span', { class: 'link-name' }, l.name),
-        el('span', { class: 'mono hint' }, l.sub),
-        el('span', { class: 'hint' }, t('admin.links.until', { time: beijing(l.expires) }))),
-      el('div', { class: 'link-copy-row' }, input, copy,
-        el('a', { href: l.url, target: '_blank', rel: 'noopener noreferrer', class: 'button', testid: 'link-open' }, t('admin.links.open'))));
-  }));
-}
-
-async function copyLink(input, button) {
-  let ok = false;
-  try {
-    await navigator.clipboard.writeText(input.value);
-    ok = true;
-  } catch {
-    // No clipboard API (plain http on an intranet address): the old way.
-    input.select();
-    try {
-      ok = document.execCommand('copy');
-    } catch {
-      ok = false;
-    }
-  }
-  input.select();
-  button.textContent = t(ok ? 'admin.links.copied' : 'admin.links.copyManual');
-  setTimeout(() => (button.textContent = t('admin.links.copy')), 2500);
+  $('links').replaceChildren(...(links.get(current.id) || []).map((l) => linkRow(l)));
 }
 
 /** mint asks the server for an access token and adds the person's room link to the list. */
@@ -812,7 +532,15 @@ function rerender() {
 
 wireLangSwitch();
 onLangChange(rerender);
-wireSignIn();
+wireConsole({
+  route,
+  forget() {
+    links.clear();
+    current = null;
+  },
+  refusal,
+});
+$('admin-refresh').addEventListener('click', loadList);
 wireCreate();
 wireSession();
 window.addEventListener('hashchange', route);

@@ -11,9 +11,9 @@ export const $$ = (id, root = document) => [...root.querySelectorAll(`[data-test
 
 /**
  * el builds an element: attrs sets attributes (class → className, text →
- * textContent, true → present and empty; undefined, null and false leave
- * it out), children are appended in order (nodes or text; undefined, null,
- * false and '' are skipped).
+ * textContent, testid → data-testid, true → present and empty; undefined,
+ * null and false leave it out), children are appended in order (nodes or
+ * text; undefined, null, false and '' are skipped).
  */
 export function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -21,6 +21,7 @@ export function el(tag, attrs = {}, ...children) {
     if (v === undefined || v === null || v === false) continue;
     if (k === 'class') e.className = v;
     else if (k === 'text') e.textContent = v;
+    else if (k === 'testid') e.dataset.testid = v;
     else e.setAttribute(k, v === true ? '' : String(v));
   }
   for (const c of children) {
