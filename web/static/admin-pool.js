@@ -1,5 +1,6 @@
 // The expert pool and evaluation console (专家库与评标): an admin signed in
-// with the admin API key (the same key, kept the same way, as admin.html)
+// with the admin API key (the same key, kept the same way, as admin.html:
+// admin-common.js)
 // searches and filters the pool, adds and edits experts, imports a CSV or
 // JSON file (previewed here, checked by the server row by row), suspends,
 // reinstates and adjusts credit with a reason and reads an expert's
@@ -13,27 +14,25 @@
 
 import './i18n-admin-pool.js';
 import { t, wireLangSwitch, onLangChange, lang } from './i18n.js';
+import { $, el } from './dom.js';
+import {
+  ID_RE, MAX_TOKEN_HOURS, adminKey, wireConsole, newId, now, syncClock, beijing,
+  ApiError, api, describe, showError, keyRefused, fail, guard, textLength, clearErrors, Problems, checkPEM, keyField,
+  fact, copyText, linkRow,
+} from './admin-common.js';
 import { wireResults } from './admin-results.js';
 
-const $ = (id, root = document) => root.querySelector(`[data-testid="${id}"]`);
-const KEY_STORAGE = 'bidroom.adminKey';
 const POOL_ROOM = 'expert-pool';
 
 // The server's limits (rooms.checkExpert, rooms.EvaluationSpec.check,
 // scoring.Criteria.Validate, auth.Mint), checked here first.
-const ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 const DECIMAL_RE = /^[0-9]{1,15}(\.[0-9]{1,4})?$/;
-const MAX_KEY_BYTES = 8 << 10;
 const MAX_IMPORT_BYTES = 16 << 20;
-const MAX_TOKEN_HOURS = 720;
 const LINK_HOURS = 72; // members' and supervisors' links last this long
 const PAGE_SIZE = 20;
 const PREVIEW_ROWS = 5;
-const SM2_OID = '\x2a\x81\x1c\xcf\x55\x01\x82\x2d';
 const REASONS = ['suspended', 'bidder_employer', 'tenderer_staff', 'related', 'low_credit', 'repeat'];
 
-let adminKey = readKey();
-let skew = 0;
 let catalogue = []; // [{code, name, name_en, specialties: [{code, name, name_en}]}]
 let centers = []; // [{center, experts}]
 const query = { q: '', specialty: '', center: '', status: '', page: 1 };
@@ -49,58 +48,8 @@ let neKey = newId();
 
 // ---- small helpers ----
 
-function readKey() {
-  try {
-    return sessionStorage.getItem(KEY_STORAGE) || '';
-  } catch {
-    return '';
-  }
-}
-
-function storeKey(k) {
-  adminKey = k;
-  try {
-    if (k) sessionStorage.setItem(KEY_STORAGE, k);
-    else sessionStorage.removeItem(KEY_STORAGE);
-  } catch {
-    // Not stored: the key lasts until this page is left.
-  }
-}
-
-function newId() {
-  const b = new Uint8Array(16);
-  crypto.getRandomValues(b);
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-}
-
-function el(tag, props = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === 'testid') e.dataset.testid = v;
-    else if (k === 'class') e.className = v;
-    else if (k in e) e[k] = v;
-    else e.setAttribute(k, v);
-  }
-  e.append(...children.filter((c) => c !== null && c !== undefined && c !== false));
-  return e;
-}
-
-const now = () => new Date(Date.now() + skew);
-
-/** beijing formats a time as "2026-12-01 09:30" in Beijing time. */
-function beijing(d) {
-  const s = new Date(new Date(d).getTime() + 8 * 3600e3).toISOString();
-  return `${s.slice(0, 10)} ${s.slice(11, 16)}`;
-}
-
 /** beijingDate is the Beijing calendar date of d, "2026-12-01". */
 const beijingDate = (d) => new Date(new Date(d).getTime() + 8 * 3600e3).toISOString().slice(0, 10);
-
-function showError(id, msg) {
-  const e = $(id);
-  e.textContent = msg || '';
-  e.hidden = !msg;
-}
 
 function specialty(code) {
   for (const c of catalogue) {
@@ -117,88 +66,14 @@ function specialtyLabel(code) {
   return n ? `${code} ${n}` : code;
 }
 
-/** checkPEM says what is wrong with a key text, or '' when it looks like one SM2 public key or certificate. */
-function checkPEM(text) {
-  const s = text.trim();
-  if (!s) return 'admin.pem.empty';
-  if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(s)) return 'admin.pem.private';
-  if (new Blob([s]).size > MAX_KEY_BYTES) return 'admin.pem.tooBig';
-  const m = s.match(/^-----BEGIN (PUBLIC KEY|CERTIFICATE)-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END \1-----$/);
-  if (!m) return 'admin.pem.notPem';
-  let der;
-  try {
-    der = atob(m[2].replace(/\s+/g, ''));
-  } catch {
-    return 'admin.pem.notPem';
-  }
-  if (der.length < 60 || der.charCodeAt(0) !== 0x30) return 'admin.pem.notPem';
-  if (!der.includes(SM2_OID)) return 'admin.pem.notSm2';
-  return '';
-}
-
-/** keyField wires a key textarea, its file picker and status line. */
-function keyField(area, file, status) {
-  const check = () => {
-    const v = area.value.trim();
-    const problem = v ? checkPEM(v) : '';
-    status.textContent = !v ? '' : problem ? t(problem) : t(v.includes('CERTIFICATE') ? 'admin.pem.okCert' : 'admin.pem.ok');
-    status.dataset.ok = String(!!v && !problem);
-  };
-  area.addEventListener('input', check);
-  file.addEventListener('change', async () => {
-    const f = file.files[0];
-    if (!f) return;
-    if (f.size > MAX_KEY_BYTES * 2) {
-      area.value = '';
-      status.textContent = t('admin.pem.tooBig');
-      status.dataset.ok = 'false';
-      return;
-    }
-    area.value = (await f.text()).trim();
-    check();
-  });
-  return check;
-}
-
 // ---- talking to the server ----
-
-class ApiError extends Error {
-  constructor(status, code, message, detail = {}) {
-    super(message);
-    this.status = status;
-    this.code = code;
-    this.detail = detail;
-  }
-}
-
-async function api(method, path, body, headers = {}) {
-  const h = { Authorization: `Bearer ${adminKey}`, ...headers };
-  if (body !== undefined) h['Content-Type'] = 'application/json';
-  let r;
-  try {
-    r = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store' });
-  } catch {
-    throw new ApiError(0, 'network', '');
-  }
-  let data = null;
-  try {
-    data = await r.json();
-  } catch {
-    // no JSON body
-  }
-  if (!r.ok) {
-    const e = (data && data.error) || {};
-    throw new ApiError(r.status, e.code || `http_${r.status}`, e.message || '', e);
-  }
-  return data;
-}
 
 /** upload sends an import with XMLHttpRequest, for its upload progress; it resolves to {status, data}. */
 function upload(path, body, type, onProgress) {
   return new Promise((resolve, reject) => {
     const x = new XMLHttpRequest();
     x.open('POST', path);
-    x.setRequestHeader('Authorization', `Bearer ${adminKey}`);
+    x.setRequestHeader('Authorization', `Bearer ${adminKey()}`);
     x.setRequestHeader('Content-Type', type);
     x.setRequestHeader('Idempotency-Key', newId());
     x.responseType = 'json';
@@ -267,40 +142,6 @@ function shortage(list) {
   }).join(t('ap.listSep'));
 }
 
-/** describe turns an error from api() into a sentence for a person. */
-function describe(err) {
-  if (!(err instanceof ApiError)) return t('admin.err.unexpected', { message: String(err && err.message) });
-  if (err.status === 0) return t('admin.err.network');
-  if (err.status === 401) return t('admin.err.unauthorized');
-  if (err.status === 413) return t('admin.err.tooLarge');
-  if (err.status >= 500) return t('admin.err.server');
-  return t('admin.err.refused', { message: say(err.message || err.code) });
-}
-
-/** guard runs fn; a 401 means the key stopped working, so the page signs out. */
-async function guard(errorId, fn) {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 401) {
-      signOut(t('admin.err.unauthorized'));
-      return undefined;
-    }
-    showError(errorId, describe(err));
-    return undefined;
-  }
-}
-
-async function syncClock() {
-  try {
-    const d = await (await fetch('/api/v1/time', { cache: 'no-store' })).json();
-    const st = Date.parse(d.server_time);
-    if (!Number.isNaN(st)) skew = st - Date.now();
-  } catch {
-    // This computer's clock, then.
-  }
-}
-
 async function loadCatalogue() {
   try {
     const d = await (await fetch('/api/v1/pool/specialties', { cache: 'no-store' })).json();
@@ -312,40 +153,6 @@ async function loadCatalogue() {
 
 // ---- forms ----
 
-function clearErrors(form, box) {
-  for (const e of form.querySelectorAll('.field-error')) e.remove();
-  for (const e of form.querySelectorAll('[aria-invalid]')) e.removeAttribute('aria-invalid');
-  if (box) {
-    box.hidden = true;
-    box.querySelector('ul').replaceChildren();
-  }
-}
-
-/** Problems collects what is wrong with a form, each at its field. */
-class Problems {
-  constructor() {
-    this.list = [];
-  }
-
-  add(input, msg) {
-    this.list.push({ input, msg });
-  }
-
-  show(box) {
-    for (const { input, msg } of this.list) {
-      input.setAttribute('aria-invalid', 'true');
-      const holder = input.closest('.field, .check, .row-actions') || input.parentElement;
-      holder.append(el('small', { class: 'field-error', testid: 'field-error' }, msg));
-    }
-    if (box) {
-      box.querySelector('ul').replaceChildren(...this.list.map(({ msg }) => el('li', {}, msg)));
-      box.hidden = this.list.length === 0;
-    }
-    if (this.list.length) this.list[0].input.focus();
-    return this.list.length > 0;
-  }
-}
-
 function intIn(p, input, min, max, name) {
   const v = input.value.trim();
   if (!/^-?\d+$/.test(v) || Number(v) < min || Number(v) > max) {
@@ -355,8 +162,6 @@ function intIn(p, input, min, max, name) {
   return Number(v);
 }
 
-const textLength = (s) => [...s].length;
-
 // ---- views ----
 
 const VIEWS = ['admin-signin', 'pool-view', 'expert-view', 'import-view', 'evals-view', 'new-eval-view', 'eval-view', 'results-view'];
@@ -364,8 +169,8 @@ const TAB_OF = { 'pool-view': 'pool', 'expert-view': 'pool', 'import-view': 'imp
 
 function show(view) {
   for (const v of VIEWS) $(v).hidden = v !== view;
-  $('admin-signout').hidden = !adminKey;
-  $('ap-tabs').hidden = !adminKey;
+  $('admin-signout').hidden = !adminKey();
+  $('ap-tabs').hidden = !adminKey();
   for (const a of $('ap-tabs').querySelectorAll('[data-tab]')) {
     if (a.dataset.tab === TAB_OF[view]) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
@@ -374,7 +179,7 @@ function show(view) {
 }
 
 function route() {
-  if (!adminKey) {
+  if (!adminKey()) {
     show('admin-signin');
     $('admin-key').focus();
     return;
@@ -404,46 +209,6 @@ function route() {
     show('pool-view');
     loadPool();
   }
-}
-
-function signOut(message) {
-  storeKey('');
-  links.clear();
-  verifyTokens.clear();
-  current = null;
-  results.reset();
-  showError('admin-signin-error', message || '');
-  route();
-}
-
-function wireSignIn() {
-  $('admin-signin-form').addEventListener('submit', async (e) => {
-    e.preventDefault();
-    const key = $('admin-key').value.trim();
-    if (!key) {
-      showError('admin-signin-error', t('admin.signin.empty'));
-      return;
-    }
-    const button = $('admin-signin-submit');
-    button.disabled = true;
-    adminKey = key;
-    try {
-      await api('GET', '/api/v1/sessions');
-      storeKey(key);
-      $('admin-key').value = '';
-      showError('admin-signin-error', '');
-      route();
-    } catch (err) {
-      adminKey = '';
-      showError('admin-signin-error', err instanceof ApiError && err.status === 401 ? t('admin.signin.wrong') : describe(err));
-    } finally {
-      button.disabled = false;
-    }
-  });
-  $('admin-signout').addEventListener('click', () => {
-    location.hash = '';
-    signOut('');
-  });
 }
 
 // ---- the pool ----
@@ -717,12 +482,7 @@ function wireExpert() {
       $('x-saved').textContent = t('ap.x.saved');
       $('x-saved').hidden = false;
     } catch (err) {
-      if (err instanceof ApiError && err.status === 401) {
-        signOut(t('admin.err.unauthorized'));
-        return;
-      }
-      const rows = err instanceof ApiError ? rowProblems(err) : [];
-      showError('x-save-error', rows.length ? rows.join(' ') : describe(err));
+      fail('x-save-error', err, err instanceof ApiError ? rowProblems(err).join(' ') : '');
     } finally {
       button.disabled = false;
     }
@@ -918,10 +678,7 @@ async function runImport(dry) {
     }
   } catch (err) {
     $('import-progress').hidden = true;
-    if (err instanceof ApiError && err.status === 401) {
-      signOut(t('admin.err.unauthorized'));
-      return;
-    }
+    if (keyRefused(err)) return;
     imp.result = () => {
       const rows = err instanceof ApiError ? rowProblems(err) : [];
       if (rows.length) {
@@ -1040,13 +797,13 @@ function field(labelKey, input, cls = 'field') {
 }
 
 function repRow() {
-  const key = el('textarea', { rows: 3, spellcheck: false, class: 'mono', testid: 'rep-key', placeholder: '-----BEGIN PUBLIC KEY-----' });
+  const key = el('textarea', { rows: 3, spellcheck: 'false', class: 'mono', testid: 'rep-key', placeholder: '-----BEGIN PUBLIC KEY-----' });
   const file = el('input', { type: 'file', accept: '.pem,.crt,.cer,.pub,text/plain', class: 'file', testid: 'rep-key-file' });
   const status = el('small', { class: 'key-status', testid: 'rep-key-status' });
   const li = el('li', { class: 'row bidder-row', testid: 'rep-row' },
     el('div', { class: 'bidder-fields' },
       field('ap.ne.repName', el('input', { type: 'text', maxLength: 100, testid: 'rep-name' })),
-      field('ap.ne.repId', el('input', { type: 'text', maxLength: 64, spellcheck: false, class: 'mono', testid: 'rep-id' })),
+      field('ap.ne.repId', el('input', { type: 'text', maxLength: 64, spellcheck: 'false', class: 'mono', testid: 'rep-id' })),
       el('label', { class: 'field wide' }, el('span', { 'data-i18n': 'ap.ne.repKey' }, t('ap.ne.repKey')), key,
         el('span', { class: 'file-pick' }, el('span', { class: 'hint', 'data-i18n': 'admin.bidders.keyFile' }, t('admin.bidders.keyFile')), file), status)));
   li.append(removeButton(li, seatsHint));
@@ -1073,7 +830,7 @@ function quotaRow(spec = '', count = '', reserves = '1') {
 
 function checkRow(id = '', name = '') {
   const li = el('li', { class: 'row ap-check-row', testid: 'check-row' },
-    field('ap.ne.itemId', el('input', { type: 'text', value: id, maxLength: 64, spellcheck: false, class: 'mono', testid: 'check-id' })),
+    field('ap.ne.itemId', el('input', { type: 'text', value: id, maxLength: 64, spellcheck: 'false', class: 'mono', testid: 'check-id' })),
     field('ap.ne.itemName', el('input', { type: 'text', value: name, maxLength: 200, testid: 'check-name' })));
   li.append(removeButton(li));
   return li;
@@ -1084,7 +841,7 @@ function itemRow(id = '', name = '', group = 'technical', min = '0', max = '') {
     el('option', { value: 'technical' }, t('ap.ne.technical')), el('option', { value: 'commercial' }, t('ap.ne.commercial')));
   g.value = group;
   const li = el('li', { class: 'row ap-item-row', testid: 'item-row' },
-    field('ap.ne.itemId', el('input', { type: 'text', value: id, maxLength: 64, spellcheck: false, class: 'mono', testid: 'item-id' })),
+    field('ap.ne.itemId', el('input', { type: 'text', value: id, maxLength: 64, spellcheck: 'false', class: 'mono', testid: 'item-id' })),
     field('ap.ne.itemName', el('input', { type: 'text', value: name, maxLength: 200, testid: 'item-name' })),
     field('ap.ne.group', g),
     field('ap.ne.min', el('input', { type: 'text', value: min, inputmode: 'decimal', testid: 'item-min' })),
@@ -1355,11 +1112,7 @@ function wireNewEval() {
       current = { id: d.id, state: d.state };
       location.hash = `eval=${encodeURIComponent(d.id)}`;
     } catch (err) {
-      if (err instanceof ApiError && err.status === 401) {
-        signOut(t('admin.err.unauthorized'));
-        return;
-      }
-      showError('ne-error', describe(err));
+      fail('ne-error', err);
     } finally {
       button.disabled = false;
     }
@@ -1396,42 +1149,9 @@ async function refreshEval(id = current?.id) {
   renderEval();
 }
 
-function fact(label, value, testid) {
-  return [el('dt', {}, label), el('dd', testid ? { testid } : {}, value)];
-}
-
-function linkRow(l) {
-  const input = el('input', { type: 'text', readOnly: true, value: l.url, class: 'mono', testid: 'link-url', 'aria-label': t('admin.links.url', { name: l.name }) });
-  const copy = el('button', { type: 'button', class: 'primary', testid: 'link-copy' }, t('admin.links.copy'));
-  copy.addEventListener('click', () => copyText(input, copy));
-  return el('li', { class: 'link-row', testid: 'link', 'data-role': l.role, 'data-sub': l.sub },
-    el('div', { class: 'link-who' },
-      el('span', { class: 'role-tag', 'data-role': l.role }, l.rep ? t('ap.rep') : t(`role.${l.role}`)),
-      el('span', { class: 'link-name' }, l.name),
-      el('span', { class: 'mono hint' }, l.sub),
-      l.specialty ? el('span', { class: 'hint' }, specialtyLabel(l.specialty)) : null,
-      el('span', { class: 'hint' }, t('admin.links.until', { time: beijing(l.expires) }))),
-    el('div', { class: 'link-copy-row' }, input, copy,
-      el('a', { href: l.url, target: '_blank', rel: 'noopener noreferrer', class: 'button', testid: 'link-open' }, t('admin.links.open'))));
-}
-
-async function copyText(input, button) {
-  let ok = false;
-  try {
-    await navigator.clipboard.writeText(input.value);
-    ok = true;
-  } catch {
-    input.select();
-    try {
-      ok = document.execCommand('copy');
-    } catch {
-      ok = false;
-    }
-  }
-  input.select();
-  const was = button.textContent;
-  button.textContent = t(ok ? 'admin.links.copied' : 'admin.links.copyManual');
-  setTimeout(() => (button.textContent = was), 2500);
+/** evalLinkRow is a minted link of the evaluation, naming a tenderer's representative so and a member's specialty. */
+function evalLinkRow(l) {
+  return linkRow(l, l.rep ? t('ap.rep') : t(`role.${l.role}`), l.specialty ? el('span', { class: 'hint' }, specialtyLabel(l.specialty)) : null);
 }
 
 /** mintToken asks the server for an access token; it returns {token, expires} or throws. */
@@ -1458,7 +1178,7 @@ function renderEval() {
 
   // 1. supervisors
   const ls = linksOf(id);
-  $('sup-links').replaceChildren(...ls.sup.map(linkRow));
+  $('sup-links').replaceChildren(...ls.sup.map(evalLinkRow));
 
   // 2. the draw
   const drawn = !!s.draw;
@@ -1473,7 +1193,7 @@ function renderEval() {
   $('ev-mint-all').hidden = committee.length === 0;
   $('member-links').replaceChildren(...committee.map((m) => {
     const l = ls.members.get(m.expert);
-    if (l) return linkRow(l);
+    if (l) return evalLinkRow(l);
     const b = el('button', { type: 'button', testid: 'member-mint' }, t('ap.ev.mintOne'));
     b.addEventListener('click', () => mintMembers([m], b));
     return el('li', { class: 'link-row', testid: 'member', 'data-sub': m.expert },
@@ -1527,11 +1247,7 @@ async function mintMembers(members, button) {
     }
     renderEval();
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) {
-      signOut(t('admin.err.unauthorized'));
-      return;
-    }
-    showError('ev-members-error', describe(err));
+    fail('ev-members-error', err);
   } finally {
     button.disabled = false;
   }
@@ -1637,16 +1353,22 @@ function rerender() {
 
 wireLangSwitch();
 onLangChange(rerender);
-wireSignIn();
+wireConsole({
+  route,
+  forget() {
+    links.clear();
+    verifyTokens.clear();
+    current = null;
+    results.reset();
+  },
+  refusal: (message) => t('admin.err.refused', { message: say(message) }),
+});
 wirePool();
 wireExpert();
 wireImport();
 wireNewEval();
 wireEval();
-const results = wireResults({
-  $, el, api, ApiError, describe, signOut, showError, beijing, now, phaseLabel, copyText,
-  loadSessions, sessions: () => sessions, idPattern: ID_RE, adminKey: () => adminKey,
-});
+const results = wireResults({ phaseLabel, loadSessions, sessions: () => sessions });
 results.wireOpen('evals-open-form', 'evals-open-id', 'evals-error', 'eval');
 window.addEventListener('hashchange', route);
 Promise.all([syncClock(), loadCatalogue()]).then(route);

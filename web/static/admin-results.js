@@ -19,6 +19,9 @@
 
 import './i18n-admin-results.js';
 import { lang, t } from './i18n.js';
+import { $, el } from './dom.js';
+import { fmtAmount } from './format.js';
+import { ID_RE, now, beijing, span, ApiError, api, request, describe as describeBase, showError, keyRefused, textLength, fact, copyText } from './admin-common.js';
 
 // The phases of an evaluation, in order (rooms/evaluation.go, evaluation_results.go).
 const ORDER = ['drawing', 'formed', 'convened', 'scoring', 'tallied', 'reported', 'publicity', 'closed_publicity', 'notified'];
@@ -28,16 +31,13 @@ const MAX_TEXT = 2000; // rooms.maxResultText
 const POLL_MS = 10_000;
 
 const enc = encodeURIComponent;
-const textLength = (s) => [...s].length;
 
 /**
  * wireResults wires the results view and the open-by-id forms. d holds
- * what admin-pool.js shares: {$, el, api, ApiError, describe, signOut,
- * showError, beijing, now, phaseLabel, loadSessions, sessions, copyText,
- * idPattern}. It returns {open(id), rerender(), reset(), wireOpen(...)}.
+ * what admin-pool.js shares: {phaseLabel, loadSessions, sessions}. It
+ * returns {open(id), rerender(), reset(), wireOpen(...)}.
  */
 export function wireResults(d) {
-  const { $, el } = d;
   let cur = null; // {id, state, names: Map(sub → name), results, resultsError, at}
   let shown = ''; // what the last render showed, to skip re-rendering the same
   let busy = false;
@@ -49,17 +49,9 @@ export function wireResults(d) {
   const answerErrors = new Map(); // "evaluation/objection" → what went wrong
 
   const at = (phase, p) => ORDER.indexOf(phase) >= ORDER.indexOf(p);
-  const when = (iso) => d.beijing(iso);
-
-  function span(ms) {
-    const mins = Math.max(1, Math.floor(ms / 60e3));
-    const days = Math.floor(mins / 1440);
-    const h = Math.floor((mins % 1440) / 60);
-    const m = mins % 60;
-    if (days) return t('admin.span.dhm', { d: days, h, m });
-    if (h) return t('admin.span.hm', { h, m });
-    return t('admin.span.m', { m });
-  }
+  const when = (iso) => beijing(iso);
+  /** left says ms in whole minutes, rounded down, a minute at the least. */
+  const left = (ms) => span(Math.max(1, Math.floor(ms / 60e3)));
 
   // ---- the server's refusals, in words ----
 
@@ -85,13 +77,13 @@ export function wireResults(d) {
   ];
 
   function describe(err) {
-    if (err instanceof d.ApiError && err.status >= 400 && err.status < 500 && err.status !== 401 && err.status !== 413) {
+    if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 401 && err.status !== 413) {
       for (const [re, say] of KNOWN) {
         const m = (err.message || '').match(re);
         if (m) return t('admin.err.refused', { message: say(m) });
       }
     }
-    return d.describe(err);
+    return describeBase(err);
   }
 
   /** call runs fn; a 401 signs the page out, anything else is said at errorId (or returned). */
@@ -99,12 +91,9 @@ export function wireResults(d) {
     try {
       return { ok: true, value: await fn() };
     } catch (err) {
-      if (err instanceof d.ApiError && err.status === 401) {
-        d.signOut(t('admin.err.unauthorized'));
-        return { ok: false, signedOut: true };
-      }
+      if (keyRefused(err)) return { ok: false, signedOut: true };
       const msg = describe(err);
-      if (errorId) d.showError(errorId, msg);
+      if (errorId) showError(errorId, msg);
       return { ok: false, err, msg };
     }
   }
@@ -115,16 +104,16 @@ export function wireResults(d) {
   function wireOpen(formId, inputId, errorId, key, pickId) {
     $(formId).addEventListener('submit', (e) => {
       e.preventDefault();
-      d.showError(errorId, '');
+      showError(errorId, '');
       const typed = $(inputId).value.trim();
       const id = typed || (pickId ? $(pickId).value : '');
       if (!id) {
-        d.showError(errorId, t('ar.v.pick'));
+        showError(errorId, t('ar.v.pick'));
         $(inputId).focus();
         return;
       }
-      if (!d.idPattern.test(id)) {
-        d.showError(errorId, t('ar.v.id'));
+      if (!ID_RE.test(id)) {
+        showError(errorId, t('ar.v.id'));
         $(inputId).focus();
         return;
       }
@@ -149,12 +138,12 @@ export function wireResults(d) {
   // ---- loading ----
 
   async function open(id) {
-    d.showError('ar-error', '');
+    showError('ar-error', '');
     if (!cur || cur.id !== id) {
       cur = null;
       shown = '';
       $('ar-panel').hidden = true;
-      for (const e of ['ar-sign-error', 'ar-publish-error', 'ar-issue-error']) d.showError(e, '');
+      for (const e of ['ar-sign-error', 'ar-publish-error', 'ar-issue-error']) showError(e, '');
       $('ar-publish-confirm').hidden = true;
       $('ar-issue-confirm').hidden = true;
     }
@@ -172,36 +161,36 @@ export function wireResults(d) {
     }
     busy = true;
     try {
-      const v = await call('', () => d.api('GET', `/api/v1/sessions/${enc(id)}`));
+      const v = await call('', () => api('GET', `/api/v1/sessions/${enc(id)}`));
       if (!v.ok) {
-        if (!v.signedOut) d.showError('ar-error', v.err?.status === 404 ? t('ar.notFound', { id }) : v.msg);
+        if (!v.signedOut) showError('ar-error', v.err?.status === 404 ? t('ar.notFound', { id }) : v.msg);
         return;
       }
       const st = v.value.state;
       if (st.kind !== 'evaluation') {
-        d.showError('ar-error', t('ap.ev.notEval', { id }));
+        showError('ar-error', t('ap.ev.notEval', { id }));
         $('ar-panel').hidden = true;
         cur = null;
         return;
       }
-      d.showError('ar-error', '');
+      showError('ar-error', '');
       let names = cur && cur.id === id && cur.names.size ? cur.names : null;
       if (!names) {
         names = new Map();
         // The bidders' names come from the opening's view; without them the page shows ids.
-        const o = await call('', () => d.api('GET', `/api/v1/sessions/${enc(st.opening)}`));
+        const o = await call('', () => api('GET', `/api/v1/sessions/${enc(st.opening)}`));
         if (o.signedOut) return;
         if (o.ok) for (const b of o.value.state.bidders || []) names.set(b.sub, b.name || '');
       }
       let results = null;
       let resultsError = '';
       if (at(st.phase, 'publicity')) {
-        const r = await call('', () => d.api('GET', `/api/v1/sessions/${enc(st.opening)}/results`));
+        const r = await call('', () => api('GET', `/api/v1/sessions/${enc(st.opening)}/results`));
         if (r.signedOut) return;
         if (r.ok) results = (r.value.evaluations || []).find((e) => e.evaluation === id) || null;
         else resultsError = r.msg;
       }
-      cur = { id, state: st, names, results, resultsError, at: d.now() };
+      cur = { id, state: st, names, results, resultsError, at: now() };
       render(force);
     } finally {
       busy = false;
@@ -250,10 +239,6 @@ export function wireResults(d) {
     return null;
   }
 
-  function fact(label, value, testid) {
-    return [el('dt', {}, label), el('dd', testid ? { testid } : {}, value)];
-  }
-
   /** countdown is a text the ticker keeps current: fmt before `until`, past after it. */
   function countdown(until, fmt, past, extra = {}, props = {}) {
     const e = el('span', { ...props, 'data-until': until, 'data-fmt': fmt, 'data-past-fmt': past, 'data-time': when(until) });
@@ -263,9 +248,9 @@ export function wireResults(d) {
   }
 
   function fill(e) {
-    const ms = Date.parse(e.dataset.until) - d.now().getTime();
+    const ms = Date.parse(e.dataset.until) - now().getTime();
     const over = ms <= 0;
-    e.textContent = t(over ? e.dataset.pastFmt : e.dataset.fmt, { left: span(ms), late: span(-ms), time: e.dataset.time });
+    e.textContent = t(over ? e.dataset.pastFmt : e.dataset.fmt, { left: left(ms), late: left(-ms), time: e.dataset.time });
     e.dataset.past = String(over);
     const li = e.closest('[data-testid="ar-objection"]');
     if (li && li.dataset.answered === 'false') li.dataset.overdue = String(over);
@@ -274,9 +259,9 @@ export function wireResults(d) {
   function tick() {
     for (const e of $('results-view').querySelectorAll('[data-until]')) fill(e);
     const p = cur.state.results?.publicity;
-    if (cur.state.phase === 'publicity' && p && Date.parse(p.ends_at) <= d.now().getTime()) {
+    if (cur.state.phase === 'publicity' && p && Date.parse(p.ends_at) <= now().getTime()) {
       // The server closes the publicity at ends_at: show it once it has.
-      if (!busy && d.now() - cur.at > 3000) load(cur.id);
+      if (!busy && now() - cur.at > 3000) load(cur.id);
     }
   }
 
@@ -348,7 +333,7 @@ export function wireResults(d) {
     else if (step === 'sign') hint.textContent = t('ar.next.signHint');
     else if (step === 'publish') hint.textContent = t('ar.next.publishHint');
     else if (step === 'publicity') {
-      const ending = Date.parse(p.ends_at) <= d.now().getTime();
+      const ending = Date.parse(p.ends_at) <= now().getTime();
       hint.textContent = ending ? t('ar.next.endingHint', { end: when(p.ends_at) })
         : t('ar.next.publicityHint', { end: when(p.ends_at) });
     } else if (step === 'answer') hint.textContent = t('ar.next.answerHint', { end: when(p.ends_at), n: open.length, list: refs });
@@ -386,14 +371,8 @@ export function wireResults(d) {
     $('ar-candidates').querySelector('tbody').replaceChildren(...(p.candidates || []).map((c) => el('tr', { testid: 'ar-candidate', 'data-bidder': c.bidder },
       el('td', { 'data-label': t('ar.col.rank') }, t('ar.rank', { n: c.rank })),
       el('td', { 'data-label': t('ar.col.bidder'), class: 'title' }, el('span', {}, `${c.name} `, el('span', { class: 'mono hint' }, c.bidder))),
-      el('td', { 'data-label': t('ar.col.price'), class: 'num' }, money(c.price)),
+      el('td', { 'data-label': t('ar.col.price'), class: 'num' }, fmtAmount(c.price)),
       el('td', { 'data-label': t('ar.col.total'), class: 'num' }, c.total))));
-  }
-
-  function money(s) {
-    const [i, f] = String(s).split('.');
-    const grouped = i.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-    return f ? `${grouped}.${f}` : grouped;
   }
 
   function renderObjections() {
@@ -408,7 +387,7 @@ export function wireResults(d) {
   function objectionItem(o) {
     const key = `${cur.id}/${o.id}`;
     const answered = !!o.answer;
-    const overdue = !answered && Date.parse(o.due_at) <= d.now().getTime();
+    const overdue = !answered && Date.parse(o.due_at) <= now().getTime();
     const li = el('li', { class: 'ar-obj', testid: 'ar-objection', 'data-id': o.id, 'data-bidder': o.bidder, 'data-answered': String(answered), 'data-overdue': String(overdue) });
     const state = answered
       ? el('span', { class: `tag ${o.late ? 'tag-warn' : 'tag-ok'}`, testid: 'ar-obj-state' }, t(o.late ? 'ar.obj.answeredLate' : 'ar.obj.answered'))
@@ -427,7 +406,7 @@ export function wireResults(d) {
         el('p', { testid: 'ar-obj-answer-text' }, o.answer)));
       return li;
     }
-    const area = el('textarea', { rows: 3, maxLength: MAX_TEXT, testid: 'ar-answer-input', value: drafts.get(key) || '' });
+    const area = el('textarea', { rows: 3, maxLength: MAX_TEXT, testid: 'ar-answer-input', text: drafts.get(key) || '' });
     area.addEventListener('input', () => {
       drafts.set(key, area.value);
       if (confirming.delete(key)) confirmBox.hidden = true;
@@ -470,7 +449,7 @@ export function wireResults(d) {
     ok.addEventListener('click', async () => {
       ok.disabled = true;
       send.disabled = true;
-      const r = await call('', () => d.api('POST', `/api/v1/sessions/${enc(cur.id)}/commands`,
+      const r = await call('', () => api('POST', `/api/v1/sessions/${enc(cur.id)}/commands`,
         { id: `answer-${o.id}`, type: 'answer_result_objection', data: { id: o.id, answer: area.value } }));
       ok.disabled = false;
       send.disabled = false;
@@ -504,7 +483,7 @@ export function wireResults(d) {
     const why = [];
     if (!n) {
       if (s.phase === 'publicity') {
-        why.push(Date.parse(p.ends_at) <= d.now().getTime() ? t('ar.no.whyEnding') : t('ar.no.whyRunning', { end: when(p.ends_at) }));
+        why.push(Date.parse(p.ends_at) <= now().getTime() ? t('ar.no.whyEnding') : t('ar.no.whyRunning', { end: when(p.ends_at) }));
       }
       if (open.length) why.push(t('ar.no.whyOpen', { list: open.map((o) => t('ar.obj.ref', { id: o.id, bidder: bidderName(o.bidder) || o.bidder })).join(t('ap.listSep')) }));
     }
@@ -578,32 +557,21 @@ export function wireResults(d) {
     const id = $('ar-pick').value;
     if (!id) return;
     $('ar-pick-id').value = '';
-    d.showError('ar-error', '');
+    showError('ar-error', '');
     location.hash = `#results=${enc(id)}`;
   });
   wireOpen('ar-pick-form', 'ar-pick-id', 'ar-error', 'results', 'ar-pick');
 
   $('ar-sign').addEventListener('click', async () => {
-    d.showError('ar-sign-error', '');
+    showError('ar-sign-error', '');
     const b = $('ar-sign');
     b.disabled = true;
     try {
       const id = cur.id;
       const r = await call('ar-sign-error', async () => {
         // 201: signed now; 200: signed before (by a supervisor or another request).
-        const h = { Authorization: `Bearer ${d.adminKey()}`, 'Content-Type': 'application/json' };
-        let res;
-        try {
-          res = await fetch(`/api/v1/evaluations/${enc(id)}/report`, { method: 'POST', headers: h, body: '{}', cache: 'no-store' });
-        } catch {
-          throw new d.ApiError(0, 'network', '');
-        }
-        const data = await res.json().catch(() => null);
-        if (!res.ok) {
-          const e = (data && data.error) || {};
-          throw new d.ApiError(res.status, e.code || `http_${res.status}`, e.message || '', e);
-        }
-        return { sig: data.platform_signature, before: res.status === 200 };
+        const { status, data } = await request('POST', `/api/v1/evaluations/${enc(id)}/report`, {});
+        return { sig: data.platform_signature, before: status === 200 };
       });
       if (!r.ok) return;
       sigs.set(id, r.value);
@@ -642,13 +610,13 @@ export function wireResults(d) {
 
   $('ar-publish-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    d.showError('ar-publish-error', '');
+    showError('ar-publish-error', '');
     const v = publishProblems();
     if (!v) {
       $('ar-publish-confirm').hidden = true;
       return;
     }
-    const end = new Date(d.now().getTime() + v.days * 86400e3);
+    const end = new Date(now().getTime() + v.days * 86400e3);
     $('ar-publish-confirm-text').textContent = t('ar.publishConfirm', { days: v.days, end: when(end) });
     $('ar-publish-confirm').hidden = false;
     $('ar-publish-ok').focus();
@@ -662,7 +630,7 @@ export function wireResults(d) {
     b.disabled = true;
     try {
       const data = v.note ? { days: v.days, note: v.note } : { days: v.days };
-      const r = await call('ar-publish-error', () => d.api('POST', `/api/v1/sessions/${enc(cur.id)}/commands`,
+      const r = await call('ar-publish-error', () => api('POST', `/api/v1/sessions/${enc(cur.id)}/commands`,
         { id: 'publish-candidates', type: 'publish_candidates', data }));
       $('ar-publish-confirm').hidden = true;
       if (r.ok) {
@@ -680,12 +648,12 @@ export function wireResults(d) {
   });
   $('ar-issue-cancel').addEventListener('click', () => ($('ar-issue-confirm').hidden = true));
   $('ar-issue-ok').addEventListener('click', async () => {
-    d.showError('ar-issue-error', '');
+    showError('ar-issue-error', '');
     const b = $('ar-issue-ok');
     b.disabled = true;
     try {
       const id = cur.id;
-      const r = await call('ar-issue-error', () => d.api('POST', `/api/v1/evaluations/${enc(id)}/notices`));
+      const r = await call('ar-issue-error', () => api('POST', `/api/v1/evaluations/${enc(id)}/notices`));
       $('ar-issue-confirm').hidden = true;
       if (r.ok) issued.set(id, r.value);
       await load(id, { force: true });
@@ -698,7 +666,7 @@ export function wireResults(d) {
     if (!n?.full) return;
     download(`notices-${cur.id}.json`, { evaluation: cur.id, issued_at: n.issuedAt, key_id: n.keyID, notices: n.list.map((x) => noticeFile(x, n)) });
   });
-  $('ar-verify-copy').addEventListener('click', () => d.copyText($('ar-verify-cmd'), $('ar-verify-copy')));
+  $('ar-verify-copy').addEventListener('click', () => copyText($('ar-verify-cmd'), $('ar-verify-copy')));
 
   return {
     open,
