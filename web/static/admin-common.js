@@ -93,6 +93,14 @@ export function wireConsole({ route, forget, refusal }) {
   });
 }
 
+/** signInFirst shows the sign-in (show is the page's view switch) when no key is kept; true when it did. */
+export function signInFirst(show) {
+  if (key) return false;
+  show('admin-signin');
+  $('admin-key').focus();
+  return true;
+}
+
 /** signOut forgets the key and what the page kept, and shows the sign-in with message. */
 export function signOut(message) {
   storeKey('');

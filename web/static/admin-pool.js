@@ -16,7 +16,7 @@ import './i18n-admin-pool.js';
 import { t, wireLangSwitch, onLangChange, lang } from './i18n.js';
 import { $, el } from './dom.js';
 import {
-  ID_RE, MAX_TOKEN_HOURS, adminKey, wireConsole, newId, now, syncClock, beijing,
+  ID_RE, MAX_TOKEN_HOURS, adminKey, wireConsole, signInFirst, newId, now, syncClock, beijing,
   ApiError, api, describe, showError, keyRefused, fail, guard, textLength, clearErrors, Problems, checkPEM, keyField,
   fact, copyText, linkRow,
 } from './admin-common.js';
@@ -179,11 +179,7 @@ function show(view) {
 }
 
 function route() {
-  if (!adminKey()) {
-    show('admin-signin');
-    $('admin-key').focus();
-    return;
-  }
+  if (signInFirst(show)) return;
   const h = new URLSearchParams(location.hash.slice(1));
   if (h.get('expert')) {
     show('expert-view');

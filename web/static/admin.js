@@ -7,7 +7,7 @@ import './i18n-admin-pool.js'; // the link to the expert pool console
 import { t, wireLangSwitch, onLangChange } from './i18n.js';
 import { $, el } from './dom.js';
 import {
-  ID_RE, MAX_TOKEN_HOURS, adminKey, wireConsole, newId, now, syncClock, beijing, span,
+  ID_RE, MAX_TOKEN_HOURS, adminKey, wireConsole, signInFirst, newId, now, syncClock, beijing, span,
   ApiError, api, describe, showError, fail, guard, clearErrors, Problems, checkPEM, keyField, fact, linkRow,
 } from './admin-common.js';
 
@@ -94,11 +94,7 @@ function show(view) {
 }
 
 function route() {
-  if (!adminKey()) {
-    show('admin-signin');
-    $('admin-key').focus();
-    return;
-  }
+  if (signInFirst(show)) return;
   const h = new URLSearchParams(location.hash.slice(1));
   if (h.has('new')) {
     show('admin-create');
