@@ -1,8 +1,8 @@
 // The admin's side of an evaluation's results in the pool console
 // (web/static/admin-pool.html, its 评标结果 tab, admin-results.js) in a
 // real Chromium against a real `bidroom serve`, on the demo's evaluation:
-// the committee (three members over REST with OpenSSL signatures, exactly
-// as results.test.mjs drives them; the other two played by the demo)
+// the committee (three members over REST with OpenSSL signatures,
+// lib/demoeval.mjs, as in results.test.mjs; the other two played by the demo)
 // scores and signs the report; in the console the admin sees the
 // evaluation wait for it, has the platform sign it, is refused a 2-day
 // publicity in words by the page (R23: at least 3 days) and publishes 3
@@ -17,11 +17,12 @@
 // sideways scroll. Screenshots in e2e/artifacts/admin-results-*.png.
 
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { byId, DESKTOP, eventually, launch, newPage, PHONE } from './lib/browser.mjs';
+import { demoEvaluation } from './lib/demoeval.mjs';
 import { artifacts, openingHarness } from './lib/opening.mjs';
 
 const h = openingHarness('admin-results', { bidtool: false });
@@ -32,7 +33,7 @@ const EXPECTED_CONSOLE = /Failed to load resource: the server responded with a s
 describe("the admin's side of an evaluation's results in Chromium", () => {
   let browser;
   let demo;
-  let n = 0;
+  let committee; // the demo's evaluation, driven over REST
   const errors = [];
   let page;
 
@@ -40,7 +41,7 @@ describe("the admin's side of an evaluation's results in Chromium", () => {
     await h.setUp();
     browser = await launch();
     demo = await (await fetch(`${h.server.base}/api/v1/demo`)).json();
-    assert.ok(demo.evaluation, 'the demo has an evaluation');
+    committee = demoEvaluation(h, demo, 'admin-results');
     ({ page } = await newPage(browser, DESKTOP, errors));
   });
   after(async () => {
@@ -48,16 +49,6 @@ describe("the admin's side of an evaluation's results in Chromium", () => {
     await h.tearDown();
   });
 
-  const person = (role, sub) => demo.evaluation.people.find((p) => p.role === role && (!sub || p.sub === sub));
-  const cmd = (room, tok, type, data) => h.api('POST', `/api/v1/sessions/${room}/commands`, { id: `admin-results-${type}-${++n}`, type, data }, tok);
-  const evalState = async () => (await h.api('GET', `/api/v1/sessions/${demo.evaluation.room}`, undefined, person('supervisor').token)).state;
-  async function waitEval(what, ok) {
-    return eventually(async () => {
-      const s = await evalState();
-      assert.ok(ok(s), `waiting for ${what}: phase ${s.phase}`);
-      return s;
-    }, 20_000);
-  }
   const shot = (p, name) => p.screenshot({ path: path.join(artifacts, `admin-results-${name}.png`), fullPage: true });
   const stage = (p, k) => p.locator(`[data-testid="ar-stage"][data-stage="${k}"]`);
   const unexpected = () => errors.filter((e) => !EXPECTED_CONSOLE.test(e.message));
@@ -112,35 +103,9 @@ describe("the admin's side of an evaluation's results in Chromium", () => {
   it('signs the report, publishes 3 days after a refused 2, answers an objection; the notices wait for the publicity', { timeout: 180_000 }, async () => {
     const ev = demo.evaluation;
     const room = ev.room;
-    const experts = ev.people.filter((p) => p.role === 'expert');
-    assert.equal(experts.length, 3);
-    const keys = {};
-    for (const x of experts) {
-      keys[x.sub] = path.join(h.tmp, `${x.sub}.key.pem`);
-      await writeFile(keys[x.sub], await (await fetch(`${h.server.base}${x.key_url}`)).text());
-    }
 
     // The committee, over REST, up to the report every member signed.
-    for (const x of experts) {
-      await cmd(room, x.token, 'declare', { signature: await h.sm2(keys[x.sub], `bidroom-declaration-v1\n${room}\n${x.sub}\nno-conflict\n`) });
-    }
-    for (const x of experts) await cmd(room, x.token, 'vote_chair', { candidate: experts[0].sub });
-    const declared = await waitEval('every member declared', (s) => s.committee.every((m) => m.declared) && s.committee.some((m) => m.chair));
-    await cmd(room, experts[0].token, 'open_scoring');
-    const sheets = JSON.stringify(declared.bids.map((bid, i) => ({
-      bidder: bid.bidder,
-      checks: { q1: { pass: true }, q2: { pass: true }, q3: { pass: true } },
-      scores: { t1: String(24 + i), t2: '8', c1: String(7 + i), c2: '4' },
-    })));
-    for (const x of experts) {
-      await cmd(room, x.token, 'submit_sheets', { sheets, signature: await h.sm2(keys[x.sub], `bidroom-score-sheets-v1\n${room}\n${x.sub}\n${sheets}`) });
-    }
-    const tallied = await waitEval('the tally', (st) => st.phase === 'tallied' && st.report_digest);
-    for (const x of experts) {
-      await cmd(room, x.token, 'sign_report', { digest: tallied.report_digest,
-        signature: await h.sm2(keys[x.sub], `bidroom-evaluation-report-v1\n${room}\n${x.sub}\n${tallied.report_digest}\n`) });
-    }
-    await waitEval('the report every member signed', (st) => st.phase === 'reported');
+    await committee.drive('reported');
 
     // The console: the report is complete; the next step is the platform's signature.
     await byId(page, 'ar-refresh').click();
@@ -152,7 +117,7 @@ describe("the admin's side of an evaluation's results in Chromium", () => {
     await byId(page, 'ar-sig').waitFor();
     assert.equal(await byId(page, 'ar-sig-note').textContent(), '平台已对评标报告签名。');
     assert.match(await byId(page, 'ar-sig-key').textContent(), /^[0-9a-f]{64}$/);
-    const signed = await evalState();
+    const signed = await committee.state();
     assert.equal(signed.platform_signature.key_id, await byId(page, 'ar-sig-key').textContent());
     assert.equal(await stage(page, 'platform').getAttribute('data-state'), 'done');
 
@@ -194,7 +159,7 @@ describe("the admin's side of an evaluation's results in Chromium", () => {
     assert.equal(await byId(page, 'ar-obj-none').isVisible(), true);
 
     // A bidder objects over REST; the console shows who, when and the due time.
-    const bidder = person('bidder', 'bidder-a');
+    const bidder = committee.person('bidder', 'bidder-a');
     const text = '第一中标候选人的项目经理同时在建另一项目，请核实。';
     const raised = (await h.api('POST', `/api/v1/sessions/${ev.opening}/results/${room}/objections`, { text }, bidder.token)).objection;
     await byId(page, 'ar-refresh').click();
@@ -312,7 +277,7 @@ describe("the admin's side of an evaluation's results in Chromium", () => {
     assert.match(await o2.locator('[data-testid="ar-obj-due-left"]').textContent(), /^已逾期 1 天 1 小时/);
     assert.equal(await o2.locator('[data-testid="ar-obj-due-left"]').evaluate((e) => getComputedStyle(e).color), 'rgb(180, 35, 24)');
     assert.equal(await byId(p, 'ar-issue').isDisabled(), true);
-    const bidderC = person('bidder', 'bidder-c');
+    const bidderC = committee.person('bidder', 'bidder-c');
     assert.deepEqual(await byId(p, 'ar-issue-reason').allTextContents(),
       [`尚未答复：异议 o2（${bidderC.name}）。全部异议答复后才能发出（条例第五十四条）。`]);
     await shot(p, 'overdue-stubbed-zh-1366x768');

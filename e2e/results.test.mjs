@@ -1,21 +1,21 @@
 // The bidder's side of the evaluation in Chromium, on the demo: the
 // committee (three members over REST with OpenSSL signatures, two played
-// by the demo) asks bidder-a a written question; bidder-a's opening page
-// shows it — and bidder-b's does not — and the answer typed there reaches
-// the committee. After the report, the platform's signature and the
+// by the demo: lib/demoeval.mjs) asks bidder-a a written question;
+// bidder-a's opening page shows it — and bidder-b's does not — and the
+// answer typed there reaches the committee. After the report, the platform's signature and the
 // candidates' publicity, bidder-a's page shows the candidates and raises
 // an objection, which the admin answers; the opening's host rates the
 // committee's conduct from their page. Screenshots go to
 // e2e/artifacts/results-*.png.
 
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
 import { byId, CHROMIUM, DESKTOP, eventually, LAUNCH_ARGS, PHONE, newPage } from './lib/browser.mjs';
+import { demoEvaluation } from './lib/demoeval.mjs';
 import { artifacts, openingHarness } from './lib/opening.mjs';
 
 const h = openingHarness('results', { bidtool: false });
@@ -23,59 +23,36 @@ const h = openingHarness('results', { bidtool: false });
 describe('the bidder answers clarifications and sees the publicity in Chromium', () => {
   let browser;
   let demo;
-  let n = 0;
+  let ev; // the demo's evaluation, driven over REST
 
   before(async () => {
     await h.setUp();
     browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS });
     demo = await (await fetch(`${h.server.base}/api/v1/demo`)).json();
-    assert.ok(demo.evaluation, 'the demo has an evaluation');
+    ev = demoEvaluation(h, demo, 'results');
   });
   after(async () => {
     await browser?.close();
     await h.tearDown();
   });
 
-  const person = (role, sub) => demo.evaluation.people.find((p) => p.role === role && (!sub || p.sub === sub));
-  const cmd = (room, tok, type, data) => h.api('POST', `/api/v1/sessions/${room}/commands`, { id: `results-${type}-${++n}`, type, data }, tok);
-  const evalState = async () => (await h.api('GET', `/api/v1/sessions/${demo.evaluation.room}`, undefined, person('supervisor').token)).state;
-  async function waitEval(what, ok) {
-    return eventually(async () => {
-      const s = await evalState();
-      assert.ok(ok(s), `waiting for ${what}: phase ${s.phase}`);
-      return s;
-    }, 20_000);
-  }
-
   /** bidderPage opens the finished opening's page as bidder sub. */
   async function bidderPage(sub, viewport = DESKTOP) {
     const errors = [];
     const { page } = await newPage(browser, viewport, errors);
     page.on('dialog', (d) => d.accept());
-    const p = person('bidder', sub);
+    const p = ev.person('bidder', sub);
     await page.goto(`${h.server.base}/room.html#room=${encodeURIComponent(p.room)}&token=${encodeURIComponent(p.token)}`);
     return { page, errors };
   }
 
   it('a clarification reaches only its bidder, whose answer reaches the committee; then the publicity and an objection', { timeout: 180_000 }, async () => {
-    const ev = demo.evaluation;
-    const room = ev.room;
-    const experts = ev.people.filter((p) => p.role === 'expert');
-    assert.equal(experts.length, 3);
-    const keys = {};
-    for (const x of experts) {
-      keys[x.sub] = path.join(h.tmp, `${x.sub}.key.pem`);
-      await writeFile(keys[x.sub], await (await fetch(`${h.server.base}${x.key_url}`)).text());
-    }
-    for (const x of experts) {
-      await cmd(room, x.token, 'declare', { signature: await h.sm2(keys[x.sub], `bidroom-declaration-v1\n${room}\n${x.sub}\nno-conflict\n`) });
-    }
-    for (const x of experts) await cmd(room, x.token, 'vote_chair', { candidate: experts[0].sub });
-    await waitEval('every member declared', (s) => s.committee.every((m) => m.declared));
+    const { room, experts } = ev;
+    const { opening } = demo.evaluation;
+    await ev.drive('scoring');
     const chair = experts[0];
-    await cmd(room, chair.token, 'open_scoring');
     const question = '请澄清贵公司投标文件中管材供应商的授权文件编号，并说明DN800管材的进场时间。';
-    await cmd(room, chair.token, 'ask_clarification', { bidder: 'bidder-a', question, minutes: 60 });
+    await ev.cmd(chair.token, 'ask_clarification', { bidder: 'bidder-a', question, minutes: 60 });
 
     // bidder-b sees no question; bidder-a sees it and answers.
     const b = await bidderPage('bidder-b');
@@ -95,31 +72,18 @@ describe('the bidder answers clarifications and sees the publicity in Chromium',
     await eventually(async () => assert.equal(await byId(a.page, 'clarification').getAttribute('data-status'), 'answered'), 10_000);
     assert.equal(await byId(a.page, 'clarification-answer').textContent(), answer);
     assert.equal(await a.page.getByText(chair.name).count(), 0, "the bidder's page names who asked");
-    const s = await waitEval('the answer in the room', (st) => (st.clarifications || []).some((q) => q.answer === answer));
+    const s = await ev.waitFor('the answer in the room', (st) => (st.clarifications || []).some((q) => q.answer === answer));
     assert.equal(s.clarifications[0].bidder, 'bidder-a');
 
     // Scoring, the report, the platform's signature, the publicity.
-    const sheets = JSON.stringify(s.bids.map((bid, i) => ({
-      bidder: bid.bidder,
-      checks: { q1: { pass: true }, q2: { pass: true }, q3: { pass: true } },
-      scores: { t1: String(24 + i), t2: '8', c1: String(7 + i), c2: '4' },
-    })));
-    for (const x of experts) {
-      await cmd(room, x.token, 'submit_sheets', { sheets, signature: await h.sm2(keys[x.sub], `bidroom-score-sheets-v1\n${room}\n${x.sub}\n${sheets}`) });
-    }
-    const tallied = await waitEval('the tally', (st) => st.phase === 'tallied' && st.report_digest);
-    for (const x of experts) {
-      await cmd(room, x.token, 'sign_report', { digest: tallied.report_digest,
-        signature: await h.sm2(keys[x.sub], `bidroom-evaluation-report-v1\n${room}\n${x.sub}\n${tallied.report_digest}\n`) });
-    }
-    await waitEval('the report every member signed', (st) => st.phase === 'reported');
-    await h.api('POST', `/api/v1/evaluations/${room}/report`, {}, person('supervisor').token);
+    await ev.drive('reported');
+    await h.api('POST', `/api/v1/evaluations/${room}/report`, {}, ev.person('supervisor').token);
 
     // The opening's host rates the committee from their page; a poor
     // rating needs a reason.
-    const hostTok = await h.token(ev.opening, 'host', 'host-1', '主持人 王芳');
+    const hostTok = await h.token(opening, 'host', 'host-1', '主持人 王芳');
     const { page: hp } = await newPage(browser, DESKTOP, a.errors);
-    await hp.goto(`${h.server.base}/room.html#room=${encodeURIComponent(ev.opening)}&token=${encodeURIComponent(hostTok)}`);
+    await hp.goto(`${h.server.base}/room.html#room=${encodeURIComponent(opening)}&token=${encodeURIComponent(hostTok)}`);
     await byId(hp, 'rating').first().waitFor();
     assert.equal(await byId(hp, 'rating').count(), 5);
     const rated = hp.locator(`[data-testid="rating"][data-expert="${experts[1].sub}"]`);
@@ -130,10 +94,10 @@ describe('the bidder answers clarifications and sees the publicity in Chromium',
     await rated.locator('[data-testid="rating-save"]').click();
     await eventually(async () => assert.equal(await hp.locator(`[data-testid="rating"][data-expert="${experts[1].sub}"]`).getAttribute('data-conduct'), 'poor'), 10_000);
     await hp.screenshot({ path: path.join(artifacts, 'results-host-ratings-zh-1366x768.png'), fullPage: true });
-    const mine = await h.api('GET', `/api/v1/sessions/${ev.opening}/ratings`, undefined, hostTok);
+    const mine = await h.api('GET', `/api/v1/sessions/${opening}/ratings`, undefined, hostTok);
     assert.equal(mine.evaluations[0].ratings[0].conduct, 'poor');
 
-    await cmd(room, h.adminKey, 'publish_candidates', { days: 3, note: '公示期间对结果有异议的，可在本页面提出。' });
+    await ev.cmd(h.adminKey, 'publish_candidates', { days: 3, note: '公示期间对结果有异议的，可在本页面提出。' });
     const pub = await (await fetch(`${h.server.base}/api/v1/evaluations/${room}/publicity`)).json();
     assert.equal(pub.publicity?.candidates?.length ?? pub.candidates?.length, 3, JSON.stringify(pub));
 
@@ -146,10 +110,10 @@ describe('the bidder answers clarifications and sees the publicity in Chromium',
     await byId(a.page, 'objection-send').click();
     await byId(a.page, 'result-objection').waitFor();
     assert.equal(await byId(a.page, 'result-objection').getAttribute('data-answered'), 'false');
-    const raised = (await h.api('GET', `/api/v1/sessions/${ev.opening}/results`, undefined, h.adminKey)).evaluations[0].objections;
+    const raised = (await h.api('GET', `/api/v1/sessions/${opening}/results`, undefined, h.adminKey)).evaluations[0].objections;
     assert.equal(raised.length, 1);
     assert.equal(raised[0].text, objection);
-    await cmd(room, h.adminKey, 'answer_result_objection', { id: raised[0].id, answer: '经核实，该项目经理的在建项目已于上月竣工验收，异议不成立。' });
+    await ev.cmd(h.adminKey, 'answer_result_objection', { id: raised[0].id, answer: '经核实，该项目经理的在建项目已于上月竣工验收，异议不成立。' });
     await a.page.reload();
     await eventually(async () => assert.equal(await byId(a.page, 'result-objection').getAttribute('data-answered'), 'true'), 10_000);
     await a.page.screenshot({ path: path.join(artifacts, 'results-publicity-zh-1366x768.png'), fullPage: true });
