@@ -104,6 +104,7 @@ func NewRouter(d Deps) *gin.Engine {
 	v1.POST("/evaluations/:id/draw", a.admin, a.drawCommittee)
 	v1.POST("/evaluations/:id/report", a.signReport)
 	v1.GET("/evaluations/:id/report.html", a.evaluationReportHTML)
+	v1.GET("/evaluations/:id/report", a.evaluationReportJSON)
 	v1.GET("/evaluations/:id/documents/:bidder", a.evaluationDocument)
 	v1.GET("/sessions/:id/clarifications", a.listClarifications)
 	v1.POST("/sessions/:id/clarifications/:evaluation/:question", a.answerClarification)

@@ -31,3 +31,20 @@ func (a *handlers) evaluationReportHTML(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	c.Data(http.StatusOK, "text/html; charset=utf-8", record.EvaluationReportHTML(v.Completed, v.PlatformSig, v.Bids, names))
 }
+
+// evaluationReportJSON answers the completed report (the report, its
+// digest and every member's signature, as the platform signed it) and the
+// platform's signature, to the committee and supervisors; 409 before every
+// member signed. `bidroom verify --report` checks it against the log.
+func (a *handlers) evaluationReportJSON(c *gin.Context) {
+	v, ok := a.committeeView(c, c.Param("id"), "the evaluation report is read by the committee and the supervisors")
+	if !ok {
+		return
+	}
+	if v.Completed == nil {
+		apiError(c, http.StatusConflict, rooms.CodeWrongState, "the report is complete once every member has signed it")
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, gin.H{"completed_report": v.Completed, "platform_signature": v.PlatformSig})
+}

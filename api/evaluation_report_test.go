@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -62,6 +63,19 @@ func TestEvaluationReportPage(t *testing.T) {
 				t.Errorf("%s's refusal names %s", name, m.Name)
 			}
 		}
+	}
+	// The same report as JSON: what the members and the platform signed.
+	st, raw := e.req("GET", "/api/v1/evaluations/ev1/report", sup, nil, "")
+	var doc struct {
+		Completed rooms.CompletedReport   `json:"completed_report"`
+		Platform  rooms.PlatformSignature `json:"platform_signature"`
+	}
+	if err := json.Unmarshal(raw, &doc); st != 200 || err != nil || doc.Completed.Digest != view.Completed.Digest ||
+		len(doc.Completed.Signatures) != len(view.Committee) || doc.Platform.Signature != view.PlatformSig.Signature {
+		t.Fatalf("the report as JSON: %d %.300s", st, raw)
+	}
+	if st, _ := e.req("GET", "/api/v1/evaluations/ev1/report", adminKey, nil, ""); st != 403 {
+		t.Errorf("the report as JSON to the admin: %d, want 403", st)
 	}
 	if st, _ := e.req("GET", path, "", nil, ""); st != 401 {
 		t.Errorf("no token: %d, want 401", st)
