@@ -87,18 +87,6 @@ describe('the evaluation room in Chromium', { timeout: 600_000 }, () => {
   const key = (id) => path.join(h.tmp, `${id}.key.pem`);
   const nameOf = (id) => EXPERTS.find((x) => x.id === id)?.name || id;
 
-  /** sm2 signs text with OpenSSL (SM3, the default user id) and returns the base64 DER signature. */
-  async function sm2(keyFile, text, pass) {
-    n++;
-    const msg = path.join(h.tmp, `msg-${n}.txt`);
-    const sig = path.join(h.tmp, `sig-${n}.der`);
-    await writeFile(msg, text);
-    const args = ['pkeyutl', '-sign', '-rawin', '-digest', 'sm3', '-pkeyopt', 'distid:1234567812345678', '-inkey', keyFile, '-in', msg, '-out', sig];
-    if (pass) args.push('-passin', `pass:${pass}`);
-    await run('openssl', args);
-    return (await readFile(sig)).toString('base64');
-  }
-
   /** cmd sends a room command over REST and asserts it was taken. */
   async function cmd(room, tok, type, data) {
     n++;
@@ -184,7 +172,7 @@ describe('the evaluation room in Chromium', { timeout: 600_000 }, () => {
     await cmd(OPENING, host, 'start_confirmation');
     for (const b of BIDDERS) {
       const ch = await h.api('GET', `/api/v1/sessions/${OPENING}/confirm/challenge`, undefined, tokens[b.id]);
-      await h.api('POST', `/api/v1/sessions/${OPENING}/confirm`, { signature: await sm2(key(b.id), ch.message) }, tokens[b.id]);
+      await h.api('POST', `/api/v1/sessions/${OPENING}/confirm`, { signature: await h.sm2(key(b.id), ch.message) }, tokens[b.id]);
     }
     await cmd(OPENING, host, 'close_confirmation');
     await h.api('POST', `/api/v1/sessions/${OPENING}/record`, undefined, host);
@@ -321,7 +309,7 @@ describe('the evaluation room in Chromium', { timeout: 600_000 }, () => {
       for (const id of rest) assert.ok(text.includes(nameOf(id)), text);
     });
     for (const id of rest) {
-      await cmd(EVAL, tokens[id], 'declare', { conflict: false, signature: await sm2(key(id), `bidroom-declaration-v1\n${EVAL}\n${id}\nno-conflict\n`) });
+      await cmd(EVAL, tokens[id], 'declare', { conflict: false, signature: await h.sm2(key(id), `bidroom-declaration-v1\n${EVAL}\n${id}\nno-conflict\n`) });
     }
     await eventually(async () => assert.equal(await P(m1).locator('[data-testid="declared-tag"]', { hasText: '已声明' }).count(), 5));
     await shot(sup, 'supervisor-convened-1366x768');
@@ -387,7 +375,7 @@ describe('the evaluation room in Chromium', { timeout: 600_000 }, () => {
     const sup = P('sup');
     for (const id of rest) {
       const text = sheetsOf();
-      await cmd(EVAL, tokens[id], 'submit_sheets', { sheets: text, signature: await sm2(key(id), `bidroom-score-sheets-v1\n${EVAL}\n${id}\n${text}`) });
+      await cmd(EVAL, tokens[id], 'submit_sheets', { sheets: text, signature: await h.sm2(key(id), `bidroom-score-sheets-v1\n${EVAL}\n${id}\n${text}`) });
     }
     // m2: a score over the range and a fail without its reason, named in words.
     const p2 = P(m2);
@@ -509,7 +497,7 @@ describe('the evaluation room in Chromium', { timeout: 600_000 }, () => {
     await byId(P(m3), 'report-form').waitFor({ state: 'hidden' });
     const digest = (await view(tokens[rest[0]])).report_digest;
     for (const id of rest) {
-      await cmd(EVAL, tokens[id], 'sign_report', { digest, dissent: '', signature: await sm2(key(id), `bidroom-evaluation-report-v1\n${EVAL}\n${id}\n${digest}\n`) });
+      await cmd(EVAL, tokens[id], 'sign_report', { digest, dissent: '', signature: await h.sm2(key(id), `bidroom-evaluation-report-v1\n${EVAL}\n${id}\n${digest}\n`) });
     }
     for (const page of [P(m1), P(m2), P(m3), sup]) await phase(page, 'reported');
     await byId(sup, 'platform-sign').click();

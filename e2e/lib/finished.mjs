@@ -8,8 +8,6 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { run } from './opening.mjs';
-
 /**
  * finishOpening runs room through a whole opening on h (an openingHarness
  * after setUp, with bidtool) with bidders [{id, name, price}], and resolves
@@ -62,12 +60,7 @@ export async function finishOpening(h, room, bidders, { title = '城南污水处
   await hostDo('start_confirmation');
   for (const b of bidders) {
     const { message } = await h.api('GET', `/api/v1/sessions/${room}/confirm/challenge`, undefined, tokens[b.id]);
-    const msg = path.join(h.tmp, `${room}-${b.id}.confirm.txt`);
-    const sig = path.join(h.tmp, `${room}-${b.id}.confirm.sig`);
-    await writeFile(msg, message);
-    await run('openssl', ['pkeyutl', '-sign', '-rawin', '-digest', 'sm3', '-pkeyopt', 'distid:1234567812345678',
-      '-inkey', path.join(h.tmp, `${room}-${b.id}.key.pem`), '-in', msg, '-out', sig]);
-    const signature = (await readFile(sig)).toString('base64');
+    const signature = await h.sm2(path.join(h.tmp, `${room}-${b.id}.key.pem`), message);
     await h.api('POST', `/api/v1/sessions/${room}/confirm`, { signature }, tokens[b.id]);
   }
   await hostDo('close_confirmation');
