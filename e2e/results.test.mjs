@@ -79,6 +79,25 @@ describe('the bidder answers clarifications and sees the publicity in Chromium',
     await ev.drive('reported');
     await h.api('POST', `/api/v1/evaluations/${room}/report`, {}, ev.person('supervisor').token);
 
+    // The supervisor opens the printable report from the evaluation page.
+    const { page: sp } = await newPage(browser, DESKTOP, a.errors);
+    await sp.goto(`${h.server.base}/eval.html#room=${encodeURIComponent(room)}&token=${encodeURIComponent(ev.person('supervisor').token)}`);
+    await byId(sp, 'report-print').waitFor();
+    const [printable] = await Promise.all([sp.context().waitForEvent('page'), byId(sp, 'report-print').click()]);
+    await printable.waitForLoadState();
+    assert.equal(await printable.locator('h1').textContent(), '评标报告');
+    assert.ok((await printable.locator('body').textContent()).includes('推荐的中标候选人'));
+    // Its own styles apply (the page is not bound by the opening page's CSP).
+    assert.equal(await printable.locator('h1').evaluate((x) => getComputedStyle(x).textAlign), 'center');
+    await printable.screenshot({ path: path.join(artifacts, 'results-report-printable.png'), fullPage: true });
+    await sp.close();
+    // So do the opening record's, opened from the bidder's page the same way.
+    const [record] = await Promise.all([a.page.context().waitForEvent('page'), byId(a.page, 'record-link').click()]);
+    await record.waitForLoadState();
+    assert.equal(await record.locator('h1').textContent(), '开标记录表');
+    assert.equal(await record.locator('h1').evaluate((x) => getComputedStyle(x).textAlign), 'center');
+    await record.close();
+
     // The opening's host rates the committee from their page; a poor
     // rating needs a reason.
     const hostTok = await h.token(opening, 'host', 'host-1', '主持人 王芳');

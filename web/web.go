@@ -11,14 +11,19 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"strings"
 )
 
 //go:embed static
 var static embed.FS
 
 // Handler serves the UI's files; unknown paths get index.html so pages can
-// be linked to directly.
-func Handler() http.Handler {
+// be linked to directly. styles are CSP sources ('sha256-…') of the inline
+// styles of pages the UI opens from blobs it made of fetched HTML (the
+// printable opening record and evaluation report): such a document keeps
+// the UI's policy, so these styles, and no others, are allowed.
+func Handler(styles ...string) http.Handler {
+	styleSrc := strings.Join(append([]string{"'self'"}, styles...), " ")
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
@@ -30,7 +35,7 @@ func Handler() http.Handler {
 		// frame-src blob: lets the evaluation page (eval.js) show a bid
 		// document it fetched with the member's token — a PDF or text blob it
 		// made itself — in its viewer frame; no other origin is ever framed.
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self' 'wasm-unsafe-eval'; frame-src 'self' blob:")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src "+styleSrc+"; script-src 'self' 'wasm-unsafe-eval'; frame-src 'self' blob:")
 		if _, err := fs.Stat(sub, trim(r.URL.Path)); err != nil {
 			r.URL.Path = "/"
 		}

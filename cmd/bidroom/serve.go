@@ -26,6 +26,7 @@ import (
 	"github.com/bidroom/bidroom/auth"
 	"github.com/bidroom/bidroom/configs"
 	"github.com/bidroom/bidroom/decrypt"
+	"github.com/bidroom/bidroom/record"
 	"github.com/bidroom/bidroom/rooms"
 	"github.com/bidroom/bidroom/signaling"
 	"github.com/bidroom/bidroom/store/blobs"
@@ -208,7 +209,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	router := api.NewRouter(api.Deps{
 		Svc: svc, Issuer: issuer, AdminKey: adminKey, TokenTTL: cfg.Auth.TokenTTL,
 		CheckInLead: cfg.Rooms.CheckInLead, MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		WS: ws, Web: web.Handler(), Metrics: metricsHandler, MetricsToken: cfg.Server.MetricsToken,
+		WS: ws, Web: web.Handler(record.StyleSources()...), Metrics: metricsHandler, MetricsToken: cfg.Server.MetricsToken,
 		Ready: func(ctx context.Context) error { _, err := log.Rooms(ctx); return err },
 		Demo:  demo.get, Logger: logger,
 		Blobs: blobStore, Platform: platformKey, MaxBidBytes: cfg.Bids.MaxBytes,

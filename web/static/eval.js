@@ -851,6 +851,7 @@ function renderReport() {
       ? t('eval.platform.signed', { digest: shortDigest(st.platformSignature.digest), key: shortDigest(st.platformSignature.key_id) })
       : t('eval.platform.waiting');
     $('platform-sign').hidden = !(isSupervisor() && !st.platformSignature);
+    $('report-print').hidden = !(isSupervisor() || isMember());
     $('platform-sign').disabled = ui.busy.has('platform');
     renderMsg('platform');
   }
@@ -862,6 +863,24 @@ async function onSignReport(e) {
   const dissent = $('report-dissent').value.trim();
   await signAndSend('report', E.reportMessage(ROOM, viewer.sub, st.reportDigest, dissent), 'sign_report',
     { digest: st.reportDigest, dissent }, dissent ? 'eval.cmd.reportDissent' : 'eval.cmd.report');
+}
+
+// openReport shows the printable report (fetched with the token: a plain
+// link cannot carry it) in a new tab.
+async function openReport(e) {
+  e.preventDefault();
+  try {
+    const r = await fetch(`/api/v1/evaluations/${encodeURIComponent(ROOM)}/report.html`, { headers: { Authorization: `Bearer ${TOKEN}` }, cache: 'no-store' });
+    if (!r.ok) {
+      const body = await r.json().catch(() => null);
+      throw new Error(body?.error?.message || `HTTP ${r.status}`);
+    }
+    const url = URL.createObjectURL(new Blob([await r.text()], { type: 'text/html;charset=utf-8' }));
+    window.open(url, '_blank', 'noopener');
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  } catch (err) {
+    setMsg('platform', 'eval.report.printFailed', { message: err.message }, 'error');
+  }
 }
 
 async function onPlatformSign() {
@@ -1279,6 +1298,7 @@ function wire() {
   });
   $('report-form').addEventListener('submit', onSignReport);
   $('platform-sign').addEventListener('click', onPlatformSign);
+  $('report-print').addEventListener('click', openReport);
   $('open-scoring').addEventListener('click', () => command('open_scoring', undefined, 'eval.cmd.open'));
   $('start-evaluation').addEventListener('click', () => command('start_evaluation', undefined, 'eval.cmd.start'));
   $('return-form').addEventListener('submit', onReturn);
