@@ -196,26 +196,41 @@ func bearer(c *gin.Context) string {
 	return strings.TrimPrefix(h, "Bearer ")
 }
 
+// adminActor is who a request made with the admin API key acts as.
+var adminActor = rooms.Actor{Sub: "admin-api", Role: rooms.RoleAdmin}
+
 // admin requires the admin API key as the bearer token.
 func (a *handlers) admin(c *gin.Context) {
 	if !auth.KeyMatches(bearer(c), a.AdminKey) {
 		apiError(c, http.StatusUnauthorized, "unauthorized", "this endpoint needs the admin API key as a bearer token")
 		return
 	}
-	c.Set("actor", rooms.Actor{Sub: "admin-api", Role: rooms.RoleAdmin})
+	c.Set("actor", adminActor)
+}
+
+// bearerActor authenticates the bearer token: the admin API key acts as
+// the admin (with nil claims); any other must be a token the issuer
+// signed, whose claims the caller checks against what is asked. It
+// answers a 401 itself.
+func (a *handlers) bearerActor(c *gin.Context) (rooms.Actor, *auth.Claims, bool) {
+	tok := bearer(c)
+	if auth.KeyMatches(tok, a.AdminKey) {
+		return adminActor, nil, true
+	}
+	claims, err := a.Issuer.Verify(tok)
+	if err != nil {
+		apiError(c, http.StatusUnauthorized, "unauthorized", err.Error())
+		return rooms.Actor{}, nil, false
+	}
+	return claims.Actor(), claims, true
 }
 
 // actorFor authenticates a request for room: the admin key, or a token
 // valid for that room.
 func (a *handlers) actorFor(c *gin.Context, room string) (rooms.Actor, bool) {
-	tok := bearer(c)
-	if auth.KeyMatches(tok, a.AdminKey) {
-		return rooms.Actor{Sub: "admin-api", Role: rooms.RoleAdmin}, true
-	}
-	claims, err := a.Issuer.Verify(tok)
-	if err != nil {
-		apiError(c, http.StatusUnauthorized, "unauthorized", err.Error())
-		return rooms.Actor{}, false
+	actor, claims, ok := a.bearerActor(c)
+	if !ok || claims == nil {
+		return actor, ok
 	}
 	if !claims.Allows(room) {
 		apiError(c, http.StatusForbidden, "forbidden", "this token is not valid for session "+room)
@@ -223,11 +238,11 @@ func (a *handlers) actorFor(c *gin.Context, room string) (rooms.Actor, bool) {
 	}
 	// A bidder token for a sub the session never registered gets a refusal,
 	// not an outsider's view. A missing session is the handler's to report.
-	if err := a.Svc.Admit(c.Request.Context(), room, claims.Actor()); err != nil && rooms.RefusalCode(err) != rooms.CodeNotFound {
+	if err := a.Svc.Admit(c.Request.Context(), room, actor); err != nil && rooms.RefusalCode(err) != rooms.CodeNotFound {
 		a.fail(c, err)
 		return rooms.Actor{}, false
 	}
-	return claims.Actor(), true
+	return actor, true
 }
 
 // bind decodes a JSON body strictly.

@@ -196,11 +196,7 @@ func (a *handlers) raiseObjection(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	status := http.StatusCreated
-	if res.Duplicate {
-		status = http.StatusOK
-	}
-	c.JSON(status, gin.H{"objection": o})
+	c.JSON(takenStatus(res), gin.H{"objection": o})
 }
 
 // hostRatings answers the opening's host the committee of a completed
@@ -285,9 +281,14 @@ func (a *handlers) rateAsHost(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	status := http.StatusCreated
+	c.JSON(takenStatus(res), gin.H{"ratings": mine})
+}
+
+// takenStatus is 201 for what a command made now, 200 for a retry of a
+// command the room took before (the same answer again).
+func takenStatus(res rooms.Result) int {
 	if res.Duplicate {
-		status = http.StatusOK
+		return http.StatusOK
 	}
-	c.JSON(status, gin.H{"ratings": mine})
+	return http.StatusCreated
 }

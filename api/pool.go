@@ -18,7 +18,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/bidroom/bidroom/auth"
 	"github.com/bidroom/bidroom/decrypt"
 	"github.com/bidroom/bidroom/rooms"
 	"github.com/bidroom/bidroom/rooms/draw"
@@ -48,20 +47,14 @@ var beijing = time.FixedZone("CST", 8*3600)
 // make too: the admin key, or a token for the pool room whose role is
 // admin or supervisor. It answers the request itself when it refuses.
 func (a *handlers) poolActor(c *gin.Context) (rooms.Actor, bool) {
-	tok := bearer(c)
-	if auth.KeyMatches(tok, a.AdminKey) {
-		return rooms.Actor{Sub: "admin-api", Role: rooms.RoleAdmin}, true
-	}
-	claims, err := a.Issuer.Verify(tok)
-	if err != nil {
-		apiError(c, http.StatusUnauthorized, "unauthorized", err.Error())
-		return rooms.Actor{}, false
+	actor, claims, ok := a.bearerActor(c)
+	if !ok || claims == nil {
+		return actor, ok
 	}
 	if !claims.Allows(rooms.PoolRoom) {
 		apiError(c, http.StatusForbidden, rooms.CodeForbidden, "this token is not for the expert pool ("+rooms.PoolRoom+"): ask the center's admin for a supervisor token of the pool")
 		return rooms.Actor{}, false
 	}
-	actor := claims.Actor()
 	if actor.Role != rooms.RoleAdmin && actor.Role != rooms.RoleSupervisor {
 		apiError(c, http.StatusForbidden, rooms.CodeForbidden, fmt.Sprintf("the expert pool is open to admins and supervisors only, not to a %s", actor.Role))
 		return rooms.Actor{}, false
