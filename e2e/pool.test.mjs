@@ -16,7 +16,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { byId, DESKTOP, launch, newPage, PHONE } from './lib/browser.mjs';
+import { byId, DESKTOP, eventually, launch, newPage, PHONE } from './lib/browser.mjs';
 import { finishOpening } from './lib/finished.mjs';
 import { artifacts, openingHarness, run } from './lib/opening.mjs';
 
@@ -103,8 +103,8 @@ describe('the expert pool and evaluation console in Chromium', () => {
     await page.waitForURL(/\/admin-pool\.html$/);
     await byId(page, 'pool-view').waitFor();
     assert.equal(await byId(page, 'admin-signin').isVisible(), false);
-    // The demo's experts are there already; none of this test's.
-    assert.match(await byId(page, 'pool-count').textContent(), /共 \d+ 名专家/);
+    // The demo's experts are there already; none of this test's. (The view shows before the list arrives.)
+    await eventually(async () => assert.match(await byId(page, 'pool-count').textContent(), /共 \d+ 名专家/));
   });
 
   it('refuses a CSV with a bad row in words and adds nothing from it', async () => {
