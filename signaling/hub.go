@@ -36,21 +36,91 @@ func newHub(s *Server, room string) *hub {
 	}
 }
 
-// run broadcasts new events until the hub's last client leaves.
+// A watch the log refuses is tried again after watchRetryMin, then after
+// twice as long each time, up to watchRetryMax; the hub polls the log at
+// each try meanwhile, so watchRetryMax bounds how late events arrive.
+const (
+	watchRetryMin = 100 * time.Millisecond
+	watchRetryMax = 2 * time.Second
+)
+
+// run broadcasts new events until the hub's last client leaves. Should the
+// watch fail (a brief Redis error as the hub starts) or end early, run
+// watches again with a bounded backoff, polling the log meanwhile: the
+// room's clients get every event, late rather than never.
 func (h *hub) run() {
-	watch, err := h.srv.svc.Watch(h.ctx, h.room)
-	if err != nil {
-		h.srv.logger.Error("ws: watch room", "room", h.room, "err", err)
-		return
+	for {
+		watch, ok := h.watch()
+		if !ok {
+			return
+		}
+		h.broadcast() // anything appended before the watch began
+		if !h.follow(watch) {
+			return
+		}
 	}
-	h.broadcast() // anything appended between creation and the watch
+}
+
+// watch starts watching the room's log, trying until it succeeds, or
+// reports false once the hub's context ends. A failure streak is logged
+// when it starts and when it ends, however many tries it takes.
+func (h *hub) watch() (<-chan uint64, bool) {
+	backoff := watchRetryMin
+	var failing time.Time // when the streak began
+	tries := 0            // failed tries in the streak
+	for {
+		watch, err := h.srv.svc.Watch(h.ctx, h.room)
+		if err == nil {
+			if tries > 0 {
+				h.srv.logger.Info("ws: watching room again", "room", h.room, "tries", tries+1,
+					"after", time.Since(failing).Round(time.Millisecond))
+			}
+			return watch, true
+		}
+		if h.ctx.Err() != nil {
+			return nil, false
+		}
+		if tries == 0 {
+			failing = time.Now()
+			h.srv.logger.Error("ws: watch room; polling it until a watch succeeds", "room", h.room, "err", err)
+		}
+		tries++
+		if !h.pollFor(backoff) {
+			return nil, false
+		}
+		backoff = min(2*backoff, watchRetryMax)
+	}
+}
+
+// pollFor waits d, sending the clients what the log has at its end and
+// whenever a join asks; it reports false if the hub's context ended. Read
+// errors are not logged: the failure streak they belong to already was.
+func (h *hub) pollFor(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
 	for {
 		select {
 		case <-h.ctx.Done():
-			return
+			return false
+		case <-t.C:
+			_ = h.send()
+			return true
+		case <-h.kick:
+			_ = h.send()
+		}
+	}
+}
+
+// follow broadcasts after each append the watch reports and each kick; it
+// returns false when the hub's context ends, true if the watch ended first.
+func (h *hub) follow(watch <-chan uint64) bool {
+	for {
+		select {
+		case <-h.ctx.Done():
+			return false
 		case _, ok := <-watch:
 			if !ok {
-				return
+				return h.ctx.Err() == nil
 			}
 		case <-h.kick:
 		}
@@ -58,18 +128,24 @@ func (h *hub) run() {
 	}
 }
 
-// broadcast sends every event after lastSeq to the clients that may see it.
+// broadcast sends every event after lastSeq to the clients that may see
+// it; should the log fail, it logs and tries again in a second.
 func (h *hub) broadcast() {
+	if err := h.send(); err != nil && h.ctx.Err() == nil {
+		h.srv.logger.Error("ws: read room events", "room", h.room, "err", err)
+		time.AfterFunc(time.Second, h.poke) // the log may be back soon
+	}
+}
+
+// send sends every event after lastSeq to the clients that may see it. It
+// fails only if the log cannot be read.
+func (h *hub) send() error {
 	events, err := h.srv.svc.EventsAfter(h.ctx, h.room, h.lastSeqNow())
 	if err != nil {
-		if h.ctx.Err() == nil {
-			h.srv.logger.Error("ws: read room events", "room", h.room, "err", err)
-			time.AfterFunc(time.Second, h.poke) // the log may be back soon
-		}
-		return
+		return err
 	}
 	if len(events) == 0 {
-		return
+		return nil
 	}
 	encoded := make([]encodedEvent, 0, len(events))
 	signedIn := make([]*rooms.Actor, len(events)) // who each signed_in event signs in
@@ -77,7 +153,7 @@ func (h *hub) broadcast() {
 		ee, err := encodeEvent(&events[i])
 		if err != nil {
 			h.srv.logger.Error("ws: encode event", "room", h.room, "seq", events[i].Seq, "err", err)
-			return
+			return nil
 		}
 		encoded = append(encoded, ee)
 		if events[i].Type == rooms.EvSignedIn {
@@ -105,6 +181,7 @@ func (h *hub) broadcast() {
 		}
 		h.lastSeq = ee.seq
 	}
+	return nil
 }
 
 func (h *hub) lastSeqNow() uint64 {
