@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -267,6 +268,13 @@ func (c *wsClient) announce(id string) error {
 		"data": map[string]string{"text": "公告 " + id}})
 }
 
+// ackCount returns how many distinct commands were acknowledged.
+func (c *wsClient) ackCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.acks)
+}
+
 func (c *wsClient) snapshot() (pos uint64, evs []rooms.Event, acks map[string]bool, errs []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -317,25 +325,58 @@ func TestKill9LosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Stream commands without waiting for acks; kill once 100 are acked.
-	const total = 400
-	sent := 0
-	for ; sent < total; sent++ {
-		if err := host.announce(fmt.Sprint("c", sent)); err != nil {
-			break
+	// A goroutine streams commands without waiting for their acks, at most
+	// window of them unacknowledged; the server is killed once minAcked
+	// are acknowledged, with the stream still going. The kill point is
+	// what was acknowledged, not how long sending took: on a loaded
+	// machine every command could be sent before a tenth were acked.
+	const total, window, minAcked = 1000, 50, 100
+	stop := make(chan struct{})
+	halt := sync.OnceFunc(func() { close(stop) })
+	defer halt()
+	sentc := make(chan int, 1)
+	go func() {
+		n := 0 // commands written, or tried: a failed write may still have reached the server
+		defer func() { sentc <- n }()
+		for n < total {
+			if n-host.ackCount() >= window {
+				select {
+				case <-stop:
+					return
+				case <-time.After(time.Millisecond):
+				}
+				continue
+			}
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			n++
+			if host.announce(fmt.Sprint("c", n-1)) != nil {
+				return
+			}
 		}
-		if _, _, acks, _ := host.snapshot(); len(acks) >= 100 {
-			break
+	}()
+	for deadline := time.Now().Add(60 * time.Second); host.ackCount() < minAcked; {
+		select {
+		case <-host.done:
+			t.Fatalf("the host's connection ended after %d acks: %v", host.ackCount(), host.readErr)
+		case <-time.After(time.Millisecond):
 		}
-		time.Sleep(time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("%d acks in 60 s, want %d", host.ackCount(), minAcked)
+		}
 	}
 	srv.kill9()
+	halt()
+	sent := <-sentc
 	<-host.done
 	<-watcher.done
 	_, _, acked, _ := host.snapshot()
 	wpos, wevs, _, werrs := watcher.snapshot()
-	if len(acked) < 50 {
-		t.Fatalf("only %d commands acknowledged before the kill; the test proves little", len(acked))
+	if len(acked) < minAcked || len(acked) > sent {
+		t.Fatalf("%d commands acknowledged of %d sent, want at least %d", len(acked), sent, minAcked)
 	}
 	t.Logf("sent %d, acknowledged %d, watcher at pos %d when killed", sent, len(acked), wpos)
 
@@ -350,12 +391,12 @@ func TestKill9LosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Retry every command sent (acked or not) with the same id: applied once.
-	for i := 0; i <= sent && i < total; i++ {
+	for i := range sent {
 		if err := host2.announce(fmt.Sprint("c", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	want := min(sent+1, total)
+	want := sent
 	waitFor(t, "acks of the retries", 20*time.Second, func() bool { _, _, a, _ := host2.snapshot(); return len(a) >= want })
 	waitFor(t, "the watcher to catch up", 20*time.Second, func() bool {
 		_, evs, _, _ := watcher2.snapshot()
@@ -595,8 +636,9 @@ func (zeroReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestKill9DuringDecryption kills the server while it decrypts a bid; after
-// the restart the bidder unlocks again and the bid is opened exactly once.
+// TestKill9DuringDecryption kills the server while it decrypts a bid;
+// after the restart the bidder unlocks again and the bid is opened exactly
+// once, in a log whose chain verifies.
 func TestKill9DuringDecryption(t *testing.T) {
 	dir := t.TempDir()
 	srv := startServer(t, "BIDROOM_DATA_DIR="+dir)
@@ -606,33 +648,36 @@ func TestKill9DuringDecryption(t *testing.T) {
 	}
 	pub, _ := key.Public().MarshalPEM()
 	const size = 8 << 20 // under -race decryption takes over a second: the kill lands mid-way
-	var sealed bytes.Buffer
-	if _, err := decrypt.Seal(&sealed, io.LimitReader(zeroReader{}, size), decrypt.SealOptions{
-		SessionID: "dec", BidderID: "a", Size: size, Signer: key, Sheet: decrypt.Sheet{Price: "123.45"}}); err != nil {
-		t.Fatal(err)
+
+	// The bid must be in before the deadline, which is set when the
+	// session is created and can never be brought forward, and uploading 8
+	// MiB can take longer than any margin short enough to wait out. So the
+	// bid is sealed before its session exists, the margin is at least as
+	// long as sealing took (as slow as the machine is now), and should the
+	// deadline pass before the bid is in, a new session gets twice the margin.
+	var room, tok string
+	for attempt, margin := 1, 3*time.Second; ; attempt, margin = attempt+1, 2*margin {
+		room = fmt.Sprint("dec", attempt)
+		var in bool
+		if tok, margin, in = submitInTime(t, srv, room, key, pub, size, margin); in {
+			t.Logf("the bid was in before the deadline, %v after %s was created", margin, room)
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("the bid missed the deadline %d times, the last %v after the session was created", attempt, margin)
+		}
+		t.Logf("the bid missed the deadline %v after %s was created; again with at least %v", margin, room, 2*margin)
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	srv.post("/api/v1/sessions", map[string]any{
-		"id": "dec", "title": "解密测试", "category": "construction", "deadline": deadline, "check_in_at": time.Now(), "proceed_below_min": true,
-		"bidders": []map[string]string{{"id": "a", "name": "甲公司", "public_key": string(pub)}},
-	}, testAdminKey)
-	tok := srv.token("dec", rooms.RoleBidder, "a")
-	id := srv.post("/api/v1/sessions/dec/bids/uploads", map[string]any{"size": sealed.Len()}, tok)["upload_id"].(string)
-	put, _ := http.NewRequest("PATCH", "http://"+srv.addr+"/api/v1/sessions/dec/bids/uploads/"+id, bytes.NewReader(sealed.Bytes()))
-	put.Header.Set("Authorization", "Bearer "+tok)
-	put.Header.Set("Upload-Offset", "0")
-	if resp, err := http.DefaultClient.Do(put); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("upload: %v %v", err, resp)
-	}
-	srv.post("/api/v1/sessions/dec/bids/uploads/"+id+"/complete", nil, tok)
 
 	// The scheduler opens the room at the deadline; the host starts the window.
-	time.Sleep(time.Until(deadline) + 1500*time.Millisecond)
-	host := srv.token("dec", rooms.RoleHost, "h")
-	srv.post("/api/v1/sessions/dec/commands", map[string]any{"id": "w", "type": "start_decryption"}, host)
+	waitFor(t, "the opening", 2*time.Minute, func() bool {
+		return srv.get("/api/v1/sessions/"+room, testAdminKey)["state"].(map[string]any)["phase"] == string(rooms.PhaseOpened)
+	})
+	host := srv.token(room, rooms.RoleHost, "h")
+	srv.post("/api/v1/sessions/"+room+"/commands", map[string]any{"id": "w", "type": "start_decryption"}, host)
 
 	encryptedKey := func() string {
-		req, _ := http.NewRequest("GET", "http://"+srv.addr+"/api/v1/sessions/dec/bids/mine/unlock", nil)
+		req, _ := http.NewRequest("GET", "http://"+srv.addr+"/api/v1/sessions/"+room+"/bids/mine/unlock", nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -654,37 +699,52 @@ func TestKill9DuringDecryption(t *testing.T) {
 		return base64.StdEncoding.EncodeToString(ct)
 	}
 	body, _ := json.Marshal(map[string]string{"encrypted_key": encryptedKey()})
+	unlocked := make(chan struct{})
 	go func() {
-		req, _ := http.NewRequest("POST", "http://"+srv.addr+"/api/v1/sessions/dec/bids/mine/unlock", bytes.NewReader(body))
+		defer close(unlocked)
+		req, _ := http.NewRequest("POST", "http://"+srv.addr+"/api/v1/sessions/"+room+"/bids/mine/unlock", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tok)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
 		}
 	}()
-	time.Sleep(150 * time.Millisecond) // mid-decryption
+	// Kill the server as soon as it writes the first plaintext: mid-decryption.
+	var written int64
+	waitFor(t, "the decryption to begin", 2*time.Minute, func() bool {
+		select {
+		case <-unlocked:
+			t.Fatalf("the unlock ended before its plaintext was seen being written")
+		default:
+		}
+		written = uploadedSoFar(dir, "plaintext/"+room+"/a")
+		return written > 0
+	})
 	srv.kill9()
+	<-unlocked
+	t.Logf("killed with %d of %d plaintext bytes written", written, size)
 	srv.start()
 
-	res := srv.post("/api/v1/sessions/dec/bids/mine/unlock", map[string]string{"encrypted_key": encryptedKey()}, tok)
+	res := srv.post("/api/v1/sessions/"+room+"/bids/mine/unlock", map[string]string{"encrypted_key": encryptedKey()}, tok)
 	if res["opened"] != true || res["sheet"].(map[string]any)["price"] != "123.45" {
 		t.Fatalf("unlock after restart: %v", res)
 	}
+	if res["duplicate"] == true {
+		t.Fatalf("the unlock before the kill was recorded: the kill did not land mid-decryption")
+	}
 	// Exactly one bid_opened in the log, whatever the kill interrupted.
-	w, err := dialWS(t, srv.addr, "dec", srv.token("dec", rooms.RoleSupervisor, "s"), new(uint64))
+	head := uint64(srv.get("/api/v1/sessions/"+room, testAdminKey)["seq"].(float64))
+	w, err := dialWS(t, srv.addr, room, srv.token(room, rooms.RoleSupervisor, "s"), new(uint64))
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the log", 10*time.Second, func() bool {
+	waitFor(t, "the log", 30*time.Second, func() bool {
 		_, evs, _, _ := w.snapshot()
-		for _, e := range evs {
-			if e.Type == rooms.EvBidOpened {
-				return true
-			}
-		}
-		return false
+		return len(evs) > 0 && evs[len(evs)-1].Seq >= head
 	})
-	time.Sleep(200 * time.Millisecond)
-	_, evs, _, _ := w.snapshot()
+	_, evs, _, errs := w.snapshot()
+	for _, e := range errs {
+		t.Errorf("supervisor: %s", e)
+	}
 	n := 0
 	for _, e := range evs {
 		if e.Type == rooms.EvBidOpened {
@@ -697,6 +757,85 @@ func TestKill9DuringDecryption(t *testing.T) {
 	if err := rooms.VerifyChain(0, "", evs); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// submitInTime seals a bid of size zero bytes for bidder a of room, then
+// creates the session with its deadline margin from now, or as long from
+// now as sealing took if that is longer, and uploads the bid. It returns
+// the bidder's token, the margin, and whether the bid was in before the
+// deadline.
+func submitInTime(t *testing.T, srv *server, room string, key *decrypt.PrivateKey, pub []byte, size int64, margin time.Duration) (string, time.Duration, bool) {
+	t.Helper()
+	var sealed bytes.Buffer
+	start := time.Now()
+	if _, err := decrypt.Seal(&sealed, io.LimitReader(zeroReader{}, size), decrypt.SealOptions{
+		SessionID: room, BidderID: "a", Size: size, Signer: key, Sheet: decrypt.Sheet{Price: "123.45"}}); err != nil {
+		t.Fatal(err)
+	}
+	margin = max(margin, time.Since(start).Round(time.Second))
+	srv.post("/api/v1/sessions", map[string]any{
+		"id": room, "title": "解密测试", "category": "construction", "deadline": time.Now().Add(margin), "check_in_at": time.Now(), "proceed_below_min": true,
+		"bidders": []map[string]string{{"id": "a", "name": "甲公司", "public_key": string(pub)}},
+	}, testAdminKey)
+	tok := srv.token(room, rooms.RoleBidder, "a")
+	// send makes one request of the upload; late reports that it was
+	// refused because the deadline passed. Any other refusal fails t.
+	send := func(what, method, path string, body []byte, header ...string) (raw []byte, late bool) {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://"+srv.addr+"/api/v1/sessions/"+room+"/bids/uploads"+path, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		defer resp.Body.Close()
+		raw, _ = io.ReadAll(resp.Body)
+		switch {
+		case resp.StatusCode == http.StatusConflict && strings.Contains(string(raw), `"wrong_state"`):
+			return raw, true
+		case resp.StatusCode >= 300:
+			t.Fatalf("%s: %d %s", what, resp.StatusCode, raw)
+		}
+		return raw, false
+	}
+	raw, late := send("create the upload", "POST", "", fmt.Appendf(nil, `{"size": %d}`, sealed.Len()), "Content-Type", "application/json")
+	if late {
+		return tok, margin, false
+	}
+	var created struct {
+		UploadID string `json:"upload_id"`
+	}
+	if err := json.Unmarshal(raw, &created); err != nil || created.UploadID == "" {
+		t.Fatalf("create the upload: %s", raw)
+	}
+	if _, late := send("upload", "PATCH", "/"+created.UploadID, sealed.Bytes(), "Upload-Offset", "0"); late {
+		return tok, margin, false
+	}
+	if _, late := send("complete the upload", "POST", "/"+created.UploadID+"/complete", nil); late {
+		return tok, margin, false
+	}
+	return tok, margin, true
+}
+
+// uploadedSoFar returns how many bytes the server's blob store in dataDir
+// holds of the upload in progress made for owner, or 0 if there is none.
+// It reads the store's layout: uploads/<id> beside uploads/<id>.max,
+// whose second line is the owner.
+func uploadedSoFar(dataDir, owner string) int64 {
+	metas, _ := filepath.Glob(filepath.Join(dataDir, "blobs", "uploads", "*.max"))
+	for _, m := range metas {
+		b, err := os.ReadFile(m)
+		if _, o, _ := strings.Cut(string(b), "\n"); err != nil || o != owner {
+			continue
+		}
+		if st, err := os.Stat(strings.TrimSuffix(m, ".max")); err == nil {
+			return st.Size()
+		}
+	}
+	return 0
 }
 
 // TestMetricsListeners checks where /metrics is served: never to anyone on
