@@ -41,6 +41,9 @@ type Deps struct {
 	MaxBidBytes  int64               // largest sealed bid accepted
 	MediaHTTP    http.Handler        // WHIP/WHEP (nil: media off)
 	Media        MediaInfo           // the SFU's roster and stats (nil: media off)
+	// AdvanceClock moves the server's clock forward and returns the new
+	// time (testing.movable_clock); nil on every real server.
+	AdvanceClock func(d time.Duration) time.Time
 }
 
 // Demo describes the demo session and hands out its tokens and its
@@ -116,6 +119,7 @@ func NewRouter(d Deps) *gin.Engine {
 	v1.GET("/sessions/:id/results/:evaluation/ratings", a.hostRatings)
 	v1.POST("/sessions/:id/results/:evaluation/ratings", a.rateAsHost)
 	v1.GET("/demo", a.demo)
+	v1.POST("/testing/clock", a.admin, a.advanceClock)
 	v1.GET("/demo/keys/:sub", a.demoKey)
 	v1.GET("/platform-key", a.platformKey)
 	v1.POST("/sessions/:id/bids/uploads", a.createUpload)

@@ -64,6 +64,7 @@ type Config struct {
 	Media     Media     `yaml:"media"`
 	Bond      Bond      `yaml:"bond"`
 	Demo      Demo      `yaml:"demo"`
+	Testing   Testing   `yaml:"testing"`
 	Log       Log       `yaml:"log"`
 
 	// demoSet records that demo.enabled was given in the file or the environment; see DemoExplicit.
@@ -160,6 +161,13 @@ type Demo struct {
 	// Enabled defaults to true; the demo runs with the embedded store, and with redis only when
 	// demo.enabled is set explicitly. Use Config.DemoActive for the decision.
 	Enabled bool `yaml:"enabled"`
+}
+
+// Testing holds switches for end-to-end tests only; never set them in production.
+type Testing struct {
+	// MovableClock lets the admin move the server's clock forward (POST /api/v1/testing/clock), so
+	// a test can pass a deadline or a 3-day publicity; default false; embedded store only.
+	MovableClock bool `yaml:"movable_clock"`
 }
 
 // Log configures logging.
@@ -643,6 +651,9 @@ func (c Config) Validate() error {
 		}
 	default:
 		p.add("store.backend", "must be %q or %q, got %q", BackendEmbedded, BackendRedis, c.Store.Backend)
+	}
+	if c.Testing.MovableClock && c.Store.Backend != BackendEmbedded {
+		p.add("testing.movable_clock", "works with the embedded store only: instances sharing a store must share one clock")
 	}
 
 	if n := len(c.Auth.TokenSecret); n > 0 && n < MinTokenSecretBytes {

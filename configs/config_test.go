@@ -421,6 +421,7 @@ func TestValidate(t *testing.T) {
 		{"redis url unparseable", func(c *Config) { c.Store.Backend = BackendRedis; c.Store.RedisURL = "redis://%zz" }, []string{"store.redis_url", "not a valid URL"}},
 		{"redis url ignored when embedded", func(c *Config) { c.Store.RedisURL = "" }, nil},
 		{"redis prefix empty", func(c *Config) { c.Store.Backend = BackendRedis; c.Store.RedisPrefix = "" }, []string{"store.redis_prefix"}},
+		{"movable clock with redis", func(c *Config) { c.Store.Backend = BackendRedis; c.Testing.MovableClock = true }, []string{"testing.movable_clock"}},
 		{"token ttl zero", func(c *Config) { c.Auth.TokenTTL = 0 }, []string{"auth.token_ttl"}},
 		{"token ttl too long", func(c *Config) { c.Auth.TokenTTL = 721 * time.Hour }, []string{"auth.token_ttl"}},
 		{"token ttl max", func(c *Config) { c.Auth.TokenTTL = 720 * time.Hour }, nil},

@@ -176,7 +176,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	svc := rooms.NewService(log, nil)
+	var clock *movableClock
+	var advance func(time.Duration) time.Time
+	var now func() time.Time
+	if cfg.Testing.MovableClock {
+		clock = &movableClock{}
+		now, advance = clock.now, clock.advance
+		logger.Warn("testing.movable_clock is on: the admin can move this server's clock forward; never use it in production")
+	}
+	svc := rooms.NewService(log, now)
 	ws := signaling.New(svc, issuer, signaling.Config{
 		MaxMessageBytes: cfg.Signaling.MaxMessageBytes, SendQueue: cfg.Signaling.SendQueue,
 		PingInterval: cfg.Signaling.PingInterval, PongTimeout: cfg.Signaling.PongTimeout,
@@ -213,7 +221,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Ready: func(ctx context.Context) error { _, err := log.Rooms(ctx); return err },
 		Demo:  demo.get, Logger: logger,
 		Blobs: blobStore, Platform: platformKey, MaxBidBytes: cfg.Bids.MaxBytes,
-		MediaHTTP: mediaHTTP, Media: mediaInfo,
+		MediaHTTP: mediaHTTP, Media: mediaInfo, AdvanceClock: advance,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
@@ -475,4 +483,24 @@ func listenMetrics(addr string, h http.Handler) (*http.Server, net.Listener, err
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
 	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln, nil
+}
+
+// movableClock is the wall clock plus an offset that only grows: the
+// server's clock with testing.movable_clock, for end-to-end tests.
+type movableClock struct {
+	mu     sync.Mutex // guards offset
+	offset time.Duration
+}
+
+func (c *movableClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *movableClock) advance(d time.Duration) time.Time {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
+	return c.now()
 }
