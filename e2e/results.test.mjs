@@ -5,7 +5,11 @@
 // answer typed there reaches the committee. After the report, the platform's signature and the
 // candidates' publicity, bidder-a's page shows the candidates and raises
 // an objection, which the admin answers; the opening's host rates the
-// committee's conduct from their page. Screenshots go to
+// committee's conduct from their page. The server's clock is moved past
+// the publicity: the notices are issued at one moment and every bidder's
+// page shows its own (the award to the first candidate, a result notice to
+// the others), which `bidroom verify --notice` accepts, as `bidroom verify
+// --report` accepts the room's log. Screenshots go to
 // e2e/artifacts/results-*.png.
 
 import assert from 'node:assert/strict';
@@ -16,9 +20,10 @@ import { chromium } from 'playwright-core';
 
 import { byId, CHROMIUM, DESKTOP, eventually, LAUNCH_ARGS, PHONE, newPage } from './lib/browser.mjs';
 import { demoEvaluation } from './lib/demoeval.mjs';
-import { artifacts, openingHarness } from './lib/opening.mjs';
+import { artifacts, openingHarness, run } from './lib/opening.mjs';
 
-const h = openingHarness('results', { bidtool: false });
+// The server's clock moves (testing.movable_clock): the 3-day publicity passes in the test.
+const h = openingHarness('results', { bidtool: false, env: { BIDROOM_TESTING_MOVABLE_CLOCK: 'true' } });
 
 describe('the bidder answers clarifications and sees the publicity in Chromium', () => {
   let browser;
@@ -147,5 +152,34 @@ describe('the bidder answers clarifications and sees the publicity in Chromium',
     assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px at phone width`);
     await p.page.screenshot({ path: path.join(artifacts, 'results-publicity-en-390x844.png'), fullPage: true });
     assert.deepEqual(b.errors, []);
+
+    // Before the publicity ends no notice can be issued.
+    const early = await fetch(`${h.server.base}/api/v1/evaluations/${room}/notices`, { method: 'POST', headers: { Authorization: `Bearer ${h.adminKey}` } });
+    assert.equal(early.status, 409);
+    // Three days later the scheduler closes the publicity; the notices go out at one moment.
+    await h.advanceClock('72h1m');
+    await ev.waitFor('the publicity closed', (st) => st.phase === 'closed_publicity');
+    const issued = await h.api('POST', `/api/v1/evaluations/${room}/notices`);
+    assert.equal(issued.notices.length, 3);
+    const winner = pub.publicity?.candidates?.[0]?.bidder ?? pub.candidates[0].bidder;
+    for (const sub of ['bidder-a', 'bidder-b', 'bidder-c']) {
+      const pg = await bidderPage(sub);
+      await byId(pg.page, 'notice').waitFor();
+      const kind = await byId(pg.page, 'notice').getAttribute('data-kind');
+      assert.equal(kind, sub === winner ? 'award' : 'result', `${sub}'s notice`);
+      assert.match(await byId(pg.page, 'notice-text').textContent(), /中标价/);
+      if (sub === 'bidder-a') await pg.page.screenshot({ path: path.join(artifacts, 'results-notice-zh-1366x768.png'), fullPage: true });
+      // The saved notice verifies offline against the server's platform key.
+      const [download] = await Promise.all([pg.page.waitForEvent('download'), byId(pg.page, 'notice-save').click()]);
+      const file = path.join(h.tmp, `${sub}-notice.json`);
+      await download.saveAs(file);
+      const { stdout } = await run(h.server.bin, ['verify', '--notice', file, '--server', h.server.base]);
+      assert.match(stdout, /核验通过 \/ OK/, `${sub}'s notice: ${stdout}`);
+      assert.deepEqual(pg.errors, []);
+      await pg.page.close();
+    }
+    const { stdout: report } = await run(h.server.bin, ['verify', '--report', '--server', h.server.base, '--session', room, '--token', ev.person('supervisor').token]);
+    assert.match(report, /核验通过 \/ OK/);
+    assert.match(report, /award and result notices/);
   });
 });

@@ -20,9 +20,9 @@ export const artifacts = path.join(path.dirname(fileURLToPath(import.meta.url)),
 /**
  * openingHarness returns the shared fixture of a test file; call setUp in
  * before() and tearDown in after(). Its fields (server, tmp, adminKey) are
- * set by setUp. With { bidtool: false } no bidtool is built.
+ * set by setUp. With { bidtool: false } no bidtool is built; env adds BIDROOM_* settings.
  */
-export function openingHarness(name, { bidtool = true } = {}) {
+export function openingHarness(name, { bidtool = true, env = {} } = {}) {
   const h = {
     server: null,
     tmp: '',
@@ -38,7 +38,7 @@ export function openingHarness(name, { bidtool = true } = {}) {
           throw new Error(`go build ./cmd/bidtool failed:\n${err.stderr || err.message}`);
         });
       try {
-        h.server = await start();
+        h.server = await start({ env });
       } finally {
         await built.catch(() => {}); // never leave the build running behind a failed start
       }
@@ -89,6 +89,11 @@ export function openingHarness(name, { bidtool = true } = {}) {
         .catch((err) => {
           throw new Error(`bidroom verify ${room} failed:\n${err.stdout}\n${err.stderr}`);
         });
+    },
+
+    /** advanceClock moves a movable server clock (BIDROOM_TESTING_MOVABLE_CLOCK) forward by a Go duration. */
+    async advanceClock(d) {
+      return h.api('POST', '/api/v1/testing/clock', { advance: d });
     },
 
     /** sm2 signs text with OpenSSL (SM3, the default user id) and returns the base64 DER signature. */

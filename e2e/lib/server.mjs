@@ -42,9 +42,10 @@ export async function build(dir) {
 /**
  * start builds and starts the server. It resolves once /healthz answers, to
  * {base, bin (the built bidroom), dataDir, logs(), stop()}; stop() always kills the process and removes the
- * temporary directory, and may be called more than once.
+ * temporary directory, and may be called more than once. env adds BIDROOM_* settings (e.g.
+ * BIDROOM_TESTING_MOVABLE_CLOCK: 'true').
  */
-export async function start() {
+export async function start({ env: extra = {} } = {}) {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'bidroom-e2e-'));
   let child = null;
   let out = '';
@@ -78,6 +79,7 @@ export async function start() {
     env.BIDROOM_DATA_DIR = dataDir;
     env.BIDROOM_SERVER_LISTEN = `127.0.0.1:${port}`;
     env.BIDROOM_MEDIA_UDP_LISTEN = env.BIDROOM_MEDIA_UDP_LISTEN || "127.0.0.1:0";
+    Object.assign(env, extra);
     child = spawn(bin, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (b) => (out += b));
     child.stderr.on('data', (b) => (out += b));
