@@ -148,10 +148,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // held says the run did everything the day needs: every bid unlocked,
 // read out to everyone and confirmed, nothing lost, nothing failed.
-func held(r Result) bool {
-	return len(r.Failures) == 0 && r.Unlocked == r.Bidders && r.Confirmed == r.Bidders &&
-		r.UnlockFails == 0 && r.ConfirmFails == 0 && r.SignInFails == 0 && r.Lost == 0
-}
+func held(r Result) bool { return r.Held() }
 
 func printReport(w io.Writer, rep Report) {
 	r := rep.Result

@@ -11,17 +11,25 @@ import (
 	"time"
 )
 
-// REST talks to the server's admin API with the admin key.
+// REST talks to the server's API with the admin key (or, from As, a token).
 type REST struct {
-	base     string
-	adminKey string
-	http     *http.Client
+	base   string
+	bearer string // the admin key, or a token
+	http   *http.Client
 }
 
 // NewREST returns a client of s's admin API.
 func NewREST(s *Server) *REST {
 	tr := &http.Transport{MaxIdleConnsPerHost: 16, MaxConnsPerHost: 16}
-	return &REST{base: s.Base, adminKey: s.AdminKey, http: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
+	return &REST{base: s.Base, bearer: s.AdminKey, http: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
+}
+
+// As is a client of the same server, sharing r's connections, that
+// authenticates with token instead of the admin key.
+func (r *REST) As(token string) *REST {
+	c := *r
+	c.bearer = token
+	return &c
 }
 
 // Close drops idle connections.
@@ -41,7 +49,7 @@ func (r *REST) Call(ctx context.Context, method, path string, body, out any) err
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+r.adminKey)
+	req.Header.Set("Authorization", "Bearer "+r.bearer)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := r.http.Do(req)
 	if err != nil {

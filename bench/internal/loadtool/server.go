@@ -1,7 +1,10 @@
-// Package loadtool is what the load tools (wsload, mediaload) share: a
-// `bidroom serve` child and the readers of what they measure of it (/proc
-// CPU and memory, /metrics), the admin REST client, and the machine facts
-// and process limits their reports start with.
+// Package loadtool is what the load tools (wsload, mediaload, openload,
+// evalload) share: a `bidroom serve` child and the readers of what they
+// measure of it (/proc CPU and memory, /metrics), the REST client, a
+// websocket participant that checks its stream (Watcher), one opening run
+// end to end (RunOpening: what openload measures and evalload starts
+// from), latency summaries and CPU marks, and the machine facts and
+// process limits their reports start with. It holds no tool's report.
 package loadtool
 
 import (
