@@ -15,9 +15,10 @@ lint:
 	go vet ./...
 	go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-bench: ## websocket fan-out load run and the Go benchmarks (see docs/BENCHMARKS.md)
+bench: ## websocket fan-out and evaluation-room load runs and the Go benchmarks (see docs/BENCHMARKS.md)
 	go test -run XXX -bench . -benchtime 2s ./decrypt ./store/...
 	go run ./bench/wsload -n 1000,2000,5000,8000,10000 -keep-going
+	go run ./bench/evalload -members 7 -bids 20 -supervisors 50 -rounds 40
 
 fuzz: ## a short run of every fuzz target
 	go test ./rooms -run XXX -fuzz FuzzDecodeEvent -fuzztime 30s
