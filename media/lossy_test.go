@@ -60,7 +60,7 @@ func TestNackRepairsViewerLoss(t *testing.T) {
 	startPublisher(t, s, opening, "main", 30)
 	lf := &lossyFactory{every: 20, seen: make(map[uint16]bool)}
 	v := startViewer(t, s, opening, "main", lf)
-	waitFor(t, 15*time.Second, "90 frames", func() bool { _, f, _, _ := v.snapshot(); return f >= 90 })
+	waitFor(t, 45*time.Second, "90 frames", func() bool { _, f, _, _ := v.snapshot(); return f >= 90 })
 	time.Sleep(300 * time.Millisecond) // the last repairs in flight
 	v.mu.Lock()
 	first, last := v.timestamps[0], v.lastSeq
