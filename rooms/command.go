@@ -82,7 +82,7 @@ var serverCommands = map[string]bool{
 	CmdRecordConfirmation: true, CmdRecordBonds: true, CmdRecordOpeningRec: true,
 	CmdFormCommittee: true, CmdDrawExperts: true, CmdRecordReportSignature: true, CmdRecordClarification: true,
 	CmdRecordResultObjection: true, CmdRecordNotices: true, CmdRecordHostRating: true, CmdRecordSanctions: true,
-	CmdLinkEvaluation: true,
+	CmdLinkEvaluation: true, CmdRegisterAuctionBidder: true, CmdRecordDeposit: true, CmdRecordConfirmationLetter: true,
 }
 
 // CheckClientCommand refuses the command types a client may not send as a

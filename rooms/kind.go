@@ -48,6 +48,9 @@ type Kind struct {
 	CreateCommand string                  // the command that creates a room of this kind
 	CreateEvent   string                  // the first event of every room of this kind
 	New           func(room string) State // the empty state
+	// HiddenActors are event types whose actor only staff see: other
+	// viewers receive them with the actor's subject left out (PublicActor).
+	HiddenActors []string
 }
 
 // kinds are the room kinds, in the order they were added. A new kind is a
@@ -57,6 +60,29 @@ var kinds = []Kind{
 	{Name: KindOpening, CreateCommand: CmdCreateSession, CreateEvent: EvSessionCreated, New: func(room string) State { return NewOpening(room) }},
 	{Name: KindPool, CreateCommand: CmdCreatePool, CreateEvent: EvPoolCreated, New: func(room string) State { return NewPool(room) }},
 	{Name: KindEvaluation, CreateCommand: CmdCreateEvaluation, CreateEvent: EvEvaluationCreated, New: func(room string) State { return NewEvaluation(room) }},
+	{Name: KindAuction, CreateCommand: CmdCreateAuction, CreateEvent: EvAuctionCreated, New: func(room string) State { return NewAuction(room) },
+		HiddenActors: []string{EvBidPlaced}}, // bids are anonymous: a bidder is known by number only
+}
+
+// hiddenActors are the HiddenActors of every kind.
+var hiddenActors = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range kinds {
+		for _, t := range k.HiddenActors {
+			m[t] = true
+		}
+	}
+	return m
+}()
+
+// PublicActor is an event's actor as viewers other than staff receive it:
+// for the event types a kind hides the actor of, the role without the
+// subject; for every other event, the actor.
+func PublicActor(e *Event) Actor {
+	if hiddenActors[e.Type] {
+		return Actor{Role: e.Actor.Role}
+	}
+	return e.Actor
 }
 
 // Kinds lists the names of the registered room kinds.

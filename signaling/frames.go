@@ -115,7 +115,8 @@ type timeFrame struct {
 }
 
 // publicEvent is an event as non-staff see it: no sequence numbers or
-// hashes, which would reveal how many events they cannot see.
+// hashes, which would reveal how many events they cannot see, and the
+// actor as rooms.PublicActor gives it (an auction's bids name nobody).
 type publicEvent struct {
 	Type  string          `json:"type"`
 	Time  time.Time       `json:"time"`
@@ -163,7 +164,7 @@ func encodeEvent(e *rooms.Event) (encodedEvent, error) {
 	if err != nil {
 		return encodedEvent{}, err
 	}
-	pub, err := json.Marshal(publicEvent{Type: e.Type, Time: e.Time, Actor: e.Actor, Data: rooms.PublicData(e)})
+	pub, err := json.Marshal(publicEvent{Type: e.Type, Time: e.Time, Actor: rooms.PublicActor(e), Data: rooms.PublicData(e)})
 	if err != nil {
 		return encodedEvent{}, err
 	}

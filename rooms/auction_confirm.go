@@ -1,0 +1,196 @@
+package rooms
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/tjfoc/gmsm/sm3"
+
+	"github.com/bidroom/bidroom/decrypt"
+)
+
+// The confirmation letter (成交确认书) of a sold auction: a canonical JSON
+// document the room builds from its own state — lot, title, seller, the
+// winner's number and name, the price, when the auction ended, and the
+// auction_ended event it rests on — which the server signs with the
+// platform's key and records once (record_confirmation_letter). The room
+// refuses any text but the one it builds, as the evaluation does with its
+// notices; VerifyConfirmation checks a log's letter offline.
+
+// AuctionLetterVersion names the letter's format.
+const AuctionLetterVersion = "bidroom-auction-confirmation-v1"
+
+// AuctionLetter is the 成交确认书. Its JSON encoding (Go's, fields in this
+// order) is the text the platform signs.
+type AuctionLetter struct {
+	Version    string    `json:"version"` // AuctionLetterVersion
+	Auction    string    `json:"auction"` // the room
+	Lot        string    `json:"lot"`
+	Title      string    `json:"title"`
+	Category   string    `json:"category"`
+	Seller     string    `json:"seller"`
+	Number     string    `json:"number"` // the winner's 竞买号
+	Winner     string    `json:"winner"` // the winner's bidder id
+	WinnerName string    `json:"winner_name"`
+	Price      string    `json:"price"` // 成交价, yuan
+	EndedAt    time.Time `json:"ended_at"`
+	LogSeq     uint64    `json:"log_seq"`  // the auction_ended event
+	LogHead    string    `json:"log_head"` // its hash
+}
+
+// ConfirmationIssued is the data of record_confirmation_letter and
+// confirmation_issued: the letter's exact JSON, its SM3 digest, and the
+// platform's SM2 signature over AuctionLetterMessage of it.
+type ConfirmationIssued struct {
+	JSON      string `json:"json"`
+	Digest    string `json:"digest"`    // SM3 of JSON, hex
+	Signature string `json:"signature"` // SM2, base64 DER
+	KeyID     string `json:"key_id"`    // the platform key's id, hex
+}
+
+// AuctionLetterMessage is what the platform signs for the letter of
+// auction room.
+func AuctionLetterMessage(room, letterJSON string) []byte {
+	return []byte("bidroom-auction-confirmation-platform-v1\n" + room + "\n" + letterJSON)
+}
+
+// ConfirmationLetter returns the canonical JSON of the auction's
+// confirmation letter, or a *Refusal when it has none to give (not ended,
+// or unsold).
+func (a *Auction) ConfirmationLetter() (string, error) {
+	if a.Phase != AuctionEnded || a.Result == nil || a.Result.Result != AuctionSold {
+		return "", refuse(CodeWrongState, "auction %s has no sale to confirm (it is %s)", a.Room, a.Phase)
+	}
+	id := a.byNumber[a.Result.Number]
+	b := a.bidders[id]
+	if b == nil {
+		return "", refuse(CodeWrongState, "no bidder has the winning number %s", a.Result.Number)
+	}
+	c := AuctionLetter{Version: AuctionLetterVersion, Auction: a.Room, Lot: a.Spec.Lot, Title: a.Spec.Title, Category: a.Spec.Category,
+		Seller: a.Spec.Seller, Number: b.Number, Winner: id, WinnerName: b.Name, Price: a.Result.Price,
+		EndedAt: a.Result.EndedAt, LogSeq: a.ended.seq, LogHead: a.ended.hash}
+	text, err := json.Marshal(c)
+	if err != nil {
+		return "", fmt.Errorf("encode the confirmation letter: %w", err)
+	}
+	return string(text), nil
+}
+
+func (a *Auction) recordConfirmation(actor Actor, cmd Command) ([]Draft, error) {
+	if err := requireRole(actor, "record the confirmation letter", RoleSystem); err != nil {
+		return nil, err
+	}
+	if a.Confirmation != nil {
+		return nil, refuse(CodeWrongState, "the confirmation letter of %s was issued already", a.Room)
+	}
+	want, err := a.ConfirmationLetter()
+	if err != nil {
+		return nil, err
+	}
+	var in ConfirmationIssued
+	if err := decodeData(cmd.Data, &in); err != nil {
+		return nil, err
+	}
+	if in.JSON != want {
+		return nil, refuse(CodeInvalid, "the letter is not the one the auction gives")
+	}
+	if in.Digest != hex.EncodeToString(sm3.Sm3Sum([]byte(in.JSON))) {
+		return nil, refuse(CodeInvalid, "digest must be the SM3 of the letter, hex")
+	}
+	if sig, err := base64.StdEncoding.DecodeString(in.Signature); err != nil || len(sig) == 0 || len(sig) > 256 {
+		return nil, refuse(CodeInvalid, "signature must be a base64 DER SM2 signature")
+	}
+	if kid, err := hex.DecodeString(in.KeyID); err != nil || len(kid) != 32 {
+		return nil, refuse(CodeInvalid, "key_id must be the platform key's id (64 hex digits)")
+	}
+	winner := a.byNumber[a.Result.Number]
+	return []Draft{{Type: EvConfirmationIssued, Vis: Staff(winner), Data: in}}, nil
+}
+
+// VerifyConfirmation checks an auction's confirmation letter offline from
+// the room's whole log and the platform's public key: the chain; that the
+// log, folded again, gives the same letter; its digest; the platform's
+// signature. It returns the checks passed, in words, or the first that
+// failed.
+func VerifyConfirmation(events []Event, platform *decrypt.PublicKey) ([]string, error) {
+	var done []string
+	if len(events) == 0 {
+		return nil, fmt.Errorf("the log is empty")
+	}
+	if err := VerifyChain(0, "", events); err != nil {
+		return nil, fmt.Errorf("the log's hash chain: %w", err)
+	}
+	done = append(done, fmt.Sprintf("hash chain of %d events unbroken (哈希链完整)", len(events)))
+	st, err := NewState(events[0].Room, events)
+	if err != nil {
+		return done, fmt.Errorf("fold the log: %w", err)
+	}
+	a, ok := st.(*Auction)
+	if !ok || a.Confirmation == nil {
+		return done, fmt.Errorf("the log holds no issued confirmation letter of an auction")
+	}
+	c := a.Confirmation
+	want, err := a.ConfirmationLetter()
+	if err != nil {
+		return done, err
+	}
+	if c.JSON != want {
+		return done, fmt.Errorf("the letter recorded is not the one the log gives")
+	}
+	var letter AuctionLetter
+	dec := json.NewDecoder(bytes.NewReader([]byte(c.JSON)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&letter); err != nil {
+		return done, fmt.Errorf("the letter is not a confirmation letter's JSON: %w", err)
+	}
+	done = append(done, fmt.Sprintf("the log gives the same letter: lot %s sold to %s %s (竞买号 %s) at %s yuan (确认书与日志一致)",
+		letter.Lot, letter.Winner, letter.WinnerName, letter.Number, letter.Price))
+	if got := hex.EncodeToString(sm3.Sm3Sum([]byte(c.JSON))); got != c.Digest {
+		return done, fmt.Errorf("the letter's SM3 is %s, not the digest recorded (%s)", got, c.Digest)
+	}
+	done = append(done, "SM3 digest "+c.Digest+" matches (摘要一致)")
+	sig, err := base64.StdEncoding.DecodeString(c.Signature)
+	if err != nil || platform.Verify(AuctionLetterMessage(a.Room, c.JSON), sig) != nil {
+		return done, fmt.Errorf("the platform's signature does not verify with the given key")
+	}
+	id := platform.ID()
+	done = append(done, "platform signature verified, key "+hex.EncodeToString(id[:])+" (平台签名有效)")
+	return done, nil
+}
+
+// auction returns the room as an auction, with r.mu held.
+func (s *Service) auction(ctx context.Context, roomID string) (*room, *Auction, error) {
+	r, err := s.current(ctx, roomID)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, ok := r.state.(*Auction)
+	if !ok {
+		r.mu.Unlock()
+		return nil, nil, refuse(CodeNotFound, "auction %s does not exist", roomID)
+	}
+	return r, a, nil
+}
+
+// ConfirmationToSign returns the auction's issued confirmation letter, if
+// there is one, or else the letter's JSON for the server to sign (over
+// AuctionLetterMessage) and record with record_confirmation_letter; a
+// *Refusal before a sale.
+func (s *Service) ConfirmationToSign(ctx context.Context, auctionRoom string) (*ConfirmationIssued, string, error) {
+	r, a, err := s.auction(ctx, auctionRoom)
+	if err != nil {
+		return nil, "", err
+	}
+	defer r.mu.Unlock()
+	if c := a.Confirmation; c != nil {
+		cp := *c
+		return &cp, "", nil
+	}
+	letter, err := a.ConfirmationLetter()
+	return nil, letter, err
+}
