@@ -636,3 +636,47 @@ func TestAuctionAdmits(t *testing.T) {
 		t.Fatalf("an expert's snapshot: %v", err)
 	}
 }
+
+// TestAuctionSchedulerRunsTheTimers: the scheduler opens and closes the
+// listing and ends the timed bidding at their times, never before.
+func TestAuctionSchedulerRunsTheTimers(t *testing.T) {
+	w := newAuction(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rooms.NewScheduler(w.svc, discard()).Run(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor := func(phase rooms.AuctionPhase) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for w.view(admin).Phase != phase {
+			if time.Now().After(deadline) {
+				t.Fatalf("phase %s, want %s", w.view(admin).Phase, phase)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	w.at(listingStart.Add(-time.Millisecond))
+	time.Sleep(50 * time.Millisecond)
+	if p := w.view(admin).Phase; p != rooms.AuctionAnnounced {
+		t.Fatalf("phase %s before listing_start", p)
+	}
+	w.at(listingStart)
+	waitFor(rooms.AuctionListing)
+	w.mustBid(alpha, "10000000")
+	w.mustBid(beta, "12400000")
+	w.at(listingEnd)
+	waitFor(rooms.AuctionTimed)
+	w.at(listingEnd.Add(5*time.Minute - time.Millisecond))
+	time.Sleep(50 * time.Millisecond)
+	if p := w.view(admin).Phase; p != rooms.AuctionTimed {
+		t.Fatalf("phase %s before the countdown's end", p)
+	}
+	w.at(listingEnd.Add(5 * time.Minute))
+	waitFor(rooms.AuctionEnded)
+	if r := w.result(); r.Result != rooms.AuctionSold || r.Number != beta.number {
+		t.Fatalf("result %+v", r)
+	}
+}
