@@ -140,7 +140,7 @@ func (w *auctionWorld) view(a rooms.Actor) rooms.AuctionView {
 	if err != nil {
 		w.t.Fatalf("snapshot for %s %s: %v", a.Role, a.Sub, err)
 	}
-	v, ok := s.View.(rooms.AuctionView)
+	v, ok := s.Auction()
 	if !ok || s.Kind != rooms.KindAuction {
 		w.t.Fatalf("snapshot of kind %s is a %T", s.Kind, s.View)
 	}

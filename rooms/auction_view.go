@@ -115,3 +115,10 @@ func (a *Auction) View(viewer Actor) any {
 	}
 	return out
 }
+
+// Auction returns the snapshot's view of an auction room, and false for a
+// room of another kind.
+func (s Snapshot) Auction() (AuctionView, bool) {
+	v, ok := s.View.(AuctionView)
+	return v, ok
+}
