@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/bidroom/bidroom/auth"
+	"github.com/bidroom/bidroom/bond"
 	"github.com/bidroom/bidroom/decrypt"
 	"github.com/bidroom/bidroom/rooms"
 	"github.com/bidroom/bidroom/store/blobs"
@@ -44,6 +45,9 @@ type Deps struct {
 	// AdvanceClock moves the server's clock forward and returns the new
 	// time (testing.movable_clock); nil on every real server.
 	AdvanceClock func(d time.Duration) time.Time
+	// Bonds is the center's bond system, asked for auction deposits; nil
+	// when none is configured (the admin enters them by hand).
+	Bonds bond.Checker
 }
 
 // Demo describes the demo session and hands out its tokens and its
@@ -52,6 +56,7 @@ type Demo struct {
 	Room       string            `json:"room"`
 	People     []DemoToken       `json:"people"`
 	Evaluation *DemoEvaluation   `json:"evaluation,omitempty"`
+	Auction    *DemoAuction      `json:"auction,omitempty"`
 	Keys       map[string][]byte `json:"-"` // bidder or expert sub → private key PEM, served by GET /api/v1/demo/keys/:sub
 }
 
@@ -118,6 +123,10 @@ func NewRouter(d Deps) *gin.Engine {
 	v1.GET("/sessions/:id/ratings", a.hostRatingsAll)
 	v1.GET("/sessions/:id/results/:evaluation/ratings", a.hostRatings)
 	v1.POST("/sessions/:id/results/:evaluation/ratings", a.rateAsHost)
+	v1.POST("/auctions", a.admin, a.createAuction)
+	v1.POST("/auctions/:id/bidders", a.admin, a.registerAuctionBidder)
+	v1.POST("/auctions/:id/deposits", a.admin, a.recordDeposit)
+	v1.GET("/auctions/:id/ticker", a.auctionTicker)
 	v1.GET("/demo", a.demo)
 	v1.POST("/testing/clock", a.admin, a.advanceClock)
 	v1.GET("/demo/keys/:sub", a.demoKey)

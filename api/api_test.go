@@ -53,7 +53,8 @@ func newEnv(t *testing.T) *env { return newEnvFor(t) }
 // newEnvB is newEnv for benchmarks.
 func newEnvB(b *testing.B) *env { return newEnvFor(b) }
 
-func newEnvFor(tb testing.TB) *env {
+// newEnvFor builds the test server; edits change its dependencies first.
+func newEnvFor(tb testing.TB, edits ...func(*api.Deps)) *env {
 	tb.Helper()
 	dir := tb.TempDir()
 	log, err := embedded.Open(filepath.Join(dir, "events.db"))
@@ -78,13 +79,17 @@ func newEnvFor(tb testing.TB) *env {
 	if e.platform, err = decrypt.GenerateKey(); err != nil {
 		tb.Fatal(err)
 	}
-	r := api.NewRouter(api.Deps{
+	deps := api.Deps{
 		Svc: svc, Issuer: e.issuer, AdminKey: adminKey, TokenTTL: time.Hour, CheckInLead: time.Hour,
 		MaxBodyBytes: 4096, WS: http.NotFoundHandler(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Ready: func(ctx context.Context) error { _, err := log.Rooms(ctx); return err },
 		Blobs: bs, Platform: e.platform, MaxBidBytes: 1 << 30,
 		MediaHTTP: sfu.Handler(api.MediaAuthenticator(e.issuer, svc.AdmitMedia)), Media: sfu,
-	})
+	}
+	for _, edit := range edits {
+		edit(&deps)
+	}
+	r := api.NewRouter(deps)
 	hs := httptest.NewServer(r)
 	tb.Cleanup(hs.Close)
 	e.url = hs.URL

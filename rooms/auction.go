@@ -178,8 +178,17 @@ type Deposit struct {
 	Status     string    `json:"status"`
 	Amount     string    `json:"amount,omitempty"`
 	Reference  string    `json:"reference,omitempty"`
+	Source     string    `json:"source,omitempty"`     // DepositFromBondSystem or DepositByHand
 	RecordedAt time.Time `json:"recorded_at,omitzero"` // the event's time, set by the fold
 }
+
+// Where a deposit's record came from: the center's bond system, or the
+// admin entering the finance department's confirmation by hand when no
+// bond system is configured.
+const (
+	DepositFromBondSystem = "bond_system"
+	DepositByHand         = "admin"
+)
 
 // Qualification is the data of qualify_bidder and bidder_qualified.
 type Qualification struct {
@@ -294,7 +303,9 @@ func (a *Auction) Summary() Summary {
 	return s
 }
 
-// NextTimer: the listing's start and end, then the countdown's end.
+// NextTimer: the listing's start and end, then the countdown's end, then
+// — when sold — the 成交确认书, which the server signs at once (its data
+// comes from the scheduler's Fill, see ConfirmationFill).
 func (a *Auction) NextTimer() (time.Time, string, bool) {
 	switch a.Phase {
 	case AuctionAnnounced:
@@ -303,6 +314,10 @@ func (a *Auction) NextTimer() (time.Time, string, bool) {
 		return a.Spec.ListingEnd, CmdCloseListing, true
 	case AuctionTimed:
 		return a.EndsAt, CmdEndAuction, true
+	case AuctionEnded:
+		if a.Result != nil && a.Result.Result == AuctionSold && a.Confirmation == nil {
+			return a.Result.EndedAt, CmdRecordConfirmationLetter, true
+		}
 	}
 	return time.Time{}, "", false
 }
@@ -758,11 +773,16 @@ func (a *Auction) recordDeposit(actor Actor, cmd Command) ([]Draft, error) {
 	default:
 		return nil, refuse(CodeInvalid, "status must be paid, missing or unknown, got %.40q", d.Status)
 	}
-	if len(d.Reference) > 100 {
-		return nil, refuse(CodeInvalid, "reference must be at most 100 bytes")
+	if err := checkText("reference", d.Reference, 100); d.Reference != "" && err != nil {
+		return nil, err
+	}
+	switch d.Source {
+	case "", DepositFromBondSystem, DepositByHand:
+	default:
+		return nil, refuse(CodeInvalid, "source must be %s or %s, got %.40q", DepositFromBondSystem, DepositByHand, d.Source)
 	}
 	d.RecordedAt = time.Time{}
-	if old := b.Deposit; old != nil && old.Status == d.Status && old.Amount == d.Amount && old.Reference == d.Reference {
+	if old := b.Deposit; old != nil && old.Status == d.Status && old.Amount == d.Amount && old.Reference == d.Reference && old.Source == d.Source {
 		return nil, nil // nothing new
 	}
 	return []Draft{{Type: EvDepositRecorded, Vis: Staff(d.Bidder), Data: d}}, nil

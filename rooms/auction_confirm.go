@@ -194,3 +194,43 @@ func (s *Service) ConfirmationToSign(ctx context.Context, auctionRoom string) (*
 	letter, err := a.ConfirmationLetter()
 	return nil, letter, err
 }
+
+// ConfirmationFill is the scheduler's data for record_confirmation_letter:
+// the letter the room gives, signed with the platform's key. The room
+// takes it only if it is the letter it rebuilds, so a second instance's
+// firing is a harmless refusal.
+func (s *Service) ConfirmationFill(platform *decrypt.PrivateKey) func(ctx context.Context, room string) (json.RawMessage, error) {
+	return func(ctx context.Context, room string) (json.RawMessage, error) {
+		issued, letter, err := s.ConfirmationToSign(ctx, room)
+		if err != nil {
+			return nil, err
+		}
+		if issued != nil {
+			return nil, fmt.Errorf("the confirmation letter of %s was issued already", room)
+		}
+		sig, err := platform.Sign(AuctionLetterMessage(room, letter))
+		if err != nil {
+			return nil, fmt.Errorf("sign the confirmation letter of %s: %w", room, err)
+		}
+		kid := platform.Public().ID()
+		return json.Marshal(ConfirmationIssued{JSON: letter, Digest: hex.EncodeToString(sm3.Sm3Sum([]byte(letter))),
+			Signature: base64.StdEncoding.EncodeToString(sig), KeyID: hex.EncodeToString(kid[:])})
+	}
+}
+
+// PublicAuction is the auction as anyone may see it without a token (the
+// public ticker, 公开竞价信息): the spec without the reserve until the end,
+// the phase, the countdown, the bids by 竞买号 and the result — no names,
+// no bidder ids, no proxies, no letter.
+func (s *Service) PublicAuction(ctx context.Context, auctionRoom string) (AuctionView, error) {
+	r, a, err := s.auction(ctx, auctionRoom)
+	if err != nil {
+		return AuctionView{}, err
+	}
+	defer r.mu.Unlock()
+	if !a.Created() {
+		return AuctionView{}, refuse(CodeNotFound, "auction %s does not exist", auctionRoom)
+	}
+	// A bidder with no id sees only what every bidder sees of the others.
+	return a.View(Actor{Role: RoleBidder}).(AuctionView), nil
+}

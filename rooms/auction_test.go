@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bidroom/bidroom/decrypt"
 	"github.com/bidroom/bidroom/rooms"
 	"github.com/bidroom/bidroom/store/embedded"
 )
@@ -228,8 +229,9 @@ func TestAuctionListingTimedSold(t *testing.T) {
 	// Nothing is taken after the end.
 	w.refused(rooms.CodeWrongState, beta.actor(), rooms.CmdBid, rooms.BidRequest{Amount: "12500000"})
 	w.refused(rooms.CodeWrongState, rooms.SystemActor, rooms.CmdEndAuction, nil)
-	if _, _, ok, _ := w.svc.NextTimer(context.Background(), w.room); ok {
-		t.Fatal("an ended auction still waits for a timer")
+	// What is left is the sale's letter, due at once.
+	if at, typ, ok, _ := w.svc.NextTimer(context.Background(), w.room); !ok || typ != rooms.CmdRecordConfirmationLetter || !at.Equal(ends) {
+		t.Fatalf("after the sale the timer is %s at %v (%v), want the letter at %v", typ, at, ok, ends)
 	}
 }
 
@@ -641,11 +643,19 @@ func TestAuctionAdmits(t *testing.T) {
 // listing and ends the timed bidding at their times, never before.
 func TestAuctionSchedulerRunsTheTimers(t *testing.T) {
 	w := newAuction(t, nil)
+	platform, err := decrypt.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		rooms.NewScheduler(w.svc, discard()).Run(ctx)
+		s := rooms.NewScheduler(w.svc, discard())
+		s.Fill = map[string]func(context.Context, string) (json.RawMessage, error){
+			rooms.CmdRecordConfirmationLetter: w.svc.ConfirmationFill(platform),
+		}
+		s.Run(ctx)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	waitFor := func(phase rooms.AuctionPhase) {
@@ -678,5 +688,49 @@ func TestAuctionSchedulerRunsTheTimers(t *testing.T) {
 	waitFor(rooms.AuctionEnded)
 	if r := w.result(); r.Result != rooms.AuctionSold || r.Number != beta.number {
 		t.Fatalf("result %+v", r)
+	}
+	// The sale's 成交确认书 follows at once, signed by the platform's key.
+	deadline := time.Now().Add(5 * time.Second)
+	for w.view(admin).Confirmation == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("no confirmation letter after the sale")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := rooms.VerifyConfirmation(w.events(), platform.Public()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok, _ := w.svc.NextTimer(ctx, w.room); ok {
+		t.Fatal("a timer is left after the letter")
+	}
+}
+
+// TestAuctionPublicView: what the ticker shows without a token — the bids
+// by number, no names or ids, no proxies, the reserve only after the end.
+func TestAuctionPublicView(t *testing.T) {
+	w := newAuction(t, nil).open()
+	ctx := context.Background()
+	w.mustBid(alpha, "10000000")
+	w.mustBid(beta, "10100000")
+	pub, err := w.svc.PublicAuction(ctx, w.room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := json.Marshal(pub)
+	for _, secret := range []string{alpha.id, alpha.name, beta.id, beta.name, auctionSpec().ReservePrice} {
+		if strings.Contains(string(text), secret) {
+			t.Fatalf("the public view shows %q: %s", secret, text)
+		}
+	}
+	if pub.BidCount != 2 || pub.Highest == nil || pub.Highest.Number != beta.number || pub.You != nil || len(pub.Bidders) != 0 {
+		t.Fatalf("public view %s", text)
+	}
+	w.closeListing()
+	w.at(listingEnd.Add(5*time.Minute)).must(rooms.SystemActor, rooms.CmdEndAuction, nil)
+	if pub, _ = w.svc.PublicAuction(ctx, w.room); pub.Spec.ReservePrice != auctionSpec().ReservePrice || pub.Result == nil {
+		t.Fatalf("after the end: %+v", pub)
+	}
+	if _, err := w.svc.PublicAuction(ctx, "nowhere"); rooms.RefusalCode(err) != rooms.CodeNotFound {
+		t.Fatalf("no such auction: %v", err)
 	}
 }

@@ -30,6 +30,16 @@ func newBondChecker(cfg configs.Config, demoRoom func() string, logger *slog.Log
 	return noBondSystem{demoRoom: demoRoom}, nil
 }
 
+// depositBonds is where the auction's deposits are looked up: the bond
+// system when one is configured, else none — the admin enters them by
+// hand rather than the auction taking noBondSystem's "unknown".
+func depositBonds(cfg configs.Config, bonds bond.Checker) bond.Checker {
+	if cfg.Bond.URL == "" {
+		return nil
+	}
+	return bonds
+}
+
 // noBondSystem answers when no bond system is configured.
 type noBondSystem struct{ demoRoom func() string }
 

@@ -214,6 +214,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	bonds, err := newBondChecker(cfg, func() string {
+		if d := demo.get(); d != nil {
+			return d.Room
+		}
+		return ""
+	}, logger)
+	if err != nil {
+		return fmt.Errorf("bond system (bond.*): %w", err)
+	}
 	router := api.NewRouter(api.Deps{
 		Svc: svc, Issuer: issuer, AdminKey: adminKey, TokenTTL: cfg.Auth.TokenTTL,
 		CheckInLead: cfg.Rooms.CheckInLead, MaxBodyBytes: cfg.Server.MaxBodyBytes,
@@ -222,6 +231,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Demo:  demo.get, Logger: logger,
 		Blobs: blobStore, Platform: platformKey, MaxBidBytes: cfg.Bids.MaxBytes,
 		MediaHTTP: mediaHTTP, Media: mediaInfo, AdvanceClock: advance,
+		Bonds: depositBonds(cfg, bonds),
 	})
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
@@ -235,19 +245,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	bonds, err := newBondChecker(cfg, func() string {
-		if d := demo.get(); d != nil {
-			return d.Room
-		}
-		return ""
-	}, logger)
-	if err != nil {
-		return fmt.Errorf("bond system (bond.*): %w", err)
-	}
 	sched := rooms.NewScheduler(svc, logger)
 	sched.Fill = map[string]func(context.Context, string) (json.RawMessage, error){
 		rooms.CmdRecordBonds:     bondFill(svc, bonds),
 		rooms.CmdRecordSanctions: svc.SanctionsFill(rooms.PoolRoom), // an evaluation's violations and poor ratings, carried to the pool
+		// a sold auction's 成交确认书, signed with the platform's key
+		rooms.CmdRecordConfirmationLetter: svc.ConfirmationFill(platformKey),
 	}
 
 	var wg sync.WaitGroup
@@ -263,6 +266,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		go func() {
 			defer wg.Done()
 			demo.bot.run(runCtx)
+		}()
+	}
+	if demo.auctionBot != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			demo.auctionBot.run(runCtx)
 		}()
 	}
 	serveErr := make(chan error, 2) // the main and the metrics listener
@@ -314,6 +324,9 @@ type demoSession struct {
 	room string
 	info *api.Demo
 	bot  *demoBot // plays the evaluation's members nobody clicks as; serve runs it
+	// auctionBot bids for the demo auction's bidders nobody clicks as;
+	// serve runs it.
+	auctionBot *demoAuctionBot
 }
 
 func (d *demoSession) get() *api.Demo {
@@ -404,6 +417,13 @@ func (d *demoSession) create(ctx context.Context, svc *rooms.Service, log rooms.
 	}
 	info.Evaluation = ev
 	d.bot.logger = logger
+	auctionRoom := "demo-auction-" + now.Format("20060102-150405")
+	au, played, err := createDemoAuction(ctx, log, issuer, cfg.Auth.TokenTTL, auctionRoom, now, now.Add(demoAuctionLead))
+	if err != nil {
+		return fmt.Errorf("the demo's auction: %w", err)
+	}
+	info.Auction = au
+	d.auctionBot = &demoAuctionBot{svc: svc, room: auctionRoom, bidders: played, max: demoAuctionBotBids, pause: demoAuctionPause, logger: logger}
 	d.mu.Lock()
 	d.room, d.info = room, info
 	d.mu.Unlock()
