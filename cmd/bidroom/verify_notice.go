@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
-	"github.com/bidroom/bidroom/decrypt"
 	"github.com/bidroom/bidroom/rooms"
 )
 
@@ -26,25 +24,9 @@ func verifyNoticeFile(ctx context.Context, file, platformFile, server string, st
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
-	var platformPEM []byte
-	keySource := platformFile
-	switch {
-	case platformFile != "":
-		if platformPEM, err = readLimited(platformFile); err != nil {
-			return err
-		}
-	case server != "":
-		c := fetcher{base: strings.TrimRight(server, "/")}
-		if platformPEM, err = c.get(ctx, "/api/v1/platform-key"); err != nil {
-			return err
-		}
-		keySource = "fetched from " + c.base + " (compare its key id with the one the center publishes)"
-	default:
-		return fmt.Errorf("--notice needs --platform-key (or --server to fetch the key)")
-	}
-	platform, err := decrypt.ParsePublicKeyPEM(platformPEM)
+	platform, keySource, err := platformKeyFor(ctx, platformFile, server, "--notice")
 	if err != nil {
-		return fmt.Errorf("platform key: %w", err)
+		return err
 	}
 	fmt.Fprintf(stdout, "通知书核验 / notice verification\n  platform key (%s)\n", keySource)
 	for _, e := range notices {
