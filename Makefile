@@ -24,6 +24,8 @@ fuzz: ## a short run of every fuzz target
 	go test ./rooms -run XXX -fuzz FuzzDecodeEvent -fuzztime 30s
 	go test ./rooms -run XXX -fuzz FuzzOpeningCommand -fuzztime 30s
 	go test ./rooms -run XXX -fuzz FuzzEvaluationCommand -fuzztime 30s
+	go test ./rooms -run XXX -fuzz FuzzAuctionCommand -fuzztime 30s
+	go test ./rooms -run XXX -fuzz FuzzVerifyAuction -fuzztime 30s
 	go test ./api -run XXX -fuzz FuzzParseExpertsCSV -fuzztime 30s
 	go test ./signaling -run XXX -fuzz FuzzDecodeClientFrame -fuzztime 30s
 	go test ./decrypt -run XXX -fuzz FuzzReadHeader -fuzztime 30s

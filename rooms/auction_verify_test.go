@@ -3,6 +3,7 @@ package rooms_test
 import (
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -105,4 +106,26 @@ func TestVerifyAuction(t *testing.T) {
 	if _, _, err := rooms.VerifyLetter(*v.Confirmation, other.Public()); err == nil {
 		t.Fatal("another key passes")
 	}
+}
+
+// FuzzVerifyAuction: a log whose one event's data is anything, the chain
+// rebuilt, is judged by VerifyAuction without a panic.
+func FuzzVerifyAuction(f *testing.F) {
+	var (
+		once     sync.Once
+		evs      []rooms.Event
+		platform *decrypt.PrivateKey
+	)
+	f.Add(uint8(9), []byte(`{"number":"4821","amount":"99999999999999999","at":"2026-11-26T00:00:00Z"}`))
+	f.Add(uint8(20), []byte(`{"result":"sold","number":"","price":"-1"}`))
+	f.Add(uint8(0), []byte(`{"start_price":"0","increments":{"stages":[{"from":"0","step":"0"}]}}`))
+	f.Fuzz(func(t *testing.T, idx uint8, data []byte) {
+		once.Do(func() {
+			w, p := wholeAuction(t)
+			evs, platform = w.events(), p
+		})
+		out := append([]rooms.Event(nil), evs...)
+		out[int(idx)%len(out)].Data = data
+		_, _ = rooms.VerifyAuction(reseal(out), platform.Public())
+	})
 }
