@@ -446,6 +446,8 @@ func TestAuctionBidRefusals(t *testing.T) {
 		{"empty", beta.actor(), rooms.BidRequest{}, rooms.CodeInvalid, "required"},
 		{"a number, not a string", beta.actor(), map[string]any{"amount": 10100000}, rooms.CodeInvalid, "malformed"},
 		{"unknown field", beta.actor(), map[string]any{"amount": "10100000", "bidder": alpha.id}, rooms.CodeInvalid, "malformed"},
+		// The client's clock is never asked: a time sent along is refused, not used.
+		{"a client's time", beta.actor(), map[string]any{"amount": "10100000", "at": "2026-11-25T10:00:00Z"}, rooms.CodeInvalid, "malformed"},
 		{"not qualified", delta.actor(), rooms.BidRequest{Amount: "10100000"}, rooms.CodeForbidden, "deposit"},
 		{"the leader again", alpha.actor(), rooms.BidRequest{Amount: "10100000"}, rooms.CodeWrongState, "own leading bid"},
 		{"the host", host, rooms.BidRequest{Amount: "10100000"}, rooms.CodeForbidden, "may not bid"},
