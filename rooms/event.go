@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
@@ -136,4 +137,28 @@ func VerifyChain(prevSeq uint64, prevHash string, events []Event) error {
 		prevSeq, prevHash = e.Seq, e.Hash
 	}
 	return nil
+}
+
+// ParseLog reads a log exported as JSON lines (GET /api/v1/sessions/{id}/log,
+// an archive's logs/*.jsonl), checking each event's own hash; the chain is
+// the caller's to check with VerifyChain.
+func ParseLog(raw []byte) ([]Event, error) {
+	var events []Event
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	sc.Buffer(nil, MaxEventBytes+1)
+	for n := 1; sc.Scan(); n++ {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		e, err := DecodeEvent(line)
+		if err != nil {
+			return nil, fmt.Errorf("log line %d: %w", n, err)
+		}
+		events = append(events, e)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read the log: %w", err)
+	}
+	return events, nil
 }

@@ -42,7 +42,7 @@ func drawVerify(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	events, err := parseLog(raw)
+	events, err := rooms.ParseLog(raw)
 	if err != nil {
 		return err
 	}

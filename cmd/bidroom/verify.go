@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -121,7 +120,7 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	events, err := parseLog(logRaw)
+	events, err := rooms.ParseLog(logRaw)
 	if err != nil {
 		return err
 	}
@@ -194,27 +193,6 @@ func splitRecord(raw []byte, sigFile string) ([]byte, []byte, error) {
 	return bytes.TrimRight(raw, "\r\n"), sig, nil
 }
 
-// parseLog reads JSON lines of stored events, checking each one's hash.
-func parseLog(raw []byte) ([]rooms.Event, error) {
-	var events []rooms.Event
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(nil, rooms.MaxEventBytes+1)
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		e, err := rooms.DecodeEvent(line)
-		if err != nil {
-			return nil, fmt.Errorf("log line %d: %w", n, err)
-		}
-		events = append(events, e)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read the log: %w", err)
-	}
-	return events, nil
-}
 
 func readPublicKey(file string) (*decrypt.PublicKey, error) {
 	b, err := readLimited(file)
@@ -312,7 +290,7 @@ func verifyEvalReport(ctx context.Context, server, session, tok, logFile, platfo
 	if err != nil {
 		return fmt.Errorf("platform key: %w", err)
 	}
-	events, err := parseLog(logRaw)
+	events, err := rooms.ParseLog(logRaw)
 	if err != nil {
 		return err
 	}

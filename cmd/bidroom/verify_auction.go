@@ -40,7 +40,7 @@ func verifyAuctionFile(ctx context.Context, file, platformFile, server string, s
 		}
 		return verdict(stdout, "  ", verr)
 	}
-	events, err := parseLog(raw)
+	events, err := rooms.ParseLog(raw)
 	if err != nil {
 		return fmt.Errorf("%s is neither a confirmation letter nor an auction's log: %w", file, err)
 	}
