@@ -131,9 +131,9 @@ const sock = new RoomSocket({
     },
     snapshot(f) {
       if (f.kind && f.kind !== 'evaluation') {
-        // An opening (or another kind) has its own page.
+        // An opening and an auction have their own pages.
         sock.stop();
-        location.replace(`room.html${location.hash}`);
+        location.replace(`${f.kind === 'auction' ? 'auction' : 'room'}.html${location.hash}`);
         return;
       }
       st = fromSnapshot(f.state);

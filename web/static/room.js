@@ -55,10 +55,10 @@ const sock = new RoomSocket({
       render();
     },
     snapshot(f) {
-      if (f.kind === 'evaluation') {
-        // An evaluation room has its own page (eval.html), same fragment.
+      if (f.kind === 'evaluation' || f.kind === 'auction') {
+        // An evaluation room (eval.html) and an auction (auction.html) have their own pages, same fragment.
         sock.stop();
-        location.replace(`eval.html${location.hash}`);
+        location.replace(`${f.kind === 'auction' ? 'auction' : 'eval'}.html${location.hash}`);
         return;
       }
       if (viewer?.role === 'expert') {

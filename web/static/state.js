@@ -3,13 +3,14 @@
 // and applyEvent serve every room kind, dispatching on the snapshot's kind
 // as the server's rooms.State does: the opening's fold is here (the way
 // rooms/opening.go folds the log and rooms/view.go projects it), the
-// evaluation's in evalstate.js. Pure functions, no DOM and no network, so
-// they can be tested alone.
+// evaluation's in evalstate.js, the auction's in auctionstate.js. Pure
+// functions, no DOM and no network, so they can be tested alone.
 
+import * as auction from './auctionstate.js';
 import * as evaluation from './evalstate.js';
 
 // The folds of the other room kinds, by kind; anything else is an opening.
-const kinds = { evaluation };
+const kinds = { evaluation, auction };
 
 const MAX_ANNOUNCEMENTS = 50; // as rooms.maxAnnouncementsKept
 
