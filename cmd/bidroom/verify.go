@@ -193,7 +193,6 @@ func splitRecord(raw []byte, sigFile string) ([]byte, []byte, error) {
 	return bytes.TrimRight(raw, "\r\n"), sig, nil
 }
 
-
 func readPublicKey(file string) (*decrypt.PublicKey, error) {
 	b, err := readLimited(file)
 	if err != nil {

@@ -13,6 +13,7 @@
 // words.
 
 import './i18n-admin-pool.js';
+import './i18n-admin-auction.js'; // the tab to the auction console
 import { t, wireLangSwitch, onLangChange, lang } from './i18n.js';
 import { $, el } from './dom.js';
 import {

@@ -4,6 +4,7 @@
 // link. The key, the API client and the clock are admin-common.js's.
 
 import './i18n-admin-pool.js'; // the link to the expert pool console
+import './i18n-admin-auction.js'; // the link to the auction console
 import { t, wireLangSwitch, onLangChange } from './i18n.js';
 import { $, el } from './dom.js';
 import {

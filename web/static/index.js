@@ -2,6 +2,7 @@
 // identity of the demo session when the server runs one, otherwise a form
 // for a session id and an access token.
 
+import './i18n-admin-auction.js'; // the demo auction's card
 import { t, wireLangSwitch, onLangChange } from './i18n.js';
 import { $ } from './dom.js';
 
@@ -69,8 +70,50 @@ function renderEvalDemo() {
   }
 }
 
+/** beijingTime is "2026-12-01 09:30" in Beijing time. */
+function beijingTime(d) {
+  const s = new Date(new Date(d).getTime() + 8 * 3600e3).toISOString();
+  return `${s.slice(0, 10)} ${s.slice(11, 16)}`;
+}
+
+/** linkItem is a plain link in the people list (no identity, no token). */
+function linkItem(href, label, testid) {
+  const a = document.createElement('a');
+  a.className = 'person-button';
+  a.href = href;
+  a.dataset.testid = testid;
+  const text = document.createElement('span');
+  text.className = 'person-button-label';
+  text.textContent = label;
+  a.append(text);
+  const li = document.createElement('li');
+  li.className = 'demo-person';
+  li.append(a);
+  return li;
+}
+
+function renderAuctionDemo() {
+  const au = demo && demo.auction;
+  $('demo-auction').hidden = !au;
+  if (!au) return;
+  $('demo-auction-room').textContent = au.room;
+  $('demo-auction-hint').textContent = t('aa.demo.hint', { lot: au.lot, end: beijingTime(au.listing_end) });
+  $('demo-auction-played').textContent = (au.played || []).length ? t('aa.demo.played', { names: au.played.join('、') }) : '';
+  const list = $('demo-auction-people');
+  list.replaceChildren();
+  for (const p of au.people || []) {
+    // The bidding page takes room and token in the fragment, as roomLink.
+    const href = `auction.html#${new URLSearchParams({ room: au.room, token: p.token })}`;
+    const label = p.role === 'bidder' ? t('aa.demo.enterAs', { name: p.name }) : t('landing.demo.enterAs', { name: p.name });
+    list.append(personItem(p, href, label, 'demo-auction-person'));
+  }
+  list.append(linkItem(`ticker.html?${new URLSearchParams({ auction: au.room })}`, t('aa.demo.ticker'), 'demo-auction-ticker'));
+  list.append(linkItem(`admin-auction.html#${new URLSearchParams({ auction: au.room })}`, t('aa.demo.admin'), 'demo-auction-admin'));
+}
+
 function renderDemo() {
   renderEvalDemo();
+  renderAuctionDemo();
   if (!demo) return;
   $('demo-room').textContent = t('landing.demo.room', { room: demo.room });
   const list = $('demo-people');
