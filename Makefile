@@ -15,10 +15,11 @@ lint:
 	go vet ./...
 	go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-bench: ## websocket fan-out and evaluation-room load runs and the Go benchmarks (see docs/BENCHMARKS.md)
+bench: ## websocket fan-out, evaluation-room and auction load runs and the Go benchmarks (see docs/BENCHMARKS.md)
 	go test -run XXX -bench . -benchtime 2s ./decrypt ./store/...
 	go run ./bench/wsload -n 1000,2000,5000,8000,10000 -keep-going
 	go run ./bench/evalload -members 7 -bids 20 -supervisors 50 -rounds 40
+	go run ./bench/auctionload -bidders 300 -active 100 -watchers 500 -configs embedded,redis,redis2
 
 fuzz: ## a short run of every fuzz target
 	go test ./rooms -run XXX -fuzz FuzzDecodeEvent -fuzztime 30s
@@ -27,6 +28,7 @@ fuzz: ## a short run of every fuzz target
 	go test ./rooms -run XXX -fuzz FuzzAuctionCommand -fuzztime 30s
 	go test ./rooms -run XXX -fuzz FuzzVerifyAuction -fuzztime 30s
 	go test ./api -run XXX -fuzz FuzzParseExpertsCSV -fuzztime 30s
+	go test ./archive -run XXX -fuzz FuzzArchive -fuzztime 30s
 	go test ./signaling -run XXX -fuzz FuzzDecodeClientFrame -fuzztime 30s
 	go test ./decrypt -run XXX -fuzz FuzzReadHeader -fuzztime 30s
 	go test ./decrypt -run XXX -fuzz FuzzOpen -fuzztime 30s

@@ -48,6 +48,9 @@ type Deps struct {
 	// Bonds is the center's bond system, asked for auction deposits; nil
 	// when none is configured (the admin enters them by hand).
 	Bonds bond.Checker
+	// RecordDir is where the media recorder keeps its files, for the
+	// archive; "" when recording is off.
+	RecordDir string
 }
 
 // Demo describes the demo session and hands out its tokens and its
@@ -150,6 +153,7 @@ func NewRouter(d Deps) *gin.Engine {
 	v1.GET("/sessions/:id/record", a.getRecord)
 	v1.GET("/sessions/:id/record.html", a.getRecordHTML)
 	v1.GET("/sessions/:id/log", a.getLog)
+	v1.GET("/sessions/:id/archive", a.admin, a.exportArchive)
 
 	v1.GET("/sessions/:id/media", a.mediaInfo)
 

@@ -43,6 +43,15 @@ const usage = `usage:
   bidroom verify --report --server URL --session E --token T
       Check an evaluation report (评标报告): the log's chain, that the log gives the same report,
       every member's SM2 signature (with their dissent), the platform's signature.
+  bidroom verify --auction auction.jsonl|letter.json --platform-key platform.pub.pem
+      Check an online auction (网上竞价) from its exported log — every bid against the rules, the
+      result, the 成交确认书 — or the winner's saved 成交确认书 alone.
+  bidroom archive export --server URL --token ADMIN_KEY --session S [--out FILE]
+      Download the electronic archive (电子档案) of an opening with its evaluations, or of an
+      auction, and check it before it takes its name.
+  bidroom verify --archive FILE [--platform-key platform.pub.pem | --server URL]
+      Check an archive offline: the platform-signed manifest, every file's SM3, each log's chain,
+      every file a log names, the opening record, the evaluation report and notices, the auction.
   bidroom draw --verify --evaluation E --log pool.jsonl
   bidroom draw --verify --evaluation E --server URL --token T
       Re-run the expert draw recorded for evaluation E from the expert pool's log (the seed, the
@@ -65,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return verify(ctx, args[1:], stdout, stderr)
 	case "draw":
 		return drawVerify(ctx, args[1:], stdout, stderr)
+	case "archive":
+		return archiveCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

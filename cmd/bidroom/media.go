@@ -57,12 +57,8 @@ func startMedia(cfg configs.Config, svc *rooms.Service, logger *slog.Logger, reg
 	}
 	var hooks media.Hooks
 	if m.Record {
-		dir := m.RecordDir
-		if dir == "" {
-			dir = filepath.Join(cfg.DataDir, "recordings")
-		}
 		var err error
-		st.rec, err = media.NewRecorders(dir, logger, func(r media.Recorded) { logRecording(svc, logger, r) })
+		st.rec, err = media.NewRecorders(recordDir(cfg), logger, func(r media.Recorded) { logRecording(svc, logger, r) })
 		if err != nil {
 			st.close()
 			return nil, err
@@ -118,4 +114,13 @@ func (st *mediaStack) close() {
 			_ = st.turn.Close()
 		}
 	})
+}
+
+// recordDir is where recordings are kept (media.record_dir, by default
+// <data_dir>/recordings), for the recorder and the archive.
+func recordDir(cfg configs.Config) string {
+	if cfg.Media.RecordDir != "" {
+		return cfg.Media.RecordDir
+	}
+	return filepath.Join(cfg.DataDir, "recordings")
 }

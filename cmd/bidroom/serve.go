@@ -231,7 +231,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Demo:  demo.get, Logger: logger,
 		Blobs: blobStore, Platform: platformKey, MaxBidBytes: cfg.Bids.MaxBytes,
 		MediaHTTP: mediaHTTP, Media: mediaInfo, AdvanceClock: advance,
-		Bonds: depositBonds(cfg, bonds),
+		Bonds: depositBonds(cfg, bonds), RecordDir: recordDir(cfg),
 	})
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)

@@ -39,6 +39,7 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	evalReport := fs.Bool("report", false, "check an evaluation report (评标报告) instead: --log (the evaluation's log) and --platform-key, or --server, --session and --token")
 	noticeFile := fs.String("notice", "", "check an award or result notice (中标通知书 / 中标结果通知书) instead: the notice as GET /api/v1/sessions/S/results gives it (or that whole answer, or POST /api/v1/evaluations/E/notices's), with --platform-key (or --server to fetch the key)")
 	auctionFile := fs.String("auction", "", "check an online auction (网上竞价) instead: its log as GET /api/v1/sessions/S/log exports it (every bid, the result, the 成交确认书), or the winner's saved 成交确认书 alone, with --platform-key (or --server to fetch the key)")
+	archiveFile := fs.String("archive", "", "check an electronic archive (电子档案) made by `bidroom archive export`, offline, with --platform-key (or --server to fetch the key; without either, the archive's own key, whose id you compare with the center's)")
 	var bidderKeys stringList
 	fs.Var(&bidderKeys, "bidder-key", "ID=FILE: check bidder ID's SM2 confirmation with this public key (PEM) instead of the key registered in the log (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -62,6 +63,9 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if *noticeFile != "" {
 		return verifyNoticeFile(ctx, *noticeFile, *platformFile, *server, stdout)
+	}
+	if *archiveFile != "" {
+		return verifyArchiveFile(ctx, *archiveFile, *platformFile, *server, stdout)
 	}
 	if *auctionFile != "" {
 		return verifyAuctionFile(ctx, *auctionFile, *platformFile, *server, stdout)
