@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,9 +64,13 @@ type Config struct {
 	Bids      Bids      `yaml:"bids"`
 	Media     Media     `yaml:"media"`
 	Bond      Bond      `yaml:"bond"`
-	Demo      Demo      `yaml:"demo"`
-	Testing   Testing   `yaml:"testing"`
-	Log       Log       `yaml:"log"`
+	// Centers are the trading centers this server runs for (市县一体化), as "id=name": the first is
+	// the main (city) center, which every room made before centers existed belongs to; the others
+	// are its county sub-centers. Default ["city=市公共资源交易中心"]. See Config.CenterList.
+	Centers []string `yaml:"centers"`
+	Demo    Demo     `yaml:"demo"`
+	Testing Testing  `yaml:"testing"`
+	Log     Log      `yaml:"log"`
 
 	// demoSet records that demo.enabled was given in the file or the environment; see DemoExplicit.
 	demoSet bool
@@ -156,6 +161,39 @@ type Bond struct {
 	Timeout time.Duration `yaml:"timeout"` // default 5s per request, 100ms..1m
 }
 
+// Center is one trading center: its id (in tokens and rooms) and its name.
+type Center struct {
+	ID   string
+	Name string
+	Main bool // the city center; the others are its county sub-centers
+}
+
+// CenterList parses Centers ("id=name", the first the main center).
+func (c Config) CenterList() ([]Center, error) {
+	var out []Center
+	seen := map[string]bool{}
+	for i, s := range c.Centers {
+		id, name, ok := strings.Cut(s, "=")
+		id, name = strings.TrimSpace(id), strings.TrimSpace(name)
+		switch {
+		case !ok || id == "" || name == "":
+			return nil, fmt.Errorf("centers[%d]: want id=name, got %q", i, s)
+		case !centerID.MatchString(id):
+			return nil, fmt.Errorf("centers[%d]: id %q must be 1-64 letters, digits, '.', '_' or '-'", i, id)
+		case seen[id]:
+			return nil, fmt.Errorf("centers[%d]: id %q given twice", i, id)
+		}
+		seen[id] = true
+		out = append(out, Center{ID: id, Name: name, Main: i == 0})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("centers: at least the main center is needed")
+	}
+	return out, nil
+}
+
+var centerID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
 // Demo configures the demo session created at start.
 type Demo struct {
 	// Enabled defaults to true; the demo runs with the embedded store, and with redis only when
@@ -207,9 +245,10 @@ func Default() Config {
 			MaxLag: 300 * time.Millisecond, PLIInterval: 500 * time.Millisecond, Record: true,
 			TURN: TURN{Listen: "0.0.0.0:3478", Realm: "bidroom", TTL: 12 * time.Hour},
 		},
-		Bond: Bond{Timeout: 5 * time.Second},
-		Demo: Demo{Enabled: true},
-		Log:  Log{Level: "info", Format: "text"},
+		Bond:    Bond{Timeout: 5 * time.Second},
+		Centers: []string{"city=市公共资源交易中心"},
+		Demo:    Demo{Enabled: true},
+		Log:     Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -691,6 +730,9 @@ func (c Config) Validate() error {
 
 	c.Media.validate(&p)
 	c.Bond.validate(&p)
+	if _, err := c.CenterList(); err != nil {
+		p.add("centers", "%v", err)
+	}
 	if c.Rooms.CheckInLead < 0 || c.Rooms.CheckInLead > maxCheckInLead {
 		p.add("rooms.check_in_lead", "must be between 0 and %s, got %s", maxCheckInLead, c.Rooms.CheckInLead)
 	}

@@ -128,9 +128,10 @@ type Stage struct {
 // auction_terms to the admin and the supervisors only.
 type AuctionSpec struct {
 	Title            string          `json:"title"`
-	Lot              string          `json:"lot"`      // 宗地编号 or 矿权编号
-	Category         string          `json:"category"` // land | mining
-	Seller           string          `json:"seller"`   // 出让人
+	Center           string          `json:"center,omitempty"` // the trading center that owns it (tenancy); "" = the main center
+	Lot              string          `json:"lot"`              // 宗地编号 or 矿权编号
+	Category         string          `json:"category"`         // land | mining
+	Seller           string          `json:"seller"`           // 出让人
 	Details          []AuctionDetail `json:"details,omitempty"`
 	StartPrice       string          `json:"start_price"` // 起始价, yuan
 	Increments       Increments      `json:"increments"`
@@ -296,7 +297,7 @@ func (a *Auction) Created() bool { return a.Phase != "" }
 
 // Summary is the auction's row in the admin's list.
 func (a *Auction) Summary() Summary {
-	s := Summary{Kind: KindAuction, Title: a.Spec.Title, Category: a.Spec.Category, Phase: string(a.Phase)}
+	s := Summary{Kind: KindAuction, Title: a.Spec.Title, Category: a.Spec.Category, Phase: string(a.Phase), Center: a.Spec.Center}
 	if at, _, ok := a.NextTimer(); ok {
 		s.Deadline = at
 	}
@@ -542,6 +543,9 @@ func (s *AuctionSpec) check(now time.Time) error {
 		return err
 	}
 	if err := checkText("lot", s.Lot, 100); err != nil {
+		return err
+	}
+	if err := checkCenter(s.Center); err != nil {
 		return err
 	}
 	if err := checkText("seller", s.Seller, 200); err != nil {

@@ -90,9 +90,10 @@ type Rep struct {
 // EvaluationSpec is the data of create_evaluation.
 type EvaluationSpec struct {
 	Title       string           `json:"title"`
-	Opening     string           `json:"opening"`      // the opening room
-	OpeningHash string           `json:"opening_hash"` // its log head when the evaluation was created
-	Tenderer    string           `json:"tenderer"`     // 招标人
+	Opening     string           `json:"opening"`          // the opening room
+	Center      string           `json:"center,omitempty"` // the trading center that owns it: the opening's
+	OpeningHash string           `json:"opening_hash"`     // its log head when the evaluation was created
+	Tenderer    string           `json:"tenderer"`         // 招标人
 	Bids        []EvalBid        `json:"bids"`
 	Criteria    scoring.Criteria `json:"criteria"`
 	Size        int              `json:"size"` // committee members, representatives included: odd, ≥ 5 (R19)
@@ -279,7 +280,7 @@ func (v *Evaluation) NextTimer() (time.Time, string, bool) { return v.resultsTim
 
 // Summary is the evaluation's row in the admin's list.
 func (v *Evaluation) Summary() Summary {
-	return Summary{Kind: KindEvaluation, Title: v.Spec.Title, Phase: string(v.Phase)}
+	return Summary{Kind: KindEvaluation, Title: v.Spec.Title, Phase: string(v.Phase), Center: v.Spec.Center}
 }
 
 // member returns the current committee member with id, or nil.
@@ -554,6 +555,9 @@ func (s *EvaluationSpec) check() error {
 		return err
 	}
 	if err := checkText("tenderer", s.Tenderer, 200); err != nil {
+		return err
+	}
+	if err := checkCenter(s.Center); err != nil {
 		return err
 	}
 	if !ValidID(s.Opening) {

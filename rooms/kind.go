@@ -40,6 +40,19 @@ type Summary struct {
 	Category string
 	Phase    string
 	Deadline time.Time // the next date that matters, if any
+	// Center is the trading center that owns the room (tenancy); "" is
+	// the main center — every room made before centers existed, and the
+	// shared expert pool.
+	Center string
+}
+
+// checkCenter checks a room's center: empty (the main center) or an id.
+// Whether the center is configured is the server's to check.
+func checkCenter(c string) error {
+	if c != "" && !ValidID(c) {
+		return refuse(CodeInvalid, "center must be a center id (1-64 letters, digits, '.', '_' or '-'), got %.40q", c)
+	}
+	return nil
 }
 
 // Kind describes one room kind: how a room of it is created.

@@ -70,6 +70,7 @@ const (
 // SessionSpec is what a session is created with (from the tender data).
 type SessionSpec struct {
 	Title                string    `json:"title"`
+	Center               string    `json:"center,omitempty"`  // the trading center that owns it (tenancy); "" = the main center
 	Section              string    `json:"section,omitempty"` // tender section number (标段编号)
 	Category             string    `json:"category"`
 	Deadline             time.Time `json:"deadline"`                         // bid deadline = opening time
@@ -260,7 +261,7 @@ func (o *Opening) Created() bool { return o.Phase != PhaseNone }
 
 // Summary is the session's row in the admin's list.
 func (o *Opening) Summary() Summary {
-	return Summary{Kind: KindOpening, Title: o.Session.Title, Category: o.Session.Category, Phase: string(o.Phase), Deadline: o.Session.Deadline}
+	return Summary{Kind: KindOpening, Title: o.Session.Title, Category: o.Session.Category, Phase: string(o.Phase), Deadline: o.Session.Deadline, Center: o.Session.Center}
 }
 
 // View is viewer's projection (an OpeningView).
@@ -529,6 +530,9 @@ func (o *Opening) createSession(actor Actor, cmd Command, now time.Time) ([]Draf
 		return nil, err
 	}
 	if err := checkText("title", s.Title, 200); err != nil {
+		return nil, err
+	}
+	if err := checkCenter(s.Center); err != nil {
 		return nil, err
 	}
 	if len(s.Section) > 64 {
