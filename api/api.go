@@ -51,6 +51,9 @@ type Deps struct {
 	// RecordDir is where the media recorder keeps its files, for the
 	// archive; "" when recording is off.
 	RecordDir string
+	// Centers are the trading centers (the main one first); empty means
+	// one main center, "city".
+	Centers []Center
 }
 
 // Demo describes the demo session and hands out its tokens and its
@@ -98,7 +101,8 @@ func NewRouter(d Deps) *gin.Engine {
 	v1 := r.Group("/api/v1")
 	v1.GET("/time", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"server_time": d.Svc.Now()}) })
 	v1.POST("/tokens", a.admin, a.mintToken)
-	v1.GET("/sessions", a.admin, a.listSessions)
+	v1.GET("/sessions", a.listSessions)
+	v1.GET("/centers", a.listCenters)
 	v1.POST("/sessions", a.admin, a.createSession)
 	v1.GET("/sessions/:id", a.getSession)
 	v1.POST("/sessions/:id/bidders", a.admin, a.registerBidder)
@@ -216,15 +220,6 @@ func bearer(c *gin.Context) string {
 // adminActor is who a request made with the admin API key acts as.
 var adminActor = rooms.Actor{Sub: "admin-api", Role: rooms.RoleAdmin}
 
-// admin requires the admin API key as the bearer token.
-func (a *handlers) admin(c *gin.Context) {
-	if !auth.KeyMatches(bearer(c), a.AdminKey) {
-		apiError(c, http.StatusUnauthorized, "unauthorized", "this endpoint needs the admin API key as a bearer token")
-		return
-	}
-	c.Set("actor", adminActor)
-}
-
 // bearerActor authenticates the bearer token: the admin API key acts as
 // the admin (with nil claims); any other must be a token the issuer
 // signed, whose claims the caller checks against what is asked. It
@@ -239,6 +234,10 @@ func (a *handlers) bearerActor(c *gin.Context) (rooms.Actor, *auth.Claims, bool)
 		apiError(c, http.StatusUnauthorized, "unauthorized", err.Error())
 		return rooms.Actor{}, nil, false
 	}
+	if claims.ReadOnly() && c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead {
+		apiError(c, http.StatusForbidden, rooms.CodeForbidden, "the oversight reads only: it changes nothing")
+		return rooms.Actor{}, nil, false
+	}
 	return claims.Actor(), claims, true
 }
 
@@ -249,7 +248,11 @@ func (a *handlers) actorFor(c *gin.Context, room string) (rooms.Actor, bool) {
 	if !ok || claims == nil {
 		return actor, ok
 	}
-	if !claims.Allows(room) {
+	if !claims.Allows(room, a.Svc.CenterOf(c.Request.Context(), room)) {
+		if claims.Room == auth.AnyRoom { // another center's room, or none: the same answer
+			apiError(c, http.StatusNotFound, rooms.CodeNotFound, "session "+room+" does not exist in your center")
+			return rooms.Actor{}, false
+		}
 		apiError(c, http.StatusForbidden, "forbidden", "this token is not valid for session "+room)
 		return rooms.Actor{}, false
 	}
@@ -311,6 +314,9 @@ type tokenRequest struct {
 	Name   string     `json:"name,omitempty"`
 	Grants []string   `json:"grants,omitempty"`
 	TTL    string     `json:"ttl,omitempty"` // Go duration, e.g. "2h"
+	// Center is a wildcard admin or supervisor token's center (an id;
+	// default the caller's, or the main center for the admin key).
+	Center string `json:"center,omitempty"`
 }
 
 func (a *handlers) mintToken(c *gin.Context) {
@@ -334,12 +340,54 @@ func (a *handlers) mintToken(c *gin.Context) {
 			return
 		}
 	}
-	tok, exp, err := a.Issuer.Mint(auth.Request{Room: req.Room, Role: req.Role, Sub: req.Sub, Name: req.Name, Grants: req.Grants, TTL: ttl})
+	center, err := a.tokenCenter(c, req)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	tok, exp, err := a.Issuer.Mint(auth.Request{Room: req.Room, Role: req.Role, Sub: req.Sub, Name: req.Name, Grants: req.Grants, Center: center, TTL: ttl})
 	if err != nil {
 		apiError(c, http.StatusBadRequest, "invalid", err.Error())
 		return
 	}
 	c.JSON(http.StatusCreated, gin.H{"token": tok, "expires_at": exp})
+}
+
+// tokenCenter checks that the caller may mint req and returns the token's
+// center key: a center admin mints for its own center's rooms and
+// wildcard admin and supervisor tokens of its own center, never the
+// oversight's; the admin key mints anything.
+func (a *handlers) tokenCenter(c *gin.Context, req tokenRequest) (string, error) {
+	sc := adminScope(c)
+	if req.Room != auth.AnyRoom {
+		if req.Center != "" {
+			return "", &rooms.Refusal{Code: rooms.CodeInvalid, Msg: "center is for wildcard (room \"*\") tokens; a room's token works in that room"}
+		}
+		if !a.roomIn(c.Request.Context(), sc, req.Room) {
+			return "", &rooms.Refusal{Code: rooms.CodeNotFound, Msg: "session " + req.Room + " does not exist in your center"}
+		}
+		return "", nil
+	}
+	if req.Role == auth.RoleOversight {
+		if !sc.Root {
+			return "", &rooms.Refusal{Code: rooms.CodeForbidden, Msg: "only the platform's admin key mints the oversight's token"}
+		}
+		if req.Center != "" {
+			return "", &rooms.Refusal{Code: rooms.CodeInvalid, Msg: "the oversight reads every center: leave center out"}
+		}
+		return "", nil
+	}
+	key, err := a.centerKey(req.Center)
+	if err != nil {
+		return "", err
+	}
+	if req.Center == "" && !sc.All {
+		key = sc.Centers[0]
+	}
+	if !sc.Sees(key) {
+		return "", &rooms.Refusal{Code: rooms.CodeForbidden, Msg: "you mint tokens for your own center, not " + a.centerID(key)}
+	}
+	return key, nil
 }
 
 // SessionSummary is one row of the session list.
@@ -350,9 +398,14 @@ type SessionSummary struct {
 	Kind     string    `json:"kind"`
 	Phase    string    `json:"phase"`
 	Deadline time.Time `json:"deadline,omitzero"`
+	Center   string    `json:"center,omitempty"` // the center's id; none for the shared pool
 }
 
 func (a *handlers) listSessions(c *gin.Context) {
+	sc, ok := a.scope(c)
+	if !ok {
+		return
+	}
 	ids, err := a.Svc.Rooms(c.Request.Context())
 	if err != nil {
 		a.fail(c, err)
@@ -368,7 +421,14 @@ func (a *handlers) listSessions(c *gin.Context) {
 			a.fail(c, err)
 			return
 		}
-		out = append(out, SessionSummary{ID: id, Title: sum.Title, Category: sum.Category, Kind: sum.Kind, Phase: sum.Phase, Deadline: sum.Deadline})
+		if !sc.Sees(sum.Center) || sum.Center == rooms.SharedCenter && !sc.All && !sc.Sees("") {
+			continue // another center's; the shared pool is listed to the main center
+		}
+		center := ""
+		if sum.Center != rooms.SharedCenter {
+			center = a.centerID(sum.Center)
+		}
+		out = append(out, SessionSummary{ID: id, Title: sum.Title, Category: sum.Category, Kind: sum.Kind, Phase: sum.Phase, Deadline: sum.Deadline, Center: center})
 	}
 	c.JSON(http.StatusOK, gin.H{"sessions": out})
 }
@@ -409,6 +469,12 @@ func (a *handlers) createSession(c *gin.Context) {
 	}
 	actor := c.MustGet("actor").(rooms.Actor)
 	ctx := c.Request.Context()
+	center, err := a.checkCreate(adminScope(c), req.Center)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	req.Center = center
 	key := idempotencyKey(c)
 	spec, _ := json.Marshal(req.SessionSpec)
 	if _, err := a.Svc.Execute(ctx, req.ID, actor, rooms.Command{ID: "create:" + key, Type: rooms.CmdCreateSession, Data: spec}); err != nil {

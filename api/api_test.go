@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/bidroom/bidroom/api"
 	"github.com/bidroom/bidroom/auth"
 	"github.com/bidroom/bidroom/decrypt"
@@ -34,6 +36,7 @@ type env struct {
 	media    *media.Server
 	mu       sync.Mutex
 	skew     time.Duration // added to the server clock
+	routes   gin.RoutesInfo
 }
 
 func (e *env) now() time.Time {
@@ -84,12 +87,13 @@ func newEnvFor(tb testing.TB, edits ...func(*api.Deps)) *env {
 		MaxBodyBytes: 4096, WS: http.NotFoundHandler(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Ready: func(ctx context.Context) error { _, err := log.Rooms(ctx); return err },
 		Blobs: bs, Platform: e.platform, MaxBidBytes: 1 << 30,
-		MediaHTTP: sfu.Handler(api.MediaAuthenticator(e.issuer, svc.AdmitMedia)), Media: sfu,
+		MediaHTTP: sfu.Handler(api.MediaAuthenticator(e.issuer, svc)), Media: sfu,
 	}
 	for _, edit := range edits {
 		edit(&deps)
 	}
 	r := api.NewRouter(deps)
+	e.routes = r.Routes()
 	hs := httptest.NewServer(r)
 	tb.Cleanup(hs.Close)
 	e.url = hs.URL
@@ -210,7 +214,7 @@ func TestRefusals(t *testing.T) {
 		{"list without key", "GET", "/api/v1/sessions", "", nil, 401, "unauthorized"},
 		{"list with wrong key", "GET", "/api/v1/sessions", "nope", nil, 401, "unauthorized"},
 		{"list with a token", "GET", "/api/v1/sessions", bidder, nil, 401, "unauthorized"},
-		{"create with a token", "POST", "/api/v1/sessions", bidder, session("s3"), 401, "unauthorized"},
+		{"create with a token", "POST", "/api/v1/sessions", bidder, session("s3"), 403, "forbidden"},
 		{"malformed JSON", "POST", "/api/v1/sessions", adminKey, `{"title":`, 400, "invalid"},
 		{"unknown field", "POST", "/api/v1/sessions", adminKey, `{"title":"x","colour":"red"}`, 400, "invalid"},
 		{"oversize body", "POST", "/api/v1/sessions", adminKey, `{"title":"` + strings.Repeat("x", 8000) + `"}`, 413, "too_large"},

@@ -40,6 +40,12 @@ func (a *handlers) createAuction(c *gin.Context) {
 		apiError(c, http.StatusBadRequest, "invalid", "has_reserve is set by the room; give reserve_price or leave it out")
 		return
 	}
+	center, err := a.checkCreate(adminScope(c), req.Center)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	req.Center = center
 	spec, _ := json.Marshal(req.AuctionSpec)
 	actor := c.MustGet("actor").(rooms.Actor)
 	if _, err := a.Svc.Execute(c.Request.Context(), req.ID, actor, rooms.Command{ID: "create:" + idempotencyKey(c), Type: rooms.CmdCreateAuction, Data: spec}); err != nil {

@@ -47,6 +47,17 @@ func (a *handlers) createEvaluation(c *gin.Context) {
 		}
 	}
 	ctx := c.Request.Context()
+	// The evaluation is the opening's center's; another center's opening
+	// is answered as one that does not exist.
+	if !rooms.ValidID(req.Opening) || !a.roomIn(ctx, adminScope(c), req.Opening) {
+		apiError(c, http.StatusNotFound, rooms.CodeNotFound, "opening "+req.Opening+" does not exist in your center")
+		return
+	}
+	if req.Center != "" {
+		apiError(c, http.StatusBadRequest, "invalid", "center comes from the opening; leave it out")
+		return
+	}
+	req.Center = a.Svc.CenterOf(ctx, req.Opening)
 	bids, head, err := a.Svc.OpenedBids(ctx, req.Opening)
 	if err != nil {
 		a.fail(c, err)

@@ -66,7 +66,7 @@ func TestEvaluationAPI(t *testing.T) {
 	if st, body := e.post("/api/v1/pool/experts", adminKey, "text/csv", bad); st != 400 || !strings.Contains(body, "expert 2 (x 01)") {
 		t.Fatalf("a bad import: %d %s", st, body)
 	}
-	if st, body := e.post("/api/v1/pool/experts", e.mint(rooms.PoolRoom, rooms.RoleSupervisor, "s1"), "text/csv", expertsCSV(t, 1)); st != 401 {
+	if st, body := e.post("/api/v1/pool/experts", e.mint(rooms.PoolRoom, rooms.RoleSupervisor, "s1"), "text/csv", expertsCSV(t, 1)); st != 403 {
 		t.Fatalf("an import by a supervisor: %d %s", st, body)
 	}
 	if st, body := e.post("/api/v1/pool/experts", adminKey, "text/csv", expertsCSV(t, 15)); st != 201 || !strings.Contains(body, `"added":15`) {
@@ -82,7 +82,7 @@ func TestEvaluationAPI(t *testing.T) {
 			"price":  map[string]any{"method": "mean_trimmed", "weight": "30", "above_per_pct": "1", "below_per_pct": "0.5"},
 		},
 	}
-	if st, body := e.do("POST", "/api/v1/evaluations", e.mint("ev1", rooms.RoleHost, "h1"), spec); st != 401 {
+	if st, body := e.do("POST", "/api/v1/evaluations", e.mint("ev1", rooms.RoleHost, "h1"), spec); st != 403 {
 		t.Fatalf("create as host: %d %v", st, body)
 	}
 	st, body := e.do("POST", "/api/v1/evaluations", adminKey, spec)

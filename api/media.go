@@ -19,10 +19,20 @@ type MediaInfo interface {
 	ICEServersFor(user string) []turnsrv.ICEServer
 }
 
+// MediaRooms is what the media doors ask of the rooms.
+type MediaRooms interface {
+	// AdmitMedia is rooms.Service.AdmitMedia.
+	AdmitMedia(ctx context.Context, room string, viewer rooms.Actor) error
+	// CenterOf is rooms.Service.CenterOf.
+	CenterOf(ctx context.Context, room string) string
+}
+
 // MediaAuthenticator checks WHIP/WHEP bearer tokens: a Bidroom token valid
-// for the room (never another), whose room exists and admits the token's
-// bearer (rooms.Service.Admit: a bidder must be registered).
-func MediaAuthenticator(iss *auth.Issuer, admit func(ctx context.Context, room string, viewer rooms.Actor) error) media.Authenticator {
+// for the room (never another, never another center's), whose room exists
+// and admits the token's bearer (rooms.Service.AdmitMedia: a bidder must
+// be registered); the oversight may watch, never publish.
+func MediaAuthenticator(iss *auth.Issuer, svc MediaRooms) media.Authenticator {
+	admit := svc.AdmitMedia
 	return func(r *http.Request, room string) (media.Caller, error) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || tok == "" {
@@ -32,7 +42,7 @@ func MediaAuthenticator(iss *auth.Issuer, admit func(ctx context.Context, room s
 		if err != nil {
 			return media.Caller{}, media.ErrUnauthorized
 		}
-		if !claims.Allows(room) {
+		if !claims.Allows(room, svc.CenterOf(r.Context(), room)) {
 			return media.Caller{}, media.ErrForbidden
 		}
 		if !rooms.ValidID(room) {
@@ -48,8 +58,8 @@ func MediaAuthenticator(iss *auth.Issuer, admit func(ctx context.Context, room s
 			return media.Caller{}, err
 		}
 		return media.Caller{
-			Subject: claims.Subject, Name: claims.Name, Role: claims.Role,
-			Publish: claims.HasGrant(auth.GrantPublish), View: claims.HasGrant(auth.GrantView),
+			Subject: claims.Subject, Name: claims.Name, Role: claims.Actor().Role,
+			Publish: claims.HasGrant(auth.GrantPublish) && !claims.ReadOnly(), View: claims.HasGrant(auth.GrantView),
 		}, nil
 	}
 }

@@ -51,7 +51,7 @@ func (a *handlers) poolActor(c *gin.Context) (rooms.Actor, bool) {
 	if !ok || claims == nil {
 		return actor, ok
 	}
-	if !claims.Allows(rooms.PoolRoom) {
+	if !claims.Allows(rooms.PoolRoom, rooms.SharedCenter) {
 		apiError(c, http.StatusForbidden, rooms.CodeForbidden, "this token is not for the expert pool ("+rooms.PoolRoom+"): ask the center's admin for a supervisor token of the pool")
 		return rooms.Actor{}, false
 	}

@@ -20,8 +20,17 @@ const (
 	GrantView    = "view"
 )
 
-// AnyRoom is the room claim of an admin token valid in every room.
+// AnyRoom is the room claim of a token valid in every room of its center
+// (an admin's or a supervisor's), or of every center (the oversight's).
 const AnyRoom = "*"
+
+// RoleOversight is the city's oversight (市级监管): it reads every room of
+// every center and changes nothing. In a room it acts as a supervisor who
+// may not send commands; the server refuses its writes at every door.
+const RoleOversight rooms.Role = "oversight"
+
+// SharedCenter is rooms.SharedCenter: the expert pool's.
+const SharedCenter = rooms.SharedCenter
 
 // issuer is the iss claim of every token.
 const issuer = "bidroom"
@@ -37,19 +46,46 @@ var ErrUnauthorized = errors.New("unauthorized")
 
 // Claims is what a token says about its bearer.
 type Claims struct {
-	Room   string     `json:"room"`
-	Role   rooms.Role `json:"role"`
-	Grants []string   `json:"grants,omitempty"`
-	Name   string     `json:"name,omitempty"`
+	Room string     `json:"room"`
+	Role rooms.Role `json:"role"`
+	// Center is the trading center a wildcard (AnyRoom) admin or
+	// supervisor token works for; "" is the main center, as in rooms.
+	Center string   `json:"center,omitempty"`
+	Grants []string `json:"grants,omitempty"`
+	Name   string   `json:"name,omitempty"`
 	jwt.RegisteredClaims
 }
 
-// Actor returns the room actor the claims describe.
-func (c *Claims) Actor() rooms.Actor { return rooms.Actor{Sub: c.Subject, Role: c.Role} }
+// Actor returns the room actor the claims describe. The oversight acts as
+// a supervisor named oversight:<sub>, who reads only (ReadOnly).
+func (c *Claims) Actor() rooms.Actor {
+	if c.Role == RoleOversight {
+		return rooms.Actor{Sub: "oversight:" + c.Subject, Role: rooms.RoleSupervisor}
+	}
+	return rooms.Actor{Sub: c.Subject, Role: c.Role}
+}
 
-// Allows reports whether the token is valid for room.
-func (c *Claims) Allows(room string) bool {
-	return c.Room == room || c.Room == AnyRoom && c.Role == rooms.RoleAdmin
+// ReadOnly reports whether the bearer may only read (the oversight).
+func (c *Claims) ReadOnly() bool { return c.Role == RoleOversight }
+
+// Allows reports whether the token is valid for room, which belongs to
+// roomCenter ("" the main center, SharedCenter every center's): a token
+// for that room, a wildcard admin or supervisor token of its center, or
+// the oversight's.
+func (c *Claims) Allows(room, roomCenter string) bool {
+	if c.Room == room {
+		return true
+	}
+	if c.Room != AnyRoom {
+		return false
+	}
+	switch c.Role {
+	case RoleOversight:
+		return true
+	case rooms.RoleAdmin, rooms.RoleSupervisor:
+		return c.Center == roomCenter || roomCenter == SharedCenter
+	}
+	return false
 }
 
 // HasGrant reports whether the token carries a media grant.
@@ -79,16 +115,26 @@ type Request struct {
 	Sub    string     `json:"sub"`
 	Name   string     `json:"name,omitempty"`
 	Grants []string   `json:"grants,omitempty"`
+	Center string     `json:"center,omitempty"` // a wildcard token's center ("" the main one)
 	TTL    time.Duration
 }
 
 // Mint signs a token for req, returning it and its expiry.
 func (i *Issuer) Mint(req Request) (string, time.Time, error) {
-	if _, err := rooms.ParseRole(string(req.Role)); err != nil {
-		return "", time.Time{}, err
+	if req.Role != RoleOversight {
+		if _, err := rooms.ParseRole(string(req.Role)); err != nil {
+			return "", time.Time{}, err
+		}
 	}
-	if req.Room != AnyRoom && !rooms.ValidID(req.Room) || req.Room == AnyRoom && req.Role != rooms.RoleAdmin {
-		return "", time.Time{}, fmt.Errorf("room must be a session id (or %q for admin tokens), got %q", AnyRoom, req.Room)
+	wildcard := req.Role == rooms.RoleAdmin || req.Role == rooms.RoleSupervisor || req.Role == RoleOversight
+	if req.Room != AnyRoom && !rooms.ValidID(req.Room) || req.Room == AnyRoom && !wildcard {
+		return "", time.Time{}, fmt.Errorf("room must be a session id (or %q for admin, supervisor and oversight tokens), got %q", AnyRoom, req.Room)
+	}
+	if req.Role == RoleOversight && (req.Room != AnyRoom || req.Center != "" || slices.Contains(req.Grants, GrantPublish)) {
+		return "", time.Time{}, fmt.Errorf("the oversight's token is for every room of every center (room %q, no center) and never publishes media", AnyRoom)
+	}
+	if req.Center != "" && !rooms.ValidID(req.Center) {
+		return "", time.Time{}, fmt.Errorf("center must be a center id, got %q", req.Center)
 	}
 	if !rooms.ValidID(req.Sub) {
 		return "", time.Time{}, fmt.Errorf("sub must be 1-64 letters, digits, '.', '_' or '-', got %q", req.Sub)
@@ -107,7 +153,7 @@ func (i *Issuer) Mint(req Request) (string, time.Time, error) {
 	now := i.now()
 	exp := now.Add(req.TTL).Truncate(time.Second)
 	claims := Claims{
-		Room: req.Room, Role: req.Role, Grants: req.Grants, Name: req.Name,
+		Room: req.Room, Role: req.Role, Grants: req.Grants, Name: req.Name, Center: req.Center,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer: issuer, Subject: req.Sub,
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
@@ -138,7 +184,7 @@ func (i *Issuer) Verify(token string) (*Claims, error) {
 		}
 		return nil, fmt.Errorf("%w: invalid token", ErrUnauthorized)
 	}
-	if _, err := rooms.ParseRole(string(c.Role)); err != nil || !rooms.ValidID(c.Subject) || c.Room == "" {
+	if _, err := rooms.ParseRole(string(c.Role)); err != nil && c.Role != RoleOversight || !rooms.ValidID(c.Subject) || c.Room == "" {
 		return nil, fmt.Errorf("%w: token claims are incomplete", ErrUnauthorized)
 	}
 	return &c, nil

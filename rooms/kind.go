@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -44,6 +45,21 @@ type Summary struct {
 	// the main center — every room made before centers existed, and the
 	// shared expert pool.
 	Center string
+}
+
+// SharedCenter is the center of a room every center uses (the expert
+// pool): any center's admins and supervisors may enter it.
+const SharedCenter = "*"
+
+// CenterOf returns the center that owns room ("" the main center,
+// SharedCenter for the pool); a room that does not exist is the main
+// center's, so a token of another center learns nothing of it.
+func (s *Service) CenterOf(ctx context.Context, room string) string {
+	sum, err := s.Summary(ctx, room)
+	if err != nil {
+		return ""
+	}
+	return sum.Center
 }
 
 // checkCenter checks a room's center: empty (the main center) or an id.

@@ -164,7 +164,7 @@ func (p *Pool) NextTimer() (time.Time, string, bool) { return time.Time{}, "", f
 
 // Summary is the pool's row in the admin's list.
 func (p *Pool) Summary() Summary {
-	return Summary{Kind: KindPool, Title: p.Title, Phase: fmt.Sprintf("%d experts", len(p.Experts))}
+	return Summary{Kind: KindPool, Title: p.Title, Phase: fmt.Sprintf("%d experts", len(p.Experts)), Center: SharedCenter}
 }
 
 // Admits lets in admins and supervisors (and the server) only: experts'

@@ -46,7 +46,7 @@ type client struct {
 func newClient(s *Server, conn *websocket.Conn, room string, claims *auth.Claims) *client {
 	return &client{
 		srv: s, conn: conn, room: room, claims: claims, actor: claims.Actor(),
-		staff: claims.Role.IsStaff(),
+		staff: claims.Actor().Role.IsStaff(),
 		done:  make(chan struct{}),
 		bucket: tokenBucket{rate: s.cfg.CommandRate, burst: 2 * s.cfg.CommandRate,
 			tokens: 2 * s.cfg.CommandRate, last: time.Now()},
@@ -319,6 +319,9 @@ func (c *client) command(f ClientFrame) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(c.srv.ctx, 15*time.Second)
 	err := rooms.CheckClientCommand(f.Command)
+	if err == nil && c.claims.ReadOnly() {
+		err = &rooms.Refusal{Code: rooms.CodeForbidden, Msg: "the oversight reads only: it sends no commands"}
+	}
 	var res rooms.Result
 	if err == nil {
 		res, err = c.srv.svc.Execute(ctx, c.room, c.actor, rooms.Command{ID: f.ID, Type: f.Command, Data: f.Data})

@@ -140,7 +140,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if room == "" && claims.Room != auth.AnyRoom {
 		room = claims.Room
 	}
-	if !rooms.ValidID(room) || !claims.Allows(room) {
+	if !rooms.ValidID(room) || !claims.Allows(room, s.svc.CenterOf(r.Context(), room)) {
 		s.metrics.connects.WithLabelValues("forbidden").Inc()
 		httpError(w, http.StatusForbidden, "forbidden", "this token is not valid for room "+strconv.Quote(room))
 		return

@@ -32,7 +32,7 @@ const usage = `usage:
   bidroom serve [--config FILE]
       Run the server. With no config it uses an embedded store under ./data
       and creates a demo session; open the printed address in a browser.
-  bidroom token --room R --role ROLE --sub ID [--ttl 12h] [--name NAME] [--grant publish|view]... [--config FILE]
+  bidroom token --room R --role ROLE --sub ID [--ttl 12h] [--name NAME] [--grant publish|view]... [--center C] [--config FILE]
       Print an access token signed with the configured secret.
   bidroom verify --record record.json --log log.jsonl --platform-key platform.pub.pem [--bidder-key ID=FILE]...
   bidroom verify --server URL --session S --token T [--platform-key FILE] [--bidder-key ID=FILE]...

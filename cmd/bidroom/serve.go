@@ -200,7 +200,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var mediaHTTP http.Handler
 	var mediaInfo api.MediaInfo
 	if mediaSt != nil {
-		mediaHTTP = mediaSt.sfu.Handler(api.MediaAuthenticator(issuer, svc.AdmitMedia))
+		mediaHTTP = mediaSt.sfu.Handler(api.MediaAuthenticator(issuer, svc))
 		mediaInfo = mediaSt.sfu
 	}
 
@@ -231,7 +231,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Demo:  demo.get, Logger: logger,
 		Blobs: blobStore, Platform: platformKey, MaxBidBytes: cfg.Bids.MaxBytes,
 		MediaHTTP: mediaHTTP, Media: mediaInfo, AdvanceClock: advance,
-		Bonds: depositBonds(cfg, bonds), RecordDir: recordDir(cfg),
+		Bonds: depositBonds(cfg, bonds), RecordDir: recordDir(cfg), Centers: apiCenters(cfg),
 	})
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
@@ -523,4 +523,15 @@ func (c *movableClock) advance(d time.Duration) time.Time {
 	c.offset += d
 	c.mu.Unlock()
 	return c.now()
+}
+
+// apiCenters is the configured centers as the API knows them (the config
+// was validated at load).
+func apiCenters(cfg configs.Config) []api.Center {
+	list, _ := cfg.CenterList()
+	out := make([]api.Center, 0, len(list))
+	for _, c := range list {
+		out = append(out, api.Center{ID: c.ID, Name: c.Name, Main: c.Main})
+	}
+	return out
 }

@@ -20,8 +20,9 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 func token(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	room := fs.String("room", "", "session id (or * for an admin token valid in every room)")
-	role := fs.String("role", "", "bidder, host, supervisor, expert or admin")
+	room := fs.String("room", "", "session id (or * for an admin or supervisor token valid in every room of its center, or the oversight's)")
+	role := fs.String("role", "", "bidder, host, supervisor, expert, admin or oversight (the city's read-only oversight of every center)")
+	center := fs.String("center", "", "with --room '*': the center id the admin or supervisor token works for (default the main center)")
 	sub := fs.String("sub", "", "subject: the user's id")
 	name := fs.String("name", "", "display name")
 	ttl := fs.Duration("ttl", 0, "lifetime (default auth.token_ttl)")
@@ -45,7 +46,22 @@ func token(args []string, stdout, stderr io.Writer) error {
 	if *ttl == 0 {
 		*ttl = cfg.Auth.TokenTTL
 	}
-	tok, exp, err := issuer.Mint(auth.Request{Room: *room, Role: rooms.Role(*role), Sub: *sub, Name: *name, Grants: grants, TTL: *ttl})
+	if *center != "" {
+		list, _ := cfg.CenterList()
+		known := false
+		for i, c := range list {
+			if c.ID == *center {
+				known = true
+				if i == 0 {
+					*center = "" // the main center is stored as ""
+				}
+			}
+		}
+		if !known {
+			return fmt.Errorf("--center %q is not one of the configured centers (centers)", *center)
+		}
+	}
+	tok, exp, err := issuer.Mint(auth.Request{Room: *room, Role: rooms.Role(*role), Sub: *sub, Name: *name, Grants: grants, Center: *center, TTL: *ttl})
 	if err != nil {
 		return err
 	}

@@ -79,6 +79,7 @@ export function wireConsole({ route, forget, refusal }) {
       storeKey(typed);
       $('admin-key').value = '';
       showError('admin-signin-error', '');
+      showCenter();
       page.route();
     } catch (err) {
       key = '';
@@ -91,6 +92,28 @@ export function wireConsole({ route, forget, refusal }) {
     location.hash = '';
     signOut('');
   });
+  showCenter();
+}
+
+/**
+ * showCenter writes which center the signed-in key or token works for in
+ * the page's admin-center badge: the platform's key sees every center, a
+ * center admin's token one (市县一体化), the oversight reads all.
+ */
+async function showCenter() {
+  const badge = document.getElementById('admin-center');
+  if (!badge) return;
+  badge.hidden = true;
+  if (!key) return;
+  try {
+    const d = await api('GET', '/api/v1/centers');
+    const names = d.centers.map((c) => c.name).join('、');
+    badge.textContent = d.all ? t(d.read_only ? 'admin.center.oversight' : 'admin.center.all', { names }) : t('admin.center.one', { names });
+    badge.dataset.centers = d.centers.map((c) => c.id).join(',');
+    badge.hidden = false;
+  } catch {
+    // No badge: the page works the same.
+  }
 }
 
 /** signInFirst shows the sign-in (show is the page's view switch) when no key is kept; true when it did. */
