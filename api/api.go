@@ -158,6 +158,7 @@ func NewRouter(d Deps) *gin.Engine {
 	v1.GET("/sessions/:id/record.html", a.getRecordHTML)
 	v1.GET("/sessions/:id/log", a.getLog)
 	v1.GET("/sessions/:id/archive", a.admin, a.exportArchive)
+	v1.GET("/outbox", a.admin, a.getOutbox)
 
 	v1.GET("/sessions/:id/media", a.mediaInfo)
 

@@ -64,6 +64,7 @@ type Config struct {
 	Bids      Bids      `yaml:"bids"`
 	Media     Media     `yaml:"media"`
 	Bond      Bond      `yaml:"bond"`
+	Push      Push      `yaml:"push"`
 	// Centers are the trading centers this server runs for (市县一体化), as "id=name": the first is
 	// the main (city) center, which every room made before centers existed belongs to; the others
 	// are its county sub-centers. Default ["city=市公共资源交易中心"]. See Config.CenterList.
@@ -246,6 +247,7 @@ func Default() Config {
 			TURN: TURN{Listen: "0.0.0.0:3478", Realm: "bidroom", TTL: 12 * time.Hour},
 		},
 		Bond:    Bond{Timeout: 5 * time.Second},
+		Push:    defaultPush(),
 		Centers: []string{"city=市公共资源交易中心"},
 		Demo:    Demo{Enabled: true},
 		Log:     Log{Level: "info", Format: "text"},
@@ -730,6 +732,7 @@ func (c Config) Validate() error {
 
 	c.Media.validate(&p)
 	c.Bond.validate(&p)
+	c.Push.validate(&p)
 	if _, err := c.CenterList(); err != nil {
 		p.add("centers", "%v", err)
 	}

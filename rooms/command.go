@@ -83,6 +83,7 @@ var serverCommands = map[string]bool{
 	CmdFormCommittee: true, CmdDrawExperts: true, CmdRecordReportSignature: true, CmdRecordClarification: true,
 	CmdRecordResultObjection: true, CmdRecordNotices: true, CmdRecordHostRating: true, CmdRecordSanctions: true,
 	CmdLinkEvaluation: true, CmdRegisterAuctionBidder: true, CmdRecordDeposit: true, CmdRecordConfirmationLetter: true,
+	CmdCreateOutbox: true, CmdQueueDocument: true, CmdRecordAttempt: true, CmdRecordScan: true, // the push dispatcher's
 }
 
 // CheckClientCommand refuses the command types a client may not send as a

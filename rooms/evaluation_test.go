@@ -444,7 +444,7 @@ func TestDrawShortageChangesNothing(t *testing.T) {
 }
 
 func TestKindsAreDistinct(t *testing.T) {
-	if got := rooms.Kinds(); !slices.Equal(got, []string{rooms.KindOpening, rooms.KindPool, rooms.KindEvaluation, rooms.KindAuction}) {
+	if got := rooms.Kinds(); !slices.Equal(got, []string{rooms.KindOpening, rooms.KindPool, rooms.KindEvaluation, rooms.KindAuction, rooms.KindOutbox}) {
 		t.Fatalf("kinds %v", got)
 	}
 }

@@ -91,6 +91,7 @@ var kinds = []Kind{
 	{Name: KindEvaluation, CreateCommand: CmdCreateEvaluation, CreateEvent: EvEvaluationCreated, New: func(room string) State { return NewEvaluation(room) }},
 	{Name: KindAuction, CreateCommand: CmdCreateAuction, CreateEvent: EvAuctionCreated, New: func(room string) State { return NewAuction(room) },
 		HiddenActors: []string{EvBidPlaced}}, // bids are anonymous: a bidder is known by number only
+	{Name: KindOutbox, CreateCommand: CmdCreateOutbox, CreateEvent: EvOutboxCreated, New: func(room string) State { return NewOutbox(room) }},
 }
 
 // hiddenActors are the HiddenActors of every kind.

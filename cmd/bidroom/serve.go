@@ -26,6 +26,7 @@ import (
 	"github.com/bidroom/bidroom/auth"
 	"github.com/bidroom/bidroom/configs"
 	"github.com/bidroom/bidroom/decrypt"
+	"github.com/bidroom/bidroom/push"
 	"github.com/bidroom/bidroom/record"
 	"github.com/bidroom/bidroom/rooms"
 	"github.com/bidroom/bidroom/signaling"
@@ -261,6 +262,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer wg.Done()
 		sched.Run(runCtx)
 	}()
+	if cfg.Push.Enabled() { // push.* (docs/push.md): documents to the provincial platform, price alerts
+		dispatcher := push.New(svc, platformKey, push.FromConfig(cfg.Push), logger)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dispatcher.Run(runCtx)
+		}()
+	}
 	if demo.bot != nil {
 		wg.Add(1)
 		go func() {
