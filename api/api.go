@@ -103,6 +103,7 @@ func NewRouter(d Deps) *gin.Engine {
 	v1.POST("/tokens", a.admin, a.mintToken)
 	v1.GET("/sessions", a.listSessions)
 	v1.GET("/centers", a.listCenters)
+	v1.GET("/credit", a.creditRecords)
 	v1.POST("/sessions", a.admin, a.createSession)
 	v1.GET("/sessions/:id", a.getSession)
 	v1.POST("/sessions/:id/bidders", a.admin, a.registerBidder)

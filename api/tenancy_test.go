@@ -226,3 +226,13 @@ func TestTenancyReadsAndWrites(t *testing.T) {
 		t.Fatalf("the oversight's centers: %d %v", st, body)
 	}
 }
+
+// mintWildcard mints a wildcard token of role for center (a key, "" the main one).
+func mintWildcard(t *testing.T, e *env, role rooms.Role, center string) string {
+	t.Helper()
+	tok, _, err := e.issuer.Mint(auth.Request{Room: auth.AnyRoom, Role: role, Sub: string(role) + "-" + center, Center: center, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}

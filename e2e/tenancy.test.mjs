@@ -95,6 +95,32 @@ describe('centers in the admin console', () => {
     const refused = await api('POST', '/api/v1/sessions', session('X-1', '越权', undefined), oversight);
     assert.equal(refused.status, 403);
     await ctx.close();
+  });
+
+  it('credit records: each center its own, the oversight all', async () => {
+    // A supervisor notes a violation at each center's opening.
+    for (const [room, subject, text] of [['CITY-001', 'a', '市级项目：授权委托书与投标文件不一致'], ['JN-001', 'a', '江宁项目：开标现场扰乱秩序']]) {
+      const sup = await token({ room, role: 'supervisor', sub: 'sup-1' });
+      const { status, data } = await api('POST', `/api/v1/sessions/${room}/commands`, { id: `v-${room}`, type: 'note_violation', data: { subject, text } }, sup);
+      assert.equal(status, 200, JSON.stringify(data));
+    }
+    const rows = async (tok, shot) => {
+      const { ctx, page } = await openPage(browser, DESKTOP, pageErrors);
+      await page.goto(`${server.base}/admin-credit.html`);
+      await byId(page, 'admin-key').fill(tok);
+      await byId(page, 'admin-signin-submit').click();
+      await byId(page, 'credit-row').first().waitFor();
+      const texts = await page.locator('[data-testid="credit-row"]').allTextContents();
+      await page.screenshot({ path: path.join(artifacts, `tenancy-credit-${shot}.png`) });
+      await ctx.close();
+      return texts;
+    };
+    const county = await rows(await token({ room: '*', role: 'admin', sub: 'jn-admin-2', center: 'jn' }), 'county');
+    assert.equal(county.length, 1);
+    assert.match(county[0], /江宁项目/);
+    assert.match(county[0], /甲公司/); // the bidder's name from the opening
+    const all = await rows(await token({ room: '*', role: 'oversight', sub: 'city-oversight-2' }), 'oversight');
+    assert.equal(all.length, 2);
     const unexpected = pageErrors.map(String).filter((e) => !/status of (401|403|404)/.test(e));
     assert.deepEqual(unexpected, []);
   });
