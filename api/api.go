@@ -54,6 +54,9 @@ type Deps struct {
 	// Centers are the trading centers (the main one first); empty means
 	// one main center, "city".
 	Centers []Center
+	// SignIns keeps the key sign-in challenges where every instance sees
+	// them (Redis); nil keeps them in this instance's memory.
+	SignIns ChallengeStore
 }
 
 // Demo describes the demo session and hands out its tokens and its

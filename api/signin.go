@@ -1,10 +1,12 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -31,12 +33,30 @@ const (
 	signInMaxBodyBytes = 4 << 10
 )
 
-// challenges are the sign-in challenges issued and not yet used. Each is
-// good once, for signInTTL, for the bidder and session it names.
-//
-// They live in this instance's memory: behind a load balancer a bidder's
-// GET and POST must reach the same instance (or the POST is refused as
-// expired_challenge and the client asks again).
+// ChallengeStore keeps the sign-in challenges issued and not yet used.
+// Each is good once, for SignInTTL, for the bidder and session it names;
+// a bidder has at most SignInPerBidder outstanding (the oldest goes
+// first). Behind a load balancer the store is shared (store/redis's
+// SignInChallenges), so a bidder's GET and POST may reach different
+// instances; a single instance keeps them in memory.
+type ChallengeStore interface {
+	// Issue remembers c (whose text is c.Text()) as issued at now and
+	// returns when it expires.
+	Issue(ctx context.Context, c signin.Challenge, now time.Time) (time.Time, error)
+	// Take consumes the challenge with c's nonce if it was issued as c
+	// for room/sub and has not expired: ErrExpiredChallenge when unknown,
+	// used or expired; ErrBadChallenge when another bidder's, another
+	// session's or altered (the nonce stays good for its owner).
+	Take(ctx context.Context, c signin.Challenge, text, room, sub string, now time.Time) error
+}
+
+// Bounds of the sign-in challenges, for every ChallengeStore.
+const (
+	SignInTTL       = signInTTL
+	SignInPerBidder = signInPerBidder
+)
+
+// challenges is the in-memory ChallengeStore of a single instance.
 type challenges struct {
 	mu        sync.Mutex           // guards the fields below
 	byNonce   map[string]*issued   // outstanding challenges
@@ -52,6 +72,16 @@ type issued struct {
 	key     string // room/sub
 	expires time.Time
 	gone    bool // used, expired or evicted
+}
+
+// Issue implements ChallengeStore.
+func (s *challenges) Issue(_ context.Context, c signin.Challenge, now time.Time) (time.Time, error) {
+	return s.issue(c, now), nil
+}
+
+// Take implements ChallengeStore.
+func (s *challenges) Take(_ context.Context, c signin.Challenge, text, room, sub string, now time.Time) error {
+	return s.take(c, text, room, sub, now)
 }
 
 // issue remembers c until now+ttl.
@@ -104,6 +134,12 @@ func (s *challenges) take(c signin.Challenge, text, room, sub string, now time.T
 	s.drop(it)
 	return nil
 }
+
+// The refusals of a challenge, for every ChallengeStore.
+var (
+	ErrExpiredChallenge = errExpiredChallenge
+	ErrBadChallenge     = errBadChallenge
+)
 
 var (
 	errExpiredChallenge = errors.New("this challenge is unknown, used or expired: ask for a new one (GET …/signin/challenge); a challenge is good once, for 2 minutes")
@@ -183,7 +219,11 @@ func (a *handlers) signInChallenge(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	expires := a.signIns.issue(ch, now)
+	expires, err := a.challenges().Issue(c.Request.Context(), ch, now)
+	if err != nil {
+		a.fail(c, fmt.Errorf("keep the sign-in challenge: %w", err))
+		return
+	}
 	c.Header("Cache-Control", "no-store")
 	id := key.ID()
 	c.JSON(http.StatusOK, signin.Issued{Challenge: ch.Text(), ExpiresAt: expires, KeyID: hex.EncodeToString(id[:])})
@@ -216,12 +256,15 @@ func (a *handlers) signIn(c *gin.Context) {
 	if !ok {
 		return
 	}
-	switch err := a.signIns.take(ch, req.Challenge, room, actor.Sub, a.Svc.Now()); {
+	switch err := a.challenges().Take(c.Request.Context(), ch, req.Challenge, room, actor.Sub, a.Svc.Now()); {
 	case errors.Is(err, errExpiredChallenge):
 		apiError(c, http.StatusGone, "expired_challenge", err.Error())
 		return
 	case errors.Is(err, errBadChallenge):
 		apiError(c, http.StatusUnprocessableEntity, "bad_challenge", err.Error())
+		return
+	case err != nil:
+		a.fail(c, fmt.Errorf("check the sign-in challenge: %w", err))
 		return
 	}
 	if err := key.Verify([]byte(req.Challenge), sig); err != nil {
@@ -249,4 +292,13 @@ func (a *handlers) keySignIn(c *gin.Context, room string, actor rooms.Actor, key
 		}
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+// challenges is the store of sign-in challenges: the shared one when the
+// server has one (Deps.SignIns), else this instance's memory.
+func (a *handlers) challenges() ChallengeStore {
+	if a.SignIns != nil {
+		return a.SignIns
+	}
+	return &a.signIns
 }
