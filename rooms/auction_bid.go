@@ -174,6 +174,31 @@ func (a *Auction) checkAmount(field, amount string, p price) (fen, error) {
 	return amt, nil
 }
 
+// Precheck refuses from the cached state the bids the room is sure to
+// refuse whatever it has not seen yet: prices only rise, so a bid not
+// above a highest bid already cached stays refused, and an ended auction
+// stays ended. Anything else — the clock, the bidder, the grid — is for
+// Decide in the room's lane.
+func (a *Auction) Precheck(actor Actor, cmd Command) error {
+	if b := a.bidders[actor.Sub]; cmd.Type != CmdBid || actor.Role != RoleBidder || b == nil || !b.Qualified {
+		return nil
+	}
+	if a.Phase == AuctionEnded {
+		return refuse(CodeWrongState, "auction %s has ended", a.Room)
+	}
+	var in BidRequest
+	if decodeData(cmd.Data, &in) != nil {
+		return nil
+	}
+	amt, err := parseYuan("amount", in.Amount)
+	p := a.price()
+	if err != nil || p.first || amt > p.high || p.leader == actor.Sub {
+		return nil
+	}
+	_, err = a.checkAmount("amount", in.Amount, p)
+	return err
+}
+
 func (a *Auction) bid(actor Actor, cmd Command, now time.Time) ([]Draft, error) {
 	b, err := a.actingBidder(actor, "bid")
 	if err != nil {

@@ -485,6 +485,71 @@ func TestAuctionReplayedBidAppliesOnce(t *testing.T) {
 	if got := w.bids(); len(got) != 1 {
 		t.Fatalf("bids %v", got)
 	}
+	// Outbid, then retried: still the first answer, though the same bid
+	// sent anew would now be refused on the cached price alone.
+	w.mustBid(beta, "10100000")
+	again, err = w.svc.Execute(ctx, w.room, alpha.actor(), cmd)
+	if err != nil || !again.Duplicate || again.First != first.First {
+		t.Fatalf("retry after being outbid %+v %v, want the first's result", again, err)
+	}
+	fresh := cmd
+	fresh.ID = "my-bid-2"
+	if _, err := w.svc.Execute(ctx, w.room, alpha.actor(), fresh); rooms.RefusalCode(err) != rooms.CodeInvalid || !strings.Contains(err.Error(), "not above the current highest bid 10100000") {
+		t.Fatalf("a new bid at the old price: %v", err)
+	}
+	if got := w.bids(); len(got) != 2 {
+		t.Fatalf("bids %v", got)
+	}
+}
+
+// TestAuctionPrecheck: the bids the cached state is sure to refuse are
+// refused before the room's lane, in the words Decide would use; the
+// others go on to Decide.
+func TestAuctionPrecheck(t *testing.T) {
+	w := newAuction(t, nil).open()
+	w.mustBid(alpha, "10000000")
+	w.mustBid(beta, "10200000")
+	var a *rooms.Auction
+	evs := w.events()
+	st, err := rooms.NewState(w.room, evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a = st.(*rooms.Auction)
+	bid := func(amount string) rooms.Command {
+		return rooms.Command{ID: "x", Type: rooms.CmdBid, Data: mustJSON(t, rooms.BidRequest{Amount: amount})}
+	}
+	for _, c := range []struct {
+		who    rooms.Actor
+		amount string
+		want   string // "" for no early refusal
+	}{
+		{alpha.actor(), "10200000", rooms.CodeInvalid},           // not above
+		{alpha.actor(), "10100000", rooms.CodeInvalid},           // below
+		{alpha.actor(), "10300000", ""},                          // maybe good: Decide's
+		{alpha.actor(), "10250000", ""},                          // off the grid: Decide's
+		{beta.actor(), "10200000", ""},                           // the leader: Decide's own words
+		{delta.actor(), "10000000", ""},                          // not qualified: Decide's
+		{alpha.actor(), "abc", ""},                               // malformed: Decide's
+		{rooms.Actor{Sub: "x", Role: rooms.RoleBidder}, "1", ""}, // unregistered: Decide's
+	} {
+		err := a.Precheck(c.who, bid(c.amount))
+		if rooms.RefusalCode(err) != c.want {
+			t.Errorf("%s bids %s: %v, want %q", c.who.Sub, c.amount, err, c.want)
+		}
+		if err != nil {
+			_, derr := a.Decide(c.who, bid(c.amount), listingStart.Add(time.Hour))
+			if derr == nil || derr.Error() != err.Error() {
+				t.Errorf("%s bids %s: early %q, Decide %v", c.who.Sub, c.amount, err, derr)
+			}
+		}
+	}
+	w.closeListing()
+	w.at(listingEnd.Add(5*time.Minute)).must(rooms.SystemActor, rooms.CmdEndAuction, nil)
+	st, _ = rooms.NewState(w.room, w.events())
+	if err := st.(*rooms.Auction).Precheck(alpha.actor(), bid("99999900")); rooms.RefusalCode(err) != rooms.CodeWrongState {
+		t.Fatalf("after the end: %v", err)
+	}
 }
 
 func TestAuctionRegistrationAndQualification(t *testing.T) {

@@ -67,6 +67,16 @@ type room struct {
 	state   State
 	events  []Event            // every event so far; elements are never modified
 	cursors map[Actor]position // each viewer's last known position, so counting resumes from there
+	cmds    map[string]Result  // the commands the cached events came from, by command key
+}
+
+// Prechecker is a State that can refuse some commands from its cached
+// state alone, without waiting for the room's lane or reading the log:
+// only refusals that later events cannot undo (an auction's prices only
+// rise, and an ended auction stays ended). A command the state cannot
+// judge so returns nil and goes the usual way.
+type Prechecker interface {
+	Precheck(actor Actor, cmd Command) error
 }
 
 // position is a viewer's stream position at a room sequence.
@@ -195,6 +205,18 @@ func (r *room) applyLocked(events []Event) error {
 		}
 		r.state = next
 		r.events = append(r.events, e)
+		if e.CommandID != "" {
+			if r.cmds == nil {
+				r.cmds = map[string]Result{}
+			}
+			k := commandKey(e.Actor, e.CommandID)
+			res, ok := r.cmds[k]
+			if !ok {
+				res = Result{First: e.Seq, Duplicate: true}
+			}
+			res.Last = e.Seq
+			r.cmds[k] = res
+		}
 	}
 	return nil
 }
@@ -215,15 +237,36 @@ func (s *Service) Execute(ctx context.Context, roomID string, actor Actor, cmd C
 	}
 	key := commandKey(actor, cmd.ID)
 	r := s.room(roomID)
+	// The fast path, before the room's lane: a command the cached events
+	// came from is answered as before; one the cached state is sure to
+	// refuse is refused (under load, most of an auction's bids are late).
+	r.mu.Lock()
+	res, seen := r.cmds[key]
+	var early error
+	if p, ok := r.state.(Prechecker); ok && !seen {
+		early = p.Precheck(actor, cmd)
+	}
+	r.mu.Unlock()
+	if seen {
+		return res, nil
+	}
+	if early != nil {
+		return Result{}, early
+	}
 	r.cmdMu.Lock()
 	defer r.cmdMu.Unlock()
 	for attempt := range maxConflictRetries {
 		if err := s.catchUp(ctx, roomID, r); err != nil {
 			return Result{}, err
 		}
-		if res, ok, err := s.previous(ctx, roomID, key); err != nil || ok {
-			return res, err
+		// A command the log knows appended events, which the catch-up has
+		// just folded: the cached map answers without another read.
+		r.mu.Lock()
+		if res, ok := r.cmds[key]; ok {
+			r.mu.Unlock()
+			return res, nil
 		}
+		r.mu.Unlock()
 		now := s.Now()
 		r.mu.Lock()
 		drafts, err := r.state.Decide(actor, cmd, now)
