@@ -49,7 +49,7 @@ type Deps struct {
 	// when none is configured (the admin enters them by hand).
 	Bonds bond.Checker
 	// RecordDir is where the media recorder keeps its files, for the
-	// archive; "" when recording is off.
+	// archive.
 	RecordDir string
 	// Centers are the trading centers (the main one first); empty means
 	// one main center, "city".
@@ -162,6 +162,8 @@ func NewRouter(d Deps) *gin.Engine {
 	v1.GET("/sessions/:id/record.html", a.getRecordHTML)
 	v1.GET("/sessions/:id/log", a.getLog)
 	v1.GET("/sessions/:id/archive", a.admin, a.exportArchive)
+	v1.GET("/stats", a.stats)
+	v1.GET("/stats/export", a.statsExport)
 	v1.GET("/outbox", a.admin, a.getOutbox)
 
 	v1.GET("/sessions/:id/media", a.mediaInfo)

@@ -5,6 +5,7 @@
 
 import './i18n-admin-pool.js'; // the link to the expert pool console
 import './i18n-admin-auction.js'; // the link to the auction console
+import './i18n-stats.js'; // the link to the statistics
 import { t, wireLangSwitch, onLangChange } from './i18n.js';
 import { $, el } from './dom.js';
 import {
