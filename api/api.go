@@ -51,6 +51,11 @@ type Deps struct {
 	// RecordDir is where the media recorder keeps its files, for the
 	// archive.
 	RecordDir string
+	// ArchiveDir keeps each archived session's verified tar; Retention is
+	// how long a finished session's live files stay before a prune (0:
+	// never).
+	ArchiveDir string
+	Retention  time.Duration
 	// Centers are the trading centers (the main one first); empty means
 	// one main center, "city".
 	Centers []Center
@@ -162,6 +167,8 @@ func NewRouter(d Deps) *gin.Engine {
 	v1.GET("/sessions/:id/record.html", a.getRecordHTML)
 	v1.GET("/sessions/:id/log", a.getLog)
 	v1.GET("/sessions/:id/archive", a.admin, a.exportArchive)
+	v1.POST("/sessions/:id/archive", a.admin, a.storeArchive)
+	v1.POST("/sessions/:id/prune", a.admin, a.pruneSession)
 	v1.GET("/stats", a.stats)
 	v1.GET("/stats/export", a.statsExport)
 	v1.GET("/outbox", a.admin, a.getOutbox)

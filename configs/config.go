@@ -64,6 +64,7 @@ type Config struct {
 	Bids      Bids      `yaml:"bids"`
 	Media     Media     `yaml:"media"`
 	Bond      Bond      `yaml:"bond"`
+	Archive   Archive   `yaml:"archive"`
 	Push      Push      `yaml:"push"`
 	// Centers are the trading centers this server runs for (市县一体化), as "id=name": the first is
 	// the main (city) center, which every room made before centers existed belongs to; the others
@@ -160,6 +161,16 @@ type Bond struct {
 	URL     string        `yaml:"url"`     // default "" = registration data only; else the bond system's http(s) endpoint
 	Token   string        `yaml:"token"`   // default ""; bearer token for the bond system, required with url; best set as BIDROOM_BOND_TOKEN
 	Timeout time.Duration `yaml:"timeout"` // default 5s per request, 100ms..1m
+}
+
+// Archive configures the electronic archive (电子档案, docs/archive.md) kept on the server and
+// when a closed session's live files may be pruned.
+type Archive struct {
+	Dir string `yaml:"dir"` // default "" = <data_dir>/archive: one verified tar per archived session
+	// Retention is how long a finished session's live files (sealed bids, decrypted files,
+	// recordings) stay after its last event before POST /sessions/{id}/prune may remove them, and
+	// only once its archive is written and verified; default 0 = never prune. At least 24h.
+	Retention time.Duration `yaml:"retention"`
 }
 
 // Center is one trading center: its id (in tokens and rooms) and its name.
@@ -733,6 +744,9 @@ func (c Config) Validate() error {
 	c.Media.validate(&p)
 	c.Bond.validate(&p)
 	c.Push.validate(&p)
+	if r := c.Archive.Retention; r != 0 && (r < 24*time.Hour || r > 100*365*24*time.Hour) {
+		p.add("archive.retention", "must be 0 (never prune) or between 24h and 100 years, got %s", r)
+	}
 	if _, err := c.CenterList(); err != nil {
 		p.add("centers", "%v", err)
 	}

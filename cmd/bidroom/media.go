@@ -124,3 +124,12 @@ func recordDir(cfg configs.Config) string {
 	}
 	return filepath.Join(cfg.DataDir, "recordings")
 }
+
+// archiveDir is where the server keeps archives (archive.dir, by default
+// <data_dir>/archive).
+func archiveDir(cfg configs.Config) string {
+	if cfg.Archive.Dir != "" {
+		return cfg.Archive.Dir
+	}
+	return filepath.Join(cfg.DataDir, "archive")
+}

@@ -233,7 +233,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Blobs: blobStore, Platform: platformKey, MaxBidBytes: cfg.Bids.MaxBytes,
 		MediaHTTP: mediaHTTP, Media: mediaInfo, AdvanceClock: advance,
 		Bonds: depositBonds(cfg, bonds), RecordDir: recordDir(cfg), Centers: apiCenters(cfg),
-		SignIns: signInStore(log),
+		SignIns: signInStore(log), ArchiveDir: archiveDir(cfg), Retention: cfg.Archive.Retention,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)

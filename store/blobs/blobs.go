@@ -264,6 +264,27 @@ func (s *Store) Open(digest string) (*os.File, int64, error) {
 	return f, st.Size(), nil
 }
 
+// Remove deletes the blob with digest and returns its size; a blob that
+// is not there is ErrNotFound. Only the archive's prune calls it, once the
+// blob is archived and no live room names it.
+func (s *Store) Remove(digest string) (int64, error) {
+	p, err := s.blobPath(digest)
+	if err != nil {
+		return 0, err
+	}
+	st, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("%w: blob %s", ErrNotFound, digest)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if err := os.Remove(p); err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
 func writeFileSync(p string, b []byte) error {
 	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
