@@ -154,6 +154,9 @@ type TURN struct {
 // Rooms configures bid-opening rooms.
 type Rooms struct {
 	CheckInLead time.Duration `yaml:"check_in_lead"` // default 60m: sign-in opens this long before the deadline; 0..24h
+	// MaxCached bounds the rooms kept folded in memory (the least recently used go first and are
+	// read again from the store when asked for); default 5000, 10..1,000,000.
+	MaxCached int `yaml:"max_cached"`
 }
 
 // Bond configures where the opening looks up bidders' bid bonds (投标保证金) at the deadline.
@@ -250,7 +253,7 @@ func Default() Config {
 			MaxReplay:       1000,
 			CommandRate:     20,
 		},
-		Rooms: Rooms{CheckInLead: 60 * time.Minute},
+		Rooms: Rooms{CheckInLead: 60 * time.Minute, MaxCached: 5000},
 		Bids:  Bids{MaxBytes: 4 << 30},
 		Media: Media{
 			Enabled: true, UDPListen: "0.0.0.0:8189", UDPGSO: true, PublicIPs: []string{}, Interfaces: []string{}, IncludeLoopback: true, MaxViewers: 1000, MaxSDPBytes: 65536,
@@ -749,6 +752,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.CenterList(); err != nil {
 		p.add("centers", "%v", err)
+	}
+	if c.Rooms.MaxCached < 10 || c.Rooms.MaxCached > 1_000_000 {
+		p.add("rooms.max_cached", "must be between 10 and 1000000, got %d", c.Rooms.MaxCached)
 	}
 	if c.Rooms.CheckInLead < 0 || c.Rooms.CheckInLead > maxCheckInLead {
 		p.add("rooms.check_in_lead", "must be between 0 and %s, got %s", maxCheckInLead, c.Rooms.CheckInLead)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -36,6 +37,7 @@ type Config struct {
 	BackoffBase time.Duration // wait after the first failed try, doubling; default 10s
 	BackoffMax  time.Duration // longest wait between tries; default 1h
 	ScanPersist time.Duration // least time between records of the scan cursors; default 1m
+	FullScan    time.Duration // how often every room is looked through, not only those changed here; default 5m
 }
 
 // FromConfig is the Dispatcher's Config for the server's push settings,
@@ -68,6 +70,13 @@ type Dispatcher struct {
 	cfg      Config
 	client   *http.Client
 
+	// changed are the rooms this instance folded new events of since the
+	// last Scan (rooms.Service.OnChange); every FullScan the whole log is
+	// looked through too, for what other servers wrote.
+	mu       sync.Mutex
+	changed  map[string]bool
+	lastFull time.Time
+
 	// Used by Run's goroutine only.
 	cursors   map[string]uint64 // room → last seq looked through
 	persisted map[string]uint64 // the cursors the outbox's log holds
@@ -98,9 +107,21 @@ func New(svc *rooms.Service, platform *decrypt.PrivateKey, cfg Config, logger *s
 	if cfg.ScanPersist <= 0 {
 		cfg.ScanPersist = time.Minute
 	}
+	if cfg.FullScan <= 0 {
+		cfg.FullScan = 5 * time.Minute
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	return &Dispatcher{svc: svc, platform: platform, logger: logger, cfg: cfg,
-		client: &http.Client{Timeout: cfg.Timeout, Transport: tr}}
+	d := &Dispatcher{svc: svc, platform: platform, logger: logger, cfg: cfg,
+		client: &http.Client{Timeout: cfg.Timeout, Transport: tr}, changed: map[string]bool{}}
+	svc.OnChange(d.noteChange)
+	return d
+}
+
+// noteChange remembers a room this instance folded new events of.
+func (d *Dispatcher) noteChange(room string) {
+	d.mu.Lock()
+	d.changed[room] = true
+	d.mu.Unlock()
 }
 
 // Run scans and delivers until ctx ends; it returns after recording how
@@ -175,23 +196,43 @@ func (d *Dispatcher) start(ctx context.Context) error {
 func (d *Dispatcher) wantPush() bool   { return len(d.cfg.Endpoints) > 0 }
 func (d *Dispatcher) wantAlerts() bool { return len(d.cfg.Notifiers) > 0 }
 
-// Scan looks through every room's events since its cursor and queues the
-// documents they call for. A room whose document cannot be queued keeps
-// its cursor there, so the next round tries again.
+// Scan looks through the events since their cursor of the rooms that
+// changed on this instance — of every room the first time and each
+// FullScan, for what other servers wrote — and queues the documents they
+// call for. A room whose document cannot be queued keeps its cursor there
+// (and stays changed), so the next round tries again.
 func (d *Dispatcher) Scan(ctx context.Context) {
-	ids, err := d.svc.Rooms(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			d.logger.Warn("push: list rooms", "err", err)
+	d.mu.Lock()
+	changed := d.changed
+	d.changed = map[string]bool{}
+	d.mu.Unlock()
+	var ids []string
+	if d.lastFull.IsZero() || time.Since(d.lastFull) >= d.cfg.FullScan {
+		all, err := d.svc.Rooms(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				d.logger.Warn("push: list rooms", "err", err)
+			}
+			for room := range changed {
+				d.noteChange(room)
+			}
+			return
 		}
-		return
+		ids, d.lastFull = all, time.Now()
+	} else {
+		for room := range changed {
+			ids = append(ids, room)
+		}
 	}
 	for _, room := range ids {
 		if room == d.cfg.Room || ctx.Err() != nil {
 			continue
 		}
-		if err := d.scanRoom(ctx, room); err != nil && ctx.Err() == nil {
-			d.logger.Warn("push: scan room", "room", room, "err", err)
+		if err := d.scanRoom(ctx, room); err != nil {
+			d.noteChange(room) // again next round
+			if ctx.Err() == nil {
+				d.logger.Warn("push: scan room", "room", room, "err", err)
+			}
 		}
 	}
 	d.saveCursors(ctx, false)
@@ -199,6 +240,13 @@ func (d *Dispatcher) Scan(ctx context.Context) {
 
 func (d *Dispatcher) scanRoom(ctx context.Context, room string) error {
 	from := d.cursors[room]
+	if from > 0 {
+		// Nothing new is the usual answer of a full scan: one small read
+		// instead of folding a room that may have left the cache.
+		if more, err := d.svc.HasEventsAfter(ctx, room, from); err != nil || !more {
+			return err
+		}
+	}
 	events, err := d.svc.EventsAfter(ctx, room, from)
 	if err != nil || len(events) == 0 {
 		return err

@@ -13,7 +13,13 @@ import (
 type Scheduler struct {
 	svc    *Service
 	logger *slog.Logger
-	tick   time.Duration // longest sleep between scans of the rooms
+	tick   time.Duration // longest sleep between looks at the timer index
+
+	// Rescan is how often the index is brought up to date with the log
+	// (Service.RescanTimers: rooms other servers wrote); the first look
+	// always rescans. Default 5 minutes.
+	Rescan   time.Duration
+	lastScan time.Time
 
 	// Fill supplies the data of a timer's command where the server must
 	// look something up first (record_bonds: the bond system). A timer
@@ -23,7 +29,7 @@ type Scheduler struct {
 
 // NewScheduler returns a Scheduler over svc.
 func NewScheduler(svc *Service, logger *slog.Logger) *Scheduler {
-	return &Scheduler{svc: svc, logger: logger, tick: time.Second}
+	return &Scheduler{svc: svc, logger: logger, tick: time.Second, Rescan: 5 * time.Minute}
 }
 
 // Run fires due timers until ctx ends.
@@ -45,14 +51,20 @@ func (s *Scheduler) Run(ctx context.Context) {
 }
 
 // fireDue runs every due timer once and returns the earliest pending one.
+// It looks only at the rooms the timer index says are due (not at every
+// room), and rescans the log now and then for rooms other servers wrote.
 func (s *Scheduler) fireDue(ctx context.Context) (earliest time.Time) {
-	ids, err := s.svc.Rooms(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			s.logger.Warn("scheduler: list rooms", "err", err)
+	if s.lastScan.IsZero() || time.Since(s.lastScan) >= s.Rescan {
+		if err := s.svc.RescanTimers(ctx); err != nil {
+			if ctx.Err() == nil {
+				s.logger.Warn("scheduler: rescan the rooms' timers", "err", err)
+			}
+		} else {
+			s.lastScan = time.Now()
 		}
-		return time.Time{}
 	}
+	ids, next := s.svc.DueTimers(s.svc.Now())
+	earliest = next
 	for _, id := range ids {
 		for range 4 { // a room may have several timers due at once
 			at, cmdType, ok, err := s.svc.NextTimer(ctx, id)

@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"container/list"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,15 +56,32 @@ type Service struct {
 	log Log
 	now func() time.Time
 
-	mu    sync.Mutex       // guards rooms
-	rooms map[string]*room // cached rooms by id
+	mu       sync.Mutex       // guards the fields below
+	rooms    map[string]*room // cached rooms by id, at most maxRooms
+	lru      *list.List       // the cached rooms' ids, the most recently used first
+	maxRooms int              // 0: no bound
+	timers   map[string]timer // each room's next timer, as its last fold here left it
+	heads    map[string]uint64
+	changed  []func(room string)
+}
+
+// DefaultMaxCachedRooms bounds the rooms a Service keeps folded in memory;
+// the least recently used go first and are folded again from the log when
+// asked for.
+const DefaultMaxCachedRooms = 5000
+
+// timer is a room's next time-driven command.
+type timer struct {
+	at      time.Time
+	cmdType string
 }
 
 // room caches one room's folded state and its events.
 type room struct {
 	cmdMu sync.Mutex // serializes this instance's commands on the room; held across the append on purpose
 
-	mu      sync.Mutex // guards state, events and cursors; never held across I/O
+	mu      sync.Mutex    // guards state, events and cursors; never held across I/O
+	elem    *list.Element // in Service.lru; guarded by Service.mu
 	state   State
 	events  []Event            // every event so far; elements are never modified
 	cursors map[Actor]position // each viewer's last known position, so counting resumes from there
@@ -136,7 +154,33 @@ func NewService(log Log, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{log: log, now: now, rooms: map[string]*room{}}
+	return &Service{log: log, now: now, rooms: map[string]*room{}, lru: list.New(), maxRooms: DefaultMaxCachedRooms,
+		timers: map[string]timer{}, heads: map[string]uint64{}}
+}
+
+// SetMaxCachedRooms bounds the rooms kept folded in memory (n ≤ 0: no
+// bound); call it before the Service is used.
+func (s *Service) SetMaxCachedRooms(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxRooms = n
+	s.evictLocked()
+}
+
+// CachedRooms is how many rooms are folded in memory now.
+func (s *Service) CachedRooms() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.rooms)
+}
+
+// OnChange registers fn to be called with a room's id after this Service
+// folds new events of it (its own appends, or others' it read). It must
+// not block; package push uses it to look only where something happened.
+func (s *Service) OnChange(fn func(room string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.changed = append(s.changed, fn)
 }
 
 // Now returns the server's time, as commands see it.
@@ -149,8 +193,99 @@ func (s *Service) room(id string) *room {
 	if r == nil {
 		r = &room{state: unborn{room: id}}
 		s.rooms[id] = r
+		r.elem = s.lru.PushFront(id)
+		s.evictLocked()
+	} else {
+		s.lru.MoveToFront(r.elem)
 	}
 	return r
+}
+
+// evictLocked drops the least recently used rooms beyond the bound. A
+// goroutine still holding one finishes on it; the next use folds the room
+// again from the log (the conditional append keeps two copies honest).
+func (s *Service) evictLocked() {
+	for s.maxRooms > 0 && s.lru.Len() > s.maxRooms {
+		back := s.lru.Back()
+		s.lru.Remove(back)
+		delete(s.rooms, back.Value.(string))
+	}
+}
+
+// folded records what a fold of room id left: its head and next timer,
+// for the scheduler's index, and tells the OnChange callbacks. Called
+// without r.mu held.
+func (s *Service) folded(id string, seq uint64, at time.Time, cmdType string, ok bool) {
+	s.mu.Lock()
+	s.heads[id] = seq
+	if ok {
+		s.timers[id] = timer{at: at, cmdType: cmdType}
+	} else {
+		delete(s.timers, id)
+	}
+	fns := s.changed
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn(id)
+	}
+}
+
+// DueTimers returns the rooms whose indexed timer is due at now, and the
+// earliest timer still pending (zero if none). The index holds what this
+// Service's folds left; RescanTimers adds what other writers did.
+func (s *Service) DueTimers(now time.Time) (due []string, next time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, t := range s.timers {
+		if !now.Before(t.at) {
+			due = append(due, id)
+		} else if next.IsZero() || t.at.Before(next) {
+			next = t.at
+		}
+	}
+	return due, next
+}
+
+// HasEventsAfter reports whether the log has events of the room beyond
+// seq: one small read, no fold.
+func (s *Service) HasEventsAfter(ctx context.Context, roomID string, seq uint64) (bool, error) {
+	more, err := s.log.Read(ctx, roomID, seq, 1)
+	if err != nil {
+		return false, fmt.Errorf("read room %s: %w", roomID, err)
+	}
+	return len(more) > 0, nil
+}
+
+// RescanTimers brings the timer index up to date with the log: a room
+// not indexed yet is folded, one indexed is folded again only if the log
+// has events beyond the head it was indexed at (one small read). Rooms
+// another server wrote are found this way.
+func (s *Service) RescanTimers(ctx context.Context) error {
+	ids, err := s.Rooms(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		head, known := s.heads[id]
+		s.mu.Unlock()
+		if known {
+			more, err := s.HasEventsAfter(ctx, id, head)
+			if err != nil {
+				return err
+			}
+			if !more {
+				continue
+			}
+		}
+		if _, _, _, err := s.NextTimer(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // current returns the room caught up with the log, with r.mu held; the
@@ -182,7 +317,12 @@ func (s *Service) catchUp(ctx context.Context, id string, r *room) error {
 		}
 		r.mu.Lock()
 		err = r.applyLocked(events)
+		seq, _ = r.state.Head()
+		at, cmdType, ok := r.state.NextTimer()
 		r.mu.Unlock()
+		if err == nil {
+			s.folded(id, seq, at, cmdType, ok)
+		}
 		if err != nil {
 			return err
 		}
@@ -303,10 +443,13 @@ func (s *Service) Execute(ctx context.Context, roomID string, actor Actor, cmd C
 		}
 		r.mu.Lock()
 		err = r.applyLocked(events)
+		seq, _ := r.state.Head()
+		at, cmdType, ok := r.state.NextTimer()
 		r.mu.Unlock()
 		if err != nil {
 			return Result{}, err
 		}
+		s.folded(roomID, seq, at, cmdType, ok)
 		return Result{First: events[0].Seq, Last: events[len(events)-1].Seq}, nil
 	}
 	return Result{}, refuse(CodeConflict, "room %s is changing too fast; try again", roomID)

@@ -186,6 +186,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		logger.Warn("testing.movable_clock is on: the admin can move this server's clock forward; never use it in production")
 	}
 	svc := rooms.NewService(log, now)
+	svc.SetMaxCachedRooms(cfg.Rooms.MaxCached)
 	ws := signaling.New(svc, issuer, signaling.Config{
 		MaxMessageBytes: cfg.Signaling.MaxMessageBytes, SendQueue: cfg.Signaling.SendQueue,
 		PingInterval: cfg.Signaling.PingInterval, PongTimeout: cfg.Signaling.PongTimeout,
