@@ -11,13 +11,14 @@
 // state.js). Every check here is a convenience: the server decides.
 
 import './i18n-auction.js';
-import { t, wireLangSwitch, onLangChange, lang } from './i18n.js';
+import { t, wireLangSwitch, onLangChange, sayRefusal } from './i18n.js';
 import { RoomSocket, renderConnection, needsConnRender } from './socket.js';
 import { parseTime, fmtTime, fmtDuration, fmtAmount, shortDigest } from './format.js';
 import { fromSnapshot, applyEvent } from './state.js';
 import * as A from './auctionstate.js';
 import { daxie } from './daxie.js';
 import { $, el, confirmDialog, feedback } from './dom.js';
+import { money, renderResultCard } from './auction-result.js';
 
 const params = new URLSearchParams(location.hash.slice(1));
 const ROOM = params.get('room') || '';
@@ -31,7 +32,6 @@ const clock = new A.Clock();
 const ui = { problem: null, proxyProblem: null, amountTouched: false };
 
 const isBidder = () => viewer?.role === 'bidder';
-const money = (a) => (a ? t('auc.yuan', { amount: fmtAmount(a) }) : '—');
 
 // ---- the server's clock (GET /api/v1/time, the round trip halved) ----
 
@@ -75,17 +75,7 @@ const REFUSALS = [
   [/^auction \S+ has ended/, 'auc.refuse.ended'],
 ];
 
-function refusalText(f) {
-  const msg = f.message || f.code || '';
-  if (lang() !== 'en') {
-    for (const [re, key, p] of REFUSALS) {
-      const m = re.exec(msg);
-      if (m) return `${t(key, p ? p(m) : {})}（${msg}）`;
-    }
-  }
-  const generic = t(`auc.code.${f.code}`);
-  return generic === `auc.code.${f.code}` ? msg : `${generic}：${msg}`;
-}
+const refusalText = (f) => sayRefusal(f, REFUSALS, 'auc.code');
 
 // ---- the connection ----
 
@@ -393,21 +383,12 @@ function renderResult() {
   const r = st.result;
   $('result').hidden = !r;
   if (!r) return;
-  const w = $('result-word');
-  w.dataset.result = r.result;
-  w.textContent = t(`auc.result.${r.result}`);
+  renderResultCard(r);
   const o = A.outcome(st);
   const you = $('result-you');
   you.hidden = o !== 'won' && o !== 'lost';
   you.dataset.outcome = o;
   you.textContent = o === 'won' || o === 'lost' ? t(`auc.result.${o}`) : '';
-  $('result-price-label').textContent = t(r.result === 'sold' ? 'auc.result.price' : 'auc.result.top');
-  $('result-price').textContent = r.price ? money(r.price) : t('auc.result.noBids');
-  $('result-number').textContent = r.result === 'sold' ? r.number || '—' : '—';
-  const res = $('result-reserve');
-  res.dataset.reserve = r.reserve_price || '';
-  res.textContent = r.reserve_price ? `${money(r.reserve_price)}（${t(r.reserve_met ? 'auc.result.reserveMet' : 'auc.result.reserveNotMet')}）` : t('auc.result.noReserve');
-  $('result-ended-at').textContent = `${fmtTime(r.ended_at)} · ${t(`auc.result.stage.${r.stage}`)}`;
 }
 
 function renderLetter() {

@@ -12,7 +12,7 @@
 // the call call.js's. Every check here is a convenience: the server decides.
 
 import './i18n-eval.js';
-import { t, wireLangSwitch, onLangChange, lang } from './i18n.js';
+import { t, wireLangSwitch, onLangChange, lang, sayRefusal } from './i18n.js';
 import { RoomSocket, renderConnection, needsConnRender } from './socket.js';
 import { parseTime, fmtMinute, fmtDate, fmtDuration, fmtAmount, fmtBytes, shortDigest } from './format.js';
 import { KeyError, loadWasm, readKeyFile, wasmLoading } from './keys.js';
@@ -106,17 +106,7 @@ const REFUSALS = [
   [/^sheet for (\S+): (.*)$/, 'eval.refuse.sheet', (m) => ({ bid: bidName(m[1]), message: m[2] })],
 ];
 
-function refusalText(f) {
-  const msg = f.message || f.code || '';
-  if (lang() !== 'en') {
-    for (const [re, key, p] of REFUSALS) {
-      const m = re.exec(msg);
-      if (m) return `${t(key, p ? p(m) : {})}（${msg}）`;
-    }
-  }
-  const generic = t(`eval.code.${f.code}`);
-  return generic === `eval.code.${f.code}` ? msg : `${generic}：${msg}`;
-}
+const refusalText = (f) => sayRefusal(f, REFUSALS, 'eval.code');
 
 // ---- the connection ----
 

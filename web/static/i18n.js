@@ -1433,3 +1433,22 @@ export function wireLangSwitch(root = document) {
   }
   applyStatic(root);
 }
+
+/**
+ * sayRefusal puts a server refusal frame {code, message} into the page's
+ * words: in Chinese the first of refusals ([pattern, key, params(match)])
+ * that matches the server's English message, with the message after it;
+ * else the code's own string (prefix.code) before the message; else the
+ * message.
+ */
+export function sayRefusal(f, refusals, prefix) {
+  const msg = f.message || f.code || '';
+  if (lang() !== 'en') {
+    for (const [re, key, p] of refusals) {
+      const m = re.exec(msg);
+      if (m) return `${t(key, p ? p(m) : {})}（${msg}）`;
+    }
+  }
+  const generic = t(`${prefix}.${f.code}`);
+  return generic === `${prefix}.${f.code}` ? msg : `${generic}：${msg}`;
+}

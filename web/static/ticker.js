@@ -11,6 +11,7 @@ import { t, wireLangSwitch, onLangChange } from './i18n.js';
 import { parseTime, fmtTime, fmtDuration, fmtAmount } from './format.js';
 import * as A from './auctionstate.js';
 import { $, el } from './dom.js';
+import { money, renderResultCard } from './auction-result.js';
 
 const params = new URLSearchParams(location.search);
 const ID = params.get('auction') || new URLSearchParams(location.hash.slice(1)).get('auction') || '';
@@ -23,7 +24,6 @@ let st = null;
 let lastOk = 0;
 let failing = '';
 
-const money = (a) => (a ? t('auc.yuan', { amount: fmtAmount(a) }) : '—');
 
 async function syncClock() {
   try {
@@ -121,18 +121,7 @@ function render() {
 
   const r = st.result;
   $('result').hidden = !r;
-  if (r) {
-    const w = $('result-word');
-    w.dataset.result = r.result;
-    w.textContent = t(`auc.result.${r.result}`);
-    $('result-price-label').textContent = t(r.result === 'sold' ? 'auc.result.price' : 'auc.result.top');
-    $('result-price').textContent = r.price ? money(r.price) : t('auc.result.noBids');
-    $('result-number').textContent = r.result === 'sold' ? r.number || '—' : '—';
-    const rr = $('result-reserve');
-    rr.dataset.reserve = r.reserve_price || '';
-    rr.textContent = r.reserve_price ? `${money(r.reserve_price)}（${t(r.reserve_met ? 'auc.result.reserveMet' : 'auc.result.reserveNotMet')}）` : t('auc.result.noReserve');
-    $('result-ended-at').textContent = `${fmtTime(r.ended_at)} · ${t(`auc.result.stage.${r.stage}`)}`;
-  }
+  if (r) renderResultCard(r);
 }
 
 function renderCountdown() {
