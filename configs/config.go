@@ -94,6 +94,10 @@ type Store struct {
 	Backend     string `yaml:"backend"`      // "embedded" (default) or "redis"
 	RedisURL    string `yaml:"redis_url"`    // default "redis://127.0.0.1:6379/0"; required, redis:// or rediss://, when backend=redis
 	RedisPrefix string `yaml:"redis_prefix"` // default "bidroom"
+	// RedisMode is how redis_url is read: "standalone" (default, one server), "cluster" (Redis
+	// Cluster: redis://host:port?addr=host2:port2&addr=host3:port3) or "sentinel" (a primary
+	// watched by Sentinels: redis://sentinel:26379?master_name=NAME&addr=sentinel2:26379).
+	RedisMode string `yaml:"redis_mode"`
 }
 
 // Auth configures session tokens and the administrator key.
@@ -242,6 +246,7 @@ func Default() Config {
 			Backend:     BackendEmbedded,
 			RedisURL:    "redis://127.0.0.1:6379/0",
 			RedisPrefix: "bidroom",
+			RedisMode:   "standalone",
 		},
 		Auth: Auth{TokenTTL: 12 * time.Hour},
 		Signaling: Signaling{
@@ -744,6 +749,11 @@ func (c Config) Validate() error {
 		p.add("signaling.max_replay", "must be >= 0, got %d", s.MaxReplay)
 	}
 
+	switch c.Store.RedisMode {
+	case "standalone", "cluster", "sentinel":
+	default:
+		p.add("store.redis_mode", "must be standalone, cluster or sentinel, got %q", c.Store.RedisMode)
+	}
 	c.Media.validate(&p)
 	c.Bond.validate(&p)
 	c.Push.validate(&p)

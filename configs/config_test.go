@@ -212,7 +212,7 @@ log:
 `,
 			want: func(c *Config) {
 				c.DataDir = "/var/lib/bidroom"
-				c.Store = Store{Backend: BackendRedis, RedisURL: "rediss://:pw@redis.internal:6380/2", RedisPrefix: "hall1"}
+				c.Store = Store{Backend: BackendRedis, RedisURL: "rediss://:pw@redis.internal:6380/2", RedisPrefix: "hall1", RedisMode: "standalone"}
 				c.Auth = Auth{TokenSecret: "0123456789abcdef0123456789abcdef", AdminKey: "0123456789abcdef", TokenTTL: time.Hour}
 				c.Rooms.CheckInLead = 0
 				c.Log = Log{Level: "debug", Format: "json"}

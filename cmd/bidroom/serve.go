@@ -127,7 +127,7 @@ type eventLog interface {
 
 func openStore(ctx context.Context, cfg configs.Config) (eventLog, error) {
 	if cfg.Store.Backend == configs.BackendRedis {
-		l, err := redisstore.Open(ctx, cfg.Store.RedisURL, cfg.Store.RedisPrefix)
+		l, err := redisstore.OpenMode(ctx, cfg.Store.RedisMode, cfg.Store.RedisURL, cfg.Store.RedisPrefix)
 		if err != nil {
 			return nil, fmt.Errorf("connect to redis (store.redis_url): %w", err)
 		}

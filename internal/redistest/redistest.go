@@ -55,16 +55,16 @@ func Start(t testing.TB) (url string) {
 }
 
 // start runs one redis-server and waits until it answers PING.
-func start(t testing.TB, bin string) (addr string, err error) {
+func start(t testing.TB, bin string, extra ...string) (addr string, err error) {
 	port, err := freePort()
 	if err != nil {
 		return "", err
 	}
 	addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	cmd := exec.Command(bin,
+	cmd := exec.Command(bin, append([]string{
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no",
-		"--dir", t.TempDir(), "--daemonize", "no", "--loglevel", "warning")
+		"--dir", t.TempDir(), "--daemonize", "no", "--loglevel", "warning"}, extra...)...)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -198,4 +198,52 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// StartCluster starts a Redis Cluster of three masters (no replicas) on
+// free loopback ports — redis-server with cluster-enabled, joined by
+// `redis-cli --cluster create` — waits until every slot is served, and
+// returns a go-redis cluster URL (redis://a?addr=b&addr=c). The servers
+// stop when t ends. It fails t if redis-server or redis-cli is missing.
+func StartCluster(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server is not installed, and the Redis Cluster tests need a real one (apt-get install redis-server)")
+	}
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		t.Fatalf("redis-cli is not installed (it comes with redis-server) and creates the test cluster")
+	}
+	var addrs []string
+	for range 3 {
+		var addr string
+		var lastErr error
+		for range 3 {
+			if addr, lastErr = start(t, bin, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"); lastErr == nil {
+				break
+			}
+		}
+		if lastErr != nil {
+			t.Fatalf("start a cluster node: %v", lastErr)
+		}
+		addrs = append(addrs, addr)
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(startTimeout)
+	for {
+		out, err := exec.Command(cli, "-h", "127.0.0.1", "-p", strings.Split(addrs[0], ":")[1], "cluster", "info").CombinedOutput()
+		if err == nil && strings.Contains(string(out), "cluster_state:ok") && strings.Contains(string(out), "cluster_slots_assigned:16384") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the test cluster did not become ok: %v\n%s", err, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return "redis://" + addrs[0] + "?addr=" + addrs[1] + "&addr=" + addrs[2]
 }

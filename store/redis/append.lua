@@ -1,5 +1,6 @@
 -- Conditional append of a batch of events to one room (see redis.go for the key layout).
--- KEYS: 1 events LIST, 2 meta HASH, 3 cmds HASH, 4 rooms SET
+-- KEYS: 1 events LIST, 2 meta HASH, 3 cmds HASH — all in the room's hash slot (the rooms SET is
+-- added to by the caller, before a room's first append)
 -- ARGV: 1 room id, 2 expected last seq, 3 events[0].Prev, 4 command key ("" = none),
 --       5 "first:last", 6 new last seq, 7 new last hash, 8 notify channel, 9.. encoded events
 -- Returns "DUP", "CONFLICT" or "OK". Seqs travel as decimal strings and are compared as
@@ -27,6 +28,5 @@ if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
 end
 redis.call('HSET', KEYS[2], 'seq', ARGV[6], 'hash', ARGV[7])
-redis.call('SADD', KEYS[4], ARGV[1])
 redis.call('PUBLISH', ARGV[8], ARGV[6])
 return 'OK'

@@ -55,8 +55,8 @@ const idlePing = 30 * time.Second
 // concurrent use, and any number of Logs (in any number of processes) may
 // share a prefix: Watch sees appends from all of them.
 type Log struct {
-	client *goredis.Client
-	owns   bool // Close closes client
+	client goredis.UniversalClient // a single server, a Cluster or a Sentinel-watched primary
+	owns   bool                    // Close closes client
 	prefix string
 	hub    *watch.Hub
 	ps     *goredis.PubSub // the Log's one pub/sub connection; it connects on first Watch
@@ -81,11 +81,46 @@ type Log struct {
 
 var _ rooms.Log = (*Log)(nil)
 
+// The ways to reach Redis (store.redis_mode).
+const (
+	ModeStandalone = "standalone" // one server: redis://[user:pass@]host:port/db
+	ModeCluster    = "cluster"    // Redis Cluster: redis://host:port?addr=host2:port2&addr=host3:port3
+	ModeSentinel   = "sentinel"   // a primary watched by Sentinels: redis://sentinel:26379?master_name=NAME&addr=sentinel2:26379
+)
+
 // Open connects to the Redis server at url (redis://[user:pass@]host:port/db
 // or rediss:// for TLS), checks it answers, and returns a Log that closes
 // the connection on Close. ctx bounds the connecting only.
 func Open(ctx context.Context, url, prefix string) (*Log, error) {
-	opt, err := goredis.ParseURL(url)
+	return OpenMode(ctx, ModeStandalone, url, prefix)
+}
+
+// OpenMode is Open for a single server, a Redis Cluster or a Sentinel
+// setup (see the Mode constants for each URL's form). Every key of a room
+// carries the room in a hash tag, so a room's log, index and
+// notifications live in one slot of a Cluster.
+func OpenMode(ctx context.Context, mode, url, prefix string) (*Log, error) {
+	var client goredis.UniversalClient
+	var err error
+	switch mode {
+	case ModeStandalone, "":
+		var opt *goredis.Options
+		if opt, err = goredis.ParseURL(url); err == nil {
+			client = goredis.NewClient(opt)
+		}
+	case ModeCluster:
+		var opt *goredis.ClusterOptions
+		if opt, err = goredis.ParseClusterURL(url); err == nil {
+			client = goredis.NewClusterClient(opt)
+		}
+	case ModeSentinel:
+		var opt *goredis.FailoverOptions
+		if opt, err = goredis.ParseFailoverURL(url); err == nil {
+			client = goredis.NewFailoverClient(opt)
+		}
+	default:
+		return nil, fmt.Errorf("redis event log: mode must be %s, %s or %s, got %q", ModeStandalone, ModeCluster, ModeSentinel, mode)
+	}
 	if err != nil {
 		// net/url's errors quote the whole URL, password included.
 		if ue := (*neturl.Error)(nil); errors.As(err, &ue) {
@@ -93,7 +128,6 @@ func Open(ctx context.Context, url, prefix string) (*Log, error) {
 		}
 		return nil, fmt.Errorf("redis event log: bad URL: %w", err)
 	}
-	client := goredis.NewClient(opt)
 	l, err := New(ctx, client, prefix)
 	if err != nil {
 		_ = client.Close()
@@ -106,15 +140,15 @@ func Open(ctx context.Context, url, prefix string) (*Log, error) {
 // New returns a Log using client and keys under prefix (1 to 64 bytes of
 // [A-Za-z0-9._:/-]). It pings the server and loads the append script; ctx
 // bounds those only. Close does not close client.
-func New(ctx context.Context, client *goredis.Client, prefix string) (*Log, error) {
+func New(ctx context.Context, client goredis.UniversalClient, prefix string) (*Log, error) {
 	if err := checkPrefix(prefix); err != nil {
 		return nil, fmt.Errorf("redis event log: %w", err)
 	}
 	if err := client.Ping(ctx).Err(); err != nil {
-		return nil, fmt.Errorf("redis event log at %s: %w", client.Options().Addr, err)
+		return nil, fmt.Errorf("redis event log at %s: %w", addrOf(client), err)
 	}
 	if err := appendScript.Load(ctx, client).Err(); err != nil {
-		return nil, fmt.Errorf("redis event log at %s: load the append script: %w", client.Options().Addr, err)
+		return nil, fmt.Errorf("redis event log at %s: load the append script: %w", addrOf(client), err)
 	}
 	l := &Log{client: client, prefix: prefix, subscribed: make(map[string]bool)}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
@@ -167,7 +201,16 @@ func (l *Log) Append(ctx context.Context, room string, expected uint64, cmdKey s
 		return wrap("append to", room, err)
 	}
 	last := expected + uint64(len(events))
-	keys := []string{l.key(room, "events"), l.key(room, "meta"), l.key(room, "cmds"), l.prefix + ":rooms"}
+	if expected == 0 {
+		// The room index is one key for every room, in another Cluster slot
+		// than the room's: it is added to before the room's first append,
+		// so a room with events is always listed (one listed without any,
+		// after a failed append, has none to show).
+		if err := l.client.SAdd(ctx, l.prefix+":rooms", room).Err(); err != nil {
+			return wrap("append to", room, err)
+		}
+	}
+	keys := []string{l.key(room, "events"), l.key(room, "meta"), l.key(room, "cmds")}
 	args := make([]any, 0, 8+len(encoded))
 	args = append(args,
 		room,
@@ -439,6 +482,17 @@ func uintOrZero(c *goredis.StringCmd) (uint64, error) {
 		return 0, nil
 	}
 	return v, err
+}
+
+// addrOf names where client connects, for errors (never a password).
+func addrOf(client goredis.UniversalClient) string {
+	switch c := client.(type) {
+	case *goredis.Client:
+		return c.Options().Addr
+	case *goredis.ClusterClient:
+		return "cluster " + strings.Join(c.Options().Addrs, ",")
+	}
+	return "redis"
 }
 
 func wrap(op, room string, err error) error {

@@ -3,7 +3,9 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -343,4 +345,25 @@ func BenchmarkAppend(b *testing.B) {
 
 func BenchmarkRead(b *testing.B) {
 	storetest.BenchRead(b, open(b, redistest.Start(b), redistest.Prefix(b)))
+}
+
+// TestConformanceCluster: the store's conformance suite against a real
+// three-master Redis Cluster: every key of a room in the room's slot, the
+// room index apart, notifications across the nodes.
+func TestConformanceCluster(t *testing.T) {
+	t.Parallel()
+	url := redistest.StartCluster(t)
+	var n atomic.Int64 // a prefix per run of the suite's tests (the test names are too long for one)
+	storetest.Run(t, func(t *testing.T) rooms.Log {
+		l, err := redis.OpenMode(t.Context(), redis.ModeCluster, url, fmt.Sprintf("cluster-test:%d", n.Add(1)))
+		if err != nil {
+			t.Fatalf("OpenMode: %v", err)
+		}
+		t.Cleanup(func() {
+			if err := l.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		return l
+	})
 }

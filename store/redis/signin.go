@@ -18,7 +18,7 @@ import (
 // perBidder; taking removes it with one ZREM, so a challenge is good once
 // across every instance.
 type SignInChallenges struct {
-	client    *goredis.Client
+	client    goredis.UniversalClient
 	prefix    string
 	ttl       time.Duration
 	perBidder int
