@@ -242,8 +242,8 @@ func checkExport(t *testing.T, format string, lines map[string][]string, rep map
 }
 
 // TestStatsExport: the CSV (UTF-8 with a BOM) and the XLSX (a valid
-// workbook: unzipped and parsed here, and read by openpyxl when it is
-// installed) hold exactly the JSON's figures.
+// workbook: unzipped and parsed here, and read by openpyxl) hold exactly
+// the JSON's figures.
 func TestStatsExport(t *testing.T) {
 	e, _ := statsEnv(t)
 	const period = "from=2026-01-01&to=2026-12-31"
@@ -277,7 +277,7 @@ func TestStatsExport(t *testing.T) {
 	checkExport(t, "xlsx", exportedLines(t, xlsxRows), rep)
 
 	if py := pythonWithOpenpyxl(); py == "" {
-		t.Log("openpyxl is not installed: the workbook is checked by the Go reader only")
+		t.Fatal("python3 with openpyxl is not installed, and the workbook is checked by a real spreadsheet reader: apt-get install python3-openpyxl (scripts/test.sh does)")
 	} else {
 		path := filepath.Join(t.TempDir(), "stats.xlsx")
 		if err := os.WriteFile(path, body, 0o600); err != nil {

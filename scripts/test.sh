@@ -14,6 +14,8 @@ dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+python3 -c 'import openpyxl' >/dev/null 2>&1 || missing+=(python3-openpyxl)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   sudo=""
