@@ -415,15 +415,6 @@ func (a *handlers) pruneSession(c *gin.Context) {
 		apiError(c, http.StatusConflict, rooms.CodeWrongState, "the stored archive of "+room+" does not verify ("+err.Error()+"): archive it again before pruning")
 		return
 	}
-	heads, err := a.currentHeads(ctx, room, rec.Rooms)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	if !sameHeads(heads, rec.Rooms) {
-		apiError(c, http.StatusConflict, rooms.CodeWrongState, "session "+room+" changed after it was archived: archive it again before pruning")
-		return
-	}
 	now := a.Svc.Now()
 	var refs []archive.Ref
 	for _, h := range rec.Rooms {
@@ -443,6 +434,16 @@ func (a *handlers) pruneSession(c *gin.Context) {
 			return
 		}
 		refs = append(refs, r...)
+	}
+	// Checked after the retention: a session still moving is first of all too young.
+	heads, err := a.currentHeads(ctx, room, rec.Rooms)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	if !sameHeads(heads, rec.Rooms) {
+		apiError(c, http.StatusConflict, rooms.CodeWrongState, "session "+room+" changed after it was archived: archive it again before pruning")
+		return
 	}
 	elsewhere, err := a.namedElsewhere(ctx, rec.Rooms)
 	if err != nil {
