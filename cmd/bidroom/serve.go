@@ -338,6 +338,25 @@ type demoSession struct {
 	// auctionBot bids for the demo auction's bidders nobody clicks as;
 	// serve runs it.
 	auctionBot *demoAuctionBot
+	stamp      string // the demo rooms' ids end in it: the start's second, made unique
+}
+
+// demoStamp is the start's second as the demo rooms' ids carry it, with a
+// suffix when a demo of the same second exists already (a server
+// restarted within the second it started).
+func demoStamp(ctx context.Context, svc *rooms.Service, now time.Time) (string, error) {
+	base := now.Format("20060102-150405")
+	stamp := base
+	for i := 2; ; i++ {
+		taken, err := svc.Exists(ctx, "demo-"+stamp)
+		if err != nil {
+			return "", err
+		}
+		if !taken {
+			return stamp, nil
+		}
+		stamp = fmt.Sprintf("%s-%d", base, i)
+	}
 }
 
 func (d *demoSession) get() *api.Demo {
@@ -363,7 +382,12 @@ var demoPeople = []api.DemoToken{
 func (d *demoSession) create(ctx context.Context, svc *rooms.Service, log rooms.Log, issuer *auth.Issuer, blobStore *blobs.Store,
 	platform *decrypt.PrivateKey, cfg configs.Config, logger *slog.Logger) error {
 	now := svc.Now()
-	room := "demo-" + now.Format("20060102-150405")
+	stamp, err := demoStamp(ctx, svc, now)
+	if err != nil {
+		return err
+	}
+	d.stamp = stamp
+	room := "demo-" + stamp
 	admin := rooms.Actor{Sub: "demo", Role: rooms.RoleAdmin}
 	spec, _ := json.Marshal(rooms.SessionSpec{
 		Title: "示范项目：城东污水处理厂提标改造工程施工", Section: "CD-2026-001", Category: "construction",
@@ -428,7 +452,7 @@ func (d *demoSession) create(ctx context.Context, svc *rooms.Service, log rooms.
 	}
 	info.Evaluation = ev
 	d.bot.logger = logger
-	auctionRoom := "demo-auction-" + now.Format("20060102-150405")
+	auctionRoom := "demo-auction-" + d.stamp
 	au, played, err := createDemoAuction(ctx, log, issuer, cfg.Auth.TokenTTL, auctionRoom, now, now.Add(demoAuctionLead))
 	if err != nil {
 		return fmt.Errorf("the demo's auction: %w", err)
@@ -447,8 +471,7 @@ func (d *demoSession) create(ctx context.Context, svc *rooms.Service, log rooms.
 func (d *demoSession) createEvaluation(ctx context.Context, svc *rooms.Service, log rooms.Log, issuer *auth.Issuer, blobStore *blobs.Store,
 	platform *decrypt.PrivateKey, cfg configs.Config, now time.Time, bidders []api.DemoToken, keys map[string]*decrypt.PrivateKey,
 	pems map[string][]byte) (*api.DemoEvaluation, error) {
-	stamp := now.Format("20060102-150405")
-	opening, evalRoom := "demo-opened-"+stamp, "demo-eval-"+stamp
+	opening, evalRoom := "demo-opened-"+d.stamp, "demo-eval-"+d.stamp
 	if err := runDemoOpening(ctx, log, issuer, blobStore, platform, cfg, opening, bidders, keys); err != nil {
 		return nil, fmt.Errorf("yesterday's opening: %w", err)
 	}
