@@ -161,8 +161,7 @@ func (a *handlers) storeArchive(c *gin.Context) {
 		a.fail(c, fmt.Errorf("write the archive: %w", err))
 		return
 	}
-	h := sm3.New()
-	_, werr := a.writeArchive(set, io.MultiWriter(f, h))
+	_, werr := a.writeArchive(set, f)
 	if werr == nil {
 		werr = f.Sync()
 	}
@@ -184,25 +183,26 @@ func (a *handlers) storeArchive(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	rec.Session, rec.File, rec.SM3 = room, filepath.Base(a.archivePath(room)), hex.EncodeToString(h.Sum(nil))
+	rec.Session, rec.File = room, filepath.Base(a.archivePath(room))
 	a.Logger.Info("archive written", "session", room, "bytes", rec.Bytes, "sm3", rec.SM3)
 	c.JSON(http.StatusCreated, rec)
 }
 
-// checkStoredArchive reads and verifies an archive file and checks it ends
-// at heads.
+// checkStoredArchive reads and verifies an archive file, in one read that
+// also gives the whole file's SM3, and checks it ends at heads.
 func (a *handlers) checkStoredArchive(path string, heads []archive.RoomHead) (*ArchiveRecord, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
+	h := sm3.New()
+	n := &countingWriter{w: h}
+	contents, err := archive.Read(io.TeeReader(f, n))
 	if err != nil {
 		return nil, err
 	}
-	contents, err := archive.Read(f)
-	if err != nil {
+	if _, err := io.Copy(n, f); err != nil { // the tar's end padding, after its last entry
 		return nil, err
 	}
 	m, checks, err := archive.Verify(contents, a.Platform.Public())
@@ -212,7 +212,19 @@ func (a *handlers) checkStoredArchive(path string, heads []archive.RoomHead) (*A
 	if heads != nil && !sameHeads(m.Rooms, heads) {
 		return nil, errors.New("the archive does not end where the logs do: the session changed after it was archived")
 	}
-	return &ArchiveRecord{Bytes: st.Size(), Rooms: m.Rooms, Checks: checks}, nil
+	return &ArchiveRecord{Bytes: n.n, SM3: hex.EncodeToString(h.Sum(nil)), Rooms: m.Rooms, Checks: checks}, nil
+}
+
+// countingWriter counts what it passes on.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func sameHeads(x, y []archive.RoomHead) bool {
@@ -227,21 +239,23 @@ func sameHeads(x, y []archive.RoomHead) bool {
 	return true
 }
 
-// currentHeads are the heads of the rooms an archive of room covers.
-func (a *handlers) currentHeads(ctx context.Context, room string, covered []archive.RoomHead) ([]archive.RoomHead, error) {
-	out := make([]archive.RoomHead, 0, len(covered))
+// coveredLogs reads the logs of the rooms an archive covers, and says
+// whether they still end where the archive does.
+func (a *handlers) coveredLogs(ctx context.Context, covered []archive.RoomHead) (logs [][]rooms.Event, current bool, err error) {
+	current = true
 	for _, h := range covered {
 		events, err := a.Svc.EventsAfter(ctx, h.Room, 0)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if len(events) == 0 {
-			return nil, fmt.Errorf("room %s has no log", h.Room)
+			return nil, false, fmt.Errorf("room %s has no log", h.Room)
 		}
 		last := events[len(events)-1]
-		out = append(out, archive.RoomHead{Room: h.Room, Kind: h.Kind, Seq: last.Seq, Hash: last.Hash})
+		current = current && archive.RoomHead{Room: h.Room, Kind: h.Kind, Seq: last.Seq, Hash: last.Hash} == h
+		logs = append(logs, events)
 	}
-	return out, nil
+	return logs, current, nil
 }
 
 // currentStoredArchive opens room's stored archive when it exists and
@@ -255,18 +269,12 @@ func (a *handlers) currentStoredArchive(ctx context.Context, room string) (*os.F
 	if err != nil {
 		return nil, false
 	}
-	contents, err := archive.Read(f)
-	if err != nil || contents.Files[archive.ManifestName] == nil {
+	m, err := archive.ReadManifest(f)
+	if err != nil {
 		f.Close()
 		return nil, false
 	}
-	var m archive.Manifest
-	if json.Unmarshal(contents.Files[archive.ManifestName].Data, &m) != nil {
-		f.Close()
-		return nil, false
-	}
-	heads, err := a.currentHeads(ctx, room, m.Rooms)
-	if err != nil || !sameHeads(heads, m.Rooms) {
+	if _, current, err := a.coveredLogs(ctx, m.Rooms); err != nil || !current {
 		f.Close()
 		return nil, false
 	}
@@ -400,29 +408,24 @@ func (a *handlers) pruneSession(c *gin.Context) {
 		apiError(c, http.StatusConflict, rooms.CodeWrongState, fmt.Sprintf("%s %s is %s: only a closed opening or an ended auction is pruned", sum.Kind, room, sum.Phase))
 		return
 	}
-	f, err := os.Open(a.archivePath(room))
+	rec, err := a.checkStoredArchive(a.archivePath(room), nil)
 	if errors.Is(err, fs.ErrNotExist) {
 		apiError(c, http.StatusConflict, rooms.CodeWrongState, "session "+room+" has no stored archive: POST …/archive first")
 		return
 	}
 	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	f.Close()
-	rec, err := a.checkStoredArchive(a.archivePath(room), nil)
-	if err != nil {
 		apiError(c, http.StatusConflict, rooms.CodeWrongState, "the stored archive of "+room+" does not verify ("+err.Error()+"): archive it again before pruning")
 		return
 	}
 	now := a.Svc.Now()
+	logs, current, err := a.coveredLogs(ctx, rec.Rooms)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
 	var refs []archive.Ref
-	for _, h := range rec.Rooms {
-		events, err := a.Svc.EventsAfter(ctx, h.Room, 0)
-		if err != nil {
-			a.fail(c, err)
-			return
-		}
+	for i, h := range rec.Rooms {
+		events := logs[i]
 		if last := events[len(events)-1].Time; now.Sub(last) < a.Retention {
 			apiError(c, http.StatusConflict, rooms.CodeTooEarly, fmt.Sprintf("%s had an event on %s: its live files are kept until %s (archive.retention %s)",
 				h.Room, last.Format("2006-01-02"), last.Add(a.Retention).Format("2006-01-02"), a.Retention))
@@ -436,12 +439,7 @@ func (a *handlers) pruneSession(c *gin.Context) {
 		refs = append(refs, r...)
 	}
 	// Checked after the retention: a session still moving is first of all too young.
-	heads, err := a.currentHeads(ctx, room, rec.Rooms)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	if !sameHeads(heads, rec.Rooms) {
+	if !current {
 		apiError(c, http.StatusConflict, rooms.CodeWrongState, "session "+room+" changed after it was archived: archive it again before pruning")
 		return
 	}
@@ -450,12 +448,7 @@ func (a *handlers) pruneSession(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	h := sm3.New()
-	if af, err := os.Open(a.archivePath(room)); err == nil {
-		_, _ = io.Copy(h, af)
-		af.Close()
-	}
-	report := PruneReport{Session: room, PrunedAt: now, ArchiveSM3: hex.EncodeToString(h.Sum(nil)), Removed: []PrunedFile{}}
+	report := PruneReport{Session: room, PrunedAt: now, ArchiveSM3: rec.SM3, Removed: []PrunedFile{}}
 	for _, r := range refs {
 		if elsewhere[r.Path] {
 			report.Kept = append(report.Kept, PrunedFile{Path: r.Path, What: r.What, Why: "another live room names it"})

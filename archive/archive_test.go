@@ -71,6 +71,12 @@ func TestVerifyAuctionArchive(t *testing.T) {
 	if _, _, err := archive.Verify(c, other.Public()); err == nil || !strings.Contains(err.Error(), "清单签名无效") {
 		t.Fatalf("another key: %v", err)
 	}
+	if mf, err := archive.ReadManifest(bytes.NewReader(b)); err != nil || mf.Session != "au" || len(mf.Rooms) != 1 || mf.Rooms[0] != m.Rooms[0] {
+		t.Fatalf("the manifest alone: %+v %v", mf, err)
+	}
+	if _, err := archive.ReadManifest(bytes.NewReader(b[:512])); err == nil {
+		t.Fatal("a cut archive gives a manifest")
+	}
 }
 
 func TestWriterRefusesUnsafePaths(t *testing.T) {

@@ -107,6 +107,32 @@ func Read(r io.Reader) (*Contents, error) {
 	return c, nil
 }
 
+// ReadManifest returns an archive's manifest without reading its other
+// files' contents (tar skips them; on a file it seeks past them). It does
+// not check the manifest's signature: Verify does.
+func ReadManifest(r io.Reader) (*Manifest, error) {
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("the archive has no manifest (manifest.json)")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("not a readable tar archive: %w", err)
+		}
+		if h.Name != ManifestName {
+			continue
+		}
+		var m Manifest
+		dec := json.NewDecoder(io.LimitReader(tr, maxKeptPerFile))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&m); err != nil || m.Format != Format {
+			return nil, fmt.Errorf("manifest.json is not a %s manifest: %v", Format, err)
+		}
+		return &m, nil
+	}
+}
+
 // Verify checks an archive read by Read against the platform's public key
 // and returns what it checked, in Chinese and English, or the first check
 // that failed: the manifest's signature; every file against the manifest

@@ -272,7 +272,7 @@ func TestArchiveKeptAndPruned(t *testing.T) {
 		t.Fatalf("close: %d %v", st, body)
 	}
 	prune(409, "no stored archive")
-	if st, body := call("POST", "/api/v1/sessions/"+opening+"/archive", ""); st != 201 || body["sm3"] == "" {
+	if st, body := call("POST", "/api/v1/sessions/"+opening+"/archive", ""); st != 201 || body["sm3"] != fileSM3(t, filepath.Join(dir, "archive", opening+".tar")) {
 		t.Fatalf("store the archive: %d %v", st, body)
 	}
 	prune(409, "kept until")
@@ -291,6 +291,9 @@ func TestArchiveKeptAndPruned(t *testing.T) {
 	}
 	report := prune(200, "")
 	removed := report["removed"].([]any)
+	if report["archive_sm3"] != fileSM3(t, filepath.Join(dir, "archive", opening+".tar")) {
+		t.Fatalf("the report's archive_sm3 %v is not the stored archive's", report["archive_sm3"])
+	}
 	if len(removed) < 6 || report["bytes"].(float64) <= 0 {
 		t.Fatalf("the report: %v", report)
 	}
@@ -309,4 +312,14 @@ func TestArchiveKeptAndPruned(t *testing.T) {
 	if err := run(context.Background(), []string{"archive", "export", "--server", base, "--token", testAdminKey, "--session", opening, "--out", out}, &stdout, &stderr); err != nil {
 		t.Fatalf("export after the prune: %v\n%s%s", err, stdout.String(), stderr.String())
 	}
+}
+
+// fileSM3 is a file's SM3, hex.
+func fileSM3(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(sm3.Sm3Sum(b))
 }
