@@ -212,6 +212,21 @@ func (s *Service) evictLocked() {
 	}
 }
 
+// apply folds events into room id's cached state and, once r.mu is
+// released, records in the timer index what the fold left.
+func (s *Service) apply(id string, r *room, events []Event) error {
+	r.mu.Lock()
+	err := r.applyLocked(events)
+	seq, _ := r.state.Head()
+	at, cmdType, ok := r.state.NextTimer()
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	s.folded(id, seq, at, cmdType, ok)
+	return nil
+}
+
 // folded records what a fold of room id left: its head and next timer,
 // for the scheduler's index, and tells the OnChange callbacks. Called
 // without r.mu held.
@@ -315,15 +330,7 @@ func (s *Service) catchUp(ctx context.Context, id string, r *room) error {
 		if err := VerifyChain(seq, hash, events); err != nil {
 			return fmt.Errorf("room %s log: %w", id, err)
 		}
-		r.mu.Lock()
-		err = r.applyLocked(events)
-		seq, _ = r.state.Head()
-		at, cmdType, ok := r.state.NextTimer()
-		r.mu.Unlock()
-		if err == nil {
-			s.folded(id, seq, at, cmdType, ok)
-		}
-		if err != nil {
+		if err := s.apply(id, r, events); err != nil {
 			return err
 		}
 		if len(events) < readPage {
@@ -441,15 +448,9 @@ func (s *Service) Execute(ctx context.Context, roomID string, actor Actor, cmd C
 		case err != nil:
 			return Result{}, fmt.Errorf("append to room %s: %w", roomID, err)
 		}
-		r.mu.Lock()
-		err = r.applyLocked(events)
-		seq, _ := r.state.Head()
-		at, cmdType, ok := r.state.NextTimer()
-		r.mu.Unlock()
-		if err != nil {
+		if err := s.apply(roomID, r, events); err != nil {
 			return Result{}, err
 		}
-		s.folded(roomID, seq, at, cmdType, ok)
 		return Result{First: events[0].Seq, Last: events[len(events)-1].Seq}, nil
 	}
 	return Result{}, refuse(CodeConflict, "room %s is changing too fast; try again", roomID)
