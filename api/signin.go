@@ -25,10 +25,11 @@ import (
 // The server checks the signature against the registered key and only then
 // runs the server-only key_sign_in command.
 
-// Limits of the challenges held in memory.
+// Bounds of the sign-in challenges: SignInTTL and SignInPerBidder for
+// every ChallengeStore, signInMax for the one held in memory.
 const (
-	signInTTL          = 2 * time.Minute
-	signInPerBidder    = 8       // outstanding challenges per bidder of a session; the oldest goes first
+	SignInTTL          = 2 * time.Minute
+	SignInPerBidder    = 8       // outstanding challenges per bidder of a session; the oldest goes first
 	signInMax          = 100_000 // outstanding challenges on this instance; the oldest goes first
 	signInMaxBodyBytes = 4 << 10
 )
@@ -50,19 +51,13 @@ type ChallengeStore interface {
 	Take(ctx context.Context, c signin.Challenge, text, room, sub string, now time.Time) error
 }
 
-// Bounds of the sign-in challenges, for every ChallengeStore.
-const (
-	SignInTTL       = signInTTL
-	SignInPerBidder = signInPerBidder
-)
-
 // challenges is the in-memory ChallengeStore of a single instance.
 type challenges struct {
 	mu        sync.Mutex           // guards the fields below
 	byNonce   map[string]*issued   // outstanding challenges
 	byBidder  map[string][]*issued // room/sub → outstanding, oldest first
 	order     []*issued            // every issue, oldest first (may hold used ones)
-	perBidder int                  // default signInPerBidder
+	perBidder int                  // default SignInPerBidder
 	max       int                  // default signInMax
 }
 
@@ -90,7 +85,7 @@ func (s *challenges) issue(c signin.Challenge, now time.Time) time.Time {
 	defer s.mu.Unlock()
 	if s.byNonce == nil {
 		s.byNonce, s.byBidder = map[string]*issued{}, map[string][]*issued{}
-		s.perBidder, s.max = orDefault(s.perBidder, signInPerBidder), orDefault(s.max, signInMax)
+		s.perBidder, s.max = orDefault(s.perBidder, SignInPerBidder), orDefault(s.max, signInMax)
 	}
 	s.prune(now)
 	key := c.Session + "/" + c.Bidder
@@ -101,7 +96,7 @@ func (s *challenges) issue(c signin.Challenge, now time.Time) time.Time {
 		s.drop(s.order[0])
 		s.prune(now)
 	}
-	it := &issued{nonce: c.Nonce, text: c.Text(), key: key, expires: now.Add(signInTTL)}
+	it := &issued{nonce: c.Nonce, text: c.Text(), key: key, expires: now.Add(SignInTTL)}
 	s.byNonce[c.Nonce] = it
 	s.byBidder[key] = append(s.byBidder[key], it)
 	s.order = append(s.order, it)
@@ -126,10 +121,10 @@ func (s *challenges) take(c signin.Challenge, text, room, sub string, now time.T
 		if it != nil {
 			s.drop(it)
 		}
-		return errExpiredChallenge
+		return ErrExpiredChallenge
 	case it.key != room+"/"+sub || it.text != text:
 		// Not this bidder's, or altered: the nonce stays good for its owner.
-		return errBadChallenge
+		return ErrBadChallenge
 	}
 	s.drop(it)
 	return nil
@@ -137,13 +132,8 @@ func (s *challenges) take(c signin.Challenge, text, room, sub string, now time.T
 
 // The refusals of a challenge, for every ChallengeStore.
 var (
-	ErrExpiredChallenge = errExpiredChallenge
-	ErrBadChallenge     = errBadChallenge
-)
-
-var (
-	errExpiredChallenge = errors.New("this challenge is unknown, used or expired: ask for a new one (GET …/signin/challenge); a challenge is good once, for 2 minutes")
-	errBadChallenge     = errors.New("this challenge was not issued to you for this session, or was altered: sign the challenge text exactly as received")
+	ErrExpiredChallenge = errors.New("this challenge is unknown, used or expired: ask for a new one (GET …/signin/challenge); a challenge is good once, for 2 minutes")
+	ErrBadChallenge     = errors.New("this challenge was not issued to you for this session, or was altered: sign the challenge text exactly as received")
 )
 
 // drop forgets it. Called with s.mu held.
@@ -257,10 +247,10 @@ func (a *handlers) signIn(c *gin.Context) {
 		return
 	}
 	switch err := a.challenges().Take(c.Request.Context(), ch, req.Challenge, room, actor.Sub, a.Svc.Now()); {
-	case errors.Is(err, errExpiredChallenge):
+	case errors.Is(err, ErrExpiredChallenge):
 		apiError(c, http.StatusGone, "expired_challenge", err.Error())
 		return
-	case errors.Is(err, errBadChallenge):
+	case errors.Is(err, ErrBadChallenge):
 		apiError(c, http.StatusUnprocessableEntity, "bad_challenge", err.Error())
 		return
 	case err != nil:
