@@ -112,14 +112,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer cleanup()
 	opt.Server = *serverBin
 
-	if *waitIdle > 0 {
-		busy, err := loadtool.WaitQuiet(ctx, *waitIdle, *idleBelow)
-		if err != nil {
-			return err
-		}
-		if busy >= *idleBelow {
-			fmt.Fprintf(stderr, "openload: machine still %.0f%% busy (of one core) after %v; running anyway\n", busy, *waitIdle)
-		}
+	if err := loadtool.AwaitQuiet(ctx, "openload", *waitIdle, *idleBelow, stderr); err != nil {
+		return err
 	}
 	rep := Report{Machine: loadtool.DescribeMachine(opt.Server, 0), Command: strings.Join(append([]string{"openload"}, args...), " ")}
 	res, err := runOnce(ctx, opt)

@@ -63,6 +63,22 @@ func BuildServer(ctx context.Context, bin *string, tool string, stderr io.Writer
 	return func() { os.RemoveAll(dir) }, nil
 }
 
+// AwaitQuiet is the tools' first step: with wait > 0, WaitQuiet, and a
+// word on w when the machine is still busy after it (the run goes on).
+func AwaitQuiet(ctx context.Context, tool string, wait time.Duration, below float64, w io.Writer) error {
+	if wait <= 0 {
+		return nil
+	}
+	busy, err := WaitQuiet(ctx, wait, below)
+	if err != nil {
+		return err
+	}
+	if busy >= below {
+		fmt.Fprintf(w, "%s: machine still %.0f%% busy (of one core) after %v; running anyway\n", tool, busy, wait)
+	}
+	return nil
+}
+
 // WaitQuiet waits until the whole machine is busy under below % of one
 // core over 3 s, or until limit; it returns the last reading. Other work
 // on the box (a shared CI runner, say) skews every latency figure.
