@@ -1,7 +1,6 @@
 package rooms
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -118,14 +117,11 @@ func (a *Auction) recordConfirmation(actor Actor, cmd Command) ([]Draft, error) 
 // signature. It returns the checks passed, in words, or the first that
 // failed.
 func VerifyConfirmation(events []Event, platform *decrypt.PublicKey) ([]string, error) {
-	var done []string
-	if len(events) == 0 {
-		return nil, fmt.Errorf("the log is empty")
+	chain, err := wholeChain(events)
+	if err != nil {
+		return nil, err
 	}
-	if err := VerifyChain(0, "", events); err != nil {
-		return nil, fmt.Errorf("the log's hash chain: %w", err)
-	}
-	done = append(done, fmt.Sprintf("hash chain of %d events unbroken (哈希链完整)", len(events)))
+	done := []string{chain}
 	st, err := NewState(events[0].Room, events)
 	if err != nil {
 		return done, fmt.Errorf("fold the log: %w", err)
@@ -134,33 +130,29 @@ func VerifyConfirmation(events []Event, platform *decrypt.PublicKey) ([]string, 
 	if !ok || a.Confirmation == nil {
 		return done, fmt.Errorf("the log holds no issued confirmation letter of an auction")
 	}
+	more, err := a.verifyIssued(platform)
+	return append(done, more...), err
+}
+
+// verifyIssued checks the letter issued in a folded auction: the log gives
+// the same letter, then its digest and the platform's signature
+// (VerifyLetter).
+func (a *Auction) verifyIssued(platform *decrypt.PublicKey) ([]string, error) {
 	c := a.Confirmation
 	want, err := a.ConfirmationLetter()
 	if err != nil {
-		return done, err
+		return nil, err
 	}
 	if c.JSON != want {
-		return done, fmt.Errorf("the letter recorded is not the one the log gives")
+		return nil, fmt.Errorf("the letter recorded is not the one the log gives")
 	}
-	var letter AuctionLetter
-	dec := json.NewDecoder(bytes.NewReader([]byte(c.JSON)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&letter); err != nil {
-		return done, fmt.Errorf("the letter is not a confirmation letter's JSON: %w", err)
+	letter, checks, err := VerifyLetter(*c, platform)
+	if len(checks) == 0 {
+		return nil, err
 	}
-	done = append(done, fmt.Sprintf("the log gives the same letter: lot %s sold to %s %s (竞买号 %s) at %s yuan (确认书与日志一致)",
-		letter.Lot, letter.Winner, letter.WinnerName, letter.Number, letter.Price))
-	if got := hex.EncodeToString(sm3.Sm3Sum([]byte(c.JSON))); got != c.Digest {
-		return done, fmt.Errorf("the letter's SM3 is %s, not the digest recorded (%s)", got, c.Digest)
-	}
-	done = append(done, "SM3 digest "+c.Digest+" matches (摘要一致)")
-	sig, err := base64.StdEncoding.DecodeString(c.Signature)
-	if err != nil || platform.Verify(AuctionLetterMessage(a.Room, c.JSON), sig) != nil {
-		return done, fmt.Errorf("the platform's signature does not verify with the given key")
-	}
-	id := platform.ID()
-	done = append(done, "platform signature verified, key "+hex.EncodeToString(id[:])+" (平台签名有效)")
-	return done, nil
+	done := []string{fmt.Sprintf("the log gives the same letter: lot %s sold to %s %s (竞买号 %s) at %s yuan (确认书与日志一致)",
+		letter.Lot, letter.Winner, letter.WinnerName, letter.Number, letter.Price)}
+	return append(done, checks[1:]...), err // checks[0] is the letter's format, which the same text settles
 }
 
 // auction returns the room as an auction, with r.mu held.

@@ -22,14 +22,11 @@ import (
 // when sold and issued, the 成交确认书. It returns the checks passed, in
 // words (Chinese and English), or the first that failed.
 func VerifyAuction(events []Event, platform *decrypt.PublicKey) ([]string, error) {
-	var done []string
-	if len(events) == 0 {
-		return nil, fmt.Errorf("the log is empty")
+	chain, err := wholeChain(events)
+	if err != nil {
+		return nil, err
 	}
-	if err := VerifyChain(0, "", events); err != nil {
-		return nil, fmt.Errorf("the log's hash chain: %w", err)
-	}
-	done = append(done, fmt.Sprintf("hash chain of %d events unbroken (哈希链完整)", len(events)))
+	done := []string{chain}
 	if events[0].Type != EvAuctionCreated {
 		return done, fmt.Errorf("the log is not an auction's: it begins with %s", events[0].Type)
 	}
@@ -70,11 +67,8 @@ func VerifyAuction(events []Event, platform *decrypt.PublicKey) ([]string, error
 		done = append(done, "no confirmation letter in the log yet (成交确认书尚未签发)")
 		return done, nil
 	}
-	more, err := VerifyConfirmation(events, platform)
-	if len(more) > 1 {
-		done = append(done, more[1:]...) // the chain was checked above
-	}
-	return done, err
+	more, err := a.verifyIssued(platform)
+	return append(done, more...), err
 }
 
 // checkLoggedBid checks a bid_placed event against the state before it.
