@@ -53,8 +53,17 @@ const SharedCenter = "*"
 
 // CenterOf returns the center that owns room ("" the main center,
 // SharedCenter for the pool); a room that does not exist is the main
-// center's, so a token of another center learns nothing of it.
+// center's, so a token of another center learns nothing of it. A room's
+// center is set when it is created and never changes, so a cached room
+// answers without reading the log: every door asks this before Admit.
 func (s *Service) CenterOf(ctx context.Context, room string) string {
+	r := s.room(room)
+	r.mu.Lock()
+	created, sum := r.state.Created(), r.state.Summary()
+	r.mu.Unlock()
+	if created {
+		return sum.Center
+	}
 	sum, err := s.Summary(ctx, room)
 	if err != nil {
 		return ""
