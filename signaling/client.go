@@ -56,12 +56,29 @@ func newClient(s *Server, conn *websocket.Conn, room string, claims *auth.Claims
 // enqueue queues a JSON payload as a text frame.
 func (c *client) enqueue(payload []byte) bool { return c.enqueueFrame(wire(opText, payload)) }
 
-// enqueueFrame queues a wire frame and makes sure a flusher runs. A full
-// queue means the client cannot keep up: it is disconnected (it will
-// resume), never waited for.
+// enqueueFrame queues a wire frame and makes sure a flusher runs.
 func (c *client) enqueueFrame(frame []byte) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.queueLocked(frame) {
+		return false
+	}
+	c.srv.metrics.frames.Inc()
+	c.startFlushLocked()
+	return true
+}
+
+// queueFrame queues a broadcast frame without starting a flusher: the
+// broadcast writes it (writeQueued) once the client has all of them.
+func (c *client) queueFrame(frame []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.queueLocked(frame)
+}
+
+// queueLocked appends frame to the queue. A full queue means the client
+// cannot keep up: it is disconnected (it will resume), never waited for.
+func (c *client) queueLocked(frame []byte) bool {
 	if c.closed {
 		return false
 	}
@@ -74,18 +91,56 @@ func (c *client) enqueueFrame(frame []byte) bool {
 		return false
 	}
 	c.queue = append(c.queue, frame)
-	c.srv.metrics.frames.Inc()
-	c.startFlushLocked()
 	return true
 }
 
-// startFlushLocked starts a flusher unless one runs. The server's WaitGroup
-// is positive here (the connection is tracked), so Add is safe.
+// writeQueued writes what is queued on the caller's goroutine, as far as
+// the socket takes it without blocking; a flusher goroutine is started
+// only for what is left (a full socket) or for frames queued meanwhile.
+// Unless a flusher already runs: then it writes them.
+func (c *client) writeQueued() {
+	c.mu.Lock()
+	if c.flushing || c.closed || len(c.queue) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	batch := c.queue
+	c.queue = nil
+	c.flushing = true // this goroutine is the writer until it says otherwise
+	c.mu.Unlock()
+	rest, _ := writeNow(c.conn.NetConn(), batch) // an error recurs in the flusher, which ends the connection
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(rest) == 0 && len(c.queue) == 0 && !c.closed {
+		c.flushing = false
+		return
+	}
+	c.queue = append(rest, c.queue...)
+	c.spawnFlusherLocked()
+}
+
+// flushLater makes sure a flusher writes what is queued.
+func (c *client) flushLater() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue) > 0 {
+		c.startFlushLocked()
+	}
+}
+
+// startFlushLocked starts a flusher unless one runs.
 func (c *client) startFlushLocked() {
 	if c.flushing {
 		return
 	}
 	c.flushing = true
+	c.spawnFlusherLocked()
+}
+
+// spawnFlusherLocked starts the flusher goroutine for a client whose
+// flushing flag its caller holds. The server's WaitGroup is positive here
+// (the connection is tracked), so Add is safe.
+func (c *client) spawnFlusherLocked() {
 	c.srv.wg.Add(1)
 	go func() {
 		defer c.srv.wg.Done()

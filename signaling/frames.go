@@ -137,6 +137,12 @@ type encodedEvent struct {
 	byPos  map[uint64][]byte // public frames by pos
 }
 
+// shareable returns a copy of ee with its own, empty frame cache, for a
+// goroutine of a parallel broadcast: the encodings are shared, read-only.
+func (ee *encodedEvent) shareable() encodedEvent {
+	return encodedEvent{seq: ee.seq, vis: ee.vis, full: ee.full, public: ee.public}
+}
+
 // frame returns the event frame for a viewer at pos.
 func (ee *encodedEvent) frame(staff bool, pos uint64) []byte {
 	if staff {

@@ -3,7 +3,9 @@ package signaling
 import (
 	"context"
 	"encoding/json"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -24,6 +26,7 @@ type hub struct {
 
 	mu      sync.Mutex           // guards clients, lastSeq, online and the clients' cursor/pos
 	clients map[*client]struct{} // joined clients
+	list    []*client            // the clients of one broadcast, reused
 	lastSeq uint64               // last seq broadcast
 	online  map[rooms.Actor]int  // connections per signed-in participant
 }
@@ -165,23 +168,79 @@ func (h *hub) send() error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for i := range encoded {
-		ee := &encoded[i]
-		if ee.seq <= h.lastSeq {
-			continue
-		}
-		for c := range h.clients {
-			c.deliver(ee)
-			// A sign-in counts the participant's open connections towards
-			// their presence, however it came: a command on a connection,
-			// POST /commands, or the key sign-in endpoint.
-			if a := signedIn[i]; a != nil && c.actor == *a {
-				h.countOnlineLocked(c)
+	first := 0
+	for first < len(encoded) && encoded[first].seq <= h.lastSeq {
+		first++
+	}
+	if first == len(encoded) {
+		return nil
+	}
+	h.list = h.list[:0]
+	for c := range h.clients {
+		h.list = append(h.list, c)
+	}
+	h.srv.metrics.frames.Add(float64(fanOut(h.list, encoded[first:])))
+	// A sign-in counts the participant's open connections towards their
+	// presence, however it came: a command on a connection, POST
+	// /commands, or the key sign-in endpoint.
+	for i := first; i < len(encoded); i++ {
+		if a := signedIn[i]; a != nil {
+			for _, c := range h.list {
+				if c.actor == *a {
+					h.countOnlineLocked(c)
+				}
 			}
 		}
-		h.lastSeq = ee.seq
 	}
+	h.lastSeq = encoded[len(encoded)-1].seq
+	clear(h.list) // hold no client after it leaves
 	return nil
+}
+
+// fanOutChunk is the fewest clients worth a goroutine of their own in a
+// broadcast: below it, starting one costs more than it saves.
+var fanOutChunk = 512
+
+// fanOut delivers events to clients and writes them, in parallel chunks
+// on up to GOMAXPROCS goroutines (the caller's among them) that it waits
+// for. Each client is in one chunk, and each chunk builds its own frames,
+// so nothing is shared but the immutable encodings. It returns the number
+// of frames queued. The caller holds the hub's mu, which stands for the
+// chunks' goroutines too: they touch the clients' cursors only.
+func fanOut(clients []*client, events []encodedEvent) int {
+	workers := min(runtime.GOMAXPROCS(0), len(clients)/fanOutChunk)
+	if workers <= 1 {
+		return deliverAll(clients, events)
+	}
+	per := (len(clients) + workers - 1) / workers
+	var wg sync.WaitGroup
+	var frames atomic.Int64
+	for start := per; start < len(clients); start += per {
+		part := clients[start:min(start+per, len(clients))]
+		own := make([]encodedEvent, len(events))
+		for i := range events {
+			own[i] = events[i].shareable()
+		}
+		wg.Go(func() { frames.Add(int64(deliverAll(part, own))) })
+	}
+	n := deliverAll(clients[:per], events)
+	wg.Wait()
+	return n + int(frames.Load())
+}
+
+// deliverAll gives each client every event it may see, then writes them
+// to it in one system call.
+func deliverAll(clients []*client, events []encodedEvent) int {
+	n := 0
+	for _, c := range clients {
+		for i := range events {
+			if c.deliver(&events[i]) {
+				n++
+			}
+		}
+		c.writeQueued()
+	}
+	return n
 }
 
 func (h *hub) lastSeqNow() uint64 {
@@ -197,18 +256,19 @@ func (h *hub) poke() {
 	}
 }
 
-// deliver sends one event if it is newer than the client's cursor and
-// visible to it. Called with the hub's mu held.
-func (c *client) deliver(ee *encodedEvent) {
+// deliver queues one event if it is newer than the client's cursor and
+// visible to it, and reports whether it did; the caller then writes the
+// queue (writeQueued, flushLater). Called with the hub's mu held.
+func (c *client) deliver(ee *encodedEvent) bool {
 	if ee.seq <= c.cursor {
-		return
+		return false
 	}
 	c.cursor = ee.seq
 	if !ee.vis.VisibleTo(c.actor) {
-		return
+		return false
 	}
 	c.pos++
-	c.enqueueFrame(ee.frame(c.staff, c.pos))
+	return c.queueFrame(ee.frame(c.staff, c.pos))
 }
 
 // join registers c as having seen the room up to seq (stream position
@@ -225,8 +285,11 @@ func (h *hub) join(c *client, seq, pos uint64) {
 			if err != nil {
 				continue
 			}
-			c.deliver(&ee)
+			if c.deliver(&ee) {
+				h.srv.metrics.frames.Inc()
+			}
 		}
+		c.flushLater()
 	}
 	h.clients[c] = struct{}{}
 	first := false

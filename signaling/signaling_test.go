@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -505,5 +506,60 @@ func TestSignInOutsideTheSocketCountsPresence(t *testing.T) {
 	f := host.expect("event")
 	if !strings.Contains(string(f.Event), `"presence_changed"`) || !strings.Contains(string(f.Event), `"online":false`) {
 		t.Fatalf("host got %s after a's socket closed, want a going offline", f.Event)
+	}
+}
+
+// TestParallelFanOut: with every broadcast split across goroutines, each
+// connection still gets every event it may see, once, in order, and
+// nothing it may not.
+func TestParallelFanOut(t *testing.T) {
+	defer signaling.SetFanOutChunk(1)()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	e := newEnv(t, signaling.Config{})
+	type watcher struct {
+		c     *conn
+		pos   uint64
+		staff bool
+		sub   string
+	}
+	var ws []*watcher
+	for i := range 6 {
+		sub := fmt.Sprint("s", i)
+		ws = append(ws, &watcher{c: e.mustDial("room=r1", e.token("r1", rooms.RoleSupervisor, sub)), staff: true, sub: sub})
+	}
+	for i := range 4 {
+		sub := []string{"a", "b"}[i%2]
+		ws = append(ws, &watcher{c: e.mustDial("room=r1", e.token("r1", rooms.RoleBidder, sub)), sub: sub})
+	}
+	for _, w := range ws {
+		w.c.expect("welcome")
+		w.pos = w.c.expect("snapshot").Pos
+	}
+	host := rooms.Actor{Sub: "h1", Role: rooms.RoleHost}
+	const n = 30
+	for i := range n {
+		e.exec("r1", host, rooms.CmdAnnounce, rooms.Announcement{Text: fmt.Sprint("公告", i)})
+	}
+	e.exec("r1", rooms.Actor{Sub: "a", Role: rooms.RoleBidder}, rooms.CmdSignIn, nil)
+	for _, w := range ws {
+		want := n
+		if w.staff || w.sub == "a" {
+			want++ // the sign-in: staff see it, and a sees its own; b never does
+		}
+		for i := range want {
+			f := w.c.expect("event")
+			if f.Pos != w.pos+1 {
+				t.Fatalf("%s: event %d at pos %d after %d", w.sub, i, f.Pos, w.pos)
+			}
+			w.pos = f.Pos
+			if i < n && !strings.Contains(string(f.Event), fmt.Sprint("公告", i)) {
+				t.Fatalf("%s: event %d is %s", w.sub, i, f.Event)
+			}
+		}
+		// Nothing more: the next frame is the answer to a time request.
+		w.c.send(map[string]any{"v": 1, "type": "time", "id": "end"})
+		if f := w.c.expect("time"); f.ID != "end" {
+			t.Fatalf("%s: %+v", w.sub, f)
+		}
 	}
 }
