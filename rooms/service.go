@@ -402,12 +402,25 @@ func (s *Service) Execute(ctx context.Context, roomID string, actor Actor, cmd C
 	}
 	r.cmdMu.Lock()
 	defer r.cmdMu.Unlock()
+	// The command is decided on the cached state first, without reading
+	// the log (optimistically: the append is conditional on the cached
+	// head, so a stale cache costs a conflict and a retry, never a wrong
+	// event). A refusal, which appends nothing to check it, stands only
+	// once decided on the log's latest state; a room never loaded here
+	// is read first.
+	caughtUp := false
 	for attempt := range maxConflictRetries {
-		if err := s.catchUp(ctx, roomID, r); err != nil {
-			return Result{}, err
+		r.mu.Lock()
+		seq, _ := r.state.Head()
+		r.mu.Unlock()
+		if attempt > 0 || seq == 0 {
+			if err := s.catchUp(ctx, roomID, r); err != nil {
+				return Result{}, err
+			}
+			caughtUp = true
 		}
-		// A command the log knows appended events, which the catch-up has
-		// just folded: the cached map answers without another read.
+		// A command the log knows appended events, which a catch-up has
+		// folded: the cached map answers without another read.
 		r.mu.Lock()
 		if res, ok := r.cmds[key]; ok {
 			r.mu.Unlock()
@@ -424,6 +437,18 @@ func (s *Service) Execute(ctx context.Context, roomID string, actor Actor, cmd C
 		}
 		r.mu.Unlock()
 		if err != nil || len(drafts) == 0 {
+			if !caughtUp {
+				if err := s.catchUp(ctx, roomID, r); err != nil {
+					return Result{}, err
+				}
+				caughtUp = true
+				r.mu.Lock()
+				head, _ := r.state.Head()
+				r.mu.Unlock()
+				if head != expected {
+					continue // the log had moved on: decide again on it
+				}
+			}
 			return Result{}, err
 		}
 		events, err := seal(roomID, actor, cmd.ID, expected, prev, laterOf(now, last), drafts)
@@ -582,6 +607,22 @@ func (s *Service) EventsAfter(ctx context.Context, roomID string, after uint64) 
 	}
 	defer r.mu.Unlock()
 	return r.eventsAfter(after), nil
+}
+
+// EventsThrough is EventsAfter for a caller that knows the log has
+// reached at least seq known (a watch said so): when the cache already
+// holds known, it answers from the cache without reading the log. The
+// instance that appended an event has it cached, so its broadcast reads
+// nothing.
+func (s *Service) EventsThrough(ctx context.Context, roomID string, after, known uint64) ([]Event, error) {
+	r := s.room(roomID)
+	r.mu.Lock()
+	if seq, _ := r.state.Head(); known > 0 && seq >= known {
+		defer r.mu.Unlock()
+		return r.eventsAfter(after), nil
+	}
+	r.mu.Unlock()
+	return s.EventsAfter(ctx, roomID, after)
 }
 
 // SeqAtPos maps a viewer's stream position back to the room sequence of

@@ -253,3 +253,68 @@ func TestSchedulerFiresDeadlineNotEarlier(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestStaleCacheDecidesAgain: a Service decides on its cached state
+// without reading the log first; when another instance has moved the log
+// on, an acceptance costs a conflict and a retry, and a refusal is
+// decided again on the log's latest state before it stands.
+func TestStaleCacheDecidesAgain(t *testing.T) {
+	svcA, log, c := newService(t)
+	svcB := rooms.NewService(log, c.now)
+	ctx := context.Background()
+	spec := rooms.SessionSpec{Title: "工程", Category: "construction", Deadline: start.Add(time.Hour), CheckInAt: start}
+	if _, err := svcA.Execute(ctx, "r1", admin, rooms.Command{ID: "create", Type: rooms.CmdCreateSession, Data: mustJSON(t, spec)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svcA.Execute(ctx, "r1", admin, rooms.Command{ID: "reg-a", Type: rooms.CmdRegisterBidder,
+		Data: mustJSON(t, rooms.BidderSpec{ID: "a", Name: "公司a"})}); err != nil {
+		t.Fatal(err)
+	}
+	bidderA := rooms.Actor{Sub: "a", Role: rooms.RoleBidder}
+	signIn := rooms.Command{ID: "s", Type: rooms.CmdSignIn}
+	// B caches the room before sign-in opens: on its cache, a sign-in is refused.
+	if _, err := svcB.Snapshot(ctx, "r1", host); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svcB.Execute(ctx, "r1", bidderA, rooms.Command{ID: "early", Type: rooms.CmdSignIn}); err == nil {
+		t.Fatal("a sign-in before check-in opened was accepted: the test proves nothing")
+	}
+	headB := svcB.Head("r1")
+	// A opens sign-in; B does not know yet.
+	if _, err := svcA.Execute(ctx, "r1", rooms.SystemActor, rooms.Command{ID: "open", Type: rooms.CmdOpenCheckIn}); err != nil {
+		t.Fatal(err)
+	}
+	if svcB.Head("r1") != headB {
+		t.Fatal("B's cache moved by itself: the test proves nothing")
+	}
+	res, err := svcB.Execute(ctx, "r1", bidderA, signIn)
+	if err != nil {
+		t.Fatalf("sign-in on B after A opened it: %v (refused on a stale cache)", err)
+	}
+	// A announces; B, stale again, announces too: a conflict, then a retry.
+	if _, err := svcA.Execute(ctx, "r1", host, announce("甲")); err != nil {
+		t.Fatal(err)
+	}
+	second, err := svcB.Execute(ctx, "r1", host, announce("乙"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.First != res.Last+2 {
+		t.Fatalf("B's announcement at seq %d, want %d (after A's)", second.First, res.Last+2)
+	}
+	// A refusal that stands on the latest state is still refused.
+	stranger := rooms.Actor{Sub: "zz", Role: rooms.RoleBidder}
+	if _, err := svcB.Execute(ctx, "r1", stranger, signIn); rooms.RefusalCode(err) == "" {
+		t.Fatalf("an unregistered bidder's sign-in: %v, want a refusal", err)
+	}
+	evs, err := log.Read(ctx, "r1", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rooms.VerifyChain(0, "", evs); err != nil {
+		t.Fatal(err)
+	}
+	if uint64(len(evs)) != second.Last {
+		t.Fatalf("log has %d events, B's last at %d", len(evs), second.Last)
+	}
+}

@@ -57,7 +57,7 @@ func (h *hub) run() {
 		if !ok {
 			return
 		}
-		h.broadcast() // anything appended before the watch began
+		h.broadcast(0) // anything appended before the watch began
 		if !h.follow(watch) {
 			return
 		}
@@ -106,10 +106,10 @@ func (h *hub) pollFor(d time.Duration) bool {
 		case <-h.ctx.Done():
 			return false
 		case <-t.C:
-			_ = h.send()
+			_ = h.send(0)
 			return true
 		case <-h.kick:
-			_ = h.send()
+			_ = h.send(0)
 		}
 	}
 }
@@ -118,32 +118,36 @@ func (h *hub) pollFor(d time.Duration) bool {
 // returns false when the hub's context ends, true if the watch ended first.
 func (h *hub) follow(watch <-chan uint64) bool {
 	for {
+		var known uint64 // the log's last seq, as the watch reported it
 		select {
 		case <-h.ctx.Done():
 			return false
-		case _, ok := <-watch:
+		case seq, ok := <-watch:
 			if !ok {
 				return h.ctx.Err() == nil
 			}
+			known = seq
 		case <-h.kick:
 		}
-		h.broadcast()
+		h.broadcast(known)
 	}
 }
 
 // broadcast sends every event after lastSeq to the clients that may see
-// it; should the log fail, it logs and tries again in a second.
-func (h *hub) broadcast() {
-	if err := h.send(); err != nil && h.ctx.Err() == nil {
+// it, knowing the log reached at least seq known (0: unknown); should the
+// log fail, it logs and tries again in a second.
+func (h *hub) broadcast(known uint64) {
+	if err := h.send(known); err != nil && h.ctx.Err() == nil {
 		h.srv.logger.Error("ws: read room events", "room", h.room, "err", err)
 		time.AfterFunc(time.Second, h.poke) // the log may be back soon
 	}
 }
 
-// send sends every event after lastSeq to the clients that may see it. It
-// fails only if the log cannot be read.
-func (h *hub) send() error {
-	events, err := h.srv.svc.EventsAfter(h.ctx, h.room, h.lastSeqNow())
+// send sends every event after lastSeq to the clients that may see it,
+// from the cache alone if it holds seq known. It fails only if the log
+// cannot be read.
+func (h *hub) send(known uint64) error {
+	events, err := h.srv.svc.EventsThrough(h.ctx, h.room, h.lastSeqNow(), known)
 	if err != nil {
 		return err
 	}
