@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,59 @@ type otherFrame struct {
 	} `json:"state"`
 }
 
+// wireFrame is a whole server frame as an outside client decodes it
+// (-decode full): every field any frame carries, the event's too, with its
+// time parsed; a snapshot's state only as far as its announcements, as
+// with -decode fast (a snapshot is on no latency path). An event's data depends on its type, so it is decoded in a
+// second step as a client that knows the protocol would (handleFull): an
+// announcement's into wireAnnouncement; the rare others stay raw.
+type wireFrame struct {
+	otherFrame            // type, pos, id, code, message, the snapshot's announcements
+	V          int        `json:"v"`
+	Seq        uint64     `json:"seq"`  // snapshot, staff only
+	Kind       string     `json:"kind"` // snapshot
+	Room       string     `json:"room"` // welcome
+	You        wireActor  `json:"you"`  // welcome
+	Name       string     `json:"name"` // welcome
+	ServerTime time.Time  `json:"server_time"`
+	Events     uint64     `json:"events"` // ack
+	Duplicate  bool       `json:"duplicate"`
+	First      uint64     `json:"first"`
+	Last       uint64     `json:"last"`
+	Event      *wireEvent `json:"event"`
+}
+
+// wireEvent is an event frame's event: the staff projection's fields and
+// the public one's (type, time, actor, data).
+type wireEvent struct {
+	Room  string          `json:"room"`
+	Seq   uint64          `json:"seq"`
+	Time  time.Time       `json:"time"`
+	Actor wireActor       `json:"actor"`
+	Type  string          `json:"type"`
+	Cmd   string          `json:"cmd"`
+	Vis   wireVisibility  `json:"vis"`
+	Data  json.RawMessage `json:"data"`
+	Prev  string          `json:"prev"`
+	Hash  string          `json:"hash"`
+}
+
+type wireActor struct {
+	Sub  string `json:"sub"`
+	Role string `json:"role"`
+}
+
+type wireVisibility struct {
+	Roles []string `json:"roles"`
+	Subs  []string `json:"subs"`
+}
+
+// wireAnnouncement is an announcement event's data.
+type wireAnnouncement struct {
+	Text string    `json:"text"`
+	Time time.Time `json:"time"`
+}
+
 // wsDialer dials the server over loopback with small buffers: the load
 // generator shares the machine's two cores and memory with the server.
 func newDialer() *websocket.Dialer {
@@ -59,6 +113,7 @@ type viewer struct {
 	r     *runner
 	sub   string
 	token string
+	inst  int // the server it connects to, every time
 
 	conn    atomic.Pointer[websocket.Conn] // current connection, nil between dials
 	closing atomic.Bool                    // the runner closed conn on purpose (storm)
@@ -100,7 +155,7 @@ func (v *viewer) run(ctx context.Context) {
 			pos = &p
 		}
 		stormDial := v.r.stormStart.Load() != 0
-		conn, err := v.r.dial(ctx, v.token, pos)
+		conn, err := v.r.dial(ctx, v.inst, v.token, pos)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -151,7 +206,11 @@ func (v *viewer) read(conn *websocket.Conn, stormDial bool) error {
 		if v.buf, err = readInto(rd, v.buf[:0]); err != nil {
 			return err
 		}
-		v.handle(v.buf, time.Now(), stormDial)
+		if v.r.fullDecode {
+			v.handleFull(v.buf, time.Now(), stormDial)
+		} else {
+			v.handle(v.buf, time.Now(), stormDial)
+		}
 		if cap(v.buf) > 64<<10 {
 			v.buf = nil // a large snapshot; do not keep its buffer
 		}
@@ -178,6 +237,8 @@ func readInto(rd io.Reader, buf []byte) ([]byte, error) {
 	}
 }
 
+// handle reads a frame the cheap way (-decode fast): an event by its
+// prefix and substrings, any other frame into otherFrame.
 func (v *viewer) handle(msg []byte, now time.Time, stormDial bool) {
 	if bytes.HasPrefix(msg, eventPrefix) {
 		v.event(msg[len(eventPrefix):], now)
@@ -189,6 +250,44 @@ func (v *viewer) handle(msg []byte, now time.Time, stormDial bool) {
 		v.r.noteError(fmt.Errorf("%s: undecodable frame: %w", v.sub, err))
 		return
 	}
+	v.control(&f, now, stormDial)
+}
+
+// handleFull decodes every frame whole with encoding/json (-decode full),
+// an announcement's data too, before handling it as handle does: the
+// cost an outside client pays. now was taken at receipt, before decoding.
+func (v *viewer) handleFull(msg []byte, now time.Time, stormDial bool) {
+	var f wireFrame
+	if err := json.Unmarshal(msg, &f); err != nil {
+		v.errFrames.Add(1)
+		v.r.noteError(fmt.Errorf("%s: undecodable frame: %w", v.sub, err))
+		return
+	}
+	if f.Type != "event" {
+		v.control(&f.otherFrame, now, stormDial)
+		return
+	}
+	if f.Event == nil {
+		v.errFrames.Add(1)
+		v.r.noteError(fmt.Errorf("%s: event frame at pos %d without an event", v.sub, f.Pos))
+		return
+	}
+	if !v.advance(f.Pos) || f.Event.Type != "announcement" {
+		return
+	}
+	var a wireAnnouncement
+	if err := json.Unmarshal(f.Event.Data, &a); err != nil {
+		v.errFrames.Add(1)
+		v.r.noteError(fmt.Errorf("%s: undecodable announcement at pos %d: %w", v.sub, f.Pos, err))
+		return
+	}
+	if idx, sent, ok := parseAnnText([]byte(a.Text)); ok {
+		v.announcement(idx, sent, now)
+	}
+}
+
+// control handles every frame but event.
+func (v *viewer) control(f *otherFrame, now time.Time, stormDial bool) {
 	switch f.Type {
 	case "welcome":
 	case "snapshot":
@@ -249,15 +348,9 @@ func (v *viewer) event(rest []byte, now time.Time) {
 		v.errFrames.Add(1)
 		return
 	}
-	last := v.pos.Load()
-	switch {
-	case pos <= last:
-		v.dupes.Add(1)
+	if !v.advance(pos) {
 		return
-	case pos != last+1:
-		v.posGaps.Add(1)
 	}
-	v.pos.Store(pos)
 	rest = rest[n:]
 	i := bytes.Index(rest, annType)
 	if i < 0 {
@@ -271,6 +364,26 @@ func (v *viewer) event(rest []byte, now time.Time) {
 	if !ok {
 		return
 	}
+	v.announcement(idx, sent, now)
+}
+
+// advance moves the stream to an event's pos; false for a duplicate.
+func (v *viewer) advance(pos uint64) bool {
+	last := v.pos.Load()
+	switch {
+	case pos <= last:
+		v.dupes.Add(1)
+		return false
+	case pos != last+1:
+		v.posGaps.Add(1)
+	}
+	v.pos.Store(pos)
+	return true
+}
+
+// announcement records the receipt at now of announcement idx, sent at
+// unix nanos sent.
+func (v *viewer) announcement(idx uint64, sent int64, now time.Time) {
 	lastAnn := v.lastAnn.Load()
 	if idx <= lastAnn {
 		v.dupes.Add(1)
@@ -325,16 +438,23 @@ func sleepJitter(ctx context.Context, d time.Duration) {
 	}
 }
 
-// host is the connection that announces. Its reader (readLoop) tracks
-// acks; announce is called from one goroutine at a time.
+// host is the host that announces: over its websocket (conn, whose
+// reader readLoop tracks the acks), or with -announce rest by POST
+// /api/v1/sessions/{room}/commands on one keep-alive HTTP connection (no
+// websocket: each answer is the ack). announce is called from one
+// goroutine at a time.
 type host struct {
-	conn   *websocket.Conn
+	conn   *websocket.Conn           // ws: the host's websocket; nil with rest
+	rest   *http.Client              // rest: the host's HTTP client; nil with ws
+	url    string                    // rest: the commands endpoint
+	token  string                    // rest: the host's token
 	sent   atomic.Uint64             // last announcement index sent
 	acked  atomic.Uint64             // highest announcement index acked
 	errors atomic.Uint64             // command errors
+	late   atomic.Uint64             // sends that took longer than the interval: the next one waited
 	joined chan struct{}             // closed on the first snapshot
 	sentAt [spreadSlots]atomic.Int64 // unix nanos each announcement was sent, by index
-	ackLat histogram                 // send -> ack
+	ackLat histogram                 // send -> ack (rest: the HTTP round trip)
 	once   sync.Once
 }
 
@@ -366,12 +486,7 @@ func (h *host) readLoop(r *runner) {
 							h.ackLat.record(time.Since(time.Unix(0, t)))
 						}
 					}
-					for {
-						a := h.acked.Load()
-						if idx <= a || h.acked.CompareAndSwap(a, idx) {
-							break
-						}
-					}
+					h.ack(idx)
 				}
 			}
 		case "error":
@@ -381,8 +496,21 @@ func (h *host) readLoop(r *runner) {
 	}
 }
 
+// ack raises acked to idx.
+func (h *host) ack(idx uint64) {
+	for {
+		a := h.acked.Load()
+		if idx <= a || h.acked.CompareAndSwap(a, idx) {
+			return
+		}
+	}
+}
+
 // announce sends announcement idx with the send time as its text.
-func (h *host) announce(idx uint64) error {
+func (h *host) announce(ctx context.Context, r *runner, idx uint64) error {
+	if h.rest != nil {
+		return h.post(ctx, r, idx)
+	}
 	now := time.Now()
 	if idx < spreadSlots {
 		h.sentAt[idx].Store(now.UnixNano())
@@ -397,9 +525,113 @@ func (h *host) announce(idx uint64) error {
 	return nil
 }
 
-// dial opens one websocket to the room, resuming from pos when given.
-func (r *runner) dial(ctx context.Context, token string, pos *uint64) (*websocket.Conn, error) {
-	u := r.wsURL
+// restAnswer is the answer to POST .../commands, or its error.
+type restAnswer struct {
+	ID        string `json:"id"`
+	Duplicate bool   `json:"duplicate"`
+	Error     struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// post sends announcement idx as a REST command and waits for the answer:
+// the round trip is its ack latency; a refusal is a command error.
+func (h *host) post(ctx context.Context, r *runner, idx uint64) error {
+	now := time.Now()
+	if idx < spreadSlots {
+		h.sentAt[idx].Store(now.UnixNano())
+	}
+	id := "a-" + strconv.FormatUint(idx, 10)
+	body := `{"id":"` + id + `","type":"announce","data":{"text":"` + annText(idx, now) + `"}}`
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, strings.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("host: announcement %d: %w", idx, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+h.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := h.rest.Do(req)
+	if err != nil {
+		return fmt.Errorf("host: POST announcement %d: %w", idx, err)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("host: read the answer to announcement %d: %w", idx, err)
+	}
+	rtt := time.Since(now)
+	var ans restAnswer
+	jerr := json.Unmarshal(b, &ans)
+	switch {
+	case resp.StatusCode != http.StatusOK:
+		h.errors.Add(1)
+		if jerr != nil || ans.Error.Code == "" {
+			r.noteError(fmt.Errorf("host command %s refused: HTTP %d: %s", id, resp.StatusCode, bytes.TrimSpace(b)))
+		} else {
+			r.noteError(fmt.Errorf("host command %s refused: HTTP %d %s: %s", id, resp.StatusCode, ans.Error.Code, ans.Error.Message))
+		}
+	case jerr != nil || ans.ID != id || ans.Duplicate:
+		// Accepted, but not as this new command: the server's answer is wrong.
+		h.errors.Add(1)
+		r.noteError(fmt.Errorf("host command %s: unexpected answer %s", id, bytes.TrimSpace(b)))
+	default:
+		h.ackLat.record(rtt)
+		h.ack(idx)
+	}
+	h.sent.Store(idx)
+	return nil
+}
+
+// warm reads the room (url) as the host, on the client the announcements
+// will use: the token works and the keep-alive connection is open.
+func (h *host) warm(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("host: read the room: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+h.token)
+	resp, err := h.rest.Do(req)
+	if err != nil {
+		return fmt.Errorf("host: read the room: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("host: read the room: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("host: read the room: HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b[:min(len(b), 512)]))
+	}
+	return nil
+}
+
+// close ends the host's connection, whichever it is.
+func (h *host) close() {
+	if h.conn != nil {
+		_ = h.conn.Close()
+	}
+	if h.rest != nil {
+		h.rest.CloseIdleConnections()
+	}
+}
+
+// newRESTClient is the host's HTTP client with -announce rest: one
+// keep-alive connection, reused by every command.
+func newRESTClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: 1,
+			IdleConnTimeout:     5 * time.Minute,
+		},
+		Timeout: 10 * time.Second,
+	}
+}
+
+// dial opens one websocket to the room on server inst, resuming from pos
+// when given.
+func (r *runner) dial(ctx context.Context, inst int, token string, pos *uint64) (*websocket.Conn, error) {
+	u := r.wsURLs[inst]
 	if pos != nil {
 		u += "&pos=" + strconv.FormatUint(*pos, 10)
 	}

@@ -1,6 +1,7 @@
 // Command wsload is Bidroom's websocket load benchmark: N clients in one
-// room on one server, the host announcing every 100 ms. For each N it starts
-// a fresh `bidroom serve` on loopback and measures, in three phases:
+// room on one server (or split across several on one Redis: -instances),
+// the host announcing every 100 ms. For each N it starts a fresh `bidroom
+// serve` on loopback and measures, in three phases:
 //
 //  1. idle memory: the server's RSS and Go heap+stack per connected client;
 //  2. broadcast: delivery latency (send → receive) of every announcement to
@@ -12,6 +13,24 @@
 // p99 under -p99, no event lost, storm completed without gaps.
 //
 //	go run ./bench/wsload -n 1000,2000,5000,10000
+//
+// By default the host announces over its websocket, the clients read
+// event frames by prefix and substrings (cheap), and one server runs on
+// the embedded store. The first two options measure as an outside client
+// would, the third on several instances:
+//
+//   - -announce rest: the host sends each announcement with POST
+//     /api/v1/sessions/{room}/commands on a keep-alive HTTP connection;
+//     its ack latency is the round trip. One send is done before the next
+//     starts: a POST slower than the interval delays the next (reported
+//     as late announcements), announcements never pile up.
+//   - -decode full: every client decodes every frame whole with
+//     encoding/json before handling it; the latency is still taken at
+//     receipt, before decoding.
+//   - -store redis -instances 2: two servers on one Redis started for the
+//     run; client i connects to server i % 2 (reconnects too), the host to
+//     server 0. Memory and CPU are reported per server (-json: servers)
+//     and summed.
 //
 // The load generator shares the machine with the server, so its figures
 // are for one box running both; everything goes to 127.0.0.1 and every
@@ -49,8 +68,13 @@ type Report struct {
 	Machine loadtool.Machine `json:"machine"`
 	Command string           `json:"command"`
 	Role    string           `json:"role"`
-	Results []Result         `json:"results"`
-	Held    int              `json:"held"` // largest N held, 0 for none
+	// How it was measured, when not the default (ws, fast, embedded, 1).
+	Announce  string   `json:"announce,omitempty"`  // rest: announcements by POST .../commands
+	Decode    string   `json:"decode,omitempty"`    // full: every frame decoded with encoding/json
+	Store     string   `json:"store,omitempty"`     // redis
+	Instances int      `json:"instances,omitempty"` // servers sharing the room, when more than one
+	Results   []Result `json:"results"`
+	Held      int      `json:"held"` // largest N held, 0 for none
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -78,6 +102,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&opt.P99Limit, "p99", 100*time.Millisecond, "a run is held only with broadcast p99 under this")
 	fs.StringVar(&opt.DataBase, "data-base", "", "directory under which the server's temporary data dir is made (default: the system temp dir; /dev/shm takes disk sync out of the figures)")
 	fs.Var(&env, "server-env", "KEY=VALUE for the server's environment, repeatable (GODEBUG=gctrace=1, GOGC=200, BIDROOM_...)")
+	fs.StringVar(&opt.Announce, "announce", "ws", "how the host announces: ws (a command frame on its websocket) or rest (POST /api/v1/sessions/{room}/commands on one keep-alive HTTP connection; the answer is the ack)")
+	fs.StringVar(&opt.Decode, "decode", "fast", "how clients read frames: fast (event frames by prefix and substrings) or full (every frame decoded whole with encoding/json, as an outside client would; latency still taken at receipt)")
+	fs.StringVar(&opt.Store, "store", "embedded", "the servers' store: embedded, or redis (one redis-server started for each run)")
+	fs.IntVar(&opt.Instances, "instances", 1, "servers sharing the room, above 1 with -store redis: client i connects to server i % instances, the host to server 0")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -89,6 +117,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if opt.Interval <= 0 || opt.Duration < opt.Interval {
 		return errors.New("-interval must be positive and -d at least one interval")
+	}
+	if opt.Instances < 1 {
+		return fmt.Errorf("-instances must be at least 1, got %d", opt.Instances)
+	}
+	if err := opt.check(); err != nil {
+		return err
 	}
 	ns, err := parseNs(*nList)
 	if err != nil {
@@ -117,6 +151,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	opt.Server = *serverBin
 
 	rep := Report{Machine: loadtool.DescribeMachine(opt.Server, fdLimit), Command: commandLine(), Role: opt.Role}
+	if opt.Announce != "ws" {
+		rep.Announce = opt.Announce
+	}
+	if opt.Decode != "fast" {
+		rep.Decode = opt.Decode
+	}
+	if opt.Store != "embedded" {
+		rep.Store = opt.Store
+	}
+	if opt.Instances > 1 {
+		rep.Instances = opt.Instances
+	}
 	fmt.Fprintf(stderr, "wsload: %s\n", rep.Machine.Line("wsload"))
 	for _, n := range ns {
 		opt.N = n
@@ -216,8 +262,8 @@ func commandLine() string {
 
 func printTable(w io.Writer, rep Report, opt Options) {
 	fmt.Fprintln(w, rep.Machine.Line("wsload"))
-	fmt.Fprintf(w, "clients: role %s, one room, one server; broadcast %v every %v; p99 limit %v; send queue %s\n\n",
-		rep.Role, opt.Duration, opt.Interval, opt.P99Limit, queueName(opt.SendQueue))
+	fmt.Fprintf(w, "clients: role %s, one room, %s; broadcast %v every %v%s; p99 limit %v; send queue %s%s\n\n",
+		rep.Role, serversName(opt), opt.Duration, opt.Interval, announceName(opt), opt.P99Limit, queueName(opt.SendQueue), decodeName(opt))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "N\tconnect s\tRSS/conn KiB\theap+stack/conn KiB\tp50 ms\tp95 ms\tp99 ms\tmax ms\texpected\treceived\tlost\tsrv CPU %\ttool CPU %\tother CPU %\tstorm s\tstorm snapshots\theld\t")
 	for _, r := range rep.Results {
@@ -241,18 +287,34 @@ func printTable(w io.Writer, rep Report, opt Options) {
 		"storm resumed s\tstorm p50 s\tstorm srv CPU %\tstorm other CPU %\tstorm lat p99 ms\tstorm lost\t")
 	for _, r := range rep.Results {
 		b, s := r.Broadcast, r.Storm
-		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.1f\t%.0f\t%.0f\t%.2f\t%.0f\t%.1f\t%.1f\t%.1f\t%.0f\t%.1f\t%.0f\t%.2f\t%.2f\t%.0f\t%.0f\t%.0f\t%d\t\n",
-			r.N, mib(r.Memory.RSSAfter), r.Memory.GoroutinesAfter, r.Memory.StackPerConn/1024, r.Memory.ObjectsPerConn, b.FramesPerSec, b.CommandMeanMs, b.CommandP99Ms,
+		cmdMean, cmdP99 := fmt.Sprintf("%.2f", b.CommandMeanMs), fmt.Sprintf("%.0f", b.CommandP99Ms)
+		if opt.Announce == "rest" { // the server times websocket commands only
+			cmdMean, cmdP99 = "-", "-"
+		}
+		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.1f\t%.0f\t%.0f\t%s\t%s\t%.1f\t%.1f\t%.1f\t%.0f\t%.1f\t%.0f\t%.2f\t%.2f\t%.0f\t%.0f\t%.0f\t%d\t\n",
+			r.N, mib(r.Memory.RSSAfter), r.Memory.GoroutinesAfter, r.Memory.StackPerConn/1024, r.Memory.ObjectsPerConn, b.FramesPerSec, cmdMean, cmdP99,
 			b.AckLatency.P99Ms, b.FirstLatency.P99Ms, b.LastLatency.P99Ms, b.GCCycles, b.GCPauseMs, b.SlowDrops,
 			s.ResumedSecs, s.P50Secs, s.ServerCPU, s.OtherCPU, s.Latency.P99Ms, s.Lost)
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "cmd: server time to decide and durably append (its histogram; p99 is a bucket edge); ack: host send -> ack;\n"+
-		"first/last: per announcement, the fastest and slowest client; other CPU: processes besides server and tool.")
+	cmd, ack, others := "cmd: server time to decide and durably append (its histogram; p99 is a bucket edge)", "ack: host send -> ack", "server and tool"
+	if opt.Announce == "rest" {
+		cmd, ack = "cmd: not measured (the server times websocket commands only)", "ack: host POST round trip"
+	}
+	if opt.Store == "redis" {
+		others = "servers, Redis and tool"
+	}
+	fmt.Fprintf(w, "%s; %s;\n"+
+		"first/last: per announcement, the fastest and slowest client; other CPU: processes besides %s.\n", cmd, ack, others)
+	printServers(w, rep, opt)
 
 	for _, r := range rep.Results {
 		for _, f := range r.Failures {
 			fmt.Fprintf(w, "N=%d: %s\n", r.N, f)
+		}
+		if late := r.Broadcast.LateSends + r.Storm.LateSends; late > 0 {
+			fmt.Fprintf(w, "N=%d: %d announcements went out late (broadcast %d, storm %d): the send before took longer than %v\n",
+				r.N, late, r.Broadcast.LateSends, r.Storm.LateSends, opt.Interval)
 		}
 		if r.ErrorsAll > 0 {
 			fmt.Fprintf(w, "N=%d: %d client-side errors, first: %s\n", r.N, r.ErrorsAll, strings.Join(r.Errors, "; "))
@@ -264,6 +326,59 @@ func printTable(w io.Writer, rep Report, opt Options) {
 		fmt.Fprintln(w, "\nheld: none")
 	}
 	fmt.Fprintf(w, "command: %s\n", rep.Command)
+}
+
+// printServers prints each server's share with several, and Redis's CPU.
+func printServers(w io.Writer, rep Report, opt Options) {
+	if opt.Instances > 1 {
+		fmt.Fprintf(w, "\nper server (client i on server i %% %d, the host on server 0; the tables above sum them):\n", opt.Instances)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "N\tserver\tclients\tRSS/conn KiB\theap+stack/conn KiB\tsrv RSS MiB\tgoroutines\tframes/s\tsrv CPU %\tRSS peak MiB\tstorm srv CPU %\t")
+		for _, r := range rep.Results {
+			for i, s := range r.Servers {
+				fmt.Fprintf(tw, "%d\t%d\t%d\t%.1f\t%.1f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t\n",
+					r.N, i, s.Viewers, s.RSSPerConn/1024, s.HeapStackPerConn/1024, mib(s.RSSAfter), s.GoroutinesAfter,
+					s.FramesPerSec, s.BroadcastCPU, mib(s.RSSPeak), s.StormCPU)
+			}
+		}
+		tw.Flush()
+	}
+	if opt.Store == "redis" {
+		fmt.Fprintln(w, "\nRedis (one, shared):")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "N\tCPU %\tstorm CPU %\t")
+		for _, r := range rep.Results {
+			fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t\n", r.N, r.Broadcast.RedisCPU, r.Storm.RedisCPU)
+		}
+		tw.Flush()
+	}
+}
+
+// serversName says where the clients connect, for the table's header.
+func serversName(opt Options) string {
+	switch {
+	case opt.Instances > 1:
+		return fmt.Sprintf("%d servers on one Redis (client i on server i %% %d, the host on server 0)", opt.Instances, opt.Instances)
+	case opt.Store == "redis":
+		return "one server on Redis"
+	}
+	return "one server"
+}
+
+// announceName says how the host announces, when not over its websocket.
+func announceName(opt Options) string {
+	if opt.Announce == "rest" {
+		return " by POST /api/v1/sessions/{room}/commands"
+	}
+	return ""
+}
+
+// decodeName says how the clients read frames, when not the cheap way.
+func decodeName(opt Options) string {
+	if opt.Decode == "full" {
+		return "; every frame JSON-decoded (encoding/json)"
+	}
+	return ""
 }
 
 func queueName(q int) string {

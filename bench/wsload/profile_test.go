@@ -70,7 +70,7 @@ func TestProfileIdleConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r := &runner{ctx: ctx, dialer: newDialer(), wsURL: "ws://" + ln.Addr().String() + "/ws?room=prof"}
+	r := &runner{ctx: ctx, dialer: newDialer(), wsURLs: []string{"ws://" + ln.Addr().String() + "/ws?room=prof"}}
 	r.host = &host{}
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()

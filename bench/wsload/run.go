@@ -35,6 +35,47 @@ type Options struct {
 	ServerEnv    []string      // extra environment for the server
 	DataBase     string        // where the server's data dir is made ("" = system temp dir)
 	Progress     io.Writer     // progress lines (stderr)
+	Announce     string        // how the host announces: ws (its websocket, the default) or rest (POST .../commands)
+	Decode       string        // how viewers read frames: fast (the default) or full (encoding/json, every frame)
+	Store        string        // the servers' store: embedded (the default) or redis
+	Instances    int           // servers sharing the room (0 means 1; more than one needs redis)
+	RedisURL     string        // redis: an existing server (tests); "" starts one for the run
+	RedisPrefix  string        // redis: the key prefix; "" makes a fresh one
+}
+
+// withDefaults fills in the zero values of the options added after the
+// first version, so a zero Options runs as before them.
+func (o Options) withDefaults() Options {
+	if o.Announce == "" {
+		o.Announce = "ws"
+	}
+	if o.Decode == "" {
+		o.Decode = "fast"
+	}
+	if o.Store == "" {
+		o.Store = "embedded"
+	}
+	if o.Instances < 1 {
+		o.Instances = 1
+	}
+	return o
+}
+
+// check refuses options that cannot run.
+func (o Options) check() error {
+	if o.Announce != "ws" && o.Announce != "rest" {
+		return fmt.Errorf("-announce must be ws or rest, got %q", o.Announce)
+	}
+	if o.Decode != "fast" && o.Decode != "full" {
+		return fmt.Errorf("-decode must be fast or full, got %q", o.Decode)
+	}
+	if o.Store != "embedded" && o.Store != "redis" {
+		return fmt.Errorf("-store must be embedded or redis, got %q", o.Store)
+	}
+	if o.Instances > 1 && o.Store != "redis" {
+		return errors.New("-instances above 1 needs -store redis (the embedded store is one process's)")
+	}
+	return nil
 }
 
 // Result is what one run measured.
@@ -50,6 +91,25 @@ type Result struct {
 	Failures  []string        `json:"failures,omitempty"`
 	Errors    []string        `json:"errors,omitempty"` // first few client-side errors
 	ErrorsAll uint64          `json:"errors_total"`
+	// Servers is each instance's share, with more than one (-instances);
+	// the figures above are then sums over them.
+	Servers []ServerResult `json:"servers,omitempty"`
+}
+
+// ServerResult is one instance's figures in a run of several.
+type ServerResult struct {
+	Viewers          int     `json:"viewers"` // connected to it: viewer i to instance i % instances
+	RSSBefore        uint64  `json:"rss_before_bytes"`
+	RSSAfter         uint64  `json:"rss_after_bytes"`
+	HeapStackBefore  uint64  `json:"heap_stack_before_bytes"`
+	HeapStackAfter   uint64  `json:"heap_stack_after_bytes"`
+	RSSPerConn       float64 `json:"rss_per_conn_bytes"` // over its own viewers
+	HeapStackPerConn float64 `json:"heap_stack_per_conn_bytes"`
+	GoroutinesAfter  float64 `json:"goroutines_after"`
+	BroadcastCPU     float64 `json:"broadcast_cpu_percent"` // of one core
+	FramesPerSec     float64 `json:"broadcast_frames_per_second"`
+	RSSPeak          uint64  `json:"rss_peak_bytes"` // VmHWM at the end of the broadcast
+	StormCPU         float64 `json:"storm_cpu_percent"`
 }
 
 // ConnectResult is phase 1's connection figures.
@@ -58,7 +118,8 @@ type ConnectResult struct {
 	DialFails uint64  `json:"dial_failures"`
 }
 
-// MemoryResult is the server's memory before and after connecting N idle viewers.
+// MemoryResult is the server's memory before and after connecting N idle
+// viewers (with several instances, the sum of theirs).
 type MemoryResult struct {
 	RSSBefore        uint64  `json:"rss_before_bytes"`
 	RSSAfter         uint64  `json:"rss_after_bytes"`
@@ -89,16 +150,18 @@ type BroadcastResult struct {
 	AckLatency    Latency `json:"ack_latency"`
 	FirstLatency  Latency `json:"first_delivery_latency"`
 	LastLatency   Latency `json:"last_delivery_latency"`
-	ServerCPU     float64 `json:"server_cpu_percent"` // of one core
+	ServerCPU     float64 `json:"server_cpu_percent"`          // of one core (several instances: their sum)
+	RedisCPU      float64 `json:"redis_cpu_percent,omitempty"` // the Redis the run started (-store redis); omitted when 0
 	ToolCPU       float64 `json:"tool_cpu_percent"`
-	OtherCPU      float64 `json:"other_cpu_percent"` // everything else on the machine
+	OtherCPU      float64 `json:"other_cpu_percent"`            // everything else on the machine
+	LateSends     uint64  `json:"late_announcements,omitempty"` // a send took longer than the interval, so the next waited
 	FramesPerSec  float64 `json:"server_frames_per_second"`
-	CommandMeanMs float64 `json:"server_command_mean_ms"` // decide + durable append
+	CommandMeanMs float64 `json:"server_command_mean_ms"` // decide + durable append; websocket commands only (0 with -announce rest)
 	CommandP99Ms  float64 `json:"server_command_p99_ms"`  // upper edge of the histogram bucket
 	GCCycles      float64 `json:"server_gc_cycles"`
 	GCPauseMs     float64 `json:"server_gc_pause_total_ms"`
 	SlowDrops     float64 `json:"server_slow_disconnects"`
-	RSSPeak       uint64  `json:"server_rss_peak_bytes"`
+	RSSPeak       uint64  `json:"server_rss_peak_bytes"` // several instances: the sum of their peaks
 }
 
 // StormResult is phase 3: every viewer closes at once and resumes.
@@ -116,18 +179,22 @@ type StormResult struct {
 	SnapSkipped   uint64  `json:"announcements_in_snapshots"`
 	Latency       Latency `json:"latency"` // announcements sent during the storm
 	ServerCPU     float64 `json:"server_cpu_percent"`
+	RedisCPU      float64 `json:"redis_cpu_percent,omitempty"` // the Redis the run started (-store redis); omitted when 0
 	ToolCPU       float64 `json:"tool_cpu_percent"`
 	OtherCPU      float64 `json:"other_cpu_percent"`
+	LateSends     uint64  `json:"late_announcements,omitempty"`
 }
 
 // runner holds one run's state; its goroutines are in wg.
 type runner struct {
-	opt    Options
-	ctx    context.Context // ends when the run stops its clients
-	srv    *loadtool.Server
-	wsURL  string
-	dialer *websocket.Dialer
-	wg     sync.WaitGroup
+	opt        Options
+	ctx        context.Context    // ends when the run stops its clients
+	servers    []*loadtool.Server // the instances; the host's is the first
+	redisPID   int                // the Redis this run started, 0 for none
+	wsURLs     []string           // the room's websocket URL on each server
+	dialer     *websocket.Dialer
+	fullDecode bool // -decode full
+	wg         sync.WaitGroup
 
 	host     *host
 	hostLost atomic.Bool
@@ -175,18 +242,49 @@ func (r *runner) logf(format string, args ...any) {
 // in; an error means it could not be measured at all.
 func runOnce(parent context.Context, opt Options) (res Result, err error) {
 	res = Result{N: opt.N, Role: opt.Role}
+	opt = opt.withDefaults()
+	if err := opt.check(); err != nil {
+		return res, err
+	}
 	env := opt.ServerEnv
 	if opt.SendQueue > 0 { // 0 keeps the server default; -server-env still wins
 		env = append([]string{"BIDROOM_SIGNALING_SEND_QUEUE=" + strconv.Itoa(opt.SendQueue)}, env...)
 	}
-	srv, err := loadtool.Start(parent, loadtool.Config{Binary: opt.Server, Name: "wsload", Env: env, DataBase: opt.DataBase})
-	if err != nil {
-		return res, err
+	redisPID, url := 0, ""
+	if opt.Store == "redis" {
+		var prefix string
+		url, prefix = opt.RedisURL, opt.RedisPrefix
+		if url == "" {
+			rd, err := loadtool.StartRedis(parent, "wsload")
+			if err != nil {
+				return res, err
+			}
+			defer rd.Stop() // after the servers (deferred below)
+			url, redisPID = rd.URL, rd.PID()
+		}
+		if prefix == "" {
+			prefix = "wsload:" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		}
+		// One store and one token secret: a token minted by the first
+		// server is good on every one.
+		env = append([]string{"BIDROOM_STORE_BACKEND=redis", "BIDROOM_STORE_REDIS_URL=" + url, "BIDROOM_STORE_REDIS_PREFIX=" + prefix,
+			"BIDROOM_AUTH_TOKEN_SECRET=" + loadtool.RandomString(48)}, env...)
 	}
-	defer srv.Stop()
+	servers := make([]*loadtool.Server, 0, opt.Instances)
+	for i := range opt.Instances {
+		srv, err := loadtool.Start(parent, loadtool.Config{Binary: opt.Server, Name: "wsload", Env: env, DataBase: opt.DataBase})
+		if err != nil {
+			if opt.Instances > 1 {
+				err = fmt.Errorf("start server %d: %w", i, err)
+			}
+			return res, err
+		}
+		defer srv.Stop()
+		servers = append(servers, srv)
+	}
 
 	ctx, cancel := context.WithCancel(parent)
-	r := &runner{opt: opt, ctx: ctx, srv: srv, dialer: newDialer()}
+	r := &runner{opt: opt, ctx: ctx, servers: servers, redisPID: redisPID, dialer: newDialer(), fullDecode: opt.Decode == "full"}
 	r.phase2Last.Store(math.MaxUint64)
 	defer func() {
 		cancel()
@@ -200,14 +298,34 @@ func runOnce(parent context.Context, opt Options) (res Result, err error) {
 				err = errors.New("client goroutines did not stop within 30s")
 			}
 		}
-		if err != nil && srv.Alive() == nil {
-			err = fmt.Errorf("%w\nserver log tail:\n%s", err, srv.LogTail(10))
+		if err != nil {
+			for i, srv := range servers {
+				switch {
+				case srv.Alive() != nil:
+				case len(servers) == 1:
+					err = fmt.Errorf("%w\nserver log tail:\n%s", err, srv.LogTail(10))
+				default:
+					err = fmt.Errorf("%w\nserver %d log tail:\n%s", err, i, srv.LogTail(10))
+				}
+			}
 		}
 		r.errMu.Lock()
 		res.Errors, res.ErrorsAll = r.errs, r.errsAll.Load()
 		r.errMu.Unlock()
 	}()
-	r.logf("server pid %d at %s", srv.PID(), srv.Base)
+	if len(servers) == 1 {
+		r.logf("server pid %d at %s", servers[0].PID(), servers[0].Base)
+	} else {
+		for i, srv := range servers {
+			r.logf("server %d: pid %d at %s", i, srv.PID(), srv.Base)
+		}
+	}
+	switch {
+	case redisPID != 0:
+		r.logf("store: Redis pid %d at %s, %d server(s) on it", redisPID, url, len(servers))
+	case opt.Store == "redis":
+		r.logf("store: Redis at %s (not started by this run), %d server(s) on it", url, len(servers))
+	}
 
 	if err := r.setup(ctx); err != nil {
 		return res, err
@@ -229,7 +347,7 @@ func runOnce(parent context.Context, opt Options) (res Result, err error) {
 
 // setup creates the room, mints the tokens and connects the host.
 func (r *runner) setup(ctx context.Context) error {
-	api := loadtool.NewREST(r.srv)
+	api := loadtool.NewREST(r.servers[0])
 	defer api.Close()
 	subs := make([]string, r.opt.N)
 	for i := range subs {
@@ -252,13 +370,22 @@ func (r *runner) setup(ctx context.Context) error {
 		return err
 	}
 	r.logf("room %s: %d %s tokens in %.1fs", room, len(tokens), r.opt.Role, time.Since(start).Seconds())
-	r.wsURL = "ws" + r.srv.Base[len("http"):] + "/ws?room=" + room
+	r.wsURLs = make([]string, len(r.servers))
+	for i, srv := range r.servers {
+		r.wsURLs[i] = "ws" + srv.Base[len("http"):] + "/ws?room=" + room
+	}
 	r.viewers = make([]*viewer, r.opt.N)
 	for i := range r.viewers {
-		r.viewers[i] = &viewer{r: r, sub: subs[i], token: tokens[i]}
+		r.viewers[i] = &viewer{r: r, sub: subs[i], token: tokens[i], inst: i % len(r.servers)}
 	}
 
-	conn, err := r.dial(ctx, hostTok, nil)
+	if r.opt.Announce == "rest" {
+		r.host = &host{rest: newRESTClient(), url: r.servers[0].Base + "/api/v1/sessions/" + room + "/commands", token: hostTok}
+		// The host's first request: its token works, and its connection
+		// is open before the first announcement.
+		return r.host.warm(ctx, r.servers[0].Base+"/api/v1/sessions/"+room)
+	}
+	conn, err := r.dial(ctx, 0, hostTok, nil)
 	if err != nil {
 		return fmt.Errorf("connect host: %w", err)
 	}
@@ -280,10 +407,11 @@ func (r *runner) setup(ctx context.Context) error {
 
 // connect is phase 1: N idle viewers, in batches, and the memory they cost.
 func (r *runner) connect(ctx context.Context, res *Result) error {
-	before, err := r.memory(ctx)
+	befores, err := r.memory(ctx)
 	if err != nil {
 		return err
 	}
+	before := sumMem(befores)
 	res.Memory.RSSBefore, res.Memory.HeapStackBefore = before.rss, before.heapStack
 
 	start := time.Now()
@@ -314,10 +442,11 @@ func (r *runner) connect(ctx context.Context, res *Result) error {
 	}
 	r.logf("connected %d viewers in %.1fs (%d failed dials, retried)", r.opt.N, res.Connect.Seconds, res.Connect.DialFails)
 
-	after, err := r.memory(ctx)
+	afters, err := r.memory(ctx)
 	if err != nil {
 		return err
 	}
+	after := sumMem(afters)
 	m := &res.Memory
 	m.RSSAfter, m.HeapStackAfter, m.GoroutinesAfter = after.rss, after.heapStack, after.goroutines
 	m.RSSPerConn = (float64(m.RSSAfter) - float64(m.RSSBefore)) / float64(r.opt.N)
@@ -328,6 +457,23 @@ func (r *runner) connect(ctx context.Context, res *Result) error {
 	r.logf("memory: RSS %.1f -> %.1f MiB (%.1f KiB/conn), heap+stack %.1f -> %.1f MiB (%.1f KiB/conn, of which stacks %.1f KiB, %.0f heap objects); %.0f GCs while connecting",
 		mib(m.RSSBefore), mib(m.RSSAfter), m.RSSPerConn/1024, mib(m.HeapStackBefore), mib(m.HeapStackAfter), m.HeapStackPerConn/1024,
 		m.StackPerConn/1024, m.ObjectsPerConn, m.GCCyclesConnect)
+	if len(r.servers) > 1 {
+		res.Servers = make([]ServerResult, len(r.servers))
+		for _, v := range r.viewers {
+			res.Servers[v.inst].Viewers++
+		}
+		for i := range res.Servers {
+			s, b, a := &res.Servers[i], befores[i], afters[i]
+			s.RSSBefore, s.RSSAfter, s.HeapStackBefore, s.HeapStackAfter = b.rss, a.rss, b.heapStack, a.heapStack
+			s.GoroutinesAfter = a.goroutines
+			if s.Viewers > 0 {
+				s.RSSPerConn = (float64(a.rss) - float64(b.rss)) / float64(s.Viewers)
+				s.HeapStackPerConn = (float64(a.heapStack) - float64(b.heapStack)) / float64(s.Viewers)
+			}
+			r.logf("memory: server %d, %d viewers: RSS %.1f -> %.1f MiB (%.1f KiB/conn), heap+stack %.1f KiB/conn",
+				i, s.Viewers, mib(s.RSSBefore), mib(s.RSSAfter), s.RSSPerConn/1024, s.HeapStackPerConn/1024)
+		}
+	}
 	return nil
 }
 
@@ -336,18 +482,49 @@ type memReading struct {
 	goroutines, stack, objects, gc float64
 }
 
-// memory reads the server's memory after letting it settle.
-func (r *runner) memory(ctx context.Context) (memReading, error) {
+// sumMem adds up the servers' readings.
+func sumMem(ms []memReading) memReading {
+	var t memReading
+	for _, m := range ms {
+		t.rss += m.rss
+		t.heapStack += m.heapStack
+		t.goroutines += m.goroutines
+		t.stack += m.stack
+		t.objects += m.objects
+		t.gc += m.gc
+	}
+	return t
+}
+
+// memory reads each server's memory after letting them settle.
+func (r *runner) memory(ctx context.Context) ([]memReading, error) {
 	select {
 	case <-time.After(r.opt.Settle):
 	case <-ctx.Done():
-		return memReading{}, ctx.Err()
+		return nil, ctx.Err()
 	}
-	pm, err := loadtool.ReadProcMem(r.srv.PID())
+	out := make([]memReading, len(r.servers))
+	for i, srv := range r.servers {
+		m, err := readMemory(ctx, srv)
+		if err != nil {
+			if len(r.servers) > 1 {
+				err = fmt.Errorf("server %d: %w", i, err)
+			}
+			return nil, err
+		}
+		out[i] = m
+	}
+	return out, nil
+}
+
+// readMemory reads one server's memory: RSS from /proc, the rest from its
+// metrics.
+func readMemory(ctx context.Context, srv *loadtool.Server) (memReading, error) {
+	pm, err := loadtool.ReadProcMem(srv.PID())
 	if err != nil {
 		return memReading{}, err
 	}
-	m, err := r.srv.Scrape(ctx)
+	m, err := srv.Scrape(ctx)
 	if err != nil {
 		return memReading{}, err
 	}
@@ -355,14 +532,51 @@ func (r *runner) memory(ctx context.Context) (memReading, error) {
 		stack: m["go_memstats_stack_inuse_bytes"], objects: m["go_memstats_heap_objects"], gc: m["go_gc_duration_seconds_count"]}, nil
 }
 
-// announcer sends one announcement per interval until stop is closed; it
-// returns the last index sent.
+// scrape reads every server's /metrics.
+func (r *runner) scrape(ctx context.Context) ([]loadtool.Metrics, error) {
+	out := make([]loadtool.Metrics, len(r.servers))
+	for i, srv := range r.servers {
+		m, err := srv.Scrape(ctx)
+		if err != nil {
+			if len(r.servers) > 1 {
+				err = fmt.Errorf("server %d: %w", i, err)
+			}
+			return nil, err
+		}
+		out[i] = m
+	}
+	return out, nil
+}
+
+// sumMetrics adds up the servers' samples (counters and histogram buckets
+// add up; so do gauges of what each holds).
+func sumMetrics(ms []loadtool.Metrics) loadtool.Metrics {
+	if len(ms) == 1 {
+		return ms[0]
+	}
+	t := loadtool.Metrics{}
+	for _, m := range ms {
+		for k, v := range m {
+			t[k] += v
+		}
+	}
+	return t
+}
+
+// announce sends one announcement per interval until stop is closed. A
+// send is done before the next starts: one slower than the interval (a
+// REST round trip) makes the next late, counted in host.late; the ticker
+// then fires at once, not once per missed tick, so sends never pile up.
 func (r *runner) announce(ctx context.Context, stop <-chan struct{}) error {
 	t := time.NewTicker(r.opt.Interval)
 	defer t.Stop()
 	for {
-		if err := r.host.announce(r.host.sent.Load() + 1); err != nil {
+		start := time.Now()
+		if err := r.host.announce(ctx, r, r.host.sent.Load()+1); err != nil {
 			return err
+		}
+		if time.Since(start) > r.opt.Interval {
+			r.host.late.Add(1)
 		}
 		select {
 		case <-t.C:
@@ -396,44 +610,65 @@ func (r *runner) waitAcks(ctx context.Context) error {
 	return nil
 }
 
-// cpuMark is a CPU reading of the server, of this process and of the
-// whole machine (other work on the box skews every figure: it is reported).
+// cpuMark is a CPU reading of each server, of the Redis this run started,
+// of this process and of the whole machine (other work on the box skews
+// every figure: it is reported).
 type cpuMark struct {
-	at                   time.Time
-	server, own, machine time.Duration
+	at                  time.Time
+	servers             []time.Duration
+	redis, own, machine time.Duration
 }
 
 func (r *runner) cpuNow() cpuMark {
-	s, _ := loadtool.ProcCPU(r.srv.PID())
-	return cpuMark{at: time.Now(), server: s, own: loadtool.SelfCPU(), machine: loadtool.MachineBusy()}
+	var m cpuMark
+	for _, srv := range r.servers {
+		s, _ := loadtool.ProcCPU(srv.PID())
+		m.servers = append(m.servers, s)
+	}
+	if r.redisPID != 0 {
+		m.redis, _ = loadtool.ProcCPU(r.redisPID)
+	}
+	m.at, m.own, m.machine = time.Now(), loadtool.SelfCPU(), loadtool.MachineBusy()
+	return m
 }
 
 // cpuUse is CPU over an interval in percent of one core (the machine has
-// 100 x nproc).
-type cpuUse struct{ server, own, others float64 }
+// 100 x nproc): server is the sum of servers.
+type cpuUse struct {
+	server, redis, own, others float64
+	servers                    []float64
+}
 
 func (m cpuMark) since(now cpuMark) cpuUse {
 	wall := now.at.Sub(m.at).Seconds()
 	if wall <= 0 {
-		return cpuUse{}
+		return cpuUse{servers: make([]float64, len(m.servers))}
 	}
 	pct := func(d time.Duration) float64 { return 100 * d.Seconds() / wall }
-	u := cpuUse{server: pct(now.server - m.server), own: pct(now.own - m.own)}
-	u.others = max(0, pct(now.machine-m.machine)-u.server-u.own)
+	u := cpuUse{redis: pct(now.redis - m.redis), own: pct(now.own - m.own)}
+	for i := range m.servers {
+		s := pct(now.servers[i] - m.servers[i])
+		u.servers = append(u.servers, s)
+		u.server += s
+	}
+	u.others = max(0, pct(now.machine-m.machine)-u.server-u.redis-u.own)
 	return u
 }
 
 // broadcast is phase 2.
 func (r *runner) broadcast(ctx context.Context, res *Result) error {
 	b := &res.Broadcast
-	m0, err := r.srv.Scrape(ctx)
+	ms0, err := r.scrape(ctx)
 	if err != nil {
 		return err
 	}
+	m0 := sumMetrics(ms0)
+	late0 := r.host.late.Load()
 	c0 := r.cpuNow()
 	if err := r.announceFor(ctx, r.opt.Duration); err != nil {
 		return err
 	}
+	b.LateSends = r.host.late.Load() - late0
 	k := r.host.acked.Load()
 	r.phase2Last.Store(k)
 	// Everything acked is in the log; give the fan-out time to deliver it.
@@ -446,12 +681,13 @@ func (r *runner) broadcast(ctx context.Context, res *Result) error {
 		return true
 	})
 	c1 := r.cpuNow()
-	m1, err := r.srv.Scrape(ctx)
+	ms1, err := r.scrape(ctx)
 	if err != nil {
 		return err
 	}
+	m1 := sumMetrics(ms1)
 	u := c0.since(c1)
-	b.ServerCPU, b.ToolCPU, b.OtherCPU = u.server, u.own, u.others
+	b.ServerCPU, b.RedisCPU, b.ToolCPU, b.OtherCPU = u.server, u.redis, u.own, u.others
 	b.Seconds = c1.at.Sub(c0.at).Seconds()
 	b.Announcements = k
 	b.Expected = k * uint64(r.opt.N)
@@ -479,8 +715,17 @@ func (r *runner) broadcast(ctx context.Context, res *Result) error {
 	b.GCCycles = d("go_gc_duration_seconds_count")
 	b.GCPauseMs = 1000 * d("go_gc_duration_seconds_sum")
 	b.SlowDrops = d("bidroom_ws_slow_disconnects_total")
-	if pm, err := loadtool.ReadProcMem(r.srv.PID()); err == nil {
-		b.RSSPeak = pm.Peak
+	for i, srv := range r.servers {
+		var peak uint64
+		if pm, err := loadtool.ReadProcMem(srv.PID()); err == nil {
+			peak = pm.Peak
+		}
+		b.RSSPeak += peak
+		if i < len(res.Servers) {
+			s := &res.Servers[i]
+			s.BroadcastCPU, s.RSSPeak = u.servers[i], peak
+			s.FramesPerSec = (ms1[i]["bidroom_ws_frames_sent_total"] - ms0[i]["bidroom_ws_frames_sent_total"]) / b.Seconds
+		}
 	}
 	if r.host.errors.Load() > 0 {
 		res.Failures = append(res.Failures, fmt.Sprintf("%d announcements refused by the server", r.host.errors.Load()))
@@ -493,7 +738,20 @@ func (r *runner) broadcast(ctx context.Context, res *Result) error {
 	}
 	r.logf("broadcast: %d announcements, p50 %.1f p99 %.1f max %.1f ms, lost %d, CPU %% of a core: server %.0f, tool %.0f, other processes %.0f",
 		k, b.Latency.P50Ms, b.Latency.P99Ms, b.Latency.MaxMs, b.Lost, b.ServerCPU, b.ToolCPU, b.OtherCPU)
-	r.logf("broadcast: server command time mean %.2f ms, p99 <= %.0f ms", b.CommandMeanMs, b.CommandP99Ms)
+	if r.opt.Announce == "rest" {
+		r.logf("broadcast: server command time not measured (the server times websocket commands only)")
+	} else {
+		r.logf("broadcast: server command time mean %.2f ms, p99 <= %.0f ms", b.CommandMeanMs, b.CommandP99Ms)
+	}
+	for i, s := range res.Servers {
+		r.logf("broadcast: server %d (%d viewers): CPU %.0f%%, %.0f frames/s, RSS peak %.0f MiB", i, s.Viewers, s.BroadcastCPU, s.FramesPerSec, mib(s.RSSPeak))
+	}
+	if r.redisPID != 0 {
+		r.logf("broadcast: Redis CPU %.0f%%", b.RedisCPU)
+	}
+	if b.LateSends > 0 {
+		r.logf("broadcast: %d of %d announcements sent late: the send before took longer than %v", b.LateSends, r.host.sent.Load(), r.opt.Interval)
+	}
 	r.logf("broadcast: ack p50 %.1f p99 %.1f max %.1f ms; first delivery p50 %.1f p99 %.1f ms; last delivery p50 %.1f p99 %.1f max %.1f ms",
 		b.AckLatency.P50Ms, b.AckLatency.P99Ms, b.AckLatency.MaxMs, b.FirstLatency.P50Ms, b.FirstLatency.P99Ms,
 		b.LastLatency.P50Ms, b.LastLatency.P99Ms, b.LastLatency.MaxMs)
@@ -505,6 +763,7 @@ func (r *runner) broadcast(ctx context.Context, res *Result) error {
 func (r *runner) stormPhase(ctx context.Context, res *Result) error {
 	s := &res.Storm
 	stop := make(chan struct{})
+	late0 := r.host.late.Load()
 	annErr := make(chan error, 1)
 	r.wg.Add(1)
 	go func(stop <-chan struct{}) {
@@ -552,7 +811,10 @@ func (r *runner) stormPhase(ctx context.Context, res *Result) error {
 	})
 	c1 := r.cpuNow()
 	u := c0.since(c1)
-	s.ServerCPU, s.ToolCPU, s.OtherCPU = u.server, u.own, u.others
+	s.ServerCPU, s.RedisCPU, s.ToolCPU, s.OtherCPU = u.server, u.redis, u.own, u.others
+	for i := range res.Servers {
+		res.Servers[i].StormCPU = u.servers[i]
+	}
 	s.Completed = err == nil
 	var caught []int64
 	var lastJoin, lastCaught int64
@@ -585,11 +847,18 @@ func (r *runner) stormPhase(ctx context.Context, res *Result) error {
 	}
 	r.logf("storm: %d/%d caught up, last resumed %.2fs, last caught up %.2fs, %d snapshot fallbacks, server CPU %.0f%%",
 		s.CaughtUp, r.opt.N, s.ResumedSecs, s.Seconds, s.Snapshots, s.ServerCPU)
+	for i, sv := range res.Servers {
+		r.logf("storm: server %d CPU %.0f%%", i, sv.StormCPU)
+	}
 
 	// Keep announcing a little, stop, and check that everyone has everything.
 	time.Sleep(r.opt.StormTail)
 	if err := stopAnnouncing(); err != nil {
 		return err
+	}
+	s.LateSends = r.host.late.Load() - late0
+	if s.LateSends > 0 {
+		r.logf("storm: %d announcements sent late: the send before took longer than %v", s.LateSends, r.opt.Interval)
 	}
 	if err := r.waitAcks(ctx); err != nil {
 		return err
@@ -630,8 +899,8 @@ func (r *runner) closeAll() {
 			_ = c.Close()
 		}
 	}
-	if r.host != nil && r.host.conn != nil {
-		_ = r.host.conn.Close()
+	if r.host != nil {
+		r.host.close()
 	}
 }
 
@@ -639,8 +908,13 @@ func (r *runner) closeAll() {
 func (r *runner) waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error {
 	deadline := time.Now().Add(timeout)
 	for !cond() {
-		if err := r.srv.Alive(); err != nil {
-			return err
+		for i, srv := range r.servers {
+			if err := srv.Alive(); err != nil {
+				if len(r.servers) > 1 {
+					err = fmt.Errorf("server %d: %w", i, err)
+				}
+				return err
+			}
 		}
 		if time.Now().After(deadline) {
 			return errTimeout
