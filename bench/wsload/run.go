@@ -503,16 +503,22 @@ func (r *runner) memory(ctx context.Context) ([]memReading, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	out := make([]memReading, len(r.servers))
+	return eachServer(r, func(srv *loadtool.Server) (memReading, error) { return readMemory(ctx, srv) })
+}
+
+// eachServer asks every server the same, naming the server in an error
+// when there are several.
+func eachServer[T any](r *runner, ask func(*loadtool.Server) (T, error)) ([]T, error) {
+	out := make([]T, len(r.servers))
 	for i, srv := range r.servers {
-		m, err := readMemory(ctx, srv)
+		v, err := ask(srv)
 		if err != nil {
 			if len(r.servers) > 1 {
 				err = fmt.Errorf("server %d: %w", i, err)
 			}
 			return nil, err
 		}
-		out[i] = m
+		out[i] = v
 	}
 	return out, nil
 }
@@ -534,18 +540,7 @@ func readMemory(ctx context.Context, srv *loadtool.Server) (memReading, error) {
 
 // scrape reads every server's /metrics.
 func (r *runner) scrape(ctx context.Context) ([]loadtool.Metrics, error) {
-	out := make([]loadtool.Metrics, len(r.servers))
-	for i, srv := range r.servers {
-		m, err := srv.Scrape(ctx)
-		if err != nil {
-			if len(r.servers) > 1 {
-				err = fmt.Errorf("server %d: %w", i, err)
-			}
-			return nil, err
-		}
-		out[i] = m
-	}
-	return out, nil
+	return eachServer(r, func(srv *loadtool.Server) (loadtool.Metrics, error) { return srv.Scrape(ctx) })
 }
 
 // sumMetrics adds up the servers' samples (counters and histogram buckets
