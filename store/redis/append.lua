@@ -5,8 +5,15 @@
 --       5 "first:last", 6 new last seq, 7 new last hash, 8 notify channel, 9.. encoded events
 -- Returns "DUP", "CONFLICT" or "OK". Seqs travel as decimal strings and are compared as
 -- strings: Lua numbers are doubles.
-if ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[4]) == 1 then
-  return 'DUP'
+if ARGV[4] ~= '' then
+  local done = redis.call('HGET', KEYS[3], ARGV[4])
+  if done then
+    -- Set the record again, to the same value: a write, so a WAIT after the script on this
+    -- connection (WAIT counts the replicas that have the connection's last write) also covers
+    -- the earlier append it reports, made perhaps on another connection and not yet replicated.
+    redis.call('HSET', KEYS[3], ARGV[4], done)
+    return 'DUP'
+  end
 end
 local meta = redis.call('HMGET', KEYS[2], 'seq', 'hash')
 local last, hash = meta[1] or '0', meta[2] or ''

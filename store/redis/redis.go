@@ -30,10 +30,11 @@ import (
 //	P:room:{R}:cmds    HASH command key -> "first:last"
 //	P:rooms            SET of room ids with at least one event
 //	P:notify:{R}       pub/sub channel; each message is the new last seq
+//	P:media:{R}        media/placement's lease on the room's media (through Client)
 //
 // P:rooms lies in another slot than the room keys the append script
-// writes, so on Redis Cluster that script would need the index moved out of
-// it; this package talks to one server (or a primary with replicas).
+// writes, so on Redis Cluster the script cannot touch it: Append adds to it
+// before the script, with a command of its own.
 
 // appendSource is the conditional append: the dedup and compare-and-set
 // checks and every write, atomically. It runs by EVALSHA (EVAL on NOSCRIPT).
@@ -60,6 +61,7 @@ type Log struct {
 	prefix string
 	hub    *watch.Hub
 	ps     *goredis.PubSub // the Log's one pub/sub connection; it connects on first Watch
+	opts   options
 
 	ctx    context.Context // the Log's lifetime, for its goroutines; Close cancels it
 	cancel context.CancelFunc
@@ -88,34 +90,94 @@ const (
 	ModeSentinel   = "sentinel"   // a primary watched by Sentinels: redis://sentinel:26379?master_name=NAME&addr=sentinel2:26379
 )
 
+// ErrNotReplicated: an append (or the record of a command already applied)
+// reached fewer replicas than WithMinReplicas requires within its timeout.
+// The events may or may not survive a failover: retry with the same command
+// key, which the log answers with rooms.ErrDuplicateCommand once they are
+// (or appends them again if they were lost).
+var ErrNotReplicated = errors.New("not acknowledged by enough replicas")
+
+// Option configures a Log (OpenMode, New).
+type Option func(*options)
+
+type options struct {
+	minReplicas    int           // WAIT for this many replicas after each append; 0: don't
+	replicaTimeout time.Duration // WAIT's timeout
+}
+
+// WithMinReplicas makes Append return nil only after at least n replicas
+// have the events, confirmed by WAIT n timeout, and ErrNotReplicated when
+// fewer confirm within timeout. Redis replicates asynchronously, so without
+// it an event the primary acknowledged is lost if the primary dies before
+// sending it on. n = 0 (the default) does not wait; timeout must be
+// positive when n is not.
+func WithMinReplicas(n int, timeout time.Duration) Option {
+	return func(o *options) { o.minReplicas, o.replicaTimeout = n, timeout }
+}
+
+func (o options) check() error {
+	switch {
+	case o.minReplicas < 0:
+		return fmt.Errorf("%w: min replicas must be 0 or more, got %d", store.ErrInvalid, o.minReplicas)
+	case o.minReplicas > 0 && o.replicaTimeout < time.Millisecond:
+		// WAIT's timeout is in milliseconds and 0 blocks for ever.
+		return fmt.Errorf("%w: the replica timeout must be at least 1ms when waiting for replicas, got %v", store.ErrInvalid, o.replicaTimeout)
+	}
+	return nil
+}
+
+// readTimeout returns the socket read timeout a client needs to read a
+// WAIT that blocks up to o.replicaTimeout: a pipeline's replies are read
+// under the client's ReadTimeout, not the WAIT's own timeout. rt is the
+// configured one (0: go-redis's default, 5s; negative: none).
+func (o options) readTimeout(rt time.Duration) time.Duration {
+	if o.minReplicas == 0 || rt < 0 {
+		return rt
+	}
+	if rt == 0 {
+		rt = 5 * time.Second
+	}
+	return max(rt, o.replicaTimeout+time.Second)
+}
+
 // Open connects to the Redis server at url (redis://[user:pass@]host:port/db
 // or rediss:// for TLS), checks it answers, and returns a Log that closes
 // the connection on Close. ctx bounds the connecting only.
-func Open(ctx context.Context, url, prefix string) (*Log, error) {
-	return OpenMode(ctx, ModeStandalone, url, prefix)
+func Open(ctx context.Context, url, prefix string, opts ...Option) (*Log, error) {
+	return OpenMode(ctx, ModeStandalone, url, prefix, opts...)
 }
 
 // OpenMode is Open for a single server, a Redis Cluster or a Sentinel
 // setup (see the Mode constants for each URL's form). Every key of a room
 // carries the room in a hash tag, so a room's log, index and
 // notifications live in one slot of a Cluster.
-func OpenMode(ctx context.Context, mode, url, prefix string) (*Log, error) {
+func OpenMode(ctx context.Context, mode, url, prefix string, opts ...Option) (*Log, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := o.check(); err != nil {
+		return nil, fmt.Errorf("redis event log: %w", err)
+	}
 	var client goredis.UniversalClient
 	var err error
 	switch mode {
 	case ModeStandalone, "":
 		var opt *goredis.Options
 		if opt, err = goredis.ParseURL(url); err == nil {
+			opt.ReadTimeout = o.readTimeout(opt.ReadTimeout)
 			client = goredis.NewClient(opt)
 		}
 	case ModeCluster:
 		var opt *goredis.ClusterOptions
 		if opt, err = goredis.ParseClusterURL(url); err == nil {
+			opt.ReadTimeout = o.readTimeout(opt.ReadTimeout)
 			client = goredis.NewClusterClient(opt)
 		}
 	case ModeSentinel:
 		var opt *goredis.FailoverOptions
 		if opt, err = goredis.ParseFailoverURL(url); err == nil {
+			opt.ReadTimeout = o.readTimeout(opt.ReadTimeout)
 			client = goredis.NewFailoverClient(opt)
 		}
 	default:
@@ -128,7 +190,7 @@ func OpenMode(ctx context.Context, mode, url, prefix string) (*Log, error) {
 		}
 		return nil, fmt.Errorf("redis event log: bad URL: %w", err)
 	}
-	l, err := New(ctx, client, prefix)
+	l, err := New(ctx, client, prefix, opts...)
 	if err != nil {
 		_ = client.Close()
 		return nil, err
@@ -139,10 +201,24 @@ func OpenMode(ctx context.Context, mode, url, prefix string) (*Log, error) {
 
 // New returns a Log using client and keys under prefix (1 to 64 bytes of
 // [A-Za-z0-9._:/-]). It pings the server and loads the append script; ctx
-// bounds those only. Close does not close client.
-func New(ctx context.Context, client goredis.UniversalClient, prefix string) (*Log, error) {
-	if err := checkPrefix(prefix); err != nil {
+// bounds those only. Close does not close client. With WithMinReplicas,
+// client must be a *goredis.Client (one server or a Sentinel-watched
+// primary) or a *goredis.ClusterClient, and its read timeout must exceed
+// the replica timeout (OpenMode sees to that).
+func New(ctx context.Context, client goredis.UniversalClient, prefix string, opts ...Option) (*Log, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := cmp.Or(checkPrefix(prefix), o.check()); err != nil {
 		return nil, fmt.Errorf("redis event log: %w", err)
+	}
+	if o.minReplicas > 0 {
+		switch client.(type) {
+		case *goredis.Client, *goredis.ClusterClient:
+		default:
+			return nil, fmt.Errorf("redis event log: %w: waiting for replicas needs a *redis.Client or *redis.ClusterClient, got %T", store.ErrInvalid, client)
+		}
 	}
 	if err := client.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("redis event log at %s: %w", addrOf(client), err)
@@ -150,7 +226,7 @@ func New(ctx context.Context, client goredis.UniversalClient, prefix string) (*L
 	if err := appendScript.Load(ctx, client).Err(); err != nil {
 		return nil, fmt.Errorf("redis event log at %s: load the append script: %w", addrOf(client), err)
 	}
-	l := &Log{client: client, prefix: prefix, subscribed: make(map[string]bool)}
+	l := &Log{client: client, prefix: prefix, opts: o, subscribed: make(map[string]bool)}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.hub = watch.New(l.idle)
 	l.ps = client.Subscribe(l.ctx) // no channels yet: does not connect
@@ -179,6 +255,15 @@ func (l *Log) Close() error {
 	return l.closeErr
 }
 
+// Client is the Log's Redis connection and Prefix its key prefix, for keys
+// other packages keep beside the log's (the media placement leases,
+// P:media:{R}), so an instance holds one connection pool. The client stays
+// the Log's: closing the Log closes it.
+func (l *Log) Client() goredis.UniversalClient { return l.client }
+
+// Prefix is the key prefix the Log was opened with; see Client.
+func (l *Log) Prefix() string { return l.prefix }
+
 func (l *Log) isClosed() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -191,7 +276,8 @@ func (l *Log) isClosed() bool {
 // appends, records the command, updates the meta and the room index, and
 // publishes the new last seq. A nil return means Redis applied it; whether
 // it survives a Redis crash depends on the server's persistence (AOF with
-// appendfsync always is needed for "durable").
+// appendfsync always is needed for "durable"), and whether it survives a
+// failover on WithMinReplicas.
 func (l *Log) Append(ctx context.Context, room string, expected uint64, cmdKey string, events []rooms.Event) error {
 	encoded, err := store.EncodeBatch(room, expected, cmdKey, events)
 	if err == nil {
@@ -206,7 +292,10 @@ func (l *Log) Append(ctx context.Context, room string, expected uint64, cmdKey s
 		// than the room's: it is added to before the room's first append,
 		// so a room with events is always listed (one listed without any,
 		// after a failed append, has none to show).
-		if err := l.client.SAdd(ctx, l.prefix+":rooms", room).Err(); err != nil {
+		index := l.prefix + ":rooms"
+		if _, err := l.replicated(ctx, index, func(p goredis.Pipeliner) *goredis.Cmd {
+			return p.Do(ctx, "SADD", index, room)
+		}); err != nil {
 			return wrap("append to", room, err)
 		}
 	}
@@ -225,7 +314,12 @@ func (l *Log) Append(ctx context.Context, room string, expected uint64, cmdKey s
 	for _, b := range encoded {
 		args = append(args, b)
 	}
-	res, err := appendScript.Run(ctx, l.client, keys, args...).Text()
+	var res string
+	if l.opts.minReplicas == 0 {
+		res, err = appendScript.Run(ctx, l.client, keys, args...).Text()
+	} else {
+		res, err = l.appendReplicated(ctx, keys, args)
+	}
 	if err != nil {
 		return wrap("append to", room, err)
 	}
@@ -238,6 +332,75 @@ func (l *Log) Append(ctx context.Context, room string, expected uint64, cmdKey s
 		return wrap("append to", room, rooms.ErrConflict)
 	}
 	return wrap("append to", room, fmt.Errorf("append script answered %q", res))
+}
+
+// appendReplicated runs the append script (EVALSHA, then EVAL if the
+// server lacks it, as after a failover: the script cache is not
+// replicated) and waits for replicas, returning the script's answer.
+func (l *Log) appendReplicated(ctx context.Context, keys []string, args []any) (string, error) {
+	run := func(eval func(ctx context.Context, c goredis.Scripter, keys []string, args ...any) *goredis.Cmd) (string, error) {
+		return l.replicated(ctx, keys[0], func(p goredis.Pipeliner) *goredis.Cmd {
+			return eval(ctx, p, keys, args...)
+		})
+	}
+	res, err := run(appendScript.EvalSha)
+	if err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
+		res, err = run(appendScript.Eval)
+	}
+	return res, err
+}
+
+// replicated runs the write cmd queues, then WAIT, in one pipeline on the
+// primary that owns key, and returns the write's reply. WAIT counts the
+// replicas that have the last write made on its own connection, so it must
+// follow the write on the same connection: one pipeline on one
+// *goredis.Client runs on one connection, while a Cluster pipeline would
+// send WAIT, which has no key, to any node. So on a Cluster the pipeline
+// goes straight to the slot's master, and a MOVED or ASK redirect (after a
+// failover, during resharding) comes back as an error for the caller to
+// retry instead of being followed. A CONFLICT answer wrote nothing, so how
+// many replicas confirmed does not matter to it; OK and DUP (whose script
+// re-writes the command's record for this reason) need
+// l.opts.minReplicas, else ErrNotReplicated.
+func (l *Log) replicated(ctx context.Context, key string, cmd func(p goredis.Pipeliner) *goredis.Cmd) (string, error) {
+	c, ok := l.client.(*goredis.Client)
+	cluster, _ := l.client.(*goredis.ClusterClient)
+	where := "the primary"
+	if !ok {
+		var err error
+		if c, err = cluster.MasterForKey(ctx, key); err != nil {
+			return "", err
+		}
+		where = c.Options().Addr
+	}
+	var write, wait *goredis.Cmd
+	_, _ = c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		write = cmd(p)
+		wait = p.Do(ctx, "WAIT", l.opts.minReplicas, l.opts.replicaTimeout.Milliseconds())
+		return nil
+	})
+	if err := cmp.Or(write.Err(), wait.Err()); err != nil {
+		if cluster != nil {
+			// The slot may have moved (a failover, resharding): ask the
+			// cluster again, so the caller's retry goes to the new owner.
+			cluster.ReloadState(ctx)
+		}
+		if write.Err() == nil {
+			// The write happened; only the confirmation is missing.
+			return "", fmt.Errorf("%w: WAIT on %s: %w", ErrNotReplicated, where, err)
+		}
+		return "", err
+	}
+	res := fmt.Sprint(write.Val())
+	n, err := wait.Int64()
+	if err != nil {
+		return "", fmt.Errorf("%w: WAIT on %s: %w", ErrNotReplicated, where, err)
+	}
+	if res != "CONFLICT" && n < int64(l.opts.minReplicas) {
+		return "", fmt.Errorf("%w: %d of the %d replicas required confirmed the write on %s within %v; it may or may not survive a failover: retry with the same command key",
+			ErrNotReplicated, n, l.opts.minReplicas, where, l.opts.replicaTimeout)
+	}
+	return res, nil
 }
 
 // Read implements rooms.Log. The last seq and the events are read in one
