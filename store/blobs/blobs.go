@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tjfoc/gmsm/sm3"
 )
@@ -36,6 +37,12 @@ type Store struct {
 
 	mu      sync.Mutex             // guards writing
 	writing map[string]*sync.Mutex // one writer per upload at a time
+
+	// names is held while a blob's file is put in place (Complete) and
+	// while the collector checks a blob's age and removes it
+	// (RemoveStoredBefore), so a blob completed again a moment before its
+	// removal is seen as new and kept.
+	names sync.Mutex
 }
 
 // Open returns the store in dir, creating it if needed.
@@ -131,15 +138,21 @@ func (s *Store) Owner(id string) (string, error) {
 }
 
 func (s *Store) lock(id string) func() {
+	m := s.writerLock(id)
+	m.Lock()
+	return m.Unlock
+}
+
+// writerLock returns upload id's writer lock, made on first use.
+func (s *Store) writerLock(id string) *sync.Mutex {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	m := s.writing[id]
 	if m == nil {
 		m = &sync.Mutex{}
 		s.writing[id] = m
 	}
-	s.mu.Unlock()
-	m.Lock()
-	return m.Unlock
+	return m
 }
 
 // Append writes r to the upload at offset, which must equal Offset(id), and
@@ -188,7 +201,8 @@ func (s *Store) Append(id string, offset int64, r io.Reader) (int64, error) {
 
 // Complete turns the finished upload into a blob named by its SM3 digest
 // and returns the digest and size. Uploading the same bytes twice yields
-// the same blob.
+// the same blob. The blob's modification time is the completion's: the
+// collector's grace for a blob no log names yet runs from there.
 func (s *Store) Complete(id string) (digest string, size int64, err error) {
 	p, err := s.uploadPath(id)
 	if err != nil {
@@ -210,7 +224,7 @@ func (s *Store) Complete(id string) (digest string, size int64, err error) {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return "", 0, err
 	}
-	if err := os.Rename(p, dst); err != nil {
+	if err := s.place(p, dst); err != nil {
 		return "", 0, fmt.Errorf("store blob %s: %w", digest, err)
 	}
 	if err := syncDir(filepath.Dir(dst)); err != nil {
@@ -219,6 +233,22 @@ func (s *Store) Complete(id string) (digest string, size int64, err error) {
 	_ = os.Remove(p + ".max")
 	s.forget(id)
 	return digest, size, nil
+}
+
+// place renames the finished upload p to the blob dst, stamped with the
+// time now first: a rename keeps the upload's last write time, which can
+// be days old for an upload paused before it was completed, and the
+// collector would take the new blob for an old orphan. The stamp goes on
+// before the rename so that a failure leaves the upload to retry, not a
+// blob with a misleading age.
+func (s *Store) place(p, dst string) error {
+	s.names.Lock()
+	defer s.names.Unlock()
+	now := time.Now()
+	if err := os.Chtimes(p, now, now); err != nil {
+		return err
+	}
+	return os.Rename(p, dst)
 }
 
 func (s *Store) forget(id string) {
