@@ -507,3 +507,37 @@ func (s *Server) gcSpaceLocked(sp *space) {
 		delete(s.spaces, sp.key)
 	}
 }
+
+// RoomPeers counts the live sessions (publishers and viewers, both halls)
+// of a room on this server: while there are any, the room's media is
+// hosted here and its placement lease must be kept.
+func (s *Server) RoomPeers(room string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, ss := range s.sessions {
+		if ss.space.Room == room {
+			n++
+		}
+	}
+	return n
+}
+
+// CloseRoom ends every session of a room (both halls) and returns how many
+// there were. The placement layer calls it when another instance took the
+// room's media over: clients reconnect and land there, instead of the
+// room being split between two servers.
+func (s *Server) CloseRoom(room string) int {
+	s.mu.Lock()
+	var doomed []*session
+	for _, ss := range s.sessions {
+		if ss.space.Room == room {
+			doomed = append(doomed, ss)
+		}
+	}
+	s.mu.Unlock()
+	for _, ss := range doomed {
+		ss.close()
+	}
+	return len(doomed)
+}
