@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/bidroom/bidroom/auth"
+	"github.com/bidroom/bidroom/blobgc"
 	"github.com/bidroom/bidroom/bond"
 	"github.com/bidroom/bidroom/decrypt"
 	"github.com/bidroom/bidroom/rooms"
@@ -42,6 +43,10 @@ type Deps struct {
 	MaxBidBytes  int64               // largest sealed bid accepted
 	MediaHTTP    http.Handler        // WHIP/WHEP (nil: media off)
 	Media        MediaInfo           // the SFU's roster and stats (nil: media off)
+	// MediaElsewhere answers a media roster request from the instance that
+	// holds the room's media when that is another one, and reports whether
+	// it did (media/placement.Placement.Elsewhere); nil with one instance.
+	MediaElsewhere func(w http.ResponseWriter, r *http.Request, room string) bool
 	// AdvanceClock moves the server's clock forward and returns the new
 	// time (testing.movable_clock); nil on every real server.
 	AdvanceClock func(d time.Duration) time.Time
@@ -62,6 +67,9 @@ type Deps struct {
 	// SignIns keeps the key sign-in challenges where every instance sees
 	// them (Redis); nil keeps them in this instance's memory.
 	SignIns ChallengeStore
+	// GC collects the blob store's garbage on POST /api/v1/blobs/gc (the
+	// admin key); nil answers 503.
+	GC *blobgc.Collector
 }
 
 // Demo describes the demo session and hands out its tokens and its
@@ -172,6 +180,7 @@ func NewRouter(d Deps) *gin.Engine {
 	v1.GET("/stats", a.stats)
 	v1.GET("/stats/export", a.statsExport)
 	v1.GET("/outbox", a.admin, a.getOutbox)
+	v1.POST("/blobs/gc", a.admin, a.collectBlobs)
 
 	v1.GET("/sessions/:id/media", a.mediaInfo)
 
@@ -310,10 +319,19 @@ func (a *handlers) metrics(c *gin.Context) {
 	a.Metrics.ServeHTTP(c.Writer, c.Request)
 }
 
+// ErrDraining is what Deps.Ready returns once the instance is shutting
+// down: GET /readyz answers 503 draining, so a load balancer sends new
+// requests to another instance (GET /healthz, liveness, still answers 200).
+var ErrDraining = errors.New("this instance is shutting down")
+
 func (a *handlers) ready(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
 	if err := a.Ready(ctx); err != nil {
+		if errors.Is(err, ErrDraining) { // expected while it lasts: no log line per probe
+			apiError(c, http.StatusServiceUnavailable, "draining", "this instance is shutting down; use another")
+			return
+		}
 		a.Logger.Warn("not ready", "err", err)
 		apiError(c, http.StatusServiceUnavailable, "unavailable", "the event store is not reachable")
 		return

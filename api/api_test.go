@@ -18,6 +18,7 @@ import (
 
 	"github.com/bidroom/bidroom/api"
 	"github.com/bidroom/bidroom/auth"
+	"github.com/bidroom/bidroom/blobgc"
 	"github.com/bidroom/bidroom/decrypt"
 	"github.com/bidroom/bidroom/media"
 	"github.com/bidroom/bidroom/rooms"
@@ -37,6 +38,8 @@ type env struct {
 	mu       sync.Mutex
 	skew     time.Duration // added to the server clock
 	routes   gin.RoutesInfo
+	blobDir  string            // the blob store's directory
+	gc       *blobgc.Collector // its collector, served at POST /api/v1/blobs/gc
 }
 
 func (e *env) now() time.Time {
@@ -75,8 +78,12 @@ func newEnvFor(tb testing.TB, edits ...func(*api.Deps)) *env {
 	svc := rooms.NewService(log, e.now)
 	e.svc = svc
 	e.issuer, _ = auth.NewIssuer([]byte(strings.Repeat("s", 32)), nil)
-	bs, err := blobs.Open(filepath.Join(dir, "blobs"))
+	e.blobDir = filepath.Join(dir, "blobs")
+	bs, err := blobs.Open(e.blobDir)
 	if err != nil {
+		tb.Fatal(err)
+	}
+	if e.gc, err = blobgc.New(bs, log, blobgc.Config{UploadTTL: 48 * time.Hour, OrphanGrace: 24 * time.Hour}, nil, nil); err != nil {
 		tb.Fatal(err)
 	}
 	if e.platform, err = decrypt.GenerateKey(); err != nil {
@@ -87,7 +94,7 @@ func newEnvFor(tb testing.TB, edits ...func(*api.Deps)) *env {
 		MaxBodyBytes: 4096, WS: http.NotFoundHandler(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Ready: func(ctx context.Context) error { _, err := log.Rooms(ctx); return err },
 		Blobs: bs, Platform: e.platform, MaxBidBytes: 1 << 30,
-		MediaHTTP: sfu.Handler(api.MediaAuthenticator(e.issuer, svc)), Media: sfu,
+		MediaHTTP: sfu.Handler(api.MediaAuthenticator(e.issuer, svc)), Media: sfu, GC: e.gc,
 	}
 	for _, edit := range edits {
 		edit(&deps)

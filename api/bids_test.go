@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bidroom/bidroom/api"
 	"github.com/bidroom/bidroom/auth"
 	"github.com/bidroom/bidroom/decrypt"
 	"github.com/bidroom/bidroom/rooms"
@@ -26,7 +27,14 @@ type bidFixture struct {
 
 func newBidFixture(t *testing.T) *bidFixture {
 	t.Helper()
-	f := &bidFixture{env: newEnv(t), keys: map[string]*decrypt.PrivateKey{}, tokens: map[string]string{}}
+	return newBidFixtureFor(t, nil)
+}
+
+// newBidFixtureFor is newBidFixture with the session's spec changed by
+// spec (when not nil) and the server's dependencies by edits.
+func newBidFixtureFor(t *testing.T, spec func(map[string]any), edits ...func(*api.Deps)) *bidFixture {
+	t.Helper()
+	f := &bidFixture{env: newEnvFor(t, edits...), keys: map[string]*decrypt.PrivateKey{}, tokens: map[string]string{}}
 	var bidders []map[string]string
 	for _, id := range []string{"a", "b"} {
 		k, err := decrypt.GenerateKey()
@@ -41,6 +49,9 @@ func newBidFixture(t *testing.T) *bidFixture {
 	s := session("s1")
 	s["bidders"] = bidders
 	s["backup_allowed"] = true
+	if spec != nil {
+		spec(s)
+	}
 	if status, body := f.do("POST", "/api/v1/sessions", adminKey, s); status != 201 {
 		t.Fatalf("create: %d %v", status, body)
 	}

@@ -93,6 +93,12 @@ func (a *handlers) mediaInfo(c *gin.Context) {
 		apiError(c, http.StatusServiceUnavailable, "unavailable", "media is off on this server")
 		return
 	}
+	// The roster and stats are the holder's: this instance's SFU knows
+	// nothing of a room whose media another instance hosts.
+	if a.MediaElsewhere != nil && a.MediaElsewhere(c.Writer, c.Request, room) {
+		c.Abort()
+		return
+	}
 	st := a.Media.Stats(media.Space{Room: room, Hall: hall})
 	ice := a.Media.ICEServersFor(actor.Sub)
 	if ice == nil {

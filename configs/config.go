@@ -63,6 +63,7 @@ type Config struct {
 	Rooms     Rooms     `yaml:"rooms"`
 	Bids      Bids      `yaml:"bids"`
 	Media     Media     `yaml:"media"`
+	Cluster   Cluster   `yaml:"cluster"`
 	Bond      Bond      `yaml:"bond"`
 	Archive   Archive   `yaml:"archive"`
 	Push      Push      `yaml:"push"`
@@ -87,6 +88,11 @@ type Server struct {
 	MaxBodyBytes    int64         `yaml:"max_body_bytes"`   // default 1 MiB, REST JSON bodies
 	MetricsListen   string        `yaml:"metrics_listen"`   // default "" = no separate listener; host:port serving only /metrics
 	MetricsToken    string        `yaml:"metrics_token"`    // default "" = /metrics is not on server.listen; when set (>= 16 bytes) /metrics there needs it as a bearer token
+
+	// DrainDelay is how long a shutting-down server keeps serving as before, GET /readyz already
+	// answering 503, for load balancers to notice and send new clients elsewhere (a rolling
+	// restart); part of shutdown_timeout. Default 0.
+	DrainDelay time.Duration `yaml:"drain_delay"`
 }
 
 // Store selects and configures the event log store.
@@ -98,6 +104,13 @@ type Store struct {
 	// Cluster: redis://host:port?addr=host2:port2&addr=host3:port3) or "sentinel" (a primary
 	// watched by Sentinels: redis://sentinel:26379?master_name=NAME&addr=sentinel2:26379).
 	RedisMode string `yaml:"redis_mode"`
+	// RedisMinReplicas is how many replicas must confirm an append (Redis WAIT) before it is
+	// acknowledged; default 0 = don't wait. Redis replicates asynchronously, so without it an
+	// append the primary acknowledged is lost if the primary dies before passing it on.
+	RedisMinReplicas int `yaml:"redis_min_replicas"`
+	// RedisReplicaTimeout bounds that wait; an append not confirmed within it fails (the client
+	// retries with the same command id). Default 1s, between 1ms and 1m.
+	RedisReplicaTimeout time.Duration `yaml:"redis_replica_timeout"`
 }
 
 // Auth configures session tokens and the administrator key.
@@ -122,6 +135,18 @@ type Signaling struct {
 type Bids struct {
 	MaxBytes        int64  `yaml:"max_bytes"`         // default 4 GiB: the largest sealed bid accepted; 1 KiB..1 TiB
 	PlatformKeyFile string `yaml:"platform_key_file"` // default "" = <data_dir>/platform.key.pem, generated once; the SM2 key that signs receipts
+	// UploadTTL is how long an upload nobody completed or aborted (a bidder who closed the
+	// browser) stays after its last write before the garbage collection removes it; longer than
+	// any pause of a resumable upload. Default 48h, 1h..8760h.
+	UploadTTL time.Duration `yaml:"upload_ttl"`
+	// OrphanGrace is how long a stored file that no room's log names (its bid refused, or left
+	// after a prune) stays before the garbage collection removes it; it covers the moment between
+	// an upload's completion and the command that names it. Default 24h, 1h..8760h.
+	OrphanGrace time.Duration `yaml:"orphan_grace"`
+	// GCInterval is how often the server runs the garbage collection of the blob store
+	// (docs/operations.md); default 6h, 0 = never on its own (POST /api/v1/blobs/gc still
+	// runs one), else 1m..720h.
+	GCInterval time.Duration `yaml:"gc_interval"`
 }
 
 // Media configures the WebRTC SFU (WHIP/WHEP) and its embedded TURN server.
@@ -141,6 +166,21 @@ type Media struct {
 	Record          bool          `yaml:"record"`           // default true: every published track is recorded and hashed into the log
 	RecordDir       string        `yaml:"record_dir"`       // default "" = <data_dir>/recordings
 	TURN            TURN          `yaml:"turn"`
+}
+
+// Cluster configures how instances sharing one Redis place each room's media on one of them
+// (docs/media.md#several-instances-media-placement).
+type Cluster struct {
+	// InstanceID names this instance in the media leases: 1-64 of A-Z a-z 0-9 . _ -; default "" =
+	// the host name and a random suffix, new at every start.
+	InstanceID string `yaml:"instance_id"`
+	// AdvertiseURL is the http(s)://host:port the other instances reach this one's server.listen
+	// at, over the private network; default "" = one instance: every room's media is served here.
+	// Set it (with store.backend redis) on every instance of a cluster.
+	AdvertiseURL string `yaml:"advertise_url"`
+	// MediaLease is how long a room's media stays placed on an instance that stopped renewing
+	// (died); renewed every third of it. Default 10s, 1s..5m.
+	MediaLease time.Duration `yaml:"media_lease"`
 }
 
 // TURN configures the embedded TURN server for clients behind NAT.
@@ -243,10 +283,11 @@ func Default() Config {
 		},
 		DataDir: "./data",
 		Store: Store{
-			Backend:     BackendEmbedded,
-			RedisURL:    "redis://127.0.0.1:6379/0",
-			RedisPrefix: "bidroom",
-			RedisMode:   "standalone",
+			Backend:             BackendEmbedded,
+			RedisURL:            "redis://127.0.0.1:6379/0",
+			RedisPrefix:         "bidroom",
+			RedisMode:           "standalone",
+			RedisReplicaTimeout: time.Second,
 		},
 		Auth: Auth{TokenTTL: 12 * time.Hour},
 		Signaling: Signaling{
@@ -259,12 +300,13 @@ func Default() Config {
 			CommandRate:     20,
 		},
 		Rooms: Rooms{CheckInLead: 60 * time.Minute, MaxCached: 5000},
-		Bids:  Bids{MaxBytes: 4 << 30},
+		Bids:  Bids{MaxBytes: 4 << 30, UploadTTL: 48 * time.Hour, OrphanGrace: 24 * time.Hour, GCInterval: 6 * time.Hour},
 		Media: Media{
 			Enabled: true, UDPListen: "0.0.0.0:8189", UDPGSO: true, PublicIPs: []string{}, Interfaces: []string{}, IncludeLoopback: true, MaxViewers: 1000, MaxSDPBytes: 65536,
 			MaxLag: 300 * time.Millisecond, PLIInterval: 500 * time.Millisecond, Record: true,
 			TURN: TURN{Listen: "0.0.0.0:3478", Realm: "bidroom", TTL: 12 * time.Hour},
 		},
+		Cluster: Cluster{MediaLease: 10 * time.Second},
 		Bond:    Bond{Timeout: 5 * time.Second},
 		Push:    defaultPush(),
 		Centers: []string{"city=市公共资源交易中心"},
@@ -680,6 +722,15 @@ func (c Config) Validate() error {
 	if c.Bids.MaxBytes < 1<<10 || c.Bids.MaxBytes > 1<<40 {
 		p.add("bids.max_bytes", "must be between 1024 and 1099511627776 bytes, got %d", c.Bids.MaxBytes)
 	}
+	if t := c.Bids.UploadTTL; t < time.Hour || t > 8760*time.Hour {
+		p.add("bids.upload_ttl", "must be between 1h and 8760h, and longer than any pause of a resumable upload, got %s", t)
+	}
+	if g := c.Bids.OrphanGrace; g < time.Hour || g > 8760*time.Hour {
+		p.add("bids.orphan_grace", "must be between 1h and 8760h, got %s", g)
+	}
+	if i := c.Bids.GCInterval; i != 0 && (i < time.Minute || i > 720*time.Hour) {
+		p.add("bids.gc_interval", "must be 0 (no periodic collection) or between 1m and 720h, got %s", i)
+	}
 	if c.Server.PublicURL != "" {
 		u, err := url.Parse(c.Server.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -693,6 +744,9 @@ func (c Config) Validate() error {
 	}
 	if c.Server.ShutdownTimeout <= 0 {
 		p.add("server.shutdown_timeout", "must be > 0, got %s", c.Server.ShutdownTimeout)
+	}
+	if c.Server.DrainDelay < 0 || c.Server.ShutdownTimeout > 0 && c.Server.DrainDelay >= c.Server.ShutdownTimeout {
+		p.add("server.drain_delay", "must be >= 0 and less than server.shutdown_timeout (%s), got %s", c.Server.ShutdownTimeout, c.Server.DrainDelay)
 	}
 	if c.Server.MaxBodyBytes <= 0 {
 		p.add("server.max_body_bytes", "must be > 0, got %d", c.Server.MaxBodyBytes)
@@ -754,7 +808,15 @@ func (c Config) Validate() error {
 	default:
 		p.add("store.redis_mode", "must be standalone, cluster or sentinel, got %q", c.Store.RedisMode)
 	}
+	if c.Store.RedisMinReplicas < 0 {
+		p.add("store.redis_min_replicas", "must be >= 0 (0 = don't wait for replicas), got %d", c.Store.RedisMinReplicas)
+	}
+	// WAIT takes whole milliseconds, and 0 would block for ever.
+	if t := c.Store.RedisReplicaTimeout; t < time.Millisecond || t > time.Minute {
+		p.add("store.redis_replica_timeout", "must be between 1ms and 1m, got %s", t)
+	}
 	c.Media.validate(&p)
+	c.Cluster.validate(&p, c.Store.Backend)
 	c.Bond.validate(&p)
 	c.Push.validate(&p)
 	if r := c.Archive.Retention; r != 0 && (r < 24*time.Hour || r > 100*365*24*time.Hour) {
@@ -875,6 +937,34 @@ func (m Media) validate(p *problems) {
 		p.add("media.turn.ttl", "must be between 1m and 168h, got %s", t.TTL)
 	}
 }
+
+// validate checks the cluster settings; an advertised URL needs the Redis store, where the
+// instances find each other's leases.
+func (c Cluster) validate(p *problems, backend string) {
+	if c.InstanceID != "" && !instanceID.MatchString(c.InstanceID) {
+		p.add("cluster.instance_id", "must be 1-64 of A-Z a-z 0-9 . _ -, got %q", c.InstanceID)
+	}
+	if c.MediaLease < time.Second || c.MediaLease > 5*time.Minute {
+		p.add("cluster.media_lease", "must be between 1s and 5m, got %s", c.MediaLease)
+	}
+	if c.AdvertiseURL == "" {
+		return
+	}
+	u, err := url.Parse(c.AdvertiseURL)
+	switch {
+	case err != nil || len(c.AdvertiseURL) > 512:
+		p.add("cluster.advertise_url", "is not a URL of at most 512 bytes")
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		p.add("cluster.advertise_url", "must be http(s)://host:port, the address the other instances reach this one at")
+	case u.User != nil, strings.Trim(u.Path, "/") != "", u.RawQuery != "", u.Fragment != "":
+		p.add("cluster.advertise_url", "must be scheme://host:port only, without user, path or query")
+	}
+	if backend != BackendRedis {
+		p.add("cluster.advertise_url", "needs store.backend %q: the instances find where each room's media is in Redis", BackendRedis)
+	}
+}
+
+var instanceID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // validate checks the bond settings. The URL may hold a password and the token is a secret, so
 // neither is quoted back.

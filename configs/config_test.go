@@ -212,7 +212,7 @@ log:
 `,
 			want: func(c *Config) {
 				c.DataDir = "/var/lib/bidroom"
-				c.Store = Store{Backend: BackendRedis, RedisURL: "rediss://:pw@redis.internal:6380/2", RedisPrefix: "hall1", RedisMode: "standalone"}
+				c.Store = Store{Backend: BackendRedis, RedisURL: "rediss://:pw@redis.internal:6380/2", RedisPrefix: "hall1", RedisMode: "standalone", RedisReplicaTimeout: time.Second}
 				c.Auth = Auth{TokenSecret: "0123456789abcdef0123456789abcdef", AdminKey: "0123456789abcdef", TokenTTL: time.Hour}
 				c.Rooms.CheckInLead = 0
 				c.Log = Log{Level: "debug", Format: "json"}
@@ -323,6 +323,11 @@ func TestEnvOverrides(t *testing.T) {
 			func(c *Config) { c.Store.Backend = BackendRedis; c.Store.RedisURL = "redis://r:6379/1" },
 		},
 		{
+			"redis replicas",
+			[]string{"BIDROOM_STORE_REDIS_MIN_REPLICAS=1", "BIDROOM_STORE_REDIS_REPLICA_TIMEOUT=250ms"},
+			func(c *Config) { c.Store.RedisMinReplicas = 1; c.Store.RedisReplicaTimeout = 250 * time.Millisecond },
+		},
+		{
 			"bond token from the environment",
 			[]string{"BIDROOM_BOND_URL=https://bond.example.cn/api/bonds", "BIDROOM_BOND_TOKEN=tok-0123456789", "BIDROOM_BOND_TIMEOUT=2s"},
 			func(c *Config) {
@@ -404,6 +409,10 @@ func TestValidate(t *testing.T) {
 		{"listen without port", func(c *Config) { c.Server.Listen = "localhost" }, []string{"server.listen", "host:port"}},
 		{"listen bad port", func(c *Config) { c.Server.Listen = "localhost:http" }, []string{"server.listen", `"http"`}},
 		{"listen all interfaces", func(c *Config) { c.Server.Listen = ":8080" }, nil},
+		{"upload ttl too short", func(c *Config) { c.Bids.UploadTTL = 30 * time.Minute }, []string{"bids.upload_ttl", "30m0s", "pause"}},
+		{"orphan grace zero", func(c *Config) { c.Bids.OrphanGrace = 0 }, []string{"bids.orphan_grace", "between 1h"}},
+		{"gc interval too short", func(c *Config) { c.Bids.GCInterval = time.Second }, []string{"bids.gc_interval", "0 (no periodic collection)"}},
+		{"gc off", func(c *Config) { c.Bids.GCInterval = 0 }, nil},
 		{"public url relative", func(c *Config) { c.Server.PublicURL = "/bid" }, []string{"server.public_url"}},
 		{"public url wrong scheme", func(c *Config) { c.Server.PublicURL = "ftp://x.cn" }, []string{"server.public_url"}},
 		{"public url ok", func(c *Config) { c.Server.PublicURL = "https://bid.example.cn/base" }, nil},
@@ -413,6 +422,9 @@ func TestValidate(t *testing.T) {
 		{"origin upper case", func(c *Config) { c.Server.AllowedOrigins = []string{"https://Hall.example.cn"} }, []string{"server.allowed_origins"}},
 		{"origins ok", func(c *Config) { c.Server.AllowedOrigins = []string{"https://a.cn", "http://127.0.0.1:5173"} }, nil},
 		{"shutdown timeout zero", func(c *Config) { c.Server.ShutdownTimeout = 0 }, []string{"server.shutdown_timeout"}},
+		{"drain delay negative", func(c *Config) { c.Server.DrainDelay = -time.Second }, []string{"server.drain_delay"}},
+		{"drain delay not within the shutdown", func(c *Config) { c.Server.DrainDelay = c.Server.ShutdownTimeout }, []string{"server.drain_delay"}},
+		{"drain delay ok", func(c *Config) { c.Server.DrainDelay = 2 * time.Second }, nil},
 		{"max body zero", func(c *Config) { c.Server.MaxBodyBytes = 0 }, []string{"server.max_body_bytes"}},
 		{"data dir empty", func(c *Config) { c.DataDir = "" }, []string{"data_dir: must not be empty"}},
 		{"backend unknown", func(c *Config) { c.Store.Backend = "mysql" }, []string{`store.backend: must be "embedded" or "redis", got "mysql"`}},
@@ -421,6 +433,10 @@ func TestValidate(t *testing.T) {
 		{"redis url unparseable", func(c *Config) { c.Store.Backend = BackendRedis; c.Store.RedisURL = "redis://%zz" }, []string{"store.redis_url", "not a valid URL"}},
 		{"redis url ignored when embedded", func(c *Config) { c.Store.RedisURL = "" }, nil},
 		{"redis prefix empty", func(c *Config) { c.Store.Backend = BackendRedis; c.Store.RedisPrefix = "" }, []string{"store.redis_prefix"}},
+		{"redis min replicas negative", func(c *Config) { c.Store.RedisMinReplicas = -1 }, []string{"store.redis_min_replicas", "got -1"}},
+		{"redis min replicas set", func(c *Config) { c.Store.Backend = BackendRedis; c.Store.RedisMinReplicas = 2 }, nil},
+		{"redis replica timeout zero", func(c *Config) { c.Store.RedisReplicaTimeout = 0 }, []string{"store.redis_replica_timeout", "between 1ms and 1m", "got 0s"}},
+		{"redis replica timeout too long", func(c *Config) { c.Store.RedisReplicaTimeout = 2 * time.Minute }, []string{"store.redis_replica_timeout", "got 2m0s"}},
 		{"movable clock with redis", func(c *Config) { c.Store.Backend = BackendRedis; c.Testing.MovableClock = true }, []string{"testing.movable_clock"}},
 		{"token ttl zero", func(c *Config) { c.Auth.TokenTTL = 0 }, []string{"auth.token_ttl"}},
 		{"token ttl too long", func(c *Config) { c.Auth.TokenTTL = 721 * time.Hour }, []string{"auth.token_ttl"}},
@@ -447,6 +463,16 @@ func TestValidate(t *testing.T) {
 		{"bond timeout short", func(c *Config) { c.Bond.Timeout = 99 * time.Millisecond }, []string{"bond.timeout"}},
 		{"bond timeout long", func(c *Config) { c.Bond.Timeout = 61 * time.Second }, []string{"bond.timeout"}},
 		{"bond timeout bounds", func(c *Config) { c.Bond.Timeout = time.Minute }, nil},
+		{"cluster ok", func(c *Config) {
+			c.Store.Backend = BackendRedis
+			c.Cluster = Cluster{InstanceID: "media-1", AdvertiseURL: "http://10.0.0.1:8080", MediaLease: 5 * time.Second}
+		}, nil},
+		{"cluster advertise needs redis", func(c *Config) { c.Cluster.AdvertiseURL = "http://10.0.0.1:8080" }, []string{"cluster.advertise_url", "store.backend"}},
+		{"cluster advertise with path", func(c *Config) { c.Store.Backend = BackendRedis; c.Cluster.AdvertiseURL = "http://10.0.0.1:8080/x" }, []string{"cluster.advertise_url", "without user, path or query"}},
+		{"cluster advertise relative", func(c *Config) { c.Store.Backend = BackendRedis; c.Cluster.AdvertiseURL = "10.0.0.1:8080" }, []string{"cluster.advertise_url"}},
+		{"cluster advertise with password", func(c *Config) { c.Store.Backend = BackendRedis; c.Cluster.AdvertiseURL = "http://u:hunter2@10.0.0.1" }, []string{"cluster.advertise_url"}},
+		{"cluster instance id", func(c *Config) { c.Cluster.InstanceID = "a b" }, []string{"cluster.instance_id"}},
+		{"cluster lease short", func(c *Config) { c.Cluster.MediaLease = 999 * time.Millisecond }, []string{"cluster.media_lease"}},
 		{"log level", func(c *Config) { c.Log.Level = "verbose" }, []string{`log.level: must be one of debug, info, warn, error, got "verbose"`}},
 		{"log format", func(c *Config) { c.Log.Format = "xml" }, []string{"log.format"}},
 		{

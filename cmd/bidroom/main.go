@@ -8,6 +8,8 @@
 //	                                   check a signed opening record against its log
 //	bidroom draw --verify --evaluation E --log F
 //	                                   re-run a recorded expert draw from the pool's log
+//	bidroom gc --server URL --token ADMIN_KEY [--dry-run]
+//	                                   collect the blob store's garbage now
 package main
 
 import (
@@ -56,6 +58,9 @@ const usage = `usage:
   bidroom draw --verify --evaluation E --server URL --token T
       Re-run the expert draw recorded for evaluation E from the expert pool's log (the seed, the
       eligible list's digest) and print the names in the order drawn; fails if anything differs.
+  bidroom gc --server URL --token ADMIN_KEY [--dry-run]
+      Collect the stored files' garbage now: uploads idle for bids.upload_ttl, and files no
+      session's log names older than bids.orphan_grace (the server does it every bids.gc_interval).
 Config: --config FILE or BIDROOM_CONFIG; every key can be overridden by BIDROOM_* variables
 (see configs/bidroom.example.yaml).
 `
@@ -76,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return drawVerify(ctx, args[1:], stdout, stderr)
 	case "archive":
 		return archiveCmd(ctx, args[1:], stdout, stderr)
+	case "gc":
+		return gcCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -2,10 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,8 +18,10 @@ import (
 
 	"github.com/bidroom/bidroom/configs"
 	"github.com/bidroom/bidroom/media"
+	"github.com/bidroom/bidroom/media/placement"
 	"github.com/bidroom/bidroom/media/turnsrv"
 	"github.com/bidroom/bidroom/rooms"
+	redisstore "github.com/bidroom/bidroom/store/redis"
 )
 
 // mediaStack is the SFU with its TURN server and recorders, started and
@@ -23,7 +30,10 @@ type mediaStack struct {
 	sfu  *media.Server
 	turn *turnsrv.Server
 	rec  *media.Recorders
-	once sync.Once
+	// placer keeps each room's media on one instance of a cluster
+	// (cluster.advertise_url); nil with one instance.
+	placer *placement.Placement
+	once   sync.Once
 }
 
 // startMedia builds the media stack from the configuration; nil when media
@@ -107,6 +117,9 @@ func (st *mediaStack) close() {
 		if st.sfu != nil {
 			_ = st.sfu.Close()
 		}
+		if st.placer != nil {
+			st.placer.Close() // after the SFU: its rooms have no peers left, their leases go
+		}
 		if st.rec != nil {
 			st.rec.Wait()
 		}
@@ -114,6 +127,22 @@ func (st *mediaStack) close() {
 			_ = st.turn.Close()
 		}
 	})
+}
+
+// drain hands the media over before a shutdown: with placement the
+// leases go first (placement.Placement.Drain: the rooms' clients retry,
+// through the load balancer, at another instance, which takes them), then
+// the SFU closes every session left and answers new offers 503. It returns
+// how many rooms were handed over. Recordings are finalized by close.
+func (st *mediaStack) drain(ctx context.Context) (rooms, sessions int) {
+	if st == nil || st.sfu == nil {
+		return 0, 0
+	}
+	if st.placer != nil {
+		rooms, sessions = st.placer.Drain(ctx)
+	}
+	_ = st.sfu.Close()
+	return rooms, sessions
 }
 
 // recordDir is where recordings are kept (media.record_dir, by default
@@ -132,4 +161,62 @@ func archiveDir(cfg configs.Config) string {
 		return cfg.Archive.Dir
 	}
 	return filepath.Join(cfg.DataDir, "archive")
+}
+
+// place turns media placement on when several instances share Redis
+// (cluster.advertise_url set): the WHIP/WHEP handler h is wrapped so each
+// room's media lives on the instance holding its lease, and the returned
+// function forwards the media roster (api.Deps.MediaElsewhere). With one
+// instance it returns h and nil. Forwarded requests are marked with a key
+// derived from the token secret, which every instance shares.
+func (st *mediaStack) place(cfg configs.Config, log eventLog, secret string, h http.Handler, auth media.Authenticator,
+	logger *slog.Logger, reg prometheus.Registerer) (http.Handler, func(http.ResponseWriter, *http.Request, string) bool, error) {
+	if cfg.Cluster.AdvertiseURL == "" {
+		return h, nil, nil
+	}
+	rl, ok := log.(*redisstore.Log)
+	if !ok {
+		return nil, nil, fmt.Errorf("cluster.advertise_url needs store.backend: redis")
+	}
+	self := placement.Instance{ID: cfg.Cluster.InstanceID, URL: cfg.Cluster.AdvertiseURL}
+	if self.ID == "" {
+		self.ID = defaultInstanceID()
+	}
+	registry, err := placement.NewRedis(rl.Client(), rl.Prefix(), self, cfg.Cluster.MediaLease)
+	if err != nil {
+		return nil, nil, fmt.Errorf("media placement (cluster.*): %w", err)
+	}
+	p, err := placement.New(placement.Config{
+		Self: self, Lease: cfg.Cluster.MediaLease, Secret: []byte(secret), MaxBodyBytes: int64(cfg.Media.MaxSDPBytes),
+	}, registry, st.sfu, logger)
+	if err != nil {
+		return nil, nil, fmt.Errorf("media placement (cluster.*): %w", err)
+	}
+	st.placer = p
+	if err := reg.Register(p); err != nil {
+		return nil, nil, fmt.Errorf("media placement metrics: %w", err)
+	}
+	logger.Info("media: placed per room across instances", "instance", self.ID, "advertise_url", self.URL, "lease", cfg.Cluster.MediaLease)
+	return p.Handler(h, auth), p.Elsewhere, nil
+}
+
+// defaultInstanceID is the host name (what fits an instance id of it) and
+// a random suffix: two runs on one host, or one after another, differ.
+func defaultInstanceID() string {
+	host, _ := os.Hostname()
+	host = strings.Map(func(r rune) rune {
+		if r < 0x80 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-", r)) {
+			return r
+		}
+		return -1
+	}, host)
+	if len(host) > 40 {
+		host = host[:40]
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	if host == "" {
+		return "bidroom-" + hex.EncodeToString(b[:])
+	}
+	return host + "-" + hex.EncodeToString(b[:])
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -30,7 +31,13 @@ import (
 // process and start it again.
 func TestMain(m *testing.M) {
 	if os.Getenv("BIDROOM_TEST_SERVE") == "1" {
-		if err := run(context.Background(), []string{"serve"}, os.Stdout, os.Stderr); err != nil {
+		ctx := context.Background()
+		if os.Getenv("BIDROOM_TEST_GRACEFUL") == "1" { // SIGTERM drains, as in main (TestRollingRestartDrain)
+			var stop context.CancelFunc
+			ctx, stop = signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+		}
+		if err := run(ctx, []string{"serve"}, os.Stdout, os.Stderr); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/bidroom/bidroom/api"
 	"github.com/bidroom/bidroom/auth"
+	"github.com/bidroom/bidroom/blobgc"
 	"github.com/bidroom/bidroom/configs"
 	"github.com/bidroom/bidroom/decrypt"
 	"github.com/bidroom/bidroom/push"
@@ -127,7 +129,8 @@ type eventLog interface {
 
 func openStore(ctx context.Context, cfg configs.Config) (eventLog, error) {
 	if cfg.Store.Backend == configs.BackendRedis {
-		l, err := redisstore.OpenMode(ctx, cfg.Store.RedisMode, cfg.Store.RedisURL, cfg.Store.RedisPrefix)
+		l, err := redisstore.OpenMode(ctx, cfg.Store.RedisMode, cfg.Store.RedisURL, cfg.Store.RedisPrefix,
+			redisstore.WithMinReplicas(cfg.Store.RedisMinReplicas, cfg.Store.RedisReplicaTimeout))
 		if err != nil {
 			return nil, fmt.Errorf("connect to redis (store.redis_url): %w", err)
 		}
@@ -201,9 +204,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer mediaSt.close() // before the store closes: recordings are logged
 	var mediaHTTP http.Handler
 	var mediaInfo api.MediaInfo
+	var mediaElsewhere func(http.ResponseWriter, *http.Request, string) bool
 	if mediaSt != nil {
-		mediaHTTP = mediaSt.sfu.Handler(api.MediaAuthenticator(issuer, svc))
+		mediaAuth := api.MediaAuthenticator(issuer, svc)
+		mediaHTTP = mediaSt.sfu.Handler(mediaAuth)
 		mediaInfo = mediaSt.sfu
+		// Several instances (cluster.advertise_url): a room's media on one of them.
+		if mediaHTTP, mediaElsewhere, err = mediaSt.place(cfg, log, tokenSecret, mediaHTTP, mediaAuth, logger, reg); err != nil {
+			return err
+		}
 	}
 
 	var demo demoSession
@@ -225,16 +234,33 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("bond system (bond.*): %w", err)
 	}
+	// The blob store's garbage collection (bids.upload_ttl, bids.orphan_grace): periodic below
+	// (bids.gc_interval), and on an admin's POST /api/v1/blobs/gc.
+	blobGC, err := blobgc.New(blobStore, log, blobgc.Config{UploadTTL: cfg.Bids.UploadTTL, OrphanGrace: cfg.Bids.OrphanGrace}, logger, reg)
+	if err != nil {
+		return err
+	}
+	// draining: SIGTERM came; GET /readyz answers 503 so load balancers send
+	// new requests elsewhere (a rolling restart, docs/operations.md).
+	var draining atomic.Bool
+	ready := func(ctx context.Context) error {
+		if draining.Load() {
+			return api.ErrDraining
+		}
+		_, err := log.Rooms(ctx)
+		return err
+	}
 	router := api.NewRouter(api.Deps{
 		Svc: svc, Issuer: issuer, AdminKey: adminKey, TokenTTL: cfg.Auth.TokenTTL,
 		CheckInLead: cfg.Rooms.CheckInLead, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		WS: ws, Web: web.Handler(record.StyleSources()...), Metrics: metricsHandler, MetricsToken: cfg.Server.MetricsToken,
-		Ready: func(ctx context.Context) error { _, err := log.Rooms(ctx); return err },
+		Ready: ready,
 		Demo:  demo.get, Logger: logger,
 		Blobs: blobStore, Platform: platformKey, MaxBidBytes: cfg.Bids.MaxBytes,
-		MediaHTTP: mediaHTTP, Media: mediaInfo, AdvanceClock: advance,
+		MediaHTTP: mediaHTTP, Media: mediaInfo, MediaElsewhere: mediaElsewhere, AdvanceClock: advance,
 		Bonds: depositBonds(cfg, bonds), RecordDir: recordDir(cfg), Centers: apiCenters(cfg),
 		SignIns: signInStore(log), ArchiveDir: archiveDir(cfg), Retention: cfg.Archive.Retention,
+		GC: blobGC,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
@@ -286,6 +312,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			demo.auctionBot.run(runCtx)
 		}()
 	}
+	if cfg.Bids.GCInterval > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// The first collection comes a little after the start (not during it, when every
+			// room is folded once), so that a server restarted more often than the interval
+			// still collects.
+			blobGC.Loop(runCtx, min(10*time.Minute, cfg.Bids.GCInterval), cfg.Bids.GCInterval)
+		}()
+	}
 	serveErr := make(chan error, 2) // the main and the metrics listener
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	if metricsSrv != nil {
@@ -313,19 +349,52 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down")
+	// Drain, so that a rolling restart costs clients a reconnect, not an
+	// error: each step hands one kind of client over to the other instances.
+	logger.Info("shutting down: draining", "timeout", cfg.Server.ShutdownTimeout)
 	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer cancel()
-	if err := httpSrv.Shutdown(shutCtx); err != nil {
-		logger.Warn("http shutdown", "err", err)
-	}
-	if err := ws.Close(shutCtx); err != nil {
-		logger.Warn("websocket shutdown", "err", err)
-	}
-	mediaSt.close()
-	cancelRun()
-	wg.Wait()
-	logger.Info("stopped")
+	runShutdown(shutCtx, logger, []shutdownStep{
+		// Everything is served as before meanwhile: a load balancer that
+		// polls /readyz stops sending new clients here before the ones
+		// here are sent away (server.drain_delay).
+		{"not ready: GET /readyz answers 503", func(ctx context.Context) ([]any, error) {
+			draining.Store(true)
+			select {
+			case <-time.After(cfg.Server.DrainDelay):
+			case <-ctx.Done():
+			}
+			return []any{"drain_delay", cfg.Server.DrainDelay}, nil
+		}},
+		// Media first: its reconnect (ICE, then a keyframe) is the slowest
+		// of the clients', so it starts soonest.
+		{"media handed over", func(ctx context.Context) ([]any, error) {
+			handed, closed := mediaSt.drain(ctx)
+			return []any{"rooms", handed, "sessions", closed}, nil
+		}},
+		{"websockets closed (1001: clients resume elsewhere)", func(ctx context.Context) ([]any, error) {
+			n := ws.Connections()
+			return []any{"connections", n}, ws.Close(ctx)
+		}},
+		// Hijacked websockets are not waited for here: closed above.
+		{"HTTP requests finished (uploads included)", func(ctx context.Context) ([]any, error) {
+			if err := httpSrv.Shutdown(ctx); err != nil {
+				// Out of time: cut the rest. An upload keeps what arrived.
+				return nil, errors.Join(err, httpSrv.Close())
+			}
+			return nil, nil
+		}},
+		{"media stopped, recordings finalized", func(context.Context) ([]any, error) {
+			mediaSt.close()
+			return nil, nil
+		}},
+		{"timers and background work stopped", func(context.Context) ([]any, error) {
+			cancelRun()
+			wg.Wait()
+			return nil, nil
+		}},
+		{"store closed", func(context.Context) ([]any, error) { return nil, log.Close() }},
+	})
 	return nil
 }
 

@@ -42,10 +42,11 @@ export async function build(dir) {
 /**
  * start builds and starts the server. It resolves once /healthz answers, to
  * {base, bin (the built bidroom), dataDir, logs(), stop()}; stop() always kills the process and removes the
- * temporary directory, and may be called more than once. env adds BIDROOM_* settings (e.g.
- * BIDROOM_TESTING_MOVABLE_CLOCK: 'true').
+ * temporary directory, may be called more than once, and resolves to how the process ended
+ * ({code, signal}). env adds BIDROOM_* settings (e.g. BIDROOM_TESTING_MOVABLE_CLOCK: 'true'); bin
+ * runs an already built bidroom instead of building one; port listens there instead of on a free port.
  */
-export async function start({ env: extra = {} } = {}) {
+export async function start({ env: extra = {}, bin: built = '', port: fixedPort = 0 } = {}) {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'bidroom-e2e-'));
   let child = null;
   let out = '';
@@ -53,7 +54,7 @@ export async function start({ env: extra = {} } = {}) {
   let stopped = false;
 
   const stop = async () => {
-    if (stopped) return;
+    if (stopped) return exited;
     stopped = true;
     if (child && exited === null) {
       const gone = new Promise((resolve) => child.once('exit', resolve));
@@ -64,6 +65,7 @@ export async function start({ env: extra = {} } = {}) {
     }
     process.off('exit', killOnExit);
     await rm(tmp, { recursive: true, force: true });
+    return exited;
   };
   // Last resort if the test process dies without running its hooks.
   const killOnExit = () => {
@@ -72,8 +74,8 @@ export async function start({ env: extra = {} } = {}) {
   process.on('exit', killOnExit);
 
   try {
-    const bin = await build(tmp);
-    const port = await freePort();
+    const bin = built || (await build(tmp));
+    const port = fixedPort || (await freePort());
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BIDROOM_')));
     const dataDir = path.join(tmp, 'data');
     env.BIDROOM_DATA_DIR = dataDir;

@@ -7,7 +7,7 @@
 // plumbing is media.js's; this file is the panel.
 
 import { t, onLangChange } from './i18n.js';
-import { publish, view, mediaInfo, framesDecoded, grants } from './media.js';
+import { publish, view, mediaInfo, framesDecoded, grants, onServerClosed } from './media.js';
 import { $, el } from './dom.js';
 
 const HALL = 'evaluation';
@@ -258,6 +258,9 @@ class Call {
     this.exposed.publisher = session;
     this.joined = 'in';
     this.note = null;
+    onServerClosed(session.pc, () => {
+      if (this.session === session) this.republish(session);
+    });
     session.pc.addEventListener('connectionstatechange', () => {
       if (this.session !== session) return;
       const s = session.pc.connectionState;

@@ -96,6 +96,25 @@ async function negotiate(pc, url, token) {
 }
 
 /**
+ * onServerClosed calls fn once when the server ends pc's session on purpose:
+ * it closes DTLS (close_notify) when it restarts, or when a rolling restart
+ * hands the session's media to another server. connectionState does not
+ * change then, and ICE notices the silence only after many seconds. Call it
+ * once the answer is applied (the transports exist from then).
+ */
+export function onServerClosed(pc, fn) {
+  const transports = new Set([...pc.getSenders(), ...pc.getReceivers()].map((x) => x.transport).filter(Boolean));
+  let fired = false;
+  for (const tr of transports) {
+    tr.addEventListener('statechange', () => {
+      if (fired || (tr.state !== 'closed' && tr.state !== 'failed')) return;
+      fired = true;
+      fn();
+    });
+  }
+}
+
+/**
  * release ends the server's session (DELETE on its Location), then closes
  * pc. In that order: a closed peer may be reaped first, and the DELETE would
  * find nothing.
@@ -227,6 +246,9 @@ export function view(room, token, videoEl, onState = () => {}, { hall = '', feed
         return;
       }
       resource = res;
+      onServerClosed(pc, () => {
+        if (handle.pc === pc) retry(new MediaError('connection_closed', 'closed by the server'));
+      });
     } catch (err) {
       if (handle.pc === pc) retry(err);
     }

@@ -7,7 +7,7 @@ import { RoomSocket, renderConnection, needsConnRender } from './socket.js';
 import { parseTime, fmtTime, fmtDate, fmtDuration, fmtAmount, fmtBytes, shortDigest } from './format.js';
 import { KeyError, keyFileProblem, loadWasm, readText, wasmLoading } from './keys.js';
 import { fromSnapshot, applyEvent, canSignIn, isStaff, myRecord, decryptStatus } from './state.js';
-import { publish, view, mediaInfo, framesDecoded, grants } from './media.js';
+import { publish, view, mediaInfo, framesDecoded, grants, onServerClosed } from './media.js';
 import { renderFlow, flowCountdown } from './flow.js';
 import { startHostRatings, startResults } from './results.js';
 import { $, el, confirmDialog, feedback } from './dom.js';
@@ -864,15 +864,18 @@ async function onKeySignIn(e) {
 // ---- live video (WHIP/WHEP, see media.js) ----
 
 const LIVE_STATS_EVERY_MS = 2000;
+const REPUBLISH_MS = 3000; // host: wait before publishing again after the connection broke
 
 // mode: '' until the role is known, then 'host' (publishes) or 'viewer'.
-// state: host 'off' | 'starting' | 'onAir'; viewer 'waiting' | 'live' | 'reconnecting'.
+// state: host 'off' | 'starting' | 'onAir' | 'reconnecting' | 'external'; viewer 'waiting' | 'live' | 'reconnecting'.
 const liveUI = { mode: '', state: '', stats: null, note: null, source: '', external: null };
 let liveSession = null; // host: {pc, stop()} while publishing
 let liveStream = null; // host: the local camera or screen stream
 let liveViewer = null; // viewer: the handle from view()
 let hostPreview = null; // host: a WHEP view of a feed published from elsewhere (OBS), while there is one
 let stoppedAt = 0; // host: when this page last stopped publishing
+let ownSince = ''; // host: the roster's `since` of this page's feed, to tell it from one that replaced it
+let republishTimer = null;
 let liveTimer = null;
 
 function setLive(state, note = liveUI.note) {
@@ -901,7 +904,7 @@ function renderLive() {
   const busy = liveUI.state === 'starting';
   $('live-camera').disabled = busy || (liveUI.state === 'onAir' && liveUI.source === 'camera');
   $('live-screen').disabled = busy || (liveUI.state === 'onAir' && liveUI.source === 'screen');
-  $('live-stop').disabled = liveUI.state !== 'onAir';
+  $('live-stop').disabled = liveUI.state !== 'onAir' && !(host && liveUI.state === 'reconnecting');
   const stats = $('live-stats');
   const x = liveUI.stats;
   stats.hidden = !host || !x;
@@ -977,6 +980,7 @@ function startLive() {
 
 async function pollLiveStats() {
   let feeds = null;
+  const session = liveSession; // a roster asked for after the publish lists this page's feed
   try {
     const info = await mediaInfo(ROOM, TOKEN);
     liveUI.stats = info.stats || null;
@@ -984,6 +988,7 @@ async function pollLiveStats() {
   } catch {
     liveUI.stats = null;
   }
+  if (session && session === liveSession && feeds?.[0]?.publisher === viewer?.sub) ownSince = feeds[0].since || '';
   if (feeds) followExternal(feeds[0] || null);
   renderLive();
 }
@@ -994,7 +999,7 @@ async function pollLiveStats() {
 function followExternal(feed) {
   // Just after this page stopped, the roster may still list its own feed.
   const ownGone = feed && feed.publisher === viewer?.sub && Date.now() - stoppedAt < 4000;
-  const external = !liveSession && liveUI.state !== 'starting' && !ownGone ? feed : null;
+  const external = !liveSession && !liveStream && liveUI.state !== 'starting' && !ownGone ? feed : null;
   if (external && !hostPreview) {
     hostPreview = view(ROOM, TOKEN, $('live-video'), () => {});
     window.__bidroomHostPreview = hostPreview; // for the browser tests
@@ -1063,9 +1068,8 @@ async function goOnAir(source) {
     return;
   }
   liveStream = stream;
-  liveSession = session;
   liveUI.source = source;
-  window.__bidroomPublisher = session;
+  onAir(session, stream);
   const preview = $('live-video');
   preview.muted = true;
   preview.srcObject = stream;
@@ -1074,12 +1078,84 @@ async function goOnAir(source) {
   stream.getVideoTracks()[0]?.addEventListener('ended', () => {
     if (liveStream === stream) stopOnAir();
   });
+}
+
+// onAir follows a publishing connection: when it breaks (the server
+// restarted, or handed the session's media to another server in a rolling
+// restart) the same camera is published again.
+function onAir(session, stream) {
+  liveSession = session;
+  window.__bidroomPublisher = session;
   setLive('onAir', null);
+  let lostTimer = null;
+  onServerClosed(session.pc, () => onAirLost(session, stream));
+  session.pc.addEventListener('connectionstatechange', () => {
+    if (liveSession !== session) return;
+    const s = session.pc.connectionState;
+    if (s === 'failed' || s === 'closed') onAirLost(session, stream);
+    else if (s === 'disconnected' && !lostTimer) {
+      // Often recovers by itself; give it the retry interval first.
+      lostTimer = setTimeout(() => {
+        lostTimer = null;
+        if (session.pc.connectionState === 'disconnected') onAirLost(session, stream);
+      }, REPUBLISH_MS);
+    }
+  });
+}
+
+function onAirLost(session, stream) {
+  if (liveSession !== session) return;
+  session.stop();
+  liveSession = null;
+  window.__bidroomPublisher = null;
+  setLive('reconnecting', null);
+  clearTimeout(republishTimer);
+  republishTimer = setTimeout(() => republish(stream), REPUBLISH_MS);
+}
+
+// republish publishes stream again, unless this page stopped meanwhile or
+// another publisher (OBS, another device) took the room: that one is not
+// taken back, and the console shows it (followExternal).
+async function republish(stream) {
+  if (liveStream !== stream || liveSession) return;
+  let feed = null;
+  try {
+    feed = (await mediaInfo(ROOM, TOKEN)).feeds?.[0] || null;
+  } catch {
+    // The server does not answer: the publish below finds out.
+  }
+  if (liveStream !== stream) return;
+  if (feed && (!ownSince || feed.since !== ownSince)) {
+    stopOnAir(true);
+    setLive('off', null);
+    return;
+  }
+  let session;
+  try {
+    session = await publish(ROOM, TOKEN, stream);
+  } catch (err) {
+    if (liveStream !== stream) return;
+    if (err?.status === 401 || err?.status === 403 || err?.status === 404) {
+      stopOnAir(true);
+      setLive('off', { key: 'live.err.publish', params: { code: err.code || 'error', message: err.message }, kind: 'error' });
+      return;
+    }
+    clearTimeout(republishTimer);
+    republishTimer = setTimeout(() => republish(stream), REPUBLISH_MS);
+    return;
+  }
+  if (liveStream !== stream) {
+    session.stop();
+    return;
+  }
+  onAir(session, stream);
 }
 
 function stopOnAir(quiet = false) {
   const had = liveSession || liveStream;
   if (liveSession) stoppedAt = Date.now();
+  clearTimeout(republishTimer);
+  ownSince = '';
   liveSession?.stop();
   liveStream?.getTracks().forEach((tr) => tr.stop());
   liveSession = null;
