@@ -69,11 +69,14 @@ func (c *client) enqueueFrame(frame []byte) bool {
 }
 
 // queueFrame queues a broadcast frame without starting a flusher: the
-// broadcast writes it (writeQueued) once the client has all of them.
-func (c *client) queueFrame(frame []byte) bool {
+// broadcast writes it (writeQueued) once the client has all of them, or
+// when full reports that half the queue is taken (a long batch must not
+// look like a slow client).
+func (c *client) queueFrame(frame []byte) (ok, full bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.queueLocked(frame)
+	ok = c.queueLocked(frame)
+	return ok, len(c.queue) >= c.srv.cfg.SendQueue/2
 }
 
 // queueLocked appends frame to the queue. A full queue means the client

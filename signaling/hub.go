@@ -106,17 +106,23 @@ func (h *hub) pollFor(d time.Duration) bool {
 		case <-h.ctx.Done():
 			return false
 		case <-t.C:
-			_ = h.send(0)
+			_, _ = h.send(0)
 			return true
 		case <-h.kick:
-			_ = h.send(0)
+			_, _ = h.send(0)
 		}
 	}
 }
 
 // follow broadcasts after each append the watch reports and each kick; it
 // returns false when the hub's context ends, true if the watch ended first.
+//
+// Broadcasts start at least broadcastGap apart: events that follow one
+// another closer than that (an auction's last seconds) go out together,
+// one write per connection for several events, which is what a fan-out
+// costs. An event after a quiet spell goes out at once.
 func (h *hub) follow(watch <-chan uint64) bool {
+	var last time.Time // when the last broadcast started
 	for {
 		var known uint64 // the log's last seq, as the watch reported it
 		select {
@@ -129,30 +135,58 @@ func (h *hub) follow(watch <-chan uint64) bool {
 			known = seq
 		case <-h.kick:
 		}
-		h.broadcast(known)
+		if known != 0 && known <= h.lastSeqNow() {
+			continue // sent already, with an earlier broadcast
+		}
+		if wait := broadcastGap - time.Since(last); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-h.ctx.Done():
+				t.Stop()
+				return false
+			case <-t.C:
+			}
+			select { // what was appended meanwhile goes out with it
+			case seq, ok := <-watch:
+				if ok {
+					known = max(known, seq)
+				}
+			default:
+			}
+		}
+		started := time.Now()
+		if h.broadcast(known) {
+			last = started
+		}
 	}
 }
+
+// broadcastGap is the least time between two broadcasts of a room.
+var broadcastGap = 15 * time.Millisecond
 
 // broadcast sends every event after lastSeq to the clients that may see
 // it, knowing the log reached at least seq known (0: unknown); should the
 // log fail, it logs and tries again in a second.
-func (h *hub) broadcast(known uint64) {
-	if err := h.send(known); err != nil && h.ctx.Err() == nil {
+// It reports whether there was anything to send.
+func (h *hub) broadcast(known uint64) bool {
+	sent, err := h.send(known)
+	if err != nil && h.ctx.Err() == nil {
 		h.srv.logger.Error("ws: read room events", "room", h.room, "err", err)
 		time.AfterFunc(time.Second, h.poke) // the log may be back soon
 	}
+	return sent
 }
 
 // send sends every event after lastSeq to the clients that may see it,
-// from the cache alone if it holds seq known. It fails only if the log
-// cannot be read.
-func (h *hub) send(known uint64) error {
+// from the cache alone if it holds seq known, and reports whether there
+// were any. It fails only if the log cannot be read.
+func (h *hub) send(known uint64) (bool, error) {
 	events, err := h.srv.svc.EventsThrough(h.ctx, h.room, h.lastSeqNow(), known)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if len(events) == 0 {
-		return nil
+		return false, nil
 	}
 	encoded := make([]encodedEvent, 0, len(events))
 	signedIn := make([]*rooms.Actor, len(events)) // who each signed_in event signs in
@@ -160,7 +194,7 @@ func (h *hub) send(known uint64) error {
 		ee, err := encodeEvent(&events[i])
 		if err != nil {
 			h.srv.logger.Error("ws: encode event", "room", h.room, "seq", events[i].Seq, "err", err)
-			return nil
+			return false, nil
 		}
 		encoded = append(encoded, ee)
 		if events[i].Type == rooms.EvSignedIn {
@@ -177,13 +211,14 @@ func (h *hub) send(known uint64) error {
 		first++
 	}
 	if first == len(encoded) {
-		return nil
+		return false, nil
 	}
 	h.list = h.list[:0]
 	for c := range h.clients {
 		h.list = append(h.list, c)
 	}
 	h.srv.metrics.frames.Add(float64(fanOut(h.list, encoded[first:])))
+	h.srv.metrics.broadcasts.Inc()
 	// A sign-in counts the participant's open connections towards their
 	// presence, however it came: a command on a connection, POST
 	// /commands, or the key sign-in endpoint.
@@ -198,7 +233,7 @@ func (h *hub) send(known uint64) error {
 	}
 	h.lastSeq = encoded[len(encoded)-1].seq
 	clear(h.list) // hold no client after it leaves
-	return nil
+	return true, nil
 }
 
 // fanOutChunk is the fewest clients worth a goroutine of their own in a
@@ -262,7 +297,8 @@ func (h *hub) poke() {
 
 // deliver queues one event if it is newer than the client's cursor and
 // visible to it, and reports whether it did; the caller then writes the
-// queue (writeQueued, flushLater). Called with the hub's mu held.
+// queue (writeQueued, flushLater). A long batch is written as it goes.
+// Called with the hub's mu held.
 func (c *client) deliver(ee *encodedEvent) bool {
 	if ee.seq <= c.cursor {
 		return false
@@ -272,7 +308,11 @@ func (c *client) deliver(ee *encodedEvent) bool {
 		return false
 	}
 	c.pos++
-	return c.queueFrame(ee.frame(c.staff, c.pos))
+	ok, full := c.queueFrame(ee.frame(c.staff, c.pos))
+	if full {
+		c.writeQueued()
+	}
+	return ok
 }
 
 // join registers c as having seen the room up to seq (stream position

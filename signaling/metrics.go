@@ -7,6 +7,7 @@ type metrics struct {
 	connections prometheus.Gauge
 	connects    *prometheus.CounterVec // by outcome
 	frames      prometheus.Counter
+	broadcasts  prometheus.Counter
 	commands    *prometheus.CounterVec // by command and result code
 	commandTime prometheus.Histogram
 	slowDrops   prometheus.Counter
@@ -21,6 +22,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "bidroom_ws_connects_total", Help: "Websocket connection attempts by outcome."}, []string{"outcome"}),
 		frames: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bidroom_ws_frames_sent_total", Help: "Frames queued to websocket clients."}),
+		broadcasts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bidroom_ws_broadcasts_total", Help: "Broadcasts of new events to a room's connections (events close together go out in one)."}),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bidroom_commands_total", Help: "Commands handled, by type and result."}, []string{"command", "result"}),
 		commandTime: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -32,7 +35,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "bidroom_ws_active_rooms", Help: "Rooms with at least one connection on this instance."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.connects, m.frames, m.commands, m.commandTime, m.slowDrops, m.rooms)
+		reg.MustRegister(m.connections, m.connects, m.frames, m.broadcasts, m.commands, m.commandTime, m.slowDrops, m.rooms)
 	}
 	return m
 }

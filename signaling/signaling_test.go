@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -406,20 +407,30 @@ func TestSlowClientIsDropped(t *testing.T) {
 	// slow never reads. Flood the room; the hub must not stall.
 	host := rooms.Actor{Sub: "h1", Role: rooms.RoleHost}
 	got := make(chan int, 1)
+	var read atomic.Int64
 	go func() {
 		n := 0
 		defer func() { got <- n }()
 		for n < 300 {
 			_ = fast.SetReadDeadline(time.Now().Add(10 * time.Second))
 			if _, _, err := fast.ReadMessage(); err != nil {
+				t.Logf("the reading client's read after %d events: %v", n, err)
 				return
 			}
 			n++
+			read.Store(int64(n))
 		}
 	}()
-	// 300 x 6 KB outgrows the socket buffers as well as the queue.
+	// 300 x 6 KB outgrows the socket buffers as well as the queue. The
+	// flood is paced on the reading client (at most 32 events ahead of it:
+	// half its queue, as broadcasts bring several at once), so that only
+	// the client that never reads falls behind, however fast this machine
+	// appends.
 	for i := range 300 {
 		e.exec("r1", host, rooms.CmdAnnounce, rooms.Announcement{Text: fmt.Sprint("m", i, strings.Repeat("填", 1990))})
+		for wait := time.Now().Add(10 * time.Second); int64(i)-read.Load() > 32 && time.Now().Before(wait); {
+			time.Sleep(time.Millisecond)
+		}
 	}
 	if n := <-got; n != 300 {
 		t.Fatalf("the reading client got %d events of 300", n)
@@ -513,8 +524,10 @@ func TestSignInOutsideTheSocketCountsPresence(t *testing.T) {
 // connection still gets every event it may see, once, in order, and
 // nothing it may not.
 func TestParallelFanOut(t *testing.T) {
-	defer signaling.SetFanOutChunk(1)()
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	// Restored after the server stops (cleanups run last first): its hubs read them.
+	t.Cleanup(signaling.SetFanOutChunk(1))
+	procs := runtime.GOMAXPROCS(4)
+	t.Cleanup(func() { runtime.GOMAXPROCS(procs) })
 	e := newEnv(t, signaling.Config{})
 	type watcher struct {
 		c     *conn
@@ -561,5 +574,41 @@ func TestParallelFanOut(t *testing.T) {
 		if f := w.c.expect("time"); f.ID != "end" {
 			t.Fatalf("%s: %+v", w.sub, f)
 		}
+	}
+}
+
+// TestCloseEventsGoOutTogether: events appended closer together than the
+// broadcast gap reach the clients in fewer broadcasts than events, every
+// one of them, in order; an event after a quiet spell goes out at once.
+func TestCloseEventsGoOutTogether(t *testing.T) {
+	// Restored after the server stops (cleanups run last first): its hubs read it.
+	t.Cleanup(signaling.SetBroadcastGap(300 * time.Millisecond))
+	e := newEnv(t, signaling.Config{})
+	c := e.mustDial("room=r1", e.token("r1", rooms.RoleSupervisor, "s1"))
+	c.expect("welcome")
+	pos := c.expect("snapshot").Pos
+	host := rooms.Actor{Sub: "h1", Role: rooms.RoleHost}
+	time.Sleep(400 * time.Millisecond) // a quiet spell: the first goes out at once
+	before := e.srv.Broadcasts()
+	start := time.Now()
+	e.exec("r1", host, rooms.CmdAnnounce, rooms.Announcement{Text: "先"})
+	if f := c.expect("event"); f.Pos != pos+1 {
+		t.Fatalf("first event at pos %d, want %d", f.Pos, pos+1)
+	}
+	if d := time.Since(start); d > 200*time.Millisecond {
+		t.Fatalf("an event after a quiet spell took %v: it waited for the gap", d)
+	}
+	const n = 10
+	for i := range n {
+		e.exec("r1", host, rooms.CmdAnnounce, rooms.Announcement{Text: fmt.Sprint("紧接", i)})
+	}
+	for i := range n {
+		f := c.expect("event")
+		if f.Pos != pos+2+uint64(i) || !strings.Contains(string(f.Event), fmt.Sprint("紧接", i)) {
+			t.Fatalf("event %d at pos %d: %s", i, f.Pos, f.Event)
+		}
+	}
+	if got := e.srv.Broadcasts() - before; got > 3 {
+		t.Fatalf("%v broadcasts for %d events appended close together, want them coalesced (≤ 3)", got, n+1)
 	}
 }
