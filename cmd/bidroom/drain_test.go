@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"net"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/bidroom/bidroom/auth"
 	"github.com/bidroom/bidroom/decrypt"
@@ -70,32 +68,11 @@ func TestRollingRestartDrain(t *testing.T) {
 		"deadline": time.Now().Add(time.Hour), "check_in_at": time.Now(),
 		"bidders": []map[string]string{{"id": "bid-a", "name": "甲公司", "public_key": string(pub)}},
 	}, testAdminKey)
-	iss, err := auth.NewIssuer([]byte(testSecret), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mint := func(role rooms.Role, sub string, grants ...string) string {
-		tok, _, err := iss.Mint(auth.Request{Room: room, Role: role, Sub: sub, Name: sub, Grants: grants, TTL: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	mint := roomMinter(t, room)
 	hostTok := mint(rooms.RoleHost, "host-1", auth.GrantPublish, auth.GrantView)
 	supTok := mint(rooms.RoleSupervisor, "sup-1", auth.GrantView)
 	bidTok := mint(rooms.RoleBidder, "bid-a")
-	rc := redisClientFor(t, redisURL)
-	leaseHolder := func() string {
-		v, err := rc.Get(context.Background(), prefix+":media:{"+room+"}").Result()
-		if errors.Is(err, goredis.Nil) {
-			return ""
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		id, _, _ := strings.Cut(v, " ")
-		return id
-	}
+	leaseHolder := leaseHolderOf(t, redisURL, prefix, room)
 
 	// Before: everything through A.
 	pubA := publishVia(t, a.server, room, hostTok, a.udp)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -59,32 +60,11 @@ func TestMediaPlacementAcrossInstances(t *testing.T) {
 
 	const room = "placed"
 	a.createSession(room)
-	iss, err := auth.NewIssuer([]byte(testSecret), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mint := func(role rooms.Role, sub string, grants ...string) string {
-		tok, _, err := iss.Mint(auth.Request{Room: room, Role: role, Sub: sub, Name: sub, Grants: grants, TTL: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	mint := roomMinter(t, room)
 	hostTok := mint(rooms.RoleHost, "host-1", auth.GrantPublish, auth.GrantView)
 	viewTok := []string{mint(rooms.RoleSupervisor, "sup-1", auth.GrantView), mint(rooms.RoleSupervisor, "sup-2", auth.GrantView)}
 
-	rc := redisClientFor(t, redisURL)
-	leaseHolder := func() string {
-		v, err := rc.Get(context.Background(), prefix+":media:{"+room+"}").Result()
-		if err == goredis.Nil {
-			return ""
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		id, _, _ := strings.Cut(v, " ")
-		return id
-	}
+	leaseHolder := leaseHolderOf(t, redisURL, prefix, room)
 
 	// Before: the host on A, viewers through B and C, all served by A.
 	pub := publishVia(t, a.server, room, hostTok, a.udp)
@@ -190,6 +170,38 @@ func freeUDPPort(t *testing.T) int {
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// roomMinter mints tokens for room with the test servers' secret.
+func roomMinter(t *testing.T, room string) func(role rooms.Role, sub string, grants ...string) string {
+	t.Helper()
+	iss, err := auth.NewIssuer([]byte(testSecret), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(role rooms.Role, sub string, grants ...string) string {
+		tok, _, err := iss.Mint(auth.Request{Room: room, Role: role, Sub: sub, Name: sub, Grants: grants, TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+}
+
+// leaseHolderOf reads which instance holds room's media lease ("" none).
+func leaseHolderOf(t *testing.T, redisURL, prefix, room string) func() string {
+	rc := redisClientFor(t, redisURL)
+	return func() string {
+		v, err := rc.Get(context.Background(), prefix+":media:{"+room+"}").Result()
+		if errors.Is(err, goredis.Nil) {
+			return ""
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _, _ := strings.Cut(v, " ")
+		return id
+	}
 }
 
 func redisClientFor(t *testing.T, url string) *goredis.Client {
