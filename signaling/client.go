@@ -34,10 +34,11 @@ type client struct {
 	done      chan struct{} // closed when the flusher has closed the connection
 
 	// cursor and pos are owned by the hub, guarded by its mu.
-	cursor  uint64 // last room seq considered for this client
-	pos     uint64 // count of events this client has been sent (its stream position)
-	counted bool   // counted in the hub's online map
-	hub     *hub   // set before the reader starts
+	cursor    uint64 // last room seq considered for this client
+	pos       uint64 // count of events this client has been sent (its stream position)
+	counted   bool   // counted in the hub's online map
+	uncounted bool   // counted in the hub's uncounted map (joined before its participant signed in)
+	hub       *hub   // set before the reader starts
 
 	bucket        tokenBucket // command rate limit; reader goroutine only
 	writeDeadline time.Time   // armed write deadline; flusher only (one runs at a time)

@@ -29,6 +29,9 @@ type hub struct {
 	list    []*client            // the clients of one broadcast, reused
 	lastSeq uint64               // last seq broadcast
 	online  map[rooms.Actor]int  // connections per signed-in participant
+	// uncounted: joined connections per participant not signed in when
+	// they joined and not counted since (see countActorLocked).
+	uncounted map[rooms.Actor]int
 }
 
 func newHub(s *Server, room string) *hub {
@@ -36,6 +39,7 @@ func newHub(s *Server, room string) *hub {
 	return &hub{
 		srv: s, room: room, ctx: ctx, cancel: cancel, kick: make(chan struct{}, 1),
 		clients: map[*client]struct{}{}, lastSeq: s.svc.Head(room), online: map[rooms.Actor]int{},
+		uncounted: map[rooms.Actor]int{},
 	}
 }
 
@@ -338,7 +342,10 @@ func (h *hub) join(c *client, seq, pos uint64) {
 	h.clients[c] = struct{}{}
 	first := false
 	if h.srv.svc.SignedIn(h.room, c.actor) {
-		first = h.countOnlineLocked(c)
+		first = h.countActorLocked(c)
+	} else {
+		c.uncounted = true
+		h.uncounted[c.actor]++
 	}
 	h.mu.Unlock()
 	h.poke() // events newer than lastSeq may already be in the log
@@ -353,8 +360,26 @@ func (h *hub) signedIn(c *client) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, joined := h.clients[c]; joined {
-		h.countOnlineLocked(c)
+		h.countActorLocked(c)
 	}
+}
+
+// countActorLocked counts c, which has signed in, and every other
+// connection of its participant not counted yet: those joined before the
+// sign-in, whose broadcast (which would count them) may still be on its
+// way. Otherwise c could leave first and mark its participant offline
+// while they are still connected. It reports whether c's participant had
+// no counted connection here before.
+func (h *hub) countActorLocked(c *client) bool {
+	first := h.countOnlineLocked(c)
+	if h.uncounted[c.actor] > 0 {
+		for o := range h.clients {
+			if o.actor == c.actor && h.countOnlineLocked(o) {
+				first = true
+			}
+		}
+	}
+	return first
 }
 
 // countOnlineLocked counts c once; it reports whether c is its
@@ -364,8 +389,21 @@ func (h *hub) countOnlineLocked(c *client) bool {
 		return false
 	}
 	c.counted = true
+	h.forgetUncountedLocked(c)
 	h.online[c.actor]++
 	return h.online[c.actor] == 1
+}
+
+// forgetUncountedLocked takes c off the count of connections that joined
+// before their participant signed in.
+func (h *hub) forgetUncountedLocked(c *client) {
+	if !c.uncounted {
+		return
+	}
+	c.uncounted = false
+	if h.uncounted[c.actor]--; h.uncounted[c.actor] <= 0 {
+		delete(h.uncounted, c.actor)
+	}
 }
 
 // leave unregisters c; the last connection of a signed-in participant
@@ -373,6 +411,7 @@ func (h *hub) countOnlineLocked(c *client) bool {
 func (h *hub) leave(c *client) {
 	h.mu.Lock()
 	delete(h.clients, c)
+	h.forgetUncountedLocked(c)
 	last := false
 	if n, ok := h.online[c.actor]; ok && c.counted {
 		if n <= 1 {

@@ -612,3 +612,41 @@ func TestCloseEventsGoOutTogether(t *testing.T) {
 		t.Fatalf("%v broadcasts for %d events appended close together, want them coalesced (≤ 3)", got, n+1)
 	}
 }
+
+// TestSecondConnectionBeforeTheSignInBroadcast: a bidder's connection
+// opened before their sign-in is counted once a later connection joins
+// after the sign-in but before its broadcast; the later one closing does
+// not mark the bidder offline while the first is still open.
+func TestSecondConnectionBeforeTheSignInBroadcast(t *testing.T) {
+	t.Cleanup(signaling.SetBroadcastGap(400 * time.Millisecond)) // keeps the sign-in's broadcast pending
+	e := newEnv(t, signaling.Config{})
+	host := e.mustDial("room=r1", e.token("r1", rooms.RoleHost, "h1"))
+	host.expect("welcome")
+	host.expect("snapshot")
+	tok := e.token("r1", rooms.RoleBidder, "a")
+	first := e.mustDial("room=r1", tok)
+	first.expect("welcome")
+	first.expect("snapshot")
+	// Past the gap after the joins' broadcasts: this one goes at once.
+	time.Sleep(500 * time.Millisecond)
+	e.exec("r1", rooms.Actor{Sub: "h1", Role: rooms.RoleHost}, rooms.CmdAnnounce, rooms.Announcement{Text: "先"})
+	host.expect("event")
+	// The sign-in's broadcast waits for the gap; the second connection
+	// joins signed in before it.
+	e.exec("r1", rooms.Actor{Sub: "a", Role: rooms.RoleBidder}, rooms.CmdSignIn, nil)
+	second := e.mustDial("room=r1", tok)
+	second.expect("welcome")
+	second.expect("snapshot")
+	second.Close()
+	time.Sleep(300 * time.Millisecond)
+	e.exec("r1", rooms.Actor{Sub: "h1", Role: rooms.RoleHost}, rooms.CmdAnnounce, rooms.Announcement{Text: "结束"})
+	for {
+		f := host.expect("event")
+		if strings.Contains(string(f.Event), `"online":false`) {
+			t.Fatalf("bidder a marked offline while its first connection is open: %s", f.Event)
+		}
+		if strings.Contains(string(f.Event), "结束") {
+			return
+		}
+	}
+}
