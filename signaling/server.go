@@ -130,6 +130,14 @@ func httpError(w http.ResponseWriter, status int, code, msg string) {
 // bearer. Without pos the client gets a snapshot; with pos it gets exactly
 // the events after that position (or a snapshot if too far behind).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.isClosed() {
+		// Draining: answered before the upgrade, so the client (and a load
+		// balancer) sees at once that it should go to another instance.
+		s.metrics.connects.WithLabelValues("closing").Inc()
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusServiceUnavailable, "draining", "this server is shutting down; connect again (another server will answer)")
+		return
+	}
 	claims, err := s.issuer.Verify(tokenFrom(r))
 	if err != nil {
 		s.metrics.connects.WithLabelValues("unauthorized").Inc()
@@ -186,7 +194,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// track adds or removes a live connection; it refuses new ones after Close.
+// isClosed reports whether Close has begun.
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// track adds or removes a live connection; it refuses new ones after Close
+// (one upgraded while Close began).
 func (s *Server) track(c *client, add bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

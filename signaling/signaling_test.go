@@ -650,3 +650,25 @@ func TestSecondConnectionBeforeTheSignInBroadcast(t *testing.T) {
 		}
 	}
 }
+
+// TestClosingServerRefusesBeforeUpgrading: once Close has begun, a new
+// websocket gets 503 with Retry-After, not an upgrade that is then cut.
+func TestClosingServerRefusesBeforeUpgrading(t *testing.T) {
+	e := newEnv(t, signaling.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.srv.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, resp, err := e.dial("room=r1", e.token("r1", rooms.RoleHost, "h1"), nil)
+	if err == nil {
+		t.Fatal("a closing server upgraded a websocket")
+	}
+	if resp == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("dial a closing server: %v %+v, want 503 with Retry-After", err, resp)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), `"draining"`) {
+		t.Fatalf("body %s, want the code draining", body)
+	}
+}
