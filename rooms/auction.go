@@ -352,14 +352,7 @@ func (a *Auction) leader() (placed, bool) {
 
 // Apply folds one event.
 func (a *Auction) Apply(e Event) error {
-	if e.Seq != a.Seq+1 {
-		return fmt.Errorf("apply %s#%d: state is at seq %d", e.Room, e.Seq, a.Seq)
-	}
-	if err := a.apply(e); err != nil {
-		return fmt.Errorf("apply %s#%d %s: %w", e.Room, e.Seq, e.Type, err)
-	}
-	a.Seq, a.Hash = e.Seq, e.Hash
-	return nil
+	return applyNext(&a.Seq, &a.Hash, e, a.apply)
 }
 
 func (a *Auction) apply(e Event) error {

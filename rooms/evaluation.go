@@ -320,14 +320,7 @@ func (v *Evaluation) MediaAdmits(viewer Actor) error {
 
 // Apply folds one event.
 func (v *Evaluation) Apply(e Event) error {
-	if e.Seq != v.Seq+1 {
-		return fmt.Errorf("apply %s#%d: state is at seq %d", e.Room, e.Seq, v.Seq)
-	}
-	if err := v.apply(e); err != nil {
-		return fmt.Errorf("apply %s#%d %s: %w", e.Room, e.Seq, e.Type, err)
-	}
-	v.Seq, v.Hash = e.Seq, e.Hash
-	return nil
+	return applyNext(&v.Seq, &v.Hash, e, v.apply)
 }
 
 func (v *Evaluation) apply(e Event) error {

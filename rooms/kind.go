@@ -202,3 +202,17 @@ func fold(s State, e Event) (State, error) {
 	}
 	return s, s.Apply(e)
 }
+
+// applyNext folds e with apply into a state at seq and hash (a kind's
+// Apply): e must be the next event, and the state's head moves to it only
+// once apply succeeded.
+func applyNext(seq *uint64, hash *string, e Event, apply func(Event) error) error {
+	if e.Seq != *seq+1 {
+		return fmt.Errorf("apply %s#%d: state is at seq %d", e.Room, e.Seq, *seq)
+	}
+	if err := apply(e); err != nil {
+		return fmt.Errorf("apply %s#%d %s: %w", e.Room, e.Seq, e.Type, err)
+	}
+	*seq, *hash = e.Seq, e.Hash
+	return nil
+}

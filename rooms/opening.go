@@ -277,14 +277,7 @@ const maxAnnouncementsKept = 50
 
 // Apply folds one event into the state. Events must come in sequence.
 func (o *Opening) Apply(e Event) error {
-	if e.Seq != o.Seq+1 {
-		return fmt.Errorf("apply %s#%d: state is at seq %d", e.Room, e.Seq, o.Seq)
-	}
-	if err := o.apply(e); err != nil {
-		return fmt.Errorf("apply %s#%d %s: %w", e.Room, e.Seq, e.Type, err)
-	}
-	o.Seq, o.Hash = e.Seq, e.Hash
-	return nil
+	return applyNext(&o.Seq, &o.Hash, e, o.apply)
 }
 
 func (o *Opening) apply(e Event) error {

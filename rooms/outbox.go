@@ -308,14 +308,7 @@ func (o *Outbox) Due(now time.Time, limit int) ([]DueDelivery, time.Time) {
 
 // Apply folds one event.
 func (o *Outbox) Apply(e Event) error {
-	if e.Seq != o.Seq+1 {
-		return fmt.Errorf("apply %s#%d: state is at seq %d", e.Room, e.Seq, o.Seq)
-	}
-	if err := o.apply(e); err != nil {
-		return fmt.Errorf("apply %s#%d %s: %w", e.Room, e.Seq, e.Type, err)
-	}
-	o.Seq, o.Hash = e.Seq, e.Hash
-	return nil
+	return applyNext(&o.Seq, &o.Hash, e, o.apply)
 }
 
 func (o *Outbox) apply(e Event) error {

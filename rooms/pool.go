@@ -208,14 +208,7 @@ func (p *Pool) History() []draw.Past { return p.history }
 
 // Apply folds one event.
 func (p *Pool) Apply(e Event) error {
-	if e.Seq != p.Seq+1 {
-		return fmt.Errorf("apply %s#%d: state is at seq %d", e.Room, e.Seq, p.Seq)
-	}
-	if err := p.apply(e); err != nil {
-		return fmt.Errorf("apply %s#%d %s: %w", e.Room, e.Seq, e.Type, err)
-	}
-	p.Seq, p.Hash = e.Seq, e.Hash
-	return nil
+	return applyNext(&p.Seq, &p.Hash, e, p.apply)
 }
 
 func (p *Pool) apply(e Event) error {
