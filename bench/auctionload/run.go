@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"sync"
@@ -542,28 +541,10 @@ func (r *runner) scrape(ctx context.Context) []loadtool.Metrics {
 	return out
 }
 
-// startPerf records server 0's stacks with perf (-F 997 -g) into
-// Options.Perf until stop (safe to call more than once), when a file is
-// given.
+// startPerf records server 0's stacks with perf into Options.Perf until stop,
+// when a file is given (loadtool.StartPerf).
 func (r *runner) startPerf() (stop func(), err error) {
-	if r.opt.Perf == "" {
-		return func() {}, nil
-	}
-	cmd := exec.Command("perf", "record", "-F", "997", "-g", "-p", strconv.Itoa(r.servers[0].PID()), "-o", r.opt.Perf)
-	if r.opt.Progress != nil {
-		cmd.Stdout, cmd.Stderr = r.opt.Progress, r.opt.Progress
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("perf record: %w", err)
-	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			_ = cmd.Process.Signal(os.Interrupt)
-			_ = cmd.Wait()
-			r.logf("perf: server 0's profile is in %s (perf report -i %s --no-children)", r.opt.Perf, r.opt.Perf)
-		})
-	}, nil
+	return loadtool.StartPerf(r.servers[0].PID(), r.opt.Perf, r.opt.Progress, r.logf)
 }
 
 // waitFor waits until cond holds on s (checked after each of its events

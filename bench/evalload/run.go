@@ -7,8 +7,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"os"
-	"os/exec"
 	"slices"
 	"sort"
 	"strconv"
@@ -511,26 +509,8 @@ func lastNth(sups []*supervisor, n int) time.Time {
 	return last
 }
 
-// startPerf records the server's stacks with perf (-F 997 -g) into
-// Options.Perf until stop (safe to call more than once), when a file is
-// given.
+// startPerf records the server's stacks with perf into Options.Perf until stop,
+// when a file is given (loadtool.StartPerf).
 func (r *runner) startPerf() (stop func(), err error) {
-	if r.opt.Perf == "" {
-		return func() {}, nil
-	}
-	cmd := exec.Command("perf", "record", "-F", "997", "-g", "-p", strconv.Itoa(r.srv.PID()), "-o", r.opt.Perf)
-	if r.opt.Progress != nil {
-		cmd.Stdout, cmd.Stderr = r.opt.Progress, r.opt.Progress
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("perf record: %w", err)
-	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			_ = cmd.Process.Signal(os.Interrupt)
-			_ = cmd.Wait()
-			r.logf("perf: the server's profile is in %s (perf report -i %s --no-children)", r.opt.Perf, r.opt.Perf)
-		})
-	}, nil
+	return loadtool.StartPerf(r.srv.PID(), r.opt.Perf, r.opt.Progress, r.logf)
 }

@@ -77,17 +77,7 @@ func (r *Redis) PID() int { return r.cmd.Process.Pid }
 // Stop ends the child (SIGTERM, SIGKILL after 5 s) and removes its
 // directory. Safe to call more than once.
 func (r *Redis) Stop() {
-	select {
-	case <-r.exited:
-	default:
-		_ = r.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-r.exited:
-		case <-time.After(5 * time.Second):
-			_ = r.cmd.Process.Kill()
-			<-r.exited
-		}
-	}
+	stopChild(r.cmd, r.exited, 5*time.Second)
 	_ = os.RemoveAll(r.dir)
 }
 

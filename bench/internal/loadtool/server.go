@@ -160,18 +160,25 @@ func (s *Server) waitHealthy(ctx context.Context, timeout time.Duration) error {
 // then removes its data directory. Safe to call more than once.
 func (s *Server) Stop() {
 	s.http.CloseIdleConnections()
-	select {
-	case <-s.exited:
-	default:
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.exited:
-		case <-time.After(10 * time.Second):
-			_ = s.cmd.Process.Kill()
-			<-s.exited
-		}
-	}
+	stopChild(s.cmd, s.exited, 10*time.Second)
 	_ = os.RemoveAll(s.dir)
+}
+
+// stopChild ends a child process that closes exited when it has exited:
+// SIGTERM, then SIGKILL after grace. Nothing if it has exited already.
+func stopChild(cmd *exec.Cmd, exited <-chan struct{}, grace time.Duration) {
+	select {
+	case <-exited:
+		return
+	default:
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(grace):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
 }
 
 // Alive reports an error if the child has exited.
