@@ -339,6 +339,14 @@ func (s *Service) catchUp(ctx context.Context, id string, r *room) error {
 	}
 }
 
+// head is the seq of the last event folded into the cached state.
+func (r *room) head() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seq, _ := r.state.Head()
+	return seq
+}
+
 // applyLocked folds events that continue the state; ones it already has
 // (another goroutine caught up first) are skipped.
 func (r *room) applyLocked(events []Event) error {
@@ -408,27 +416,22 @@ func (s *Service) Execute(ctx context.Context, roomID string, actor Actor, cmd C
 	// event). A refusal, which appends nothing to check it, stands only
 	// once decided on the log's latest state; a room never loaded here
 	// is read first.
-	caughtUp := false
+	caughtUp := false // the cache was brought to the log's head for this decision
 	for attempt := range maxConflictRetries {
-		r.mu.Lock()
-		seq, _ := r.state.Head()
-		r.mu.Unlock()
-		if attempt > 0 || seq == 0 {
+		if !caughtUp && (attempt > 0 || r.head() == 0) {
 			if err := s.catchUp(ctx, roomID, r); err != nil {
 				return Result{}, err
 			}
 			caughtUp = true
 		}
+		now := s.Now()
+		r.mu.Lock()
 		// A command the log knows appended events, which a catch-up has
 		// folded: the cached map answers without another read.
-		r.mu.Lock()
 		if res, ok := r.cmds[key]; ok {
 			r.mu.Unlock()
 			return res, nil
 		}
-		r.mu.Unlock()
-		now := s.Now()
-		r.mu.Lock()
 		drafts, err := r.state.Decide(actor, cmd, now)
 		expected, prev := r.state.Head()
 		var last time.Time
@@ -437,17 +440,15 @@ func (s *Service) Execute(ctx context.Context, roomID string, actor Actor, cmd C
 		}
 		r.mu.Unlock()
 		if err != nil || len(drafts) == 0 {
-			if !caughtUp {
-				if err := s.catchUp(ctx, roomID, r); err != nil {
-					return Result{}, err
-				}
-				caughtUp = true
-				r.mu.Lock()
-				head, _ := r.state.Head()
-				r.mu.Unlock()
-				if head != expected {
-					continue // the log had moved on: decide again on it
-				}
+			if caughtUp {
+				return Result{}, err
+			}
+			if err := s.catchUp(ctx, roomID, r); err != nil {
+				return Result{}, err
+			}
+			caughtUp = true
+			if r.head() != expected {
+				continue // the log had moved on: decide again on it
 			}
 			return Result{}, err
 		}
@@ -459,7 +460,9 @@ func (s *Service) Execute(ctx context.Context, roomID string, actor Actor, cmd C
 		switch {
 		case errors.Is(err, ErrConflict):
 			// Another instance appended first; back off a little, with
-			// jitter, so contending instances do not keep colliding.
+			// jitter, so contending instances do not keep colliding, then
+			// catch up and decide again.
+			caughtUp = false
 			backoff := time.Duration(rand.Int64N(int64(time.Millisecond) * int64(attempt+1)))
 			select {
 			case <-ctx.Done():
@@ -697,10 +700,4 @@ func (r *room) eventsAfter(after uint64) []Event {
 }
 
 // Head returns the last cached seq of a room.
-func (s *Service) Head(roomID string) uint64 {
-	r := s.room(roomID)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	seq, _ := r.state.Head()
-	return seq
-}
+func (s *Service) Head(roomID string) uint64 { return s.room(roomID).head() }
