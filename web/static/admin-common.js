@@ -147,9 +147,11 @@ export const now = () => new Date(Date.now() + skew);
 /** syncClock learns how far this computer's clock is from the server's. */
 export async function syncClock() {
   try {
+    const sent = Date.now();
     const d = await (await fetch('/api/v1/time', { cache: 'no-store' })).json();
     const st = Date.parse(d.server_time);
-    if (!Number.isNaN(st)) skew = st - Date.now();
+    // The server read its clock somewhere in the round trip: its middle is the best guess.
+    if (!Number.isNaN(st)) skew = st - (sent + Date.now()) / 2;
   } catch {
     // This computer's clock, then.
   }
