@@ -13,43 +13,53 @@ import (
 // maxIovecs bounds one writev (IOV_MAX is 1024 on Linux).
 const maxIovecs = 1024
 
-// writeNow writes as much of batch to conn as the socket takes without
-// blocking: one write(2)/writev(2) on the connection's non-blocking
-// descriptor, never parked on the poller. It returns what is left, which
-// a flusher goroutine then writes with a deadline. A broadcast thus costs
-// one system call per client and no goroutine while sockets have room,
-// which is nearly always. An error that is not "would block" is returned
-// with the batch; the flusher's own write meets it again and ends the
-// connection in the usual way.
-func writeNow(conn net.Conn, batch [][]byte) ([][]byte, error) {
+// rawFD is the descriptor under conn, or -1 when there is none to write
+// to directly (TLS, a test pipe). The client writes to it without Go's
+// descriptor lock (no per-write reference count, no poller reset, no
+// allocation): that is safe because only the client's flusher role
+// closes the connection (finish), and writeNow runs in that role, so the
+// descriptor cannot be closed, and its number reused, under a write.
+func rawFD(conn net.Conn) int {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
-		return batch, nil // TLS or a test pipe: the flusher writes it all
+		return -1
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return batch, nil
+		return -1
+	}
+	fd := -1
+	if err := rc.Control(func(d uintptr) { fd = int(d) }); err != nil {
+		return -1
+	}
+	return fd
+}
+
+// writeNow writes as much of batch to the non-blocking descriptor fd as
+// the socket takes without blocking: one write(2)/writev(2), never parked
+// on the poller. It returns what is left, which a flusher goroutine then
+// writes with a deadline. A broadcast thus costs one system call per
+// client and no goroutine while sockets have room, which is nearly
+// always. An error that is not "would block" is returned with the batch;
+// the flusher's own write meets it again and ends the connection in the
+// usual way. The caller holds the client's flusher role (see rawFD).
+func writeNow(fd int, batch [][]byte) ([][]byte, error) {
+	if fd < 0 {
+		return batch, nil // the flusher writes it all
 	}
 	for len(batch) > 0 {
 		var n int
-		var werr error
-		// Returning true tells the runtime not to wait for the socket to
-		// become writable: a full socket is the flusher's business.
-		if err := rc.Write(func(fd uintptr) bool {
-			if len(batch) == 1 {
-				n, werr = unix.Write(int(fd), batch[0])
-			} else {
-				n, werr = unix.Writev(int(fd), batch[:min(len(batch), maxIovecs)])
-			}
-			return true
-		}); err != nil {
-			return batch, nil // the descriptor is closing: the flusher finishes the connection
+		var err error
+		if len(batch) == 1 {
+			n, err = unix.Write(fd, batch[0])
+		} else {
+			n, err = unix.Writev(fd, batch[:min(len(batch), maxIovecs)])
 		}
-		if werr != nil {
-			if errors.Is(werr, unix.EAGAIN) || errors.Is(werr, unix.EINTR) {
+		if err != nil {
+			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
 				return batch, nil
 			}
-			return batch, werr
+			return batch, err
 		}
 		batch = consume(batch, n)
 		if n == 0 {

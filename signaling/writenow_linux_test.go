@@ -42,7 +42,7 @@ func TestWriteNowPartial(t *testing.T) {
 		batch = append(batch, f)
 		want.Write(f)
 	}
-	rest, err := writeNow(server, append([][]byte(nil), batch...))
+	rest, err := writeNow(rawFD(server), append([][]byte(nil), batch...))
 	if err != nil {
 		t.Fatal(err)
 	}
