@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/gorilla/websocket"
 )
 
@@ -107,16 +108,31 @@ func newDialer() *websocket.Dialer {
 	}
 }
 
-// viewer is one benchmark client. Its goroutine (run) owns the connection
-// and the fields marked "reader"; the runner reads the atomics.
+// viewerConn is a viewer's open connection, whichever reader reads it:
+// gorilla's, read by the viewer's goroutine (-reader conn), or a socket
+// of the epoll pollers (-reader epoll).
+type viewerConn interface {
+	// wait returns why the connection ended, once it is closed; its
+	// messages went to the viewer meanwhile.
+	wait() error
+	// goAway sends a close frame (1001) and closes the connection.
+	goAway()
+	// close closes the connection.
+	close()
+}
+
+// viewer is one benchmark client. Its goroutine (run) owns the connection;
+// its reader (that goroutine, or the connection's poller while the
+// goroutine waits) the fields marked "reader"; the runner reads the
+// atomics.
 type viewer struct {
 	r     *runner
 	sub   string
 	token string
 	inst  int // the server it connects to, every time
 
-	conn    atomic.Pointer[websocket.Conn] // current connection, nil between dials
-	closing atomic.Bool                    // the runner closed conn on purpose (storm)
+	conn    atomic.Pointer[viewerConn] // current connection, nil between dials
+	closing atomic.Bool                // the runner closed conn on purpose (storm)
 
 	// Stream state (written by the reader, read by the runner).
 	pos       atomic.Uint64 // last stream position
@@ -140,7 +156,7 @@ type viewer struct {
 	stormSnapshot atomic.Bool
 
 	// Reader only.
-	buf         []byte
+	buf         []byte // -reader conn
 	stormWait   bool   // resumed in the storm, waiting to reach stormTarget
 	stormTarget uint64 // announcement index acked by the host when it resumed
 }
@@ -155,7 +171,7 @@ func (v *viewer) run(ctx context.Context) {
 			pos = &p
 		}
 		stormDial := v.r.stormStart.Load() != 0
-		conn, err := v.r.dial(ctx, v.inst, v.token, pos)
+		conn, err := v.r.dialViewer(ctx, v, pos, stormDial)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -167,13 +183,12 @@ func (v *viewer) run(ctx context.Context) {
 			continue
 		}
 		backoff = 50 * time.Millisecond
-		v.conn.Store(conn)
+		v.conn.Store(&conn)
 		if v.closing.Load() { // closed on purpose while we dialed
-			_ = conn.Close()
+			conn.close()
 		}
-		err = v.read(conn, stormDial)
+		err = conn.wait()
 		v.conn.Store(nil)
-		_ = conn.Close()
 		if ctx.Err() != nil {
 			return
 		}
@@ -190,11 +205,44 @@ func (v *viewer) run(ctx context.Context) {
 func (v *viewer) closeNow() {
 	v.closing.Store(true)
 	if c := v.conn.Load(); c != nil {
-		_ = c.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(websocket.CloseGoingAway, "wsload storm"), time.Now().Add(100*time.Millisecond))
-		_ = c.Close()
+		(*c).goAway()
 	}
 }
+
+// dialViewer opens a connection for v with the run's reader (the epoll
+// pollers when it has them), resuming from pos when given.
+func (r *runner) dialViewer(ctx context.Context, v *viewer, pos *uint64, stormDial bool) (viewerConn, error) {
+	if r.pollers != nil {
+		return r.pollers.dial(ctx, v, pos, stormDial)
+	}
+	conn, err := r.dial(ctx, v.inst, v.token, pos)
+	if err != nil {
+		return nil, err
+	}
+	return &gorillaConn{conn: conn, v: v, stormDial: stormDial}, nil
+}
+
+// gorillaConn is a connection of -reader conn: gorilla's, read by its
+// viewer's goroutine in wait.
+type gorillaConn struct {
+	conn      *websocket.Conn
+	v         *viewer
+	stormDial bool // dialed during the storm
+}
+
+func (c *gorillaConn) wait() error {
+	err := c.v.read(c.conn, c.stormDial)
+	_ = c.conn.Close()
+	return err
+}
+
+func (c *gorillaConn) goAway() {
+	_ = c.conn.WriteControl(websocket.CloseMessage,
+		websocket.FormatCloseMessage(websocket.CloseGoingAway, "wsload storm"), time.Now().Add(100*time.Millisecond))
+	_ = c.conn.Close()
+}
+
+func (c *gorillaConn) close() { _ = c.conn.Close() }
 
 // read handles frames until the connection fails.
 func (v *viewer) read(conn *websocket.Conn, stormDial bool) error {
@@ -206,11 +254,7 @@ func (v *viewer) read(conn *websocket.Conn, stormDial bool) error {
 		if v.buf, err = readInto(rd, v.buf[:0]); err != nil {
 			return err
 		}
-		if v.r.fullDecode {
-			v.handleFull(v.buf, time.Now(), stormDial)
-		} else {
-			v.handle(v.buf, time.Now(), stormDial)
-		}
+		v.deliver(v.buf, time.Now(), stormDial)
 		if cap(v.buf) > 64<<10 {
 			v.buf = nil // a large snapshot; do not keep its buffer
 		}
@@ -237,6 +281,15 @@ func readInto(rd io.Reader, buf []byte) ([]byte, error) {
 	}
 }
 
+// deliver handles a message received at now, as -decode says.
+func (v *viewer) deliver(msg []byte, now time.Time, stormDial bool) {
+	if v.r.fullDecode {
+		v.handleFull(msg, now, stormDial)
+	} else {
+		v.handle(msg, now, stormDial)
+	}
+}
+
 // handle reads a frame the cheap way (-decode fast): an event by its
 // prefix and substrings, any other frame into otherFrame.
 func (v *viewer) handle(msg []byte, now time.Time, stormDial bool) {
@@ -253,12 +306,13 @@ func (v *viewer) handle(msg []byte, now time.Time, stormDial bool) {
 	v.control(&f, now, stormDial)
 }
 
-// handleFull decodes every frame whole with encoding/json (-decode full),
+// handleFull decodes every frame whole (-decode full with encoding/json,
+// -decode goccy with goccy/go-json),
 // an announcement's data too, before handling it as handle does: the
 // cost an outside client pays. now was taken at receipt, before decoding.
 func (v *viewer) handleFull(msg []byte, now time.Time, stormDial bool) {
 	var f wireFrame
-	if err := json.Unmarshal(msg, &f); err != nil {
+	if err := v.r.unmarshal(msg, &f); err != nil {
 		v.errFrames.Add(1)
 		v.r.noteError(fmt.Errorf("%s: undecodable frame: %w", v.sub, err))
 		return
@@ -276,7 +330,7 @@ func (v *viewer) handleFull(msg []byte, now time.Time, stormDial bool) {
 		return
 	}
 	var a wireAnnouncement
-	if err := json.Unmarshal(f.Event.Data, &a); err != nil {
+	if err := v.r.unmarshal(f.Event.Data, &a); err != nil {
 		v.errFrames.Add(1)
 		v.r.noteError(fmt.Errorf("%s: undecodable announcement at pos %d: %w", v.sub, f.Pos, err))
 		return
@@ -631,11 +685,7 @@ func newRESTClient() *http.Client {
 // dial opens one websocket to the room on server inst, resuming from pos
 // when given.
 func (r *runner) dial(ctx context.Context, inst int, token string, pos *uint64) (*websocket.Conn, error) {
-	u := r.wsURLs[inst]
-	if pos != nil {
-		u += "&pos=" + strconv.FormatUint(*pos, 10)
-	}
-	conn, resp, err := r.dialer.DialContext(ctx, u, http.Header{"Authorization": {"Bearer " + token}})
+	conn, resp, err := r.dialer.DialContext(ctx, r.viewURL(inst, pos), http.Header{"Authorization": {"Bearer " + token}})
 	if err != nil {
 		if resp != nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
@@ -647,4 +697,21 @@ func (r *runner) dial(ctx context.Context, inst int, token string, pos *uint64) 
 	return conn, nil
 }
 
+// viewURL is the room's websocket URL on server inst, resuming from pos
+// when given.
+func (r *runner) viewURL(inst int, pos *uint64) string {
+	if pos == nil {
+		return r.wsURLs[inst]
+	}
+	return r.wsURLs[inst] + "&pos=" + strconv.FormatUint(*pos, 10)
+}
+
 var errTimeout = errors.New("timed out")
+
+// decoder is the JSON decoder -decode names for whole frames.
+func decoder(decode string) func([]byte, any) error {
+	if decode == "goccy" {
+		return gojson.Unmarshal
+	}
+	return json.Unmarshal
+}

@@ -32,6 +32,17 @@
 //     server 0. Memory and CPU are reported per server (-json: servers)
 //     and summed.
 //
+// Clients read their sockets one of two ways (-reader), so that the
+// tool's own CPU, taken from the cores the server runs on, can be kept
+// small or compared:
+//
+//   - epoll (the default, Linux): raw sockets outside Go's netpoller, read
+//     by GOMAXPROCS pollers; a poller that finds nothing ready sleeps
+//     -poll (1ms) rather than being woken by each frame the server sends,
+//     so a receipt is taken up to that much late, against the server.
+//   - conn: gorilla/websocket, a goroutine reading each client, woken by
+//     Go's netpoller for every frame: the reader before epoll.
+//
 // The load generator shares the machine with the server, so its figures
 // are for one box running both; everything goes to 127.0.0.1 and every
 // phase is bounded in time. The server child is killed on exit.
@@ -70,9 +81,11 @@ type Report struct {
 	Role    string           `json:"role"`
 	// How it was measured, when not the default (ws, fast, embedded, 1).
 	Announce  string   `json:"announce,omitempty"`  // rest: announcements by POST .../commands
-	Decode    string   `json:"decode,omitempty"`    // full: every frame decoded with encoding/json
+	Decode    string   `json:"decode,omitempty"`    // full: every frame decoded with encoding/json; goccy: with goccy/go-json
 	Store     string   `json:"store,omitempty"`     // redis
 	Instances int      `json:"instances,omitempty"` // servers sharing the room, when more than one
+	Reader    string   `json:"reader"`              // epoll or conn (runs before -reader read as conn)
+	Poll      string   `json:"poll,omitempty"`      // epoll: an idle poller's sleep, or "block" (-poll 0)
 	Results   []Result `json:"results"`
 	Held      int      `json:"held"` // largest N held, 0 for none
 }
@@ -89,6 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		waitIdle  = fs.Duration("wait-idle", 3*time.Minute, "before each N, wait up to this long for other processes to leave the machine idle (0: don't)")
 		idleBelow = fs.Float64("idle-below", 15, "idle means the machine busy under this % of one core over 3s")
 		env       loadtool.ListFlag
+		poll      time.Duration
 	)
 	fs.StringVar(&opt.Role, "role", "supervisor", "clients' role: supervisor (staff projection) or bidder (registered bidders, the public projection)")
 	fs.DurationVar(&opt.Duration, "d", 20*time.Second, "phase 2: how long the host announces")
@@ -103,9 +117,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&opt.DataBase, "data-base", "", "directory under which the server's temporary data dir is made (default: the system temp dir; /dev/shm takes disk sync out of the figures)")
 	fs.Var(&env, "server-env", "KEY=VALUE for the server's environment, repeatable (GODEBUG=gctrace=1, GOGC=200, BIDROOM_...)")
 	fs.StringVar(&opt.Announce, "announce", "ws", "how the host announces: ws (a command frame on its websocket) or rest (POST /api/v1/sessions/{room}/commands on one keep-alive HTTP connection; the answer is the ack)")
-	fs.StringVar(&opt.Decode, "decode", "fast", "how clients read frames: fast (event frames by prefix and substrings) or full (every frame decoded whole with encoding/json, as an outside client would; latency still taken at receipt)")
+	fs.StringVar(&opt.Decode, "decode", "fast", "how clients read frames: fast (event frames by prefix and substrings) full (every frame decoded whole with encoding/json, as an outside client would; latency still taken at receipt) or goccy (the same, with github.com/goccy/go-json: about 3x faster here, nearer a browser's native JSON.parse)")
 	fs.StringVar(&opt.Store, "store", "embedded", "the servers' store: embedded, or redis (one redis-server started for each run)")
 	fs.IntVar(&opt.Instances, "instances", 1, "servers sharing the room, above 1 with -store redis: client i connects to server i % instances, the host to server 0")
+	fs.StringVar(&opt.Reader, "reader", "epoll", "how clients read their sockets: epoll (raw sockets outside Go's netpoller, read by GOMAXPROCS epoll pollers; Linux only) "+
+		"or conn (gorilla/websocket, a goroutine per client woken for each frame: the reader before epoll, for comparison)")
+	fs.DurationVar(&poll, "poll", time.Millisecond, "-reader epoll: a poller that finds nothing to read sleeps this long, so the server's sends do not wake the tool for each frame; "+
+		"a message's receipt is then taken up to this late, which counts against the server's latency. 0: block in epoll_wait, woken by each frame (and every 10ms to take new sockets and closes)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -120,6 +138,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if opt.Instances < 1 {
 		return fmt.Errorf("-instances must be at least 1, got %d", opt.Instances)
+	}
+	switch {
+	case poll < 0:
+		return fmt.Errorf("-poll must not be negative, got %v", poll)
+	case poll == 0:
+		opt.Poll = pollBlock
+	default:
+		opt.Poll = poll
 	}
 	if err := opt.check(); err != nil {
 		return err
@@ -150,7 +176,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer cleanup()
 	opt.Server = *serverBin
 
-	rep := Report{Machine: loadtool.DescribeMachine(opt.Server, fdLimit), Command: commandLine(), Role: opt.Role}
+	rep := Report{Machine: loadtool.DescribeMachine(opt.Server, fdLimit), Command: commandLine(), Role: opt.Role, Reader: opt.Reader}
+	if opt.Reader == "epoll" {
+		rep.Poll = pollName(opt.Poll)
+	}
 	if opt.Announce != "ws" {
 		rep.Announce = opt.Announce
 	}
@@ -262,8 +291,8 @@ func commandLine() string {
 
 func printTable(w io.Writer, rep Report, opt Options) {
 	fmt.Fprintln(w, rep.Machine.Line("wsload"))
-	fmt.Fprintf(w, "clients: role %s, one room, %s; broadcast %v every %v%s; p99 limit %v; send queue %s%s\n\n",
-		rep.Role, serversName(opt), opt.Duration, opt.Interval, announceName(opt), opt.P99Limit, queueName(opt.SendQueue), decodeName(opt))
+	fmt.Fprintf(w, "clients: role %s, one room, %s; broadcast %v every %v%s; p99 limit %v; send queue %s%s; %s\n\n",
+		rep.Role, serversName(opt), opt.Duration, opt.Interval, announceName(opt), opt.P99Limit, queueName(opt.SendQueue), decodeName(opt), readerName(opt))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "N\tconnect s\tRSS/conn KiB\theap+stack/conn KiB\tp50 ms\tp95 ms\tp99 ms\tmax ms\texpected\treceived\tlost\tsrv CPU %\ttool CPU %\tother CPU %\tstorm s\tstorm snapshots\theld\t")
 	for _, r := range rep.Results {
@@ -375,10 +404,32 @@ func announceName(opt Options) string {
 
 // decodeName says how the clients read frames, when not the cheap way.
 func decodeName(opt Options) string {
-	if opt.Decode == "full" {
+	switch opt.Decode {
+	case "full":
 		return "; every frame JSON-decoded (encoding/json)"
+	case "goccy":
+		return "; every frame JSON-decoded (goccy/go-json)"
 	}
 	return ""
+}
+
+// readerName says how the clients read their sockets.
+func readerName(opt Options) string {
+	if opt.Reader == "conn" {
+		return "reader conn (a goroutine per client)"
+	}
+	if opt.Poll == pollBlock {
+		return "reader epoll (pollers block in epoll_wait)"
+	}
+	return "reader epoll (idle pollers sleep " + pollName(opt.Poll) + ")"
+}
+
+// pollName is -poll for the report: the sleep, or block for 0.
+func pollName(d time.Duration) string {
+	if d == pollBlock {
+		return "block"
+	}
+	return d.String()
 }
 
 func queueName(q int) string {

@@ -36,12 +36,18 @@ type Options struct {
 	DataBase     string        // where the server's data dir is made ("" = system temp dir)
 	Progress     io.Writer     // progress lines (stderr)
 	Announce     string        // how the host announces: ws (its websocket, the default) or rest (POST .../commands)
-	Decode       string        // how viewers read frames: fast (the default) or full (encoding/json, every frame)
+	Decode       string        // how viewers read frames: fast (the default), full (encoding/json, every frame) or goccy (github.com/goccy/go-json, every frame)
 	Store        string        // the servers' store: embedded (the default) or redis
 	Instances    int           // servers sharing the room (0 means 1; more than one needs redis)
 	RedisURL     string        // redis: an existing server (tests); "" starts one for the run
 	RedisPrefix  string        // redis: the key prefix; "" makes a fresh one
+	Reader       string        // how viewers read their sockets: epoll (pollers, the default; Linux) or conn (a goroutine each)
+	Poll         time.Duration // epoll: an idle poller's sleep; 0 means 1ms, pollBlock blocks in epoll_wait
 }
+
+// pollBlock as Options.Poll (-poll 0) makes the epoll pollers block in
+// epoll_wait instead of sleeping between rounds.
+const pollBlock time.Duration = -1
 
 // withDefaults fills in the zero values of the options added after the
 // first version, so a zero Options runs as before them.
@@ -58,6 +64,12 @@ func (o Options) withDefaults() Options {
 	if o.Instances < 1 {
 		o.Instances = 1
 	}
+	if o.Reader == "" {
+		o.Reader = "epoll"
+	}
+	if o.Poll == 0 {
+		o.Poll = time.Millisecond
+	}
 	return o
 }
 
@@ -66,14 +78,20 @@ func (o Options) check() error {
 	if o.Announce != "ws" && o.Announce != "rest" {
 		return fmt.Errorf("-announce must be ws or rest, got %q", o.Announce)
 	}
-	if o.Decode != "fast" && o.Decode != "full" {
-		return fmt.Errorf("-decode must be fast or full, got %q", o.Decode)
+	if o.Decode != "fast" && o.Decode != "full" && o.Decode != "goccy" {
+		return fmt.Errorf("-decode must be fast, full or goccy, got %q", o.Decode)
 	}
 	if o.Store != "embedded" && o.Store != "redis" {
 		return fmt.Errorf("-store must be embedded or redis, got %q", o.Store)
 	}
 	if o.Instances > 1 && o.Store != "redis" {
 		return errors.New("-instances above 1 needs -store redis (the embedded store is one process's)")
+	}
+	switch {
+	case o.Reader != "epoll" && o.Reader != "conn":
+		return fmt.Errorf("-reader must be epoll or conn, got %q", o.Reader)
+	case o.Reader == "epoll" && !epollSupported:
+		return errors.New("-reader epoll needs Linux (epoll); use -reader conn here")
 	}
 	return nil
 }
@@ -193,7 +211,9 @@ type runner struct {
 	redisPID   int                // the Redis this run started, 0 for none
 	wsURLs     []string           // the room's websocket URL on each server
 	dialer     *websocket.Dialer
-	fullDecode bool // -decode full
+	pollers    *pollers                // -reader epoll; nil reads with gorilla (-reader conn)
+	fullDecode bool                    // -decode full or goccy
+	unmarshal  func([]byte, any) error // their decoder
 	wg         sync.WaitGroup
 
 	host     *host
@@ -284,7 +304,8 @@ func runOnce(parent context.Context, opt Options) (res Result, err error) {
 	}
 
 	ctx, cancel := context.WithCancel(parent)
-	r := &runner{opt: opt, ctx: ctx, servers: servers, redisPID: redisPID, dialer: newDialer(), fullDecode: opt.Decode == "full"}
+	r := &runner{opt: opt, ctx: ctx, servers: servers, redisPID: redisPID, dialer: newDialer(),
+		fullDecode: opt.Decode != "fast", unmarshal: decoder(opt.Decode)}
 	r.phase2Last.Store(math.MaxUint64)
 	defer func() {
 		cancel()
@@ -327,6 +348,11 @@ func runOnce(parent context.Context, opt Options) (res Result, err error) {
 		r.logf("store: Redis at %s (not started by this run), %d server(s) on it", url, len(servers))
 	}
 
+	if opt.Reader == "epoll" { // in r.wg, stopped by cancel
+		if r.pollers, err = startPollers(ctx, opt.Poll, &r.wg); err != nil {
+			return res, err
+		}
+	}
 	if err := r.setup(ctx); err != nil {
 		return res, err
 	}
@@ -891,7 +917,7 @@ func (r *runner) closeAll() {
 	for _, v := range r.viewers {
 		v.closing.Store(true)
 		if c := v.conn.Load(); c != nil {
-			_ = c.Close()
+			(*c).close()
 		}
 	}
 	if r.host != nil {

@@ -18,11 +18,13 @@ import (
 )
 
 // TestRunOnce runs the benchmark's core against a real server: 50 clients,
-// 2 s of announcements, a reconnect storm. Every event must arrive and
-// every client must resume without a gap: with the defaults for either
-// role, and with each option that measures as an outside client would
-// (announcements by REST, every frame decoded whole) or on two instances
-// sharing one Redis.
+// 2 s of announcements, a reconnect storm. Every event must arrive, no
+// connection may drop, and every client must resume without a gap: with
+// the defaults for either role, and with each option that measures as an
+// outside client would (announcements by REST, every frame decoded whole)
+// or on two instances sharing one Redis. The default reader is epoll
+// (also blocking in epoll_wait, and answering the server's pings every
+// 100 ms); the conn reader runs too.
 func TestRunOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the server")
@@ -37,7 +39,12 @@ func TestRunOnce(t *testing.T) {
 		{"bidder-announce-rest", Options{Role: "bidder", Announce: "rest"}},
 		{"bidder-decode-full", Options{Role: "bidder", Decode: "full"}},
 		{"supervisor-decode-full", Options{Role: "supervisor", Decode: "full"}},
+		{"bidder-decode-goccy", Options{Role: "bidder", Decode: "goccy"}},
 		{"bidder-redis-2-instances", Options{Role: "bidder", Store: "redis", Instances: 2}},
+		{"supervisor-poll-block", Options{Role: "supervisor", Poll: pollBlock}},
+		{"supervisor-pings", Options{Role: "supervisor", ServerEnv: []string{"BIDROOM_SIGNALING_PING_INTERVAL=100ms", "BIDROOM_SIGNALING_PONG_TIMEOUT=1s"}}},
+		{"supervisor-conn", Options{Role: "supervisor", Reader: "conn"}},
+		{"bidder-decode-full-conn", Options{Role: "bidder", Decode: "full", Reader: "conn"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opt := tc.opt
@@ -78,6 +85,9 @@ func TestRunOnce(t *testing.T) {
 			}
 			if b.Received != b.Expected || b.Lost != 0 || b.PosGaps != 0 {
 				t.Errorf("broadcast received %d of %d, lost %d, pos gaps %d; want all, 0, 0", b.Received, b.Expected, b.Lost, b.PosGaps)
+			}
+			if b.Drops != 0 {
+				t.Errorf("%d connections dropped unasked, want 0 (client errors %q)", b.Drops, res.Errors)
 			}
 			if b.Latency.Samples != b.Expected {
 				t.Errorf("latency samples %d, want %d", b.Latency.Samples, b.Expected)
@@ -138,6 +148,8 @@ func TestOptionErrors(t *testing.T) {
 		{"-store", "postgres"},
 		{"-instances", "2"}, // embedded store
 		{"-instances", "0"},
+		{"-reader", "select"},
+		{"-poll", "-1ms"},
 	} {
 		var stderr strings.Builder
 		err := run(context.Background(), args, io.Discard, &stderr)
@@ -161,12 +173,17 @@ func TestTableHeader(t *testing.T) {
 		line, _, _ := strings.Cut(strings.SplitN(b.String(), "\n", 3)[1], "\n")
 		return line
 	}
-	if got, want := header(opt), "clients: role supervisor, one room, one server; broadcast 20s every 100ms; p99 limit 100ms; send queue server default"; got != want {
+	if got, want := header(opt), "clients: role supervisor, one room, one server; broadcast 20s every 100ms; p99 limit 100ms; send queue server default; "+
+		"reader epoll (idle pollers sleep 1ms)"; got != want {
 		t.Errorf("default header\n got %q\nwant %q", got, want)
 	}
-	opt.Announce, opt.Decode, opt.Store, opt.Instances = "rest", "full", "redis", 2
+	opt.Poll = pollBlock
+	if got, want := header(opt), "reader epoll (pollers block in epoll_wait)"; !strings.HasSuffix(got, want) {
+		t.Errorf("header %q does not end in %q", got, want)
+	}
+	opt.Announce, opt.Decode, opt.Store, opt.Instances, opt.Reader = "rest", "full", "redis", 2, "conn"
 	got := header(opt)
-	for _, want := range []string{"2 servers on one Redis", "by POST /api/v1/sessions/{room}/commands", "every frame JSON-decoded"} {
+	for _, want := range []string{"2 servers on one Redis", "by POST /api/v1/sessions/{room}/commands", "every frame JSON-decoded", "reader conn (a goroutine per client)"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("header %q does not say %q", got, want)
 		}
@@ -225,9 +242,10 @@ func TestHistogramQuantiles(t *testing.T) {
 }
 
 func TestViewerEventParsing(t *testing.T) {
-	for _, full := range []bool{false, true} {
-		t.Run(map[bool]string{false: "fast", true: "full"}[full], func(t *testing.T) {
-			r := &runner{fullDecode: full}
+	for _, decode := range []string{"fast", "full", "goccy"} {
+		t.Run(decode, func(t *testing.T) {
+			full := decode != "fast"
+			r := &runner{fullDecode: full, unmarshal: decoder(decode)}
 			r.phase2Last.Store(^uint64(0))
 			r.host = &host{}
 			v := &viewer{r: r}
