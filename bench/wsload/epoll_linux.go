@@ -60,7 +60,7 @@ func startPollers(ctx context.Context, interval time.Duration, wg *sync.WaitGrou
 			return nil, fmt.Errorf("epoll_create1: %w", err)
 		}
 		ps.list = append(ps.list, &poller{epfd: epfd, interval: interval,
-			conns: map[int32]*epollConn{}, events: make([]unix.EpollEvent, 512)})
+			events: make([]unix.EpollEvent, 512)})
 	}
 	for _, p := range ps.list {
 		wg.Add(1)
@@ -170,8 +170,8 @@ func (c *epollConn) write(b []byte) error {
 type poller struct {
 	epfd     int
 	interval time.Duration
-	conns    map[int32]*epollConn // by fd; the poller's goroutine only, as are dialing and events
-	dialing  int                  // conns not yet upgraded
+	conns    []*epollConn // by fd (a slice: looked up for every read); the poller's goroutine only, as are dialing and events
+	dialing  int          // conns not yet upgraded
 	events   []unix.EpollEvent
 
 	mu      sync.Mutex // guards reqs and stopped
@@ -233,8 +233,8 @@ func (p *poller) run(ctx context.Context) {
 			return
 		}
 		for _, ev := range p.events[:n] {
-			if c := p.conns[ev.Fd]; c != nil {
-				p.ready(c)
+			if int(ev.Fd) < len(p.conns) && p.conns[ev.Fd] != nil {
+				p.ready(p.conns[ev.Fd])
 			}
 		}
 		if p.dialing > 0 && time.Since(lastExpiry) >= expireEvery {
@@ -260,7 +260,10 @@ func (p *poller) serve(q request) {
 			c.dialed <- fmt.Errorf("epoll_ctl: %w", err)
 			return
 		}
-		p.conns[int32(c.fd)] = c
+		if c.fd >= len(p.conns) {
+			p.conns = append(p.conns, make([]*epollConn, c.fd+1-len(p.conns))...)
+		}
+		p.conns[c.fd] = c
 		p.dialing++
 	case c.state == closed: // it ended before the request came
 	case q.op == reqGoAway && c.state == open:
@@ -272,30 +275,46 @@ func (p *poller) serve(q request) {
 }
 
 // ready handles a socket that epoll reported: a connect that completed or
-// failed, or bytes (or the end) to read.
+// failed, or bytes (or the end) to read. Reads are edge-triggered, so it
+// reads until a read comes back short: the socket's queue was then
+// empty, and the next byte to arrive raises a new edge.
 func (p *poller) ready(c *epollConn) {
 	if c.state == connecting {
 		p.connected(c)
 		return
 	}
-	n, err := unix.Read(c.fd, c.ws.space())
-	switch {
-	case err == unix.EAGAIN || err == unix.EINTR:
-		return
-	case err != nil:
-		p.end(c, fmt.Errorf("read: %w", err))
-		return
+	for c.state == upgrading || c.state == open {
+		space := c.ws.space()
+		n, err := unix.Read(c.fd, space)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return
+		case err != nil:
+			p.end(c, fmt.Errorf("read: %w", err))
+			return
+		}
+		if !p.received(c, n) || n < len(space) {
+			return
+		}
 	}
+}
+
+// received handles the n bytes just read into c's buffer (0: the end of
+// the stream); false once the connection ended or waits for more of the
+// upgrade answer.
+func (p *poller) received(c *epollConn, n int) bool {
 	now := time.Now() // the receipt time of every message this read completes
 	c.ws.filled(n)
 	if c.state == upgrading {
 		h, err := checkUpgrade(c.ws.pending(), c.accept, n == 0)
 		if err != nil {
 			p.end(c, err)
-			return
+			return false
 		}
 		if h == 0 {
-			return
+			return n > 0
 		}
 		c.ws.discard(h)
 		c.state = open
@@ -306,6 +325,7 @@ func (p *poller) ready(c *epollConn) {
 	if n == 0 && c.state == open {
 		p.end(c, io.ErrUnexpectedEOF) // the server went without a close frame
 	}
+	return c.state == open
 }
 
 // connected sends the upgrade request once the connect completed.
@@ -322,7 +342,9 @@ func (p *poller) connected(c *epollConn) {
 		p.end(c, fmt.Errorf("send the upgrade request: %w", err))
 		return
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(c.fd)}
+	// Edge-triggered: epoll_wait does not poll every ready socket again
+	// after it was read; ready reads until a short read instead.
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(c.fd)}
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, c.fd, &ev); err != nil {
 		p.end(c, fmt.Errorf("epoll_ctl: %w", err))
 		return
@@ -358,7 +380,7 @@ func (p *poller) frames(c *epollConn, now time.Time) {
 // expire ends the dials past their deadline.
 func (p *poller) expire(now time.Time) {
 	for _, c := range p.conns {
-		if c.state != open && now.After(c.deadline) {
+		if c != nil && c.state != open && now.After(c.deadline) {
 			p.end(c, fmt.Errorf("connect and upgrade: %w", errTimeout))
 		}
 	}
@@ -370,7 +392,7 @@ func (p *poller) expire(now time.Time) {
 func (p *poller) end(c *epollConn, why error) {
 	_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
 	_ = unix.Close(c.fd)
-	delete(p.conns, int32(c.fd))
+	p.conns[c.fd] = nil
 	if c.state == open {
 		c.done <- why
 	} else {
@@ -396,7 +418,9 @@ func (p *poller) stop(why error) {
 		}
 	}
 	for _, c := range p.conns {
-		p.end(c, why)
+		if c != nil {
+			p.end(c, why)
+		}
 	}
 	_ = unix.Close(p.epfd)
 }
