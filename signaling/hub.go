@@ -275,26 +275,16 @@ func fanOut(clients []*client, events []encodedEvent) int {
 // to it in one system call.
 func deliverAll(clients []*client, events []encodedEvent) int {
 	n := 0
-	for k, c := range clients {
+	for _, c := range clients {
 		for i := range events {
 			if c.deliver(&events[i]) {
 				n++
 			}
 		}
 		c.writeQueued()
-		if k%yieldEvery == yieldEvery-1 {
-			// A fan-out to thousands never blocks, so without this it holds
-			// its thread for a whole scheduler slice (10 ms) at a time, and
-			// a command that arrives meanwhile (the next bid) waits for it.
-			runtime.Gosched()
-		}
 	}
 	return n
 }
-
-// yieldEvery is how many clients a fan-out writes to between yields:
-// about a millisecond of system calls.
-const yieldEvery = 128
 
 func (h *hub) lastSeqNow() uint64 {
 	h.mu.Lock()
