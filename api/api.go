@@ -70,6 +70,11 @@ type Deps struct {
 	// GC collects the blob store's garbage on POST /api/v1/blobs/gc (the
 	// admin key); nil answers 503.
 	GC *blobgc.Collector
+	// Commands is told of every room command sent over REST (POST
+	// .../commands): its type, its outcome and how long it took, for the
+	// same metrics as the websocket's (signaling.Server.ObserveCommand);
+	// nil for none.
+	Commands func(command string, err error, took time.Duration)
 }
 
 // Demo describes the demo session and hands out its tokens and its
@@ -588,11 +593,15 @@ func (a *handlers) command(c *gin.Context) {
 	if !bind(c, &cmd) {
 		return
 	}
-	if err := rooms.CheckClientCommand(cmd.Type); err != nil {
-		a.fail(c, err)
-		return
+	start := time.Now()
+	err := rooms.CheckClientCommand(cmd.Type)
+	var res rooms.Result
+	if err == nil {
+		res, err = a.Svc.Execute(c.Request.Context(), room, actor, cmd)
 	}
-	res, err := a.Svc.Execute(c.Request.Context(), room, actor, cmd)
+	if a.Commands != nil {
+		a.Commands(cmd.Type, err, time.Since(start))
+	}
 	if err != nil {
 		a.fail(c, err)
 		return

@@ -316,3 +316,48 @@ func TestIdempotencyKey(t *testing.T) {
 		t.Fatalf("bidders = %d after a retried create, want 2", n)
 	}
 }
+
+// TestRESTCommandsObserved: a command sent over REST reaches the command
+// metrics as the websocket's do, with its type and outcome: done, refused
+// by the room, or refused before it (not a client command).
+func TestRESTCommandsObserved(t *testing.T) {
+	type seen struct {
+		command, result string
+		took            time.Duration
+	}
+	var mu sync.Mutex
+	var got []seen
+	e := newEnvFor(t, func(d *api.Deps) {
+		d.Commands = func(command string, err error, took time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, seen{command, rooms.RefusalCode(err), took})
+		}
+	})
+	e.do("POST", "/api/v1/sessions", adminKey, session("s1"))
+	host, _, _ := e.issuer.Mint(auth.Request{Room: "s1", Role: rooms.RoleHost, Sub: "h", TTL: time.Hour})
+	bidder, _, _ := e.issuer.Mint(auth.Request{Room: "s1", Role: rooms.RoleBidder, Sub: "a", TTL: time.Hour})
+	if status, body := e.do("POST", "/api/v1/sessions/s1/commands", host, map[string]any{"id": "1", "type": "announce", "data": map[string]string{"text": "x"}}); status != 200 {
+		t.Fatalf("announce: %d %v", status, body)
+	}
+	if status, _ := e.do("POST", "/api/v1/sessions/s1/commands", bidder, map[string]any{"id": "2", "type": "announce", "data": map[string]string{"text": "x"}}); status != 403 {
+		t.Fatalf("bidder announce: %d, want 403", status)
+	}
+	if status, _ := e.do("POST", "/api/v1/sessions/s1/commands", host, map[string]any{"id": "3", "type": "create_session"}); status == 200 {
+		t.Fatal("create_session over the commands endpoint was accepted")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []seen{{"announce", "", 0}, {"announce", "forbidden", 0}, {"create_session", "", 0}}
+	if len(got) != len(want) {
+		t.Fatalf("observed %+v, want 3 commands", got)
+	}
+	for i, g := range got {
+		if g.command != want[i].command || (i < 2 && g.result != want[i].result) || g.took <= 0 {
+			t.Errorf("command %d observed as %+v, want %s %q and a time", i, g, want[i].command, want[i].result)
+		}
+	}
+	if got[2].result == "" {
+		t.Errorf("a command refused before the room (%+v) was observed as done", got[2])
+	}
+}

@@ -391,7 +391,7 @@ func (c *client) command(f ClientFrame) {
 		res, err = c.srv.svc.Execute(ctx, c.room, c.actor, rooms.Command{ID: f.ID, Type: f.Command, Data: f.Data})
 	}
 	cancel()
-	c.srv.metrics.commandTime.Observe(time.Since(start).Seconds())
+	c.srv.ObserveCommand(f.Command, err, time.Since(start))
 	if err != nil {
 		code := rooms.RefusalCode(err)
 		msg := err.Error()
@@ -399,11 +399,9 @@ func (c *client) command(f ClientFrame) {
 			c.srv.logger.Error("ws: command failed", "room", c.room, "command", f.Command, "err", err)
 			code, msg = "server_error", "the server could not complete the command; retry with the same id"
 		}
-		c.srv.metrics.commands.WithLabelValues(metricCommand(f.Command), code).Inc()
 		c.enqueue(mustJSON(errorFrame{V: ProtocolVersion, Type: "error", ID: f.ID, Code: code, Message: msg}))
 		return
 	}
-	c.srv.metrics.commands.WithLabelValues(metricCommand(f.Command), "ok").Inc()
 	if f.Command == rooms.CmdSignIn {
 		c.hub.signedIn(c)
 	}
@@ -419,6 +417,20 @@ func (c *client) command(f ClientFrame) {
 
 // metricCommand keeps label cardinality bounded: unknown command names
 // from clients collapse to one label.
+// ObserveCommand counts a room command, websocket's or another way's
+// (REST), by type and result, and records its time to decide and append
+// (err nil: done; a refusal: its code; anything else: server_error).
+func (s *Server) ObserveCommand(command string, err error, took time.Duration) {
+	s.metrics.commandTime.Observe(took.Seconds())
+	result := "ok"
+	if err != nil {
+		if result = rooms.RefusalCode(err); result == "" {
+			result = "server_error"
+		}
+	}
+	s.metrics.commands.WithLabelValues(metricCommand(command), result).Inc()
+}
+
 func metricCommand(name string) string {
 	switch name {
 	case rooms.CmdCreateSession, rooms.CmdRegisterBidder, rooms.CmdOpenCheckIn, rooms.CmdSignIn,

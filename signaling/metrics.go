@@ -25,9 +25,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		broadcasts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bidroom_ws_broadcasts_total", Help: "Broadcasts of new events to a room's connections (events close together go out in one)."}),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "bidroom_commands_total", Help: "Commands handled, by type and result."}, []string{"command", "result"}),
+			Name: "bidroom_commands_total", Help: "Commands handled (websocket or REST), by type and result."}, []string{"command", "result"}),
 		commandTime: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "bidroom_command_seconds", Help: "Time to decide and durably append a command.",
+			Name: "bidroom_command_seconds", Help: "Time to decide and durably append a command (websocket or REST).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		slowDrops: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bidroom_ws_slow_disconnects_total", Help: "Clients disconnected because their send queue was full."}),

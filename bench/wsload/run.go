@@ -174,7 +174,7 @@ type BroadcastResult struct {
 	OtherCPU      float64 `json:"other_cpu_percent"`            // everything else on the machine
 	LateSends     uint64  `json:"late_announcements,omitempty"` // a send took longer than the interval, so the next waited
 	FramesPerSec  float64 `json:"server_frames_per_second"`
-	CommandMeanMs float64 `json:"server_command_mean_ms"` // decide + durable append; websocket commands only (0 with -announce rest)
+	CommandMeanMs float64 `json:"server_command_mean_ms"` // decide + durable append, the host's commands by websocket or REST
 	CommandP99Ms  float64 `json:"server_command_p99_ms"`  // upper edge of the histogram bucket
 	GCCycles      float64 `json:"server_gc_cycles"`
 	GCPauseMs     float64 `json:"server_gc_pause_total_ms"`
@@ -759,11 +759,7 @@ func (r *runner) broadcast(ctx context.Context, res *Result) error {
 	}
 	r.logf("broadcast: %d announcements, p50 %.1f p99 %.1f max %.1f ms, lost %d, CPU %% of a core: server %.0f, tool %.0f, other processes %.0f",
 		k, b.Latency.P50Ms, b.Latency.P99Ms, b.Latency.MaxMs, b.Lost, b.ServerCPU, b.ToolCPU, b.OtherCPU)
-	if r.opt.Announce == "rest" {
-		r.logf("broadcast: server command time not measured (the server times websocket commands only)")
-	} else {
-		r.logf("broadcast: server command time mean %.2f ms, p99 <= %.0f ms", b.CommandMeanMs, b.CommandP99Ms)
-	}
+	r.logf("broadcast: server command time mean %.2f ms, p99 <= %.0f ms", b.CommandMeanMs, b.CommandP99Ms)
 	for i, s := range res.Servers {
 		r.logf("broadcast: server %d (%d viewers): CPU %.0f%%, %.0f frames/s, RSS peak %.0f MiB", i, s.Viewers, s.BroadcastCPU, s.FramesPerSec, mib(s.RSSPeak))
 	}

@@ -86,6 +86,9 @@ func TestRunOnce(t *testing.T) {
 			if b.Received != b.Expected || b.Lost != 0 || b.PosGaps != 0 {
 				t.Errorf("broadcast received %d of %d, lost %d, pos gaps %d; want all, 0, 0", b.Received, b.Expected, b.Lost, b.PosGaps)
 			}
+			if b.CommandMeanMs <= 0 {
+				t.Errorf("server command time %.3f ms: the server's bidroom_command_seconds did not count the host's commands", b.CommandMeanMs)
+			}
 			if b.Drops != 0 {
 				t.Errorf("%d connections dropped unasked, want 0 (client errors %q)", b.Drops, res.Errors)
 			}

@@ -260,7 +260,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		MediaHTTP: mediaHTTP, Media: mediaInfo, MediaElsewhere: mediaElsewhere, AdvanceClock: advance,
 		Bonds: depositBonds(cfg, bonds), RecordDir: recordDir(cfg), Centers: apiCenters(cfg),
 		SignIns: signInStore(log), ArchiveDir: archiveDir(cfg), Retention: cfg.Archive.Retention,
-		GC: blobGC,
+		GC: blobGC, Commands: ws.ObserveCommand,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
