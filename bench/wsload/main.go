@@ -54,15 +54,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/bidroom/bidroom/bench/internal/loadtool"
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/bidroom/bidroom/bench/internal/loadtool"
 )
 
 func main() {
@@ -80,14 +82,16 @@ type Report struct {
 	Command string           `json:"command"`
 	Role    string           `json:"role"`
 	// How it was measured, when not the default (ws, fast, embedded, 1).
-	Announce  string   `json:"announce,omitempty"`  // rest: announcements by POST .../commands
-	Decode    string   `json:"decode,omitempty"`    // full: every frame decoded with encoding/json; goccy: with goccy/go-json
-	Store     string   `json:"store,omitempty"`     // redis
-	Instances int      `json:"instances,omitempty"` // servers sharing the room, when more than one
-	Reader    string   `json:"reader"`              // epoll or conn (runs before -reader read as conn)
-	Poll      string   `json:"poll,omitempty"`      // epoll: an idle poller's sleep, or "block" (-poll 0)
-	Results   []Result `json:"results"`
-	Held      int      `json:"held"` // largest N held, 0 for none
+	Announce  string     `json:"announce,omitempty"`  // rest: announcements by POST .../commands
+	Decode    string     `json:"decode,omitempty"`    // full: every frame decoded with encoding/json; goccy: with goccy/go-json
+	Store     string     `json:"store,omitempty"`     // redis
+	Instances int        `json:"instances,omitempty"` // servers sharing the room, when more than one
+	Reader    string     `json:"reader"`              // epoll or conn (runs before -reader read as conn)
+	Poll      string     `json:"poll,omitempty"`      // epoll: an idle poller's sleep, or "block" (-poll 0)
+	Results   []Result   `json:"results"`
+	Held      int        `json:"held"`              // largest N held in every run, 0 for none
+	Runs      int        `json:"runs"`              // rounds of the sweep (-runs)
+	Summary   []NSummary `json:"summary,omitempty"` // each N over its runs
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -99,6 +103,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		nList     = fs.String("n", "1000", "clients per run, a comma list for a sweep: 1000,2000,5000,10000")
 		asJSON    = fs.Bool("json", false, "print JSON instead of a table")
 		keepGoing = fs.Bool("keep-going", false, "in a sweep, run larger N even after one was not held")
+		runs      = fs.Int("runs", 1, "run the whole sweep this many times, one round after another (every N in each, as with -keep-going); "+
+			"the summary gives each N's p99 in every run and in how many it held: a shared box's speed drifts, so one run decides little")
 		waitIdle  = fs.Duration("wait-idle", 3*time.Minute, "before each N, wait up to this long for other processes to leave the machine idle (0: don't)")
 		idleBelow = fs.Float64("idle-below", 15, "idle means the machine busy under this % of one core over 3s")
 		env       loadtool.ListFlag
@@ -138,6 +144,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if opt.Instances < 1 {
 		return fmt.Errorf("-instances must be at least 1, got %d", opt.Instances)
+	}
+	if *runs < 1 {
+		return fmt.Errorf("-runs must be at least 1, got %d", *runs)
 	}
 	switch {
 	case poll < 0:
@@ -193,13 +202,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		rep.Instances = opt.Instances
 	}
 	fmt.Fprintf(stderr, "wsload: %s\n", rep.Machine.Line("wsload"))
+	for run := 1; run <= *runs; run++ {
+		if *runs > 1 {
+			fmt.Fprintf(stderr, "wsload: run %d of %d\n", run, *runs)
+		}
+		if err := sweep(ctx, &rep, opt, ns, run, *runs > 1 || *keepGoing, *waitIdle, *idleBelow, stderr); err != nil {
+			return err
+		}
+	}
+	rep.Runs = *runs
+	rep.Summary = summarize(rep.Results)
+	rep.Held = largestHeldEveryRun(rep.Summary)
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	printTable(stdout, rep, opt)
+	return nil
+}
+
+// sweep runs each N of ns once (run: which round), adding the results to
+// rep; a non-held N ends the sweep unless keepGoing.
+func sweep(ctx context.Context, rep *Report, opt Options, ns []int, run int, keepGoing bool, waitIdle time.Duration, idleBelow float64, stderr io.Writer) error {
+	maxN := ns[len(ns)-1]
 	for _, n := range ns {
 		opt.N = n
-		if *waitIdle > 0 {
-			if busy, err := loadtool.WaitQuiet(ctx, *waitIdle, *idleBelow); err != nil {
+		if waitIdle > 0 {
+			if busy, err := loadtool.WaitQuiet(ctx, waitIdle, idleBelow); err != nil {
 				return err
-			} else if busy >= *idleBelow {
-				fmt.Fprintf(stderr, "wsload: machine still %.0f%% busy (of one core) after %v; running N=%d anyway\n", busy, *waitIdle, n)
+			} else if busy >= idleBelow {
+				fmt.Fprintf(stderr, "wsload: machine still %.0f%% busy (of one core) after %v; running N=%d anyway\n", busy, waitIdle, n)
 			}
 		}
 		res, err := runOnce(ctx, opt)
@@ -210,23 +243,67 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			res.Failures = append(res.Failures, "run failed: "+err.Error())
 			fmt.Fprintf(stderr, "wsload: N=%d failed: %v\n", n, err)
 		}
+		res.Run = run
 		rep.Results = append(rep.Results, res)
-		if res.Held {
-			rep.Held = max(rep.Held, n)
-		} else if !*keepGoing {
+		if !res.Held && !keepGoing {
 			if n != maxN {
 				fmt.Fprintf(stderr, "wsload: N=%d not held; not trying larger N (-keep-going to)\n", n)
 			}
 			break
 		}
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
-	}
-	printTable(stdout, rep, opt)
 	return nil
+}
+
+// NSummary is one N over every run of it.
+type NSummary struct {
+	N      int       `json:"n"`
+	Runs   int       `json:"runs"`
+	Held   int       `json:"held"`   // runs that held
+	P99Ms  []float64 `json:"p99_ms"` // each run's broadcast p99, in run order
+	Median float64   `json:"median_p99_ms"`
+}
+
+// summarize groups results by N, in the order the Ns first ran.
+func summarize(results []Result) []NSummary {
+	var out []NSummary
+	at := map[int]int{}
+	for _, r := range results {
+		i, ok := at[r.N]
+		if !ok {
+			i = len(out)
+			at[r.N] = i
+			out = append(out, NSummary{N: r.N})
+		}
+		s := &out[i]
+		s.Runs++
+		if r.Held {
+			s.Held++
+		}
+		s.P99Ms = append(s.P99Ms, r.Broadcast.Latency.P99Ms)
+	}
+	for i := range out {
+		p := slices.Clone(out[i].P99Ms)
+		slices.Sort(p)
+		if n := len(p); n%2 == 1 {
+			out[i].Median = p[n/2]
+		} else {
+			out[i].Median = (p[n/2-1] + p[n/2]) / 2
+		}
+	}
+	return out
+}
+
+// largestHeldEveryRun is the largest N that held in every run of it, 0
+// for none.
+func largestHeldEveryRun(sum []NSummary) int {
+	held := 0
+	for _, s := range sum {
+		if s.Runs > 0 && s.Held == s.Runs {
+			held = max(held, s.N)
+		}
+	}
+	return held
 }
 
 func parseNs(s string) ([]int, error) {
@@ -317,9 +394,6 @@ func printTable(w io.Writer, rep Report, opt Options) {
 	for _, r := range rep.Results {
 		b, s := r.Broadcast, r.Storm
 		cmdMean, cmdP99 := fmt.Sprintf("%.2f", b.CommandMeanMs), fmt.Sprintf("%.0f", b.CommandP99Ms)
-		if opt.Announce == "rest" { // the server times websocket commands only
-			cmdMean, cmdP99 = "-", "-"
-		}
 		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.1f\t%.0f\t%.0f\t%s\t%s\t%.1f\t%.1f\t%.1f\t%.0f\t%.1f\t%.0f\t%.2f\t%.2f\t%.0f\t%.0f\t%.0f\t%d\t\n",
 			r.N, mib(r.Memory.RSSAfter), r.Memory.GoroutinesAfter, r.Memory.StackPerConn/1024, r.Memory.ObjectsPerConn, b.FramesPerSec, cmdMean, cmdP99,
 			b.AckLatency.P99Ms, b.FirstLatency.P99Ms, b.LastLatency.P99Ms, b.GCCycles, b.GCPauseMs, b.SlowDrops,
@@ -328,7 +402,7 @@ func printTable(w io.Writer, rep Report, opt Options) {
 	tw.Flush()
 	cmd, ack, others := "cmd: server time to decide and durably append (its histogram; p99 is a bucket edge)", "ack: host send -> ack", "server and tool"
 	if opt.Announce == "rest" {
-		cmd, ack = "cmd: not measured (the server times websocket commands only)", "ack: host POST round trip"
+		ack = "ack: host POST round trip"
 	}
 	if opt.Store == "redis" {
 		others = "servers, Redis and tool"
@@ -349,8 +423,18 @@ func printTable(w io.Writer, rep Report, opt Options) {
 			fmt.Fprintf(w, "N=%d: %d client-side errors, first: %s\n", r.N, r.ErrorsAll, strings.Join(r.Errors, "; "))
 		}
 	}
+	if rep.Runs > 1 {
+		fmt.Fprintf(w, "\nover %d runs:\n", rep.Runs)
+		for _, s := range rep.Summary {
+			p := make([]string, len(s.P99Ms))
+			for i, v := range s.P99Ms {
+				p[i] = fmt.Sprintf("%.1f", v)
+			}
+			fmt.Fprintf(w, "N=%d: held in %d of %d runs; p99 %s ms, median %.1f ms\n", s.N, s.Held, s.Runs, strings.Join(p, " / "), s.Median)
+		}
+	}
 	if rep.Held > 0 {
-		fmt.Fprintf(w, "\nheld: N=%d (largest N with all connected, p99 < %v, no lost events, storm caught up with no gap)\n", rep.Held, opt.P99Limit)
+		fmt.Fprintf(w, "\nheld: N=%d (largest N with all connected, p99 < %v, no lost events, storm caught up with no gap, in every run)\n", rep.Held, opt.P99Limit)
 	} else {
 		fmt.Fprintln(w, "\nheld: none")
 	}

@@ -99,6 +99,7 @@ func (o Options) check() error {
 // Result is what one run measured.
 type Result struct {
 	N         int             `json:"n"`
+	Run       int             `json:"run,omitempty"` // which round of -runs
 	Role      string          `json:"role"`
 	Connected int             `json:"connected"`
 	Connect   ConnectResult   `json:"connect"`

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -367,5 +368,37 @@ func TestRESTAnnouncePacing(t *testing.T) {
 	}
 	if len(r.errs) != 1 || !strings.Contains(r.errs[0], "a-4 refused: HTTP 403 forbidden: only the host") {
 		t.Errorf("client errors %q, want the refusal of a-4", r.errs)
+	}
+}
+
+// TestSummarize: -runs groups each N's runs in the order the Ns ran, with
+// every run's p99, how many held and the median; the sweep's held N is
+// the largest that held in every run.
+func TestSummarize(t *testing.T) {
+	res := func(n int, p99 float64, held bool) Result {
+		r := Result{N: n, Held: held}
+		r.Broadcast.Latency.P99Ms = p99
+		return r
+	}
+	results := []Result{
+		res(5000, 60, true), res(10000, 112, false),
+		res(5000, 70, true), res(10000, 88, true),
+		res(5000, 65, true), res(10000, 95, true),
+	}
+	sum := summarize(results)
+	if len(sum) != 2 || sum[0].N != 5000 || sum[1].N != 10000 {
+		t.Fatalf("summary %+v, want N=5000 then N=10000", sum)
+	}
+	if s := sum[0]; s.Runs != 3 || s.Held != 3 || s.Median != 65 || !slices.Equal(s.P99Ms, []float64{60, 70, 65}) {
+		t.Errorf("N=5000: %+v", s)
+	}
+	if s := sum[1]; s.Runs != 3 || s.Held != 2 || s.Median != 95 {
+		t.Errorf("N=10000: %+v", s)
+	}
+	if got := largestHeldEveryRun(sum); got != 5000 {
+		t.Errorf("held N = %d, want 5000 (10000 held in 2 of 3)", got)
+	}
+	if got := summarize(results[:4])[1].Median; got != 100 {
+		t.Errorf("median of two runs = %v, want their mean 100", got)
 	}
 }
