@@ -393,11 +393,10 @@ func (c *client) command(f ClientFrame) {
 	cancel()
 	c.srv.ObserveCommand(f.Command, err, time.Since(start))
 	if err != nil {
-		code := rooms.RefusalCode(err)
-		msg := err.Error()
-		if code == "" {
+		code, msg := failureCode(err), err.Error()
+		if code == codeServerError {
 			c.srv.logger.Error("ws: command failed", "room", c.room, "command", f.Command, "err", err)
-			code, msg = "server_error", "the server could not complete the command; retry with the same id"
+			msg = "the server could not complete the command; retry with the same id"
 		}
 		c.enqueue(mustJSON(errorFrame{V: ProtocolVersion, Type: "error", ID: f.ID, Code: code, Message: msg}))
 		return
@@ -415,22 +414,31 @@ func (c *client) command(f ClientFrame) {
 	c.enqueue(mustJSON(ack))
 }
 
-// metricCommand keeps label cardinality bounded: unknown command names
-// from clients collapse to one label.
 // ObserveCommand counts a room command, websocket's or another way's
-// (REST), by type and result, and records its time to decide and append
-// (err nil: done; a refusal: its code; anything else: server_error).
+// (REST), by type and result, and records its time to decide and append.
 func (s *Server) ObserveCommand(command string, err error, took time.Duration) {
 	s.metrics.commandTime.Observe(took.Seconds())
 	result := "ok"
 	if err != nil {
-		if result = rooms.RefusalCode(err); result == "" {
-			result = "server_error"
-		}
+		result = failureCode(err)
 	}
 	s.metrics.commands.WithLabelValues(metricCommand(command), result).Inc()
 }
 
+// failureCode is a failed command's code: a refusal's own, or
+// server_error for anything else.
+func failureCode(err error) string {
+	if code := rooms.RefusalCode(err); code != "" {
+		return code
+	}
+	return codeServerError
+}
+
+// codeServerError answers a command that failed for the server's reasons.
+const codeServerError = "server_error"
+
+// metricCommand keeps label cardinality bounded: unknown command names
+// from clients collapse to one label.
 func metricCommand(name string) string {
 	switch name {
 	case rooms.CmdCreateSession, rooms.CmdRegisterBidder, rooms.CmdOpenCheckIn, rooms.CmdSignIn,
