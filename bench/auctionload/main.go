@@ -40,7 +40,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -177,14 +176,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
-		}
-	} else {
-		printSummary(stdout, rep)
+	if err := loadtool.WriteReport(stdout, *asJSON, rep, func() { printSummary(stdout, rep) }); err != nil {
+		return err
 	}
 	if !rep.Held {
 		return errors.New("a run broke an invariant or lost frames (see the violations and failures)")

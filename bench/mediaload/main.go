@@ -18,7 +18,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -136,13 +135,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		rep.Results = append(rep.Results, res)
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
-	}
-	printTable(stdout, rep, opt)
-	return nil
+	return loadtool.WriteReport(stdout, *asJSON, rep, func() { printTable(stdout, rep, opt) })
 }
 
 // runOnce starts a server, prepares the room and tokens, and measures N.

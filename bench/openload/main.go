@@ -31,7 +31,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -125,14 +124,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		rep.Result.Failures = append(rep.Result.Failures, "run failed: "+err.Error())
 	}
 	rep.Held = held(rep.Result)
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
-		}
-	} else {
-		printReport(stdout, rep)
+	if err := loadtool.WriteReport(stdout, *asJSON, rep, func() { printReport(stdout, rep) }); err != nil {
+		return err
 	}
 	if !rep.Held {
 		return errors.New("the opening did not complete cleanly (see the failures)")

@@ -50,7 +50,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -213,13 +212,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rep.Runs = *runs
 	rep.Summary = summarize(rep.Results)
 	rep.Held = largestHeldEveryRun(rep.Summary)
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
-	}
-	printTable(stdout, rep, opt)
-	return nil
+	return loadtool.WriteReport(stdout, *asJSON, rep, func() { printTable(stdout, rep, opt) })
 }
 
 // sweep runs each N of ns once (run: which round), adding the results to

@@ -3,6 +3,7 @@ package loadtool
 import (
 	"context"
 	"debug/buildinfo"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -96,4 +97,16 @@ func WaitQuiet(ctx context.Context, limit time.Duration, below float64) (float64
 			return busy, nil
 		}
 	}
+}
+
+// WriteReport writes a tool's report to w: indented JSON with -json
+// (asJSON), else the tool's own table (printTable).
+func WriteReport(w io.Writer, asJSON bool, rep any, printTable func()) error {
+	if !asJSON {
+		printTable()
+		return nil
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
 }
