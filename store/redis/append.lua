@@ -2,8 +2,9 @@
 -- KEYS: 1 events LIST, 2 meta HASH, 3 cmds HASH — all in the room's hash slot (the rooms SET is
 -- added to by the caller, before a room's first append)
 -- ARGV: 1 room id, 2 expected last seq, 3 events[0].Prev, 4 command key ("" = none),
---       5 "first:last", 6 new last seq, 7 new last hash, 8 notify channel, 9.. encoded events
--- Returns "DUP", "CONFLICT" or "OK". Seqs travel as decimal strings and are compared as
+--       5 "first:last", 6 new last seq, 7 new last hash, 8 notify channel ("" = do not publish:
+--       a Log that waits for replicas publishes once they confirm), 9.. encoded events
+-- Returns "DUP:first:last" (the command's record), "CONFLICT" or "OK". Seqs travel as decimal strings and are compared as
 -- strings: Lua numbers are doubles.
 if ARGV[4] ~= '' then
   local done = redis.call('HGET', KEYS[3], ARGV[4])
@@ -12,7 +13,7 @@ if ARGV[4] ~= '' then
     -- connection (WAIT counts the replicas that have the connection's last write) also covers
     -- the earlier append it reports, made perhaps on another connection and not yet replicated.
     redis.call('HSET', KEYS[3], ARGV[4], done)
-    return 'DUP'
+    return 'DUP:' .. done
   end
 end
 local meta = redis.call('HMGET', KEYS[2], 'seq', 'hash')
@@ -35,5 +36,7 @@ if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
 end
 redis.call('HSET', KEYS[2], 'seq', ARGV[6], 'hash', ARGV[7])
-redis.call('PUBLISH', ARGV[8], ARGV[6])
+if ARGV[8] ~= '' then
+  redis.call('PUBLISH', ARGV[8], ARGV[6])
+end
 return 'OK'

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -26,10 +27,11 @@ import (
 // hash tag, so one room's keys share a slot (P must not contain braces):
 //
 //	P:room:{R}:events  LIST of rooms.Event.Encode(); index i holds seq i+1
-//	P:room:{R}:meta    HASH seq -> last seq, hash -> last hash
+//	P:room:{R}:meta    HASH seq -> last seq, hash -> last hash; with WithMinReplicas
+//	                   also confirmed -> the last seq readers see, probe (see confirm.go)
 //	P:room:{R}:cmds    HASH command key -> "first:last"
 //	P:rooms            SET of room ids with at least one event
-//	P:notify:{R}       pub/sub channel; each message is the new last seq
+//	P:notify:{R}       pub/sub channel; each message is the new last (confirmed) seq
 //	P:media:{R}        media/placement's lease on the room's media (through Client)
 //
 // P:rooms lies in another slot than the room keys the append script
@@ -76,6 +78,10 @@ type Log struct {
 	// one room can never reach Redis in the opposite order.
 	subMu      sync.Mutex
 	subscribed map[string]bool // guarded by subMu
+
+	// healsPausedUntil (unix ns): readers skip heals until then, after one
+	// found too few replicas (see confirm.go).
+	healsPausedUntil atomic.Int64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -223,8 +229,10 @@ func New(ctx context.Context, client goredis.UniversalClient, prefix string, opt
 	if err := client.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("redis event log at %s: %w", addrOf(client), err)
 	}
-	if err := appendScript.Load(ctx, client).Err(); err != nil {
-		return nil, fmt.Errorf("redis event log at %s: load the append script: %w", addrOf(client), err)
+	for _, script := range []*goredis.Script{appendScript, confirmScript, probeScript} {
+		if err := script.Load(ctx, client).Err(); err != nil {
+			return nil, fmt.Errorf("redis event log at %s: load its scripts: %w", addrOf(client), err)
+		}
 	}
 	l := &Log{client: client, prefix: prefix, opts: o, subscribed: make(map[string]bool)}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
@@ -277,7 +285,9 @@ func (l *Log) isClosed() bool {
 // publishes the new last seq. A nil return means Redis applied it; whether
 // it survives a Redis crash depends on the server's persistence (AOF with
 // appendfsync always is needed for "durable"), and whether it survives a
-// failover on WithMinReplicas.
+// failover on WithMinReplicas. With it, the script does not publish: the
+// events are confirmed, and published, once replicas hold them (see
+// confirm.go).
 func (l *Log) Append(ctx context.Context, room string, expected uint64, cmdKey string, events []rooms.Event) error {
 	encoded, err := store.EncodeBatch(room, expected, cmdKey, events)
 	if err == nil {
@@ -300,6 +310,10 @@ func (l *Log) Append(ctx context.Context, room string, expected uint64, cmdKey s
 		}
 	}
 	keys := []string{l.key(room, "events"), l.key(room, "meta"), l.key(room, "cmds")}
+	notify := l.channel(room)
+	if l.opts.minReplicas > 0 {
+		notify = "" // published by confirm, after WAIT
+	}
 	args := make([]any, 0, 8+len(encoded))
 	args = append(args,
 		room,
@@ -309,7 +323,7 @@ func (l *Log) Append(ctx context.Context, room string, expected uint64, cmdKey s
 		strconv.FormatUint(expected+1, 10)+":"+strconv.FormatUint(last, 10),
 		strconv.FormatUint(last, 10),
 		events[len(events)-1].Hash,
-		l.channel(room),
+		notify,
 	)
 	for _, b := range encoded {
 		args = append(args, b)
@@ -318,36 +332,23 @@ func (l *Log) Append(ctx context.Context, room string, expected uint64, cmdKey s
 	if l.opts.minReplicas == 0 {
 		res, err = appendScript.Run(ctx, l.client, keys, args...).Text()
 	} else {
-		res, err = l.appendReplicated(ctx, keys, args)
+		res, err = l.scriptReplicated(ctx, appendScript, keys, args...)
+		if err == nil && res != "CONFLICT" {
+			l.confirmAppend(ctx, room, res, last)
+		}
 	}
 	if err != nil {
 		return wrap("append to", room, err)
 	}
-	switch res {
-	case "OK":
+	switch {
+	case res == "OK":
 		return nil
-	case "DUP":
+	case strings.HasPrefix(res, "DUP:"):
 		return wrap("append to", room, rooms.ErrDuplicateCommand)
-	case "CONFLICT":
+	case res == "CONFLICT":
 		return wrap("append to", room, rooms.ErrConflict)
 	}
 	return wrap("append to", room, fmt.Errorf("append script answered %q", res))
-}
-
-// appendReplicated runs the append script (EVALSHA, then EVAL if the
-// server lacks it, as after a failover: the script cache is not
-// replicated) and waits for replicas, returning the script's answer.
-func (l *Log) appendReplicated(ctx context.Context, keys []string, args []any) (string, error) {
-	run := func(eval func(ctx context.Context, c goredis.Scripter, keys []string, args ...any) *goredis.Cmd) (string, error) {
-		return l.replicated(ctx, keys[0], func(p goredis.Pipeliner) *goredis.Cmd {
-			return eval(ctx, p, keys, args...)
-		})
-	}
-	res, err := run(appendScript.EvalSha)
-	if err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
-		res, err = run(appendScript.Eval)
-	}
-	return res, err
 }
 
 // replicated runs the write cmd queues, then WAIT, in one pipeline on the
@@ -404,7 +405,8 @@ func (l *Log) replicated(ctx context.Context, key string, cmd func(p goredis.Pip
 }
 
 // Read implements rooms.Log. The last seq and the events are read in one
-// MULTI, so a page never runs past the committed end; every event's hash,
+// MULTI, so a page never runs past the committed end (nor, with
+// WithMinReplicas, past the confirmed one); every event's hash,
 // position and link to the one before it in the page are checked, and a
 // mismatch wraps rooms.ErrBadEvent.
 func (l *Log) Read(ctx context.Context, room string, after uint64, limit int) ([]rooms.Event, error) {
@@ -415,10 +417,10 @@ func (l *Log) Read(ctx context.Context, room string, after uint64, limit int) ([
 	if after > math.MaxInt64/2 { // no Redis list is that long
 		return nil, nil
 	}
-	var seqCmd *goredis.StringCmd
+	var endsCmd *goredis.SliceCmd
 	var rangeCmd *goredis.StringSliceCmd
 	_, err := l.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		seqCmd = p.HGet(ctx, l.key(room, "meta"), "seq")
+		endsCmd = p.HMGet(ctx, l.key(room, "meta"), "seq", "confirmed")
 		rangeCmd = p.LRange(ctx, l.key(room, "events"), int64(after), int64(after)+int64(limit)-1)
 		return nil
 	})
@@ -428,10 +430,13 @@ func (l *Log) Read(ctx context.Context, room string, after uint64, limit int) ([
 	if err := rangeCmd.Err(); err != nil {
 		return nil, wrap("read", room, err)
 	}
-	last, err := uintOrZero(seqCmd)
+	last, confirmed, err := metaEnds(endsCmd)
 	if err != nil {
 		return nil, wrap("read", room, err)
 	}
+	// The page holds the events up to the last seq as of the MULTI; a heal
+	// may only confirm as far.
+	last = l.readEnd(ctx, room, last, confirmed)
 	if after >= last {
 		return nil, nil
 	}
@@ -456,7 +461,9 @@ func (l *Log) Read(ctx context.Context, room string, after uint64, limit int) ([
 	return out, nil
 }
 
-// Command implements rooms.Log. The empty key is never recorded.
+// Command implements rooms.Log. The empty key is never recorded. With
+// WithMinReplicas a command whose events are not confirmed is not found
+// yet: readers could not see them.
 func (l *Log) Command(ctx context.Context, room, cmdKey string) (first, last uint64, ok bool, err error) {
 	if err := cmp.Or(store.CheckRoom(room), store.CheckCommandKey(cmdKey), l.usable(ctx)); err != nil {
 		return 0, 0, false, wrap("look up a command in", room, err)
@@ -464,10 +471,24 @@ func (l *Log) Command(ctx context.Context, room, cmdKey string) (first, last uin
 	if cmdKey == "" {
 		return 0, 0, false, nil
 	}
-	v, err := l.client.HGet(ctx, l.key(room, "cmds"), cmdKey).Result()
+	var recCmd *goredis.StringCmd
+	var endsCmd *goredis.SliceCmd
+	_, err = l.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		recCmd = p.HGet(ctx, l.key(room, "cmds"), cmdKey)
+		endsCmd = p.HMGet(ctx, l.key(room, "meta"), "seq", "confirmed")
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return 0, 0, false, wrap("look up a command in", room, err)
+	}
+	v, err := recCmd.Result()
 	if errors.Is(err, goredis.Nil) {
 		return 0, 0, false, nil
 	}
+	if err != nil {
+		return 0, 0, false, wrap("look up a command in", room, err)
+	}
+	seq, confirmed, err := metaEnds(endsCmd)
 	if err != nil {
 		return 0, 0, false, wrap("look up a command in", room, err)
 	}
@@ -476,6 +497,9 @@ func (l *Log) Command(ctx context.Context, room, cmdKey string) (first, last uin
 	last, err2 := strconv.ParseUint(la, 10, 64)
 	if !found || err1 != nil || err2 != nil {
 		return 0, 0, false, wrap("look up a command in", room, fmt.Errorf("%w: command record %q", rooms.ErrBadEvent, v))
+	}
+	if last > l.readEnd(ctx, room, seq, confirmed) {
+		return 0, 0, false, nil
 	}
 	return first, last, true, nil
 }
@@ -496,7 +520,8 @@ func (l *Log) Rooms(ctx context.Context) ([]string, error) {
 // Watch implements rooms.Log. The channel first receives the room's current
 // last seq if it has events, so a caller that reads after watching misses
 // nothing; then the last seq after appends by any Log on this prefix, from
-// pub/sub or, should a message be lost, from polling within a second.
+// pub/sub or, should a message be lost, from polling within a second. With
+// WithMinReplicas the seqs are the confirmed ones (see confirm.go).
 func (l *Log) Watch(ctx context.Context, room string) (<-chan uint64, error) {
 	if err := store.CheckRoom(room); err != nil {
 		return nil, wrap("watch", room, err)
@@ -510,11 +535,12 @@ func (l *Log) Watch(ctx context.Context, room string) (<-chan uint64, error) {
 	// keeps the channel), and polling covers the gap, so it is no error;
 	// the HGET below fails too if Redis is really unreachable.
 	l.sync(ctx, room)
-	last, err := uintOrZero(l.client.HGet(ctx, l.key(room, "meta"), "seq"))
+	last, confirmed, err := metaEnds(l.client.HMGet(ctx, l.key(room, "meta"), "seq", "confirmed"))
 	if err != nil {
 		sub.Stop()
 		return nil, wrap("watch", room, err)
 	}
+	last = l.readEnd(ctx, room, last, confirmed)
 	if last > 0 {
 		sub.Offer(last)
 	}
@@ -596,11 +622,15 @@ func (l *Log) receive() {
 }
 
 // poll reads every watched room's last seq each pollEvery until Close, so
-// a notification pub/sub lost arrives late rather than never.
+// a notification pub/sub lost arrives late rather than never. With
+// WithMinReplicas it hands on the confirmed seq, and heals a room whose
+// events past it were there, unchanged, at the poll before: their appender
+// did not confirm them (it died, or its WAIT timed out).
 func (l *Log) poll() {
 	defer l.wg.Done()
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
+	unconfirmed := map[string]uint64{} // room -> last seq past its confirmed mark at the poll before
 	for {
 		select {
 		case <-l.ctx.Done():
@@ -609,20 +639,39 @@ func (l *Log) poll() {
 		}
 		watched := l.hub.Rooms()
 		if len(watched) == 0 {
+			clear(unconfirmed)
 			continue
 		}
-		cmds := make([]*goredis.StringCmd, len(watched))
+		cmds := make([]*goredis.SliceCmd, len(watched))
 		_, _ = l.client.Pipelined(l.ctx, func(p goredis.Pipeliner) error {
 			for i, room := range watched {
-				cmds[i] = p.HGet(l.ctx, l.key(room, "meta"), "seq")
+				cmds[i] = p.HMGet(l.ctx, l.key(room, "meta"), "seq", "confirmed")
 			}
 			return nil
 		})
+		seen := make(map[string]uint64, len(unconfirmed))
 		for i, c := range cmds {
-			if seq, err := c.Uint64(); err == nil {
-				l.hub.Publish(watched[i], seq)
+			room := watched[i]
+			last, confirmed, err := metaEnds(c)
+			if err != nil {
+				continue
+			}
+			if l.opts.minReplicas > 0 && confirmed < last {
+				if unconfirmed[room] == last {
+					if c, err := l.heal(l.ctx, room); err == nil {
+						confirmed = max(confirmed, c)
+					}
+				}
+				if confirmed < last {
+					seen[room] = last
+				}
+				last = confirmed
+			}
+			if last > 0 {
+				l.hub.Publish(room, last)
 			}
 		}
+		unconfirmed = seen
 	}
 }
 
@@ -637,15 +686,6 @@ func (l *Log) usable(ctx context.Context) error {
 func (l *Log) key(room, kind string) string { return l.prefix + ":room:{" + room + "}:" + kind }
 
 func (l *Log) channel(room string) string { return l.prefix + ":notify:{" + room + "}" }
-
-// uintOrZero returns the command's reply as a uint64, 0 for a missing key.
-func uintOrZero(c *goredis.StringCmd) (uint64, error) {
-	v, err := c.Uint64()
-	if errors.Is(err, goredis.Nil) {
-		return 0, nil
-	}
-	return v, err
-}
 
 // addrOf names where client connects, for errors (never a password).
 func addrOf(client goredis.UniversalClient) string {

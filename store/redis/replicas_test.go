@@ -81,8 +81,13 @@ func TestMinReplicasWithoutReplicas(t *testing.T) {
 	notReplicated("second Append", l.Append(ctx, "r", 1, "k2", evs[1:]))
 	notReplicated("its retry", l.Append(ctx, "r", 1, "k2", evs[1:]))
 	// Applied on the primary, only unconfirmed: "may or may not survive".
-	if got, err := l.Read(ctx, "r", 0, 0); err != nil || len(got) != 2 || got[1].Hash != evs[1].Hash {
-		t.Errorf("Read after the unconfirmed append = %d events, %v; want both events", len(got), err)
+	// A Log that waits for replicas reads nothing unconfirmed (its heal
+	// finds no replica); one that does not wait reads both.
+	if got, err := l.Read(ctx, "r", 0, 0); err != nil || len(got) != 0 {
+		t.Errorf("Read by the waiting Log after the unconfirmed appends = %d events, %v; want none", len(got), err)
+	}
+	if got, err := openMode(t, redis.ModeStandalone, url, prefix).Read(ctx, "r", 0, 0); err != nil || len(got) != 2 || got[1].Hash != evs[1].Hash {
+		t.Errorf("Read by a Log that does not wait = %d events, %v; want both events", len(got), err)
 	}
 }
 
@@ -123,14 +128,22 @@ func replicasOf(ctx context.Context, c *goredis.Client) ([]string, error) {
 // covers it even on servers whose WAIT counts only the connection's own
 // writes). Once the replicas resume, the retry is answered as a duplicate.
 // replicas names the room's replicas.
+//
+// Meanwhile a third Log, watching the room, must neither read nor be told
+// of the unconfirmed event, and must get it once the duplicate confirms it.
 func testWaitOnAppendConnection(t *testing.T, open func() *redis.Log, replicas func(room string) []string) {
 	ctx := t.Context()
 	const room = "paused"
-	a, b := open(), open()
+	a, b, w := open(), open(), open()
 	evs := storetest.Chain(room, 0, "", 2)
 	if err := a.Append(ctx, room, 0, "k1", evs[:1]); err != nil {
 		t.Fatalf("Append with the replicas running: %v", err)
 	}
+	seqs, err := w.Watch(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitSeq(t, seqs, 1, 5*time.Second)
 	addrs := replicas(room)
 	if len(addrs) == 0 {
 		t.Fatal("the room's primary reports no replicas")
@@ -152,6 +165,17 @@ func testWaitOnAppendConnection(t *testing.T, open func() *redis.Log, replicas f
 	if err := b.Append(ctx, room, 1, "k2", evs[1:]); !errors.Is(err, redis.ErrNotReplicated) {
 		t.Errorf("the same command by another Log, replicas paused = %v, want ErrNotReplicated, not a confirmed duplicate", err)
 	}
+	if got, err := w.Read(ctx, room, 0, 0); err != nil || len(got) != 1 {
+		t.Errorf("Read by a third Log with #2 unconfirmed = %d events, %v; want just #1", len(got), err)
+	}
+	if _, _, ok, err := w.Command(ctx, room, "k2"); ok || err != nil {
+		t.Errorf("Command(k2) with its event unconfirmed = found %v, %v; want not found", ok, err)
+	}
+	select {
+	case seq := <-seqs:
+		t.Errorf("the watcher was told of #%d, unconfirmed", seq)
+	case <-time.After(2500 * time.Millisecond): // two polls, the second healing in vain
+	}
 	resume()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -164,6 +188,78 @@ func testWaitOnAppendConnection(t *testing.T, open func() *redis.Log, replicas f
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	awaitSeq(t, seqs, 2, 5*time.Second)
+	if got, err := w.Read(ctx, room, 0, 0); err != nil || len(got) != 2 || got[1].Hash != evs[1].Hash {
+		t.Errorf("Read by the third Log once #2 is confirmed = %d events, %v; want both", len(got), err)
+	}
+}
+
+// testHealAfterGiveUp: an append whose WAIT timed out, never retried, is
+// confirmed by the readers once the replicas have it: a Log watching the
+// room is told of it by its poll's heal, and a fresh Log's Read heals it.
+// Before that neither sees it.
+func testHealAfterGiveUp(t *testing.T, open func() *redis.Log, replicas func(room string) []string) {
+	ctx := t.Context()
+	const room = "given-up"
+	a, w, fresh := open(), open(), open() // fresh reads once, while the replicas are paused (a Cluster client cannot open then: it loads its scripts on every node)
+	evs := storetest.Chain(room, 0, "", 2)
+	if err := a.Append(ctx, room, 0, "k1", evs[:1]); err != nil {
+		t.Fatalf("Append with the replicas running: %v", err)
+	}
+	seqs, err := w.Watch(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitSeq(t, seqs, 1, 5*time.Second)
+	var resumes []func()
+	for _, addr := range replicas(room) {
+		resumes = append(resumes, redistest.Pause(t, addr))
+	}
+	if err := a.Append(ctx, room, 1, "k2", evs[1:]); !errors.Is(err, redis.ErrNotReplicated) {
+		t.Errorf("Append with the replicas paused = %v, want ErrNotReplicated", err)
+	}
+	if got, err := fresh.Read(ctx, room, 0, 0); err != nil || len(got) != 1 {
+		t.Errorf("Read by a fresh Log with #2 unconfirmed = %d events, %v; want just #1", len(got), err)
+	}
+	for _, r := range resumes {
+		r()
+	}
+	awaitSeq(t, seqs, 2, 10*time.Second)
+	if got, err := open().Read(ctx, room, 0, 0); err != nil || len(got) != 2 || got[1].Hash != evs[1].Hash {
+		t.Errorf("Read by a fresh Log once the replicas resumed = %d events, %v; want both", len(got), err)
+	}
+}
+
+// awaitSeq waits up to d for seqs to hand on want, failing t if it gives a
+// later seq first or none.
+func awaitSeq(t *testing.T, seqs <-chan uint64, want uint64, d time.Duration) {
+	t.Helper()
+	timeout := time.After(d)
+	for {
+		select {
+		case seq, ok := <-seqs:
+			switch {
+			case !ok:
+				t.Fatalf("the watch ended waiting for #%d", want)
+			case seq == want:
+				return
+			case seq > want:
+				t.Fatalf("the watch gave #%d, want #%d", seq, want)
+			}
+		case <-timeout:
+			t.Fatalf("the watch gave no #%d within %v", want, d)
+		}
+	}
+}
+
+// replicaTests take a Log opener (min replicas 1, a short timeout) and the
+// replicas of a room's primary, and pause those.
+var replicaTests = []struct {
+	name string
+	test func(t *testing.T, open func() *redis.Log, replicas func(room string) []string)
+}{
+	{"WaitOnAppendConnection", testWaitOnAppendConnection},
+	{"HealAfterGiveUp", testHealAfterGiveUp},
 }
 
 // TestSentinelMinReplicas runs the conformance suite through Sentinels
@@ -179,26 +275,28 @@ func TestSentinelMinReplicas(t *testing.T) {
 			return openMode(t, redis.ModeSentinel, s.URL, fmt.Sprintf("sentinel-test:%d", n.Add(1)), opt)
 		})
 	})
-	t.Run("WaitOnAppendConnection", func(t *testing.T) {
-		prefix := redistest.Prefix(t)
-		testWaitOnAppendConnection(t,
-			func() *redis.Log {
-				return openMode(t, redis.ModeSentinel, s.URL, prefix, redis.WithMinReplicas(1, 200*time.Millisecond))
-			},
-			func(string) []string {
-				primary, err := s.Primary(t.Context())
-				if err != nil {
-					t.Fatal(err)
-				}
-				c := goredis.NewClient(&goredis.Options{Addr: primary})
-				defer c.Close()
-				addrs, err := replicasOf(t.Context(), c)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return addrs
-			})
-	})
+	for _, tc := range replicaTests {
+		t.Run(tc.name, func(t *testing.T) {
+			prefix := redistest.Prefix(t)
+			tc.test(t,
+				func() *redis.Log {
+					return openMode(t, redis.ModeSentinel, s.URL, prefix, redis.WithMinReplicas(1, 200*time.Millisecond))
+				},
+				func(string) []string {
+					primary, err := s.Primary(t.Context())
+					if err != nil {
+						t.Fatal(err)
+					}
+					c := goredis.NewClient(&goredis.Options{Addr: primary})
+					defer c.Close()
+					addrs, err := replicasOf(t.Context(), c)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return addrs
+				})
+		})
+	}
 }
 
 // TestClusterMinReplicas: the same against a Redis Cluster with a replica
@@ -214,28 +312,30 @@ func TestClusterMinReplicas(t *testing.T) {
 			return openMode(t, redis.ModeCluster, url, fmt.Sprintf("cluster-test:%d", n.Add(1)), opt)
 		})
 	})
-	t.Run("WaitOnAppendConnection", func(t *testing.T) {
-		const prefix = "cluster-wait"
-		copt, err := goredis.ParseClusterURL(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cc := goredis.NewClusterClient(copt)
-		defer cc.Close()
-		testWaitOnAppendConnection(t,
-			func() *redis.Log {
-				return openMode(t, redis.ModeCluster, url, prefix, redis.WithMinReplicas(1, 200*time.Millisecond))
-			},
-			func(room string) []string {
-				master, err := cc.MasterForKey(t.Context(), prefix+":room:{"+room+"}:events")
-				if err != nil {
-					t.Fatal(err)
-				}
-				addrs, err := replicasOf(t.Context(), master)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return addrs
-			})
-	})
+	for _, tc := range replicaTests {
+		t.Run(tc.name, func(t *testing.T) {
+			prefix := "cluster-" + tc.name
+			copt, err := goredis.ParseClusterURL(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cc := goredis.NewClusterClient(copt)
+			defer cc.Close()
+			tc.test(t,
+				func() *redis.Log {
+					return openMode(t, redis.ModeCluster, url, prefix, redis.WithMinReplicas(1, 200*time.Millisecond))
+				},
+				func(room string) []string {
+					master, err := cc.MasterForKey(t.Context(), prefix+":room:{"+room+"}:events")
+					if err != nil {
+						t.Fatal(err)
+					}
+					addrs, err := replicasOf(t.Context(), master)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return addrs
+				})
+		})
+	}
 }

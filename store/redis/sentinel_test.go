@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -331,5 +332,115 @@ func TestSentinelFailoverCheckSeesLoss(t *testing.T) {
 	want := `room r: acknowledged k2 at #2 is lost: the room has 1 events`
 	if len(problems) != 1 || problems[0] != want {
 		t.Errorf("verify after losing #2 = %q, want just %q", problems, want)
+	}
+}
+
+// TestSentinelFailoverUnconfirmedNeverSeen: an event the primary applied
+// but no replica confirmed is lost when the primary dies, and another
+// event takes its seq on the promoted replica. A Log watching and reading
+// the room, as an instance serving its screens does, must never have seen
+// the lost one: every event it read must be in the room, at its seq, after
+// the failover (no screen forks from the log).
+func TestSentinelFailoverUnconfirmedNeverSeen(t *testing.T) {
+	t.Parallel()
+	s := redistest.StartSentinel(t, 2, durable...)
+	prefix := redistest.Prefix(t)
+	opt := redis.WithMinReplicas(1, 200*time.Millisecond)
+	writer := openMode(t, redis.ModeSentinel, s.URL, prefix, opt)
+	reader := openMode(t, redis.ModeSentinel, s.URL, prefix, opt)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	const room = "r"
+	first := storetest.Chain(room, 0, "", 1)
+	lost, kept := storetest.Event(room, 2), storetest.Event(room, 2)
+	lost.CommandID, kept.CommandID = "lost", "kept"
+	lost.Data = json.RawMessage(`{"lost":true}`)
+	lost.Seal(first[0].Hash)
+	kept.Seal(first[0].Hash)
+
+	seen := map[uint64]string{} // seq -> hash, of every event the reader read
+	readAll := func(what string) {
+		t.Helper()
+		evs, err := reader.Read(ctx, room, 0, 0)
+		if err != nil {
+			t.Fatalf("Read %s: %v", what, err)
+		}
+		for _, e := range evs {
+			if h, ok := seen[e.Seq]; ok && h != e.Hash {
+				t.Errorf("%s the reader read #%d with hash %s, earlier %s: the room forked", what, e.Seq, e.Hash, h)
+			}
+			seen[e.Seq] = e.Hash
+		}
+	}
+	seqs, err := reader.Watch(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writer.Append(ctx, room, 0, "first", first); err != nil {
+		t.Fatalf("Append #1 with the replicas running: %v", err)
+	}
+	awaitSeq(t, seqs, 1, 5*time.Second)
+	readAll("after #1")
+
+	// Cut the replicas off as TestSentinelFailoverCheckSeesLoss does.
+	old, err := s.Primary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := goredis.NewClient(&goredis.Options{Addr: old, MaxRetries: -1})
+	defer pc.Close()
+	replicas, err := replicasOf(ctx, pc)
+	if err != nil || len(replicas) != 2 {
+		t.Fatalf("the primary's replicas = %v, %v; want 2", replicas, err)
+	}
+	var resumes []func()
+	for _, addr := range replicas {
+		resumes = append(resumes, redistest.Pause(t, addr))
+	}
+	if err := pc.ConfigSet(ctx, "min-replicas-to-write", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.ClientKillByFilter(ctx, "TYPE", "replica").Err(); err != nil {
+		t.Fatalf("CLIENT KILL TYPE replica: %v", err)
+	}
+	if err := writer.Append(ctx, room, 1, "lost", []rooms.Event{lost}); !errors.Is(err, redis.ErrNotReplicated) {
+		t.Fatalf("Append of the event to lose, replicas cut off = %v, want ErrNotReplicated", err)
+	}
+	// What the reader does on a notification or a poll, for two polls.
+	deadline := time.After(2500 * time.Millisecond)
+	for waiting := true; waiting; {
+		select {
+		case seq := <-seqs:
+			t.Errorf("the reader was told of #%d, unconfirmed", seq)
+			readAll("on the notification")
+		case <-deadline:
+			waiting = false
+		}
+	}
+	readAll("with #2 unconfirmed")
+
+	if killed := s.KillPrimary(t); killed != old {
+		t.Fatalf("killed %s, want the primary %s", killed, old)
+	}
+	for _, resume := range resumes {
+		resume()
+	}
+	for { // the promoted replica, once it has a replica of its own again, takes the other #2
+		err := writer.Append(ctx, room, 1, "kept", []rooms.Event{kept})
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("Append of #2 after the failover: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	awaitSeq(t, seqs, 2, 10*time.Second)
+	readAll("after the failover")
+	if seen[2] != kept.Hash {
+		t.Errorf("the reader has #2 = %q, want the event appended after the failover (%s)", seen[2], kept.Hash)
+	}
+	if got := len(seen); got != 2 {
+		t.Errorf("the reader read %d events, want 2", got)
 	}
 }
