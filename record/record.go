@@ -189,6 +189,9 @@ type Recording struct {
 	SM3     string    `json:"sm3"`
 	Started time.Time `json:"started"`
 	Ended   time.Time `json:"ended"`
+	// Recovered: completed after the recording server stopped (see
+	// rooms.Recording).
+	Recovered bool `json:"recovered,omitempty"`
 }
 
 // Announcement is a host's announcement to the room.
@@ -515,7 +518,7 @@ func (b *builder) fold(e rooms.Event) error {
 		if err := decode(&m); err != nil {
 			return err
 		}
-		r.Recordings = append(r.Recordings, Recording{File: m.File, Kind: m.Kind, Feed: m.Feed, Bytes: m.Bytes, SM3: m.SM3, Started: m.Started, Ended: m.Ended})
+		r.Recordings = append(r.Recordings, Recording{File: m.File, Kind: m.Kind, Feed: m.Feed, Bytes: m.Bytes, SM3: m.SM3, Started: m.Started, Ended: m.Ended, Recovered: m.Recovered})
 	case rooms.EvAnnouncement:
 		var a rooms.Announcement
 		if err := decode(&a); err != nil {

@@ -384,6 +384,17 @@ func TestHTML(t *testing.T) {
 			t.Errorf("the page lacks %q", want)
 		}
 	}
+	// A recording completed after its server stopped says so.
+	const recovered = "服务中断后恢复"
+	if strings.Contains(page, recovered) {
+		t.Errorf("the page marks a recording %q that was not", recovered)
+	}
+	rec := *f.rec
+	rec.Recordings = slices.Clone(rec.Recordings)
+	rec.Recordings[0].Recovered = true
+	if !strings.Contains(string(record.HTML(&rec)), recovered) {
+		t.Errorf("the page does not mark a recovered recording %q", recovered)
+	}
 	// A real Chromium prints it to PDF (A4); set RECORD_HTML_OUT=DIR to keep
 	// the page, the PDF and a screenshot to look at.
 	chromium, err := exec.LookPath("chromium")

@@ -18,6 +18,9 @@ type Recording struct {
 	Started   time.Time `json:"started"`
 	Ended     time.Time `json:"ended"`
 	Dropped   uint64    `json:"dropped,omitempty"` // packets the recorder could not keep up with
+	// Recovered: the server recording it stopped (a crash, a kill) and the
+	// next start completed the file, up to its last write to disk.
+	Recovered bool `json:"recovered,omitempty"`
 }
 
 // decideRecording checks a record_media command, which only the server

@@ -33,7 +33,11 @@ type mediaStack struct {
 	// placer keeps each room's media on one instance of a cluster
 	// (cluster.advertise_url); nil with one instance.
 	placer *placement.Placement
-	once   sync.Once
+	// recovery files what the last run left unfiled (media.Recorders.Recover);
+	// close stops and waits for it.
+	recovery     sync.WaitGroup
+	stopRecovery context.CancelFunc
+	once         sync.Once
 }
 
 // startMedia builds the media stack from the configuration; nil when media
@@ -68,12 +72,25 @@ func startMedia(cfg configs.Config, svc *rooms.Service, logger *slog.Logger, reg
 	var hooks media.Hooks
 	if m.Record {
 		var err error
-		st.rec, err = media.NewRecorders(recordDir(cfg), logger, func(r media.Recorded) { logRecording(svc, logger, r) })
+		st.rec, err = media.NewRecorders(recordDir(cfg), logger, func(r media.Recorded) error { return logRecording(svc, r) })
 		if err != nil {
 			st.close()
 			return nil, err
 		}
 		hooks.TrackStarted = st.rec.Hook
+		// Recordings the last run left unfiled (it died mid-recording, or
+		// the log refused them) are completed and filed meanwhile.
+		ctx, cancel := context.WithCancel(context.Background())
+		st.stopRecovery = cancel
+		st.recovery.Add(1)
+		go func() {
+			defer st.recovery.Done()
+			if n, err := st.rec.Recover(ctx); err != nil {
+				logger.Error("media: recovering recordings", "filed", n, "err", err)
+			} else if n > 0 {
+				logger.Info("media: recovered recordings filed", "count", n)
+			}
+		}()
 	}
 	sfu, err := media.New(mc, logger, hooks)
 	if err != nil {
@@ -92,19 +109,26 @@ func startMedia(cfg configs.Config, svc *rooms.Service, logger *slog.Logger, reg
 }
 
 // logRecording appends a finished recording to its session's log, so the
-// archive file is bound to the hash chain by its SM3 digest.
-func logRecording(svc *rooms.Service, logger *slog.Logger, r media.Recorded) {
-	data, _ := json.Marshal(rooms.Recording{
+// archive file is bound to the hash chain by its SM3 digest. The command
+// id is the file's name, so filing one twice (a recovery after a crash
+// that came after the append) appends it once.
+func logRecording(svc *rooms.Service, r media.Recorded) error {
+	data, err := json.Marshal(rooms.Recording{
 		Hall: string(r.Track.Space.Hall), Feed: r.Track.Feed, Publisher: r.Track.Publisher, Kind: r.Track.Kind,
 		Codec: r.Track.Codec.MimeType, File: filepath.Base(r.Result.Path), Bytes: r.Result.Bytes, SM3: r.Result.SM3,
 		Packets: r.Result.Packets, Started: r.Track.Started.UTC(), Ended: r.Ended.UTC(), Dropped: r.Dropped,
+		Recovered: r.Recovered,
 	})
+	if err != nil {
+		return fmt.Errorf("encode the recording: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cmd := rooms.Command{ID: "record:" + filepath.Base(r.Result.Path), Type: rooms.CmdRecordMedia, Data: data}
 	if _, err := svc.Execute(ctx, r.Track.Space.Room, rooms.SystemActor, cmd); err != nil {
-		logger.Error("media: recording not logged", "room", r.Track.Space.Room, "file", r.Result.Path, "err", err)
+		return fmt.Errorf("log it in session %s: %w", r.Track.Space.Room, err)
 	}
+	return nil
 }
 
 // close stops the SFU, then waits for recordings to be finalized (and
@@ -120,6 +144,10 @@ func (st *mediaStack) close() {
 		if st.placer != nil {
 			st.placer.Close() // after the SFU: its rooms have no peers left, their leases go
 		}
+		if st.stopRecovery != nil {
+			st.stopRecovery()
+		}
+		st.recovery.Wait()
 		if st.rec != nil {
 			st.rec.Wait()
 		}

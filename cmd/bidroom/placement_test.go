@@ -390,9 +390,11 @@ func tryPublish(t *testing.T, s *server, room, token string, udp int) (*mediaPub
 				return
 			case <-tick.C:
 			}
-			// A VP8 keyframe (payload descriptor S=1, then P=0) each frame.
+			// A VP8 keyframe each frame: the payload descriptor (S=1),
+			// then a frame tag with P=0, the start code and a 320x240 size,
+			// which is all a recorder looks at.
 			_ = track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: i, Timestamp: uint32(i) * 3000},
-				Payload: []byte{0x10, 0x00, 0x9d, 0x01, 0x2a, 0x01, 0x02}})
+				Payload: []byte{0x10, 0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00, 0x00, 0x00}})
 		}
 	}()
 	t.Cleanup(p.close)

@@ -73,8 +73,7 @@ func (c *ivf) writeFrame(frame []byte, ts uint32) error {
 	return nil
 }
 
-// finish sets the header's length field the way ffmpeg writes and reads it:
-// the stream duration in time-base units (last PTS plus one mean frame).
+// finish sets the header's length field (see ivfLength).
 func (c *ivf) finish() error {
 	if !c.started {
 		// Leave a valid, empty IVF rather than an empty file.
@@ -83,12 +82,8 @@ func (c *ivf) finish() error {
 		}
 		return nil
 	}
-	length := c.lastPTS
-	if c.frames > 1 {
-		length += c.lastPTS / int64(c.frames-1)
-	}
 	var b [4]byte
-	binary.LittleEndian.PutUint32(b[:], uint32(min(length, 1<<32-1)))
+	binary.LittleEndian.PutUint32(b[:], ivfLength(c.lastPTS, c.frames))
 	if err := c.out.writeAt(b[:], 24); err != nil {
 		return fmt.Errorf("fix up IVF length: %w", err)
 	}

@@ -96,26 +96,35 @@ type recorder interface {
 	finish() error
 }
 
-// Create opens <Dir>/<Name>.<ext>.part for the track's codec: .ivf for VP8 and
-// VP9, .h264 (Annex-B) for H.264, .ogg for Opus.
-func Create(t Track) (*Writer, error) {
-	mime := strings.ToLower(t.MimeType)
+// extension returns the file extension for t's codec, checking its name.
+func extension(t Track) (string, error) {
 	ext := map[string]string{
 		strings.ToLower(webrtc.MimeTypeVP8):  "ivf",
 		strings.ToLower(webrtc.MimeTypeVP9):  "ivf",
 		strings.ToLower(webrtc.MimeTypeH264): "h264",
 		strings.ToLower(webrtc.MimeTypeOpus): "ogg",
-	}[mime]
+	}[strings.ToLower(t.MimeType)]
 	if ext == "" {
-		return nil, fmt.Errorf("record %q: %w: %q", t.Name, ErrUnsupportedCodec, t.MimeType)
+		return "", fmt.Errorf("%w: %q", ErrUnsupportedCodec, t.MimeType)
 	}
 	if t.Name == "" || t.Name != filepath.Base(t.Name) {
-		return nil, fmt.Errorf("record %q: name must be a plain file name", t.Name)
+		return "", errors.New("name must be a plain file name")
 	}
+	return ext, nil
+}
+
+// Create opens <Dir>/<Name>.<ext>.part for the track's codec: .ivf for VP8 and
+// VP9, .h264 (Annex-B) for H.264, .ogg for Opus.
+func Create(t Track) (*Writer, error) {
+	path, part, err := Paths(t)
+	if err != nil {
+		return nil, fmt.Errorf("record %q: %w", t.Name, err)
+	}
+	mime, ext := strings.ToLower(t.MimeType), filepath.Ext(path)
 	clock := t.ClockRate
 	if clock == 0 {
 		clock = 90000
-		if ext == "ogg" {
+		if ext == ".ogg" {
 			clock = 48000
 		}
 	}
@@ -123,29 +132,32 @@ func Create(t Track) (*Writer, error) {
 	if channels == 0 {
 		channels = 2
 	}
-	if ext == "ogg" && channels > 2 {
+	if ext == ".ogg" && channels > 2 {
 		return nil, fmt.Errorf("record %q: %d Opus channels: only mono and stereo are supported", t.Name, channels)
 	}
 
-	path := filepath.Join(t.Dir, t.Name+"."+ext)
-	part := path + partSuffix
 	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("record %q: %w", t.Name, err)
+	}
+	// Held until the file is closed, or the process dies: Recover leaves
+	// a locked .part alone.
+	if err := tryLock(f); err != nil {
+		return nil, fmt.Errorf("record %q: %w", t.Name, errors.Join(err, f.Close(), os.Remove(part)))
 	}
 	w := &Writer{path: path, part: part, clockRate: clock, out: newOutput(f), lastSync: time.Now()}
 	w.res.Path = path
 
 	switch ext {
-	case "ivf":
+	case ".ivf":
 		if mime == strings.ToLower(webrtc.MimeTypeVP8) {
 			w.rec = newVideo(&vp8{}, newIVF(w.out, "VP80", vp8Size, clock), w)
 		} else {
 			w.rec = newVideo(&vp9{}, newIVF(w.out, "VP90", vp9Size, clock), w)
 		}
-	case "h264":
+	case ".h264":
 		w.rec = newVideo(&h264{}, annexB{w.out}, w)
-	case "ogg":
+	case ".ogg":
 		w.rec, err = newOpus(w.out, clock, channels, w)
 	}
 	if err != nil {
@@ -228,8 +240,7 @@ func (w *Writer) Close() (Result, error) {
 		_ = d.Sync()
 		_ = d.Close()
 	}
-	clock := int64(w.clockRate)
-	w.res.Duration = time.Duration(w.span/clock)*time.Second + time.Duration(w.span%clock)*time.Second/time.Duration(clock)
+	w.res.Duration = ticks(w.span, w.clockRate)
 	return w.res, nil
 }
 
