@@ -35,5 +35,6 @@ fuzz: ## a short run of every fuzz target
 	go test ./decrypt -run XXX -fuzz FuzzKeys -fuzztime 30s
 	go test ./signin -run XXX -fuzz FuzzParse -fuzztime 30s
 	go test ./bond -run XXX -fuzz FuzzParseResponse -fuzztime 30s
+	go test ./media/recorder -run XXX -fuzz FuzzRecover -fuzztime 30s
 	go test ./media -run XXX -fuzz FuzzPayloadParsers -fuzztime 30s
 	go test ./bench/wsload -run XXX -fuzz FuzzFrameParser -fuzztime 30s

@@ -272,24 +272,30 @@ func oggCRC(page []byte) uint32 {
 }
 
 // recoverH264 counts the access units: each starts with a slice whose
-// first_mb_in_slice is 0 (its ue(v) code is the single bit 1).
+// first_mb_in_slice is 0 (its ue(v) code is the single bit 1). It streams
+// the file: a recording may be larger than memory.
 func recoverH264(f *os.File, res *Result) error {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	b, err := io.ReadAll(bufio.NewReaderSize(f, 1<<16))
-	if err != nil {
-		return err
-	}
-	for i := 0; i+5 < len(b); i++ {
-		if b[i] == 0 && b[i+1] == 0 && b[i+2] == 0 && b[i+3] == 1 {
-			if typ := b[i+4] & 0x1f; (typ == 1 || typ == naluIDR) && b[i+5]&0x80 != 0 {
+	r := bufio.NewReaderSize(f, 1<<16)
+	var window [6]byte // the last six bytes read, oldest first
+	for n := 0; ; n++ {
+		b, err := r.ReadByte()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		copy(window[:], window[1:])
+		window[5] = b
+		if n >= 5 && window[0] == 0 && window[1] == 0 && window[2] == 0 && window[3] == 1 {
+			if typ := window[4] & 0x1f; (typ == 1 || typ == naluIDR) && window[5]&0x80 != 0 {
 				res.Frames++
 			}
-			i += 4
 		}
 	}
-	return nil
 }
 
 // Digest reads a finished recording's size and SM3 digest again, for one
