@@ -136,14 +136,7 @@ func testWaitOnAppendConnection(t *testing.T, open func() *redis.Log, replicas f
 	const room = "paused"
 	a, b, w := open(), open(), open()
 	evs := storetest.Chain(room, 0, "", 2)
-	if err := a.Append(ctx, room, 0, "k1", evs[:1]); err != nil {
-		t.Fatalf("Append with the replicas running: %v", err)
-	}
-	seqs, err := w.Watch(ctx, room)
-	if err != nil {
-		t.Fatal(err)
-	}
-	awaitSeq(t, seqs, 1, 5*time.Second)
+	seqs := appendFirstAndWatch(t, a, w, room, evs[0])
 	addrs := replicas(room)
 	if len(addrs) == 0 {
 		t.Fatal("the room's primary reports no replicas")
@@ -203,14 +196,7 @@ func testHealAfterGiveUp(t *testing.T, open func() *redis.Log, replicas func(roo
 	const room = "given-up"
 	a, w, fresh := open(), open(), open() // fresh reads once, while the replicas are paused (a Cluster client cannot open then: it loads its scripts on every node)
 	evs := storetest.Chain(room, 0, "", 2)
-	if err := a.Append(ctx, room, 0, "k1", evs[:1]); err != nil {
-		t.Fatalf("Append with the replicas running: %v", err)
-	}
-	seqs, err := w.Watch(ctx, room)
-	if err != nil {
-		t.Fatal(err)
-	}
-	awaitSeq(t, seqs, 1, 5*time.Second)
+	seqs := appendFirstAndWatch(t, a, w, room, evs[0])
 	var resumes []func()
 	for _, addr := range replicas(room) {
 		resumes = append(resumes, redistest.Pause(t, addr))
@@ -228,6 +214,22 @@ func testHealAfterGiveUp(t *testing.T, open func() *redis.Log, replicas func(roo
 	if got, err := open().Read(ctx, room, 0, 0); err != nil || len(got) != 2 || got[1].Hash != evs[1].Hash {
 		t.Errorf("Read by a fresh Log once the replicas resumed = %d events, %v; want both", len(got), err)
 	}
+}
+
+// appendFirstAndWatch appends first as room's #1 (command "k1") through a,
+// with the replicas running, and returns w's watch of the room once it has
+// handed on #1.
+func appendFirstAndWatch(t *testing.T, a, w *redis.Log, room string, first rooms.Event) <-chan uint64 {
+	t.Helper()
+	if err := a.Append(t.Context(), room, 0, "k1", []rooms.Event{first}); err != nil {
+		t.Fatalf("Append with the replicas running: %v", err)
+	}
+	seqs, err := w.Watch(t.Context(), room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitSeq(t, seqs, 1, 5*time.Second)
+	return seqs
 }
 
 // awaitSeq waits up to d for seqs to hand on want, failing t if it gives a

@@ -274,29 +274,7 @@ func TestSentinelFailoverCheckSeesLoss(t *testing.T) {
 	}
 	acks = append(acks, ack{room: room, key: "k1", seq: 1, hash: evs[0].Hash})
 
-	// Cut the replicas off: paused, so they cannot reconnect, and
-	// disconnected, so nothing more reaches them (a paused replica would
-	// still read what its socket buffered once resumed).
-	old, err := s.Primary(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc := goredis.NewClient(&goredis.Options{Addr: old, MaxRetries: -1})
-	defer pc.Close()
-	replicas, err := replicasOf(ctx, pc)
-	if err != nil || len(replicas) != 2 {
-		t.Fatalf("the primary's replicas = %v, %v; want 2", replicas, err)
-	}
-	var resumes []func()
-	for _, addr := range replicas {
-		resumes = append(resumes, redistest.Pause(t, addr))
-	}
-	if err := pc.ConfigSet(ctx, "min-replicas-to-write", "0").Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := pc.ClientKillByFilter(ctx, "TYPE", "replica").Err(); err != nil {
-		t.Fatalf("CLIENT KILL TYPE replica: %v", err)
-	}
+	old, resumes := cutOffReplicas(ctx, t, s)
 	if err := noWait.Append(ctx, room, 1, "k2", evs[1:2]); err != nil {
 		t.Fatalf("Append #2 without waiting, replicas cut off: %v", err)
 	}
@@ -382,27 +360,7 @@ func TestSentinelFailoverUnconfirmedNeverSeen(t *testing.T) {
 	awaitSeq(t, seqs, 1, 5*time.Second)
 	readAll("after #1")
 
-	// Cut the replicas off as TestSentinelFailoverCheckSeesLoss does.
-	old, err := s.Primary(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc := goredis.NewClient(&goredis.Options{Addr: old, MaxRetries: -1})
-	defer pc.Close()
-	replicas, err := replicasOf(ctx, pc)
-	if err != nil || len(replicas) != 2 {
-		t.Fatalf("the primary's replicas = %v, %v; want 2", replicas, err)
-	}
-	var resumes []func()
-	for _, addr := range replicas {
-		resumes = append(resumes, redistest.Pause(t, addr))
-	}
-	if err := pc.ConfigSet(ctx, "min-replicas-to-write", "0").Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := pc.ClientKillByFilter(ctx, "TYPE", "replica").Err(); err != nil {
-		t.Fatalf("CLIENT KILL TYPE replica: %v", err)
-	}
+	old, resumes := cutOffReplicas(ctx, t, s)
 	if err := writer.Append(ctx, room, 1, "lost", []rooms.Event{lost}); !errors.Is(err, redis.ErrNotReplicated) {
 		t.Fatalf("Append of the event to lose, replicas cut off = %v, want ErrNotReplicated", err)
 	}
@@ -443,4 +401,33 @@ func TestSentinelFailoverUnconfirmedNeverSeen(t *testing.T) {
 	if got := len(seen); got != 2 {
 		t.Errorf("the reader read %d events, want 2", got)
 	}
+}
+
+// cutOffReplicas cuts the Sentinel primary's two replicas off: paused, so
+// they cannot reconnect, and disconnected, so nothing more reaches them (a
+// paused replica would still read what its socket buffered once resumed);
+// the primary is told to take writes without them. It returns the
+// primary's address and the replicas' resume functions.
+func cutOffReplicas(ctx context.Context, t *testing.T, s *redistest.Sentinel) (primary string, resumes []func()) {
+	t.Helper()
+	primary, err := s.Primary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := goredis.NewClient(&goredis.Options{Addr: primary, MaxRetries: -1})
+	defer pc.Close()
+	replicas, err := replicasOf(ctx, pc)
+	if err != nil || len(replicas) != 2 {
+		t.Fatalf("the primary's replicas = %v, %v; want 2", replicas, err)
+	}
+	for _, addr := range replicas {
+		resumes = append(resumes, redistest.Pause(t, addr))
+	}
+	if err := pc.ConfigSet(ctx, "min-replicas-to-write", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.ClientKillByFilter(ctx, "TYPE", "replica").Err(); err != nil {
+		t.Fatalf("CLIENT KILL TYPE replica: %v", err)
+	}
+	return primary, resumes
 }
