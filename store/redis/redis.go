@@ -229,8 +229,17 @@ func New(ctx context.Context, client goredis.UniversalClient, prefix string, opt
 	if err := client.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("redis event log at %s: %w", addrOf(client), err)
 	}
+	load := func(s *goredis.Script) error { return s.Load(ctx, client).Err() }
+	if cc, ok := client.(*goredis.ClusterClient); ok {
+		// Masters only: replicas run no scripts (a promoted one learns them
+		// through the EVAL fallback), and one that hangs must not stop an
+		// instance from starting.
+		load = func(s *goredis.Script) error {
+			return cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error { return s.Load(ctx, c).Err() })
+		}
+	}
 	for _, script := range []*goredis.Script{appendScript, confirmScript, probeScript} {
-		if err := script.Load(ctx, client).Err(); err != nil {
+		if err := load(script); err != nil {
 			return nil, fmt.Errorf("redis event log at %s: load its scripts: %w", addrOf(client), err)
 		}
 	}
