@@ -119,6 +119,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&opt.StormTail, "storm-tail", time.Second, "phase 3: announcing after the storm, before checking for gaps")
 	fs.IntVar(&opt.SendQueue, "send-queue", 0, "server signaling.send_queue (0: its default)")
 	fs.DurationVar(&opt.P99Limit, "p99", 100*time.Millisecond, "a run is held only with broadcast p99 under this")
+	fs.IntVar(&opt.ProbePairs, "probe-pairs", 5000, "before each run, with no server running, time loopback TCP frames over this many connections (at most N): the box's speed at a broadcast's kernel work, which drifts on a shared machine; 0: skip")
 	fs.StringVar(&opt.DataBase, "data-base", "", "directory under which the server's temporary data dir is made (default: the system temp dir; /dev/shm takes disk sync out of the figures)")
 	fs.Var(&env, "server-env", "KEY=VALUE for the server's environment, repeatable (GODEBUG=gctrace=1, GOGC=200, BIDROOM_...)")
 	fs.StringVar(&opt.Announce, "announce", "ws", "how the host announces: ws (a command frame on its websocket) or rest (POST /api/v1/sessions/{room}/commands on one keep-alive HTTP connection; the answer is the ack)")
@@ -255,6 +256,9 @@ type NSummary struct {
 	Held   int       `json:"held"`   // runs that held
 	P99Ms  []float64 `json:"p99_ms"` // each run's broadcast p99, in run order
 	Median float64   `json:"median_p99_ms"`
+	// ProbeUs is each run's loopback probe (µs a frame, 0 without one):
+	// the box's speed beside its p99.
+	ProbeUs []float64 `json:"probe_us_per_frame,omitempty"`
 }
 
 // summarize groups results by N, in the order the Ns first ran.
@@ -274,6 +278,9 @@ func summarize(results []Result) []NSummary {
 			s.Held++
 		}
 		s.P99Ms = append(s.P99Ms, r.Broadcast.Latency.P99Ms)
+		if r.Probe != nil {
+			s.ProbeUs = append(s.ProbeUs, r.Probe.UsPerFrame)
+		}
 	}
 	for i := range out {
 		p := slices.Clone(out[i].P99Ms)
@@ -364,7 +371,7 @@ func printTable(w io.Writer, rep Report, opt Options) {
 	fmt.Fprintf(w, "clients: role %s, one room, %s; broadcast %v every %v%s; p99 limit %v; send queue %s%s; %s\n\n",
 		rep.Role, serversName(opt), opt.Duration, opt.Interval, announceName(opt), opt.P99Limit, queueName(opt.SendQueue), decodeName(opt), readerName(opt))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "N\tconnect s\tRSS/conn KiB\theap+stack/conn KiB\tp50 ms\tp95 ms\tp99 ms\tmax ms\texpected\treceived\tlost\tsrv CPU %\ttool CPU %\tother CPU %\tstorm s\tstorm snapshots\theld\t")
+	fmt.Fprintln(tw, "N\tconnect s\tRSS/conn KiB\theap+stack/conn KiB\tp50 ms\tp95 ms\tp99 ms\tmax ms\texpected\treceived\tlost\tsrv CPU %\ttool CPU %\tother CPU %\tbox µs\tstorm s\tstorm snapshots\theld\t")
 	for _, r := range rep.Results {
 		b, s := r.Broadcast, r.Storm
 		storm := "-"
@@ -373,10 +380,14 @@ func printTable(w io.Writer, rep Report, opt Options) {
 		} else if s.CaughtUp > 0 {
 			storm = fmt.Sprintf(">%.0f", opt.StormTimeout.Seconds())
 		}
-		fmt.Fprintf(tw, "%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d\t%.0f\t%.0f\t%.0f\t%s\t%d\t%s\t\n",
+		box := "-"
+		if r.Probe != nil {
+			box = fmt.Sprintf("%.2f", r.Probe.UsPerFrame)
+		}
+		fmt.Fprintf(tw, "%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d\t%.0f\t%.0f\t%.0f\t%s\t%s\t%d\t%s\t\n",
 			r.N, r.Connect.Seconds, r.Memory.RSSPerConn/1024, r.Memory.HeapStackPerConn/1024,
 			b.Latency.P50Ms, b.Latency.P95Ms, b.Latency.P99Ms, b.Latency.MaxMs,
-			b.Expected, b.Received, b.Lost, b.ServerCPU, b.ToolCPU, b.OtherCPU, storm, s.Snapshots, yesNo(r.Held))
+			b.Expected, b.Received, b.Lost, b.ServerCPU, b.ToolCPU, b.OtherCPU, box, storm, s.Snapshots, yesNo(r.Held))
 	}
 	tw.Flush()
 
@@ -401,7 +412,8 @@ func printTable(w io.Writer, rep Report, opt Options) {
 		others = "servers, Redis and tool"
 	}
 	fmt.Fprintf(w, "%s; %s;\n"+
-		"first/last: per announcement, the fastest and slowest client; other CPU: processes besides %s.\n", cmd, ack, others)
+		"first/last: per announcement, the fastest and slowest client; other CPU: processes besides %s;\n"+
+		"box µs: before the run, with no server, one frame written and read over loopback TCP (-probe-pairs): the box's speed, which drifts.\n", cmd, ack, others)
 	printServers(w, rep, opt)
 
 	for _, r := range rep.Results {
@@ -424,6 +436,12 @@ func printTable(w io.Writer, rep Report, opt Options) {
 				p[i] = fmt.Sprintf("%.1f", v)
 			}
 			fmt.Fprintf(w, "N=%d: held in %d of %d runs; p99 %s ms, median %.1f ms\n", s.N, s.Held, s.Runs, strings.Join(p, " / "), s.Median)
+			if len(s.ProbeUs) == s.Runs {
+				for i, v := range s.ProbeUs {
+					p[i] = fmt.Sprintf("%.2f", v)
+				}
+				fmt.Fprintf(w, "       the box before each run (loopback probe): %s µs a frame\n", strings.Join(p, " / "))
+			}
 		}
 	}
 	if rep.Held > 0 {

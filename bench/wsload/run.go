@@ -43,6 +43,7 @@ type Options struct {
 	RedisPrefix  string        // redis: the key prefix; "" makes a fresh one
 	Reader       string        // how viewers read their sockets: epoll (pollers, the default; Linux) or conn (a goroutine each)
 	Poll         time.Duration // epoll: an idle poller's sleep; 0 means 1ms, pollBlock blocks in epoll_wait
+	ProbePairs   int           // before the run, the loopback probe over this many connections (at most N); 0 skips it
 }
 
 // pollBlock as Options.Poll (-poll 0) makes the epoll pollers block in
@@ -106,6 +107,7 @@ type Result struct {
 	Memory    MemoryResult    `json:"memory"`
 	Broadcast BroadcastResult `json:"broadcast"`
 	Storm     StormResult     `json:"storm"`
+	Probe     *ProbeResult    `json:"probe,omitempty"` // the box's speed just before the run
 	Held      bool            `json:"held"`
 	Failures  []string        `json:"failures,omitempty"`
 	Errors    []string        `json:"errors,omitempty"` // first few client-side errors
@@ -267,6 +269,14 @@ func runOnce(parent context.Context, opt Options) (res Result, err error) {
 	if err := opt.check(); err != nil {
 		return res, err
 	}
+	if opt.ProbePairs > 0 { // before any server runs: the box alone
+		pairs := min(opt.ProbePairs, opt.N)
+		pr, err := loopbackProbe(parent, pairs, max(1, probeFrames/pairs))
+		if err != nil {
+			return res, err
+		}
+		res.Probe = &pr
+	}
 	env := opt.ServerEnv
 	if opt.SendQueue > 0 { // 0 keeps the server default; -server-env still wins
 		env = append([]string{"BIDROOM_SIGNALING_SEND_QUEUE=" + strconv.Itoa(opt.SendQueue)}, env...)
@@ -335,6 +345,9 @@ func runOnce(parent context.Context, opt Options) (res Result, err error) {
 		res.Errors, res.ErrorsAll = r.errs, r.errsAll.Load()
 		r.errMu.Unlock()
 	}()
+	if res.Probe != nil {
+		r.logf("box: loopback probe %.2f µs a frame (%d frames over %d connections, no server)", res.Probe.UsPerFrame, res.Probe.Frames, res.Probe.Pairs)
+	}
 	if len(servers) == 1 {
 		r.logf("server pid %d at %s", servers[0].PID(), servers[0].Base)
 	} else {

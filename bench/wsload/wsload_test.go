@@ -402,3 +402,16 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("median of two runs = %v, want their mean 100", got)
 	}
 }
+
+// TestLoopbackProbe runs the probe small: every frame is counted and the
+// figure is a plausible time (a microsecond to a millisecond a frame).
+func TestLoopbackProbe(t *testing.T) {
+	pr, err := loopbackProbe(t.Context(), 2000, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("loopback probe: %.2f µs a frame over %d connections", pr.UsPerFrame, pr.Pairs)
+	if pr.Pairs != 2000 || pr.Frames != 10000 || pr.UsPerFrame < 1 || pr.UsPerFrame > 1000 {
+		t.Errorf("probe = %+v; want 2000 pairs, 10000 frames, 1-1000 µs a frame", pr)
+	}
+}
