@@ -47,6 +47,11 @@ const sidecarSuffix = ".track.json"
 // maxSidecarBytes bounds a sidecar Recover reads.
 const maxSidecarBytes = 64 << 10
 
+// ErrRefused wraps a Recorders' done error for a recording the log will
+// never take (its session is gone, say): the file stays on disk, but it
+// is not offered again at every start.
+var ErrRefused = errors.New("recording refused")
+
 // Recorders writes every published track under dir, on a goroutine per
 // track so the disk never slows forwarding, and hands each finished file
 // to done, which files it (in the room's log). Wait blocks until every
@@ -144,10 +149,15 @@ func recordTrack(dir, name string, t TrackInfo) recorder.Track {
 }
 
 // file hands a finished recording to done and, once it is filed, removes
-// its sidecar; a recording done refuses keeps it for Recover.
+// its sidecar; a recording done fails to file keeps it for Recover, unless
+// done refused it for good (ErrRefused).
 func (rs *Recorders) file(name string, r Recorded) bool {
 	if rs.done != nil {
-		if err := rs.done(r); err != nil {
+		err := rs.done(r)
+		switch {
+		case errors.Is(err, ErrRefused):
+			rs.log.Error("media: recording refused by its session's log; the file stays, unfiled", "file", filepath.Base(r.Result.Path), "err", err)
+		case err != nil:
 			rs.log.Error("media: recording not filed; the next start files it", "file", filepath.Base(r.Result.Path), "err", err)
 			return false
 		}

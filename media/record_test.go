@@ -3,6 +3,7 @@ package media
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -179,6 +180,28 @@ func TestRecoverKeepsWhatItCannotFile(t *testing.T) {
 	}
 	if m, _ := filepath.Glob(filepath.Join(dir, "*"+sidecarSuffix)); len(m) != 0 {
 		t.Errorf("sidecars left: %v", m)
+	}
+}
+
+// TestRecordingRefusedForGood: a recording the log refuses for good
+// (ErrRefused) keeps its file but not its sidecar: it is not offered again
+// at every start.
+func TestRecordingRefusedForGood(t *testing.T) {
+	dir := t.TempDir()
+	offered := 0
+	rs, err := NewRecorders(dir, slog.New(slog.DiscardHandler), func(Recorded) error {
+		offered++
+		return fmt.Errorf("%w: session gone: not found", ErrRefused)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	record(t, rs, testTrack("gone"), 2)
+	if n, err := rs.Recover(context.Background()); n != 0 || err != nil || offered != 1 {
+		t.Errorf("Recover after a refusal for good = %d, %v, offered %d times; want nothing left to offer", n, err, offered)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "*.ivf")); len(m) != 1 {
+		t.Errorf("recordings on disk: %v; want the refused one kept", m)
 	}
 }
 

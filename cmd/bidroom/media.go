@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -126,6 +127,10 @@ func logRecording(svc *rooms.Service, r media.Recorded) error {
 	defer cancel()
 	cmd := rooms.Command{ID: "record:" + filepath.Base(r.Result.Path), Type: rooms.CmdRecordMedia, Data: data}
 	if _, err := svc.Execute(ctx, r.Track.Space.Room, rooms.SystemActor, cmd); err != nil {
+		var refusal *rooms.Refusal
+		if errors.As(err, &refusal) { // a decision: trying again at the next start changes nothing
+			return fmt.Errorf("%w: session %s: %w", media.ErrRefused, r.Track.Space.Room, err)
+		}
 		return fmt.Errorf("log it in session %s: %w", r.Track.Space.Room, err)
 	}
 	return nil

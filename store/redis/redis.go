@@ -542,7 +542,7 @@ func (l *Log) Watch(ctx context.Context, room string) (<-chan uint64, error) {
 	l.start()
 	// A failed SUBSCRIBE is retried when the connection is remade (go-redis
 	// keeps the channel), and polling covers the gap, so it is no error;
-	// the HGET below fails too if Redis is really unreachable.
+	// the HMGET below fails too if Redis is really unreachable.
 	l.sync(ctx, room)
 	last, confirmed, err := metaEnds(l.client.HMGet(ctx, l.key(room, "meta"), "seq", "confirmed"))
 	if err != nil {
