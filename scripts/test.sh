@@ -24,14 +24,33 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# One Redis for the run; tests isolate themselves by key prefix.
+# One Redis for the run; tests isolate themselves by key prefix. Its port
+# lies below the kernel's ephemeral range (the tests' connections take ports
+# there, and a port one of them holds cannot be bound), and it must answer
+# PING, or another port is tried.
 if [ -z "${BIDROOM_TEST_REDIS_URL:-}" ]; then
-  port=$(( 20000 + RANDOM % 20000 ))
   redis_dir=$(mktemp -d)
-  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$redis_dir" \
-    --daemonize yes --pidfile "$redis_dir/redis.pid" --logfile "$redis_dir/redis.log"
-  trap 'kill "$(cat "$redis_dir/redis.pid")" 2>/dev/null || true; rm -rf "$redis_dir"' EXIT
-  for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  trap 'kill "$(cat "$redis_dir/redis.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$redis_dir"' EXIT
+  ephemeral_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  port=""
+  for _ in 1 2 3 4 5; do
+    try=$(( 20000 + RANDOM % (ephemeral_low - 20000) ))
+    redis-server --port "$try" --bind 127.0.0.1 --save "" --appendonly no --dir "$redis_dir" \
+      --daemonize yes --pidfile "$redis_dir/redis.pid" --logfile "$redis_dir/redis.log"
+    for _ in $(seq 50); do
+      if redis-cli -p "$try" ping 2>/dev/null | grep -q PONG && kill -0 "$(cat "$redis_dir/redis.pid" 2>/dev/null)" 2>/dev/null; then
+        port=$try # ours: its pid file names a live process
+        break
+      fi
+      sleep 0.1
+    done
+    [ -n "$port" ] && break
+    kill "$(cat "$redis_dir/redis.pid" 2>/dev/null)" 2>/dev/null || true
+  done
+  if [ -z "$port" ]; then
+    echo "redis-server did not start on any of five ports; its log:"; tail -20 "$redis_dir/redis.log"
+    exit 1
+  fi
   export BIDROOM_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
   log "redis on 127.0.0.1:$port"
 fi
