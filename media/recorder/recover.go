@@ -95,6 +95,9 @@ func recoverIVF(f *os.File, mime string, clock uint32, res *Result) error {
 	if err != nil {
 		return err
 	}
+	if err := checkMagic(f, size, "DKIF"); err != nil {
+		return err
+	}
 	if size < ivfHeaderSize {
 		fourcc := "VP80"
 		if strings.EqualFold(mime, webrtc.MimeTypeVP9) {
@@ -140,6 +143,24 @@ func recoverIVF(f *os.File, mime string, clock uint32, res *Result) error {
 	return nil
 }
 
+// errNotRecording: a .part that does not start as the recorder starts its
+// files. Recover leaves it as it is, for a person to look at, rather than
+// cut it down to nothing.
+var errNotRecording = errors.New("not a recording's start: left as it is")
+
+// checkMagic checks that a file of size bytes starts with magic, or with
+// as much of it as it holds (a crash can come before the first write ends).
+func checkMagic(f *os.File, size int64, magic string) error {
+	b := make([]byte, min(size, int64(len(magic))))
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return err
+	}
+	if string(b) != magic[:len(b)] {
+		return fmt.Errorf("%w: it starts %q, not %q", errNotRecording, b, magic)
+	}
+	return nil
+}
+
 // Ogg page layout (RFC 3533 section 6).
 const (
 	oggHeaderSize = 27
@@ -153,6 +174,9 @@ const (
 func recoverOgg(f *os.File, channels uint16, res *Result) error {
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
+		return err
+	}
+	if err := checkMagic(f, size, "OggS"); err != nil {
 		return err
 	}
 	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 1<<16)

@@ -102,6 +102,30 @@ func TestRecoverEmpty(t *testing.T) {
 	}
 }
 
+// TestRecoverLeavesForeignFiles: a .part that does not start as the
+// recorder starts its files is refused and left untouched.
+func TestRecoverLeavesForeignFiles(t *testing.T) {
+	for _, mime := range []string{webrtc.MimeTypeVP8, webrtc.MimeTypeOpus} {
+		t.Run(mime, func(t *testing.T) {
+			track := Track{Dir: t.TempDir(), Name: "rec", MimeType: mime}
+			_, part, err := Paths(track)
+			if err != nil {
+				t.Fatal(err)
+			}
+			junk := bytes.Repeat([]byte("not a recording "), 100)
+			if err := os.WriteFile(part, junk, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Recover(track); !errors.Is(err, errNotRecording) {
+				t.Errorf("Recover of junk = %v, want errNotRecording", err)
+			}
+			if b, err := os.ReadFile(part); err != nil || !bytes.Equal(b, junk) {
+				t.Errorf("the junk .part after Recover: %d bytes, %v; want it untouched", len(b), err)
+			}
+		})
+	}
+}
+
 // tear appends what a write cut short leaves: the start of a unit whose
 // length runs past the end (IVF), a page failing its checksum (Ogg). Raw
 // H.264 has no lengths to check, so it is left whole.
