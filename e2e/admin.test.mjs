@@ -169,8 +169,20 @@ describe('session setup console in Chromium', () => {
       await byId(row, 'b-key-status').getByText('格式正确：SM2 公钥').waitFor();
     }
     await shot(page, 'create-1366x768');
+    // The session page shows what the create answered at once, not an
+    // empty heading while it reads the session again (held back here).
+    let releaseRead, readSent;
+    const readHeld = new Promise((resolve) => { releaseRead = resolve; });
+    const readDone = new Promise((resolve) => { readSent = resolve; });
+    const sessionURL = (u) => u.pathname === `/api/v1/sessions/${SESSION_ID}`;
+    await page.route(sessionURL, async (route) => { await readHeld; await route.continue(); readSent(); });
     await byId(page, 'create-submit').click();
     await byId(page, 'admin-session').waitFor();
+    assert.equal(await byId(page, 's-title').textContent(), TITLE, 'the title while the session is read again');
+    assert.equal(await byId(page, 's-bidder').count(), 3, 'the bidders while the session is read again');
+    releaseRead();
+    await readDone;
+    await page.unroute(sessionURL);
     assert.equal(sessionPosts.length, 1);
     assert.equal(await byId(page, 's-title').textContent(), TITLE);
     assert.equal(await byId(page, 's-id').textContent(), SESSION_ID);

@@ -355,6 +355,7 @@ function wireCreate() {
     try {
       const d = await api('POST', '/api/v1/sessions', body, { 'Idempotency-Key': idempotencyKey });
       current = { id: d.id, state: d.state };
+      resetMintForm(); // for this session: loadSession resets it only for a session not yet held
       formReady = false; // the next new session starts afresh
       location.hash = `session=${encodeURIComponent(d.id)}`;
     } catch (err) {
@@ -381,6 +382,8 @@ async function loadSession(id) {
     $('s-facts').replaceChildren();
     $('s-bidders').replaceChildren();
     $('links').replaceChildren();
+  } else {
+    renderSession(); // what is held already (the create's answer), not an empty page, until the fresh state comes
   }
   const d = await guard('s-error', () => api('GET', `/api/v1/sessions/${encodeURIComponent(id)}`));
   if (!d) return;
