@@ -393,13 +393,17 @@ func printTable(w io.Writer, rep Report, opt Options) {
 
 	fmt.Fprintln(w, "\ndetails (broadcast: where the time goes; storm):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "N\tsrv RSS MiB\tsrv goroutines\tstack/conn KiB\tobjects/conn\tframes/s\tcmd mean ms\tcmd p99 ms\tack p99 ms\tfirst p99 ms\tlast p99 ms\tGC cycles\tGC pause ms\tslow drops\t"+
+	fmt.Fprintln(tw, "N\tsrv RSS MiB\tsrv goroutines\tstack/conn KiB\tobjects/conn\tframes/s\tCPU µs/frame\tcmd mean ms\tcmd p99 ms\tack p99 ms\tfirst p99 ms\tlast p99 ms\tGC cycles\tGC pause ms\tslow drops\t"+
 		"storm resumed s\tstorm p50 s\tstorm srv CPU %\tstorm other CPU %\tstorm lat p99 ms\tstorm lost\t")
 	for _, r := range rep.Results {
 		b, s := r.Broadcast, r.Storm
 		cmdMean, cmdP99 := fmt.Sprintf("%.2f", b.CommandMeanMs), fmt.Sprintf("%.0f", b.CommandP99Ms)
-		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.1f\t%.0f\t%.0f\t%s\t%s\t%.1f\t%.1f\t%.1f\t%.0f\t%.1f\t%.0f\t%.2f\t%.2f\t%.0f\t%.0f\t%.0f\t%d\t\n",
-			r.N, mib(r.Memory.RSSAfter), r.Memory.GoroutinesAfter, r.Memory.StackPerConn/1024, r.Memory.ObjectsPerConn, b.FramesPerSec, cmdMean, cmdP99,
+		perFrame := "-" // server and tool CPU for one frame: how fast the box ran during the broadcast
+		if b.FramesPerSec > 0 {
+			perFrame = fmt.Sprintf("%.1f", (b.ServerCPU+b.ToolCPU)/100*1e6/b.FramesPerSec)
+		}
+		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.1f\t%.0f\t%.0f\t%s\t%s\t%s\t%.1f\t%.1f\t%.1f\t%.0f\t%.1f\t%.0f\t%.2f\t%.2f\t%.0f\t%.0f\t%.0f\t%d\t\n",
+			r.N, mib(r.Memory.RSSAfter), r.Memory.GoroutinesAfter, r.Memory.StackPerConn/1024, r.Memory.ObjectsPerConn, b.FramesPerSec, perFrame, cmdMean, cmdP99,
 			b.AckLatency.P99Ms, b.FirstLatency.P99Ms, b.LastLatency.P99Ms, b.GCCycles, b.GCPauseMs, b.SlowDrops,
 			s.ResumedSecs, s.P50Secs, s.ServerCPU, s.OtherCPU, s.Latency.P99Ms, s.Lost)
 	}
@@ -413,7 +417,8 @@ func printTable(w io.Writer, rep Report, opt Options) {
 	}
 	fmt.Fprintf(w, "%s; %s;\n"+
 		"first/last: per announcement, the fastest and slowest client; other CPU: processes besides %s;\n"+
-		"box µs: before the run, with no server, one frame written and read over loopback TCP (-probe-pairs): the box's speed, which drifts.\n", cmd, ack, others)
+		"box µs: before the run, with no server, one frame written and read over loopback TCP (-probe-pairs): the box's speed then, which drifts;\n"+
+		"CPU µs/frame: server and tool CPU over the broadcast's frames: the box's speed during the run (the same work costs a third more when the box is slow).\n", cmd, ack, others)
 	printServers(w, rep, opt)
 
 	for _, r := range rep.Results {
