@@ -341,3 +341,15 @@ func TestClusterMinReplicas(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkAppendMinReplicas: appends through a Sentinel to a primary with
+// one replica, not waiting and waiting for it (WAIT, then the confirm
+// script), on the same servers, so the two compare as a ratio.
+func BenchmarkAppendMinReplicas(b *testing.B) {
+	s := redistest.StartSentinel(b, 1)
+	for _, n := range []int{0, 1} {
+		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
+			storetest.BenchAppend(b, openMode(b, redis.ModeSentinel, s.URL, redistest.Prefix(b), redis.WithMinReplicas(n, time.Second)))
+		})
+	}
+}
