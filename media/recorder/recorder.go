@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -252,21 +251,15 @@ func (w *Writer) finish() error {
 	if err := w.out.sync(); err != nil {
 		return err
 	}
-	sum := w.out.sum
-	if w.out.rewritten {
-		// The container rewrote bytes already hashed: hash the file again.
-		if _, err := w.out.f.Seek(0, io.SeekStart); err != nil {
-			return fmt.Errorf("rewind for SM3: %w", err)
-		}
-		h := sm3.New()
-		if _, err := io.Copy(h, bufio.NewReaderSize(w.out.f, 1<<16)); err != nil {
-			return fmt.Errorf("read back for SM3: %w", err)
-		}
-		sum = h
-	}
-	w.res.SM3 = hex.EncodeToString(sum.Sum(nil))
 	w.res.Bytes = w.out.n
-	return nil
+	if !w.out.rewritten {
+		w.res.SM3 = hex.EncodeToString(w.out.sum.Sum(nil))
+		return nil
+	}
+	// The container rewrote bytes already hashed: hash the file again.
+	_, sum, err := digest(w.out.f)
+	w.res.SM3 = sum
+	return err
 }
 
 // wrote records a frame of n packets that reached the file.

@@ -340,7 +340,7 @@ func Digest(path string) (Result, error) {
 // digest returns f's size and lower-case hex SM3 digest.
 func digest(f *os.File) (int64, string, error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return 0, "", err
+		return 0, "", fmt.Errorf("rewind for SM3: %w", err)
 	}
 	h := sm3.New()
 	n, err := io.Copy(h, bufio.NewReaderSize(f, 1<<16))
