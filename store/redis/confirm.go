@@ -116,12 +116,9 @@ func (l *Log) confirm(ctx context.Context, room string, seq uint64) (uint64, err
 // the next reader's heal.
 func (l *Log) confirmAppend(ctx context.Context, room, res string, last uint64) {
 	if rec, ok := strings.CutPrefix(res, "DUP:"); ok {
-		_, end, found := strings.Cut(rec, ":")
-		n, err := strconv.ParseUint(end, 10, 64)
-		if !found || err != nil {
+		if _, last, ok = parseRecord(rec); !ok {
 			return
 		}
-		last = n
 	}
 	_, _ = l.confirm(ctx, room, last)
 }

@@ -429,7 +429,7 @@ func (l *Log) Read(ctx context.Context, room string, after uint64, limit int) ([
 	var endsCmd *goredis.SliceCmd
 	var rangeCmd *goredis.StringSliceCmd
 	_, err := l.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		endsCmd = p.HMGet(ctx, l.key(room, "meta"), "seq", "confirmed")
+		endsCmd = l.readEnds(ctx, p, room)
 		rangeCmd = p.LRange(ctx, l.key(room, "events"), int64(after), int64(after)+int64(limit)-1)
 		return nil
 	})
@@ -484,7 +484,7 @@ func (l *Log) Command(ctx context.Context, room, cmdKey string) (first, last uin
 	var endsCmd *goredis.SliceCmd
 	_, err = l.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 		recCmd = p.HGet(ctx, l.key(room, "cmds"), cmdKey)
-		endsCmd = p.HMGet(ctx, l.key(room, "meta"), "seq", "confirmed")
+		endsCmd = l.readEnds(ctx, p, room)
 		return nil
 	})
 	if err != nil && !errors.Is(err, goredis.Nil) {
@@ -501,10 +501,8 @@ func (l *Log) Command(ctx context.Context, room, cmdKey string) (first, last uin
 	if err != nil {
 		return 0, 0, false, wrap("look up a command in", room, err)
 	}
-	f, la, found := strings.Cut(v, ":")
-	first, err1 := strconv.ParseUint(f, 10, 64)
-	last, err2 := strconv.ParseUint(la, 10, 64)
-	if !found || err1 != nil || err2 != nil {
+	first, last, ok = parseRecord(v)
+	if !ok {
 		return 0, 0, false, wrap("look up a command in", room, fmt.Errorf("%w: command record %q", rooms.ErrBadEvent, v))
 	}
 	if last > l.readEnd(ctx, room, seq, confirmed) {
@@ -544,7 +542,7 @@ func (l *Log) Watch(ctx context.Context, room string) (<-chan uint64, error) {
 	// keeps the channel), and polling covers the gap, so it is no error;
 	// the HMGET below fails too if Redis is really unreachable.
 	l.sync(ctx, room)
-	last, confirmed, err := metaEnds(l.client.HMGet(ctx, l.key(room, "meta"), "seq", "confirmed"))
+	last, confirmed, err := metaEnds(l.readEnds(ctx, l.client, room))
 	if err != nil {
 		sub.Stop()
 		return nil, wrap("watch", room, err)
@@ -654,7 +652,7 @@ func (l *Log) poll() {
 		cmds := make([]*goredis.SliceCmd, len(watched))
 		_, _ = l.client.Pipelined(l.ctx, func(p goredis.Pipeliner) error {
 			for i, room := range watched {
-				cmds[i] = p.HMGet(l.ctx, l.key(room, "meta"), "seq", "confirmed")
+				cmds[i] = l.readEnds(l.ctx, p, room)
 			}
 			return nil
 		})
@@ -682,6 +680,20 @@ func (l *Log) poll() {
 		}
 		unconfirmed = seen
 	}
+}
+
+// parseRecord parses a command's record, "first:last" (P:room:{R}:cmds).
+func parseRecord(v string) (first, last uint64, ok bool) {
+	f, la, found := strings.Cut(v, ":")
+	first, err1 := strconv.ParseUint(f, 10, 64)
+	last, err2 := strconv.ParseUint(la, 10, 64)
+	return first, last, found && err1 == nil && err2 == nil
+}
+
+// readEnds queues, on c (the client or a pipeline), the read of room's
+// last seq and confirmed mark that metaEnds parses.
+func (l *Log) readEnds(ctx context.Context, c goredis.Cmdable, room string) *goredis.SliceCmd {
+	return c.HMGet(ctx, l.key(room, "meta"), "seq", "confirmed")
 }
 
 // usable reports ctx's error, or store.ErrClosed after Close.
