@@ -57,17 +57,21 @@ func rawClient(t *testing.T, url string) *goredis.Client {
 	return c
 }
 
+// receive waits up to within for a Watch channel to hand on want, failing
+// t if it closes, or gives a later seq first.
 func receive(t *testing.T, ch <-chan uint64, want uint64, within time.Duration) {
 	t.Helper()
 	timeout := time.After(within)
 	for {
 		select {
 		case got, ok := <-ch:
-			if !ok {
+			switch {
+			case !ok:
 				t.Fatalf("watch channel closed while waiting for %d", want)
-			}
-			if got == want {
+			case got == want:
 				return
+			case got > want:
+				t.Fatalf("watch channel gave %d, want %d", got, want)
 			}
 		case <-timeout:
 			t.Fatalf("watch channel did not deliver %d within %v", want, within)

@@ -181,7 +181,7 @@ func testWaitOnAppendConnection(t *testing.T, open func() *redis.Log, replicas f
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	awaitSeq(t, seqs, 2, 5*time.Second)
+	receive(t, seqs, 2, 5*time.Second)
 	if got, err := w.Read(ctx, room, 0, 0); err != nil || len(got) != 2 || got[1].Hash != evs[1].Hash {
 		t.Errorf("Read by the third Log once #2 is confirmed = %d events, %v; want both", len(got), err)
 	}
@@ -210,7 +210,7 @@ func testHealAfterGiveUp(t *testing.T, open func() *redis.Log, replicas func(roo
 	for _, r := range resumes {
 		r()
 	}
-	awaitSeq(t, seqs, 2, 10*time.Second)
+	receive(t, seqs, 2, 10*time.Second)
 	if got, err := open().Read(ctx, room, 0, 0); err != nil || len(got) != 2 || got[1].Hash != evs[1].Hash {
 		t.Errorf("Read by a fresh Log once the replicas resumed = %d events, %v; want both", len(got), err)
 	}
@@ -228,30 +228,8 @@ func appendFirstAndWatch(t *testing.T, a, w *redis.Log, room string, first rooms
 	if err != nil {
 		t.Fatal(err)
 	}
-	awaitSeq(t, seqs, 1, 5*time.Second)
+	receive(t, seqs, 1, 5*time.Second)
 	return seqs
-}
-
-// awaitSeq waits up to d for seqs to hand on want, failing t if it gives a
-// later seq first or none.
-func awaitSeq(t *testing.T, seqs <-chan uint64, want uint64, d time.Duration) {
-	t.Helper()
-	timeout := time.After(d)
-	for {
-		select {
-		case seq, ok := <-seqs:
-			switch {
-			case !ok:
-				t.Fatalf("the watch ended waiting for #%d", want)
-			case seq == want:
-				return
-			case seq > want:
-				t.Fatalf("the watch gave #%d, want #%d", seq, want)
-			}
-		case <-timeout:
-			t.Fatalf("the watch gave no #%d within %v", want, d)
-		}
-	}
 }
 
 // replicaTests take a Log opener (min replicas 1, a short timeout) and the

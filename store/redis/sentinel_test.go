@@ -357,7 +357,7 @@ func TestSentinelFailoverUnconfirmedNeverSeen(t *testing.T) {
 	if err := writer.Append(ctx, room, 0, "first", first); err != nil {
 		t.Fatalf("Append #1 with the replicas running: %v", err)
 	}
-	awaitSeq(t, seqs, 1, 5*time.Second)
+	receive(t, seqs, 1, 5*time.Second)
 	readAll("after #1")
 
 	old, resumes := cutOffReplicas(ctx, t, s)
@@ -393,7 +393,7 @@ func TestSentinelFailoverUnconfirmedNeverSeen(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	awaitSeq(t, seqs, 2, 10*time.Second)
+	receive(t, seqs, 2, 10*time.Second)
 	readAll("after the failover")
 	if seen[2] != kept.Hash {
 		t.Errorf("the reader has #2 = %q, want the event appended after the failover (%s)", seen[2], kept.Hash)
