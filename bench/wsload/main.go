@@ -256,8 +256,8 @@ type NSummary struct {
 	Held   int       `json:"held"`   // runs that held
 	P99Ms  []float64 `json:"p99_ms"` // each run's broadcast p99, in run order
 	Median float64   `json:"median_p99_ms"`
-	// ProbeUs is each run's loopback probe (µs a frame, 0 without one):
-	// the box's speed beside its p99.
+	// ProbeUs is each run's loopback probe (µs a frame; runs without one
+	// add nothing): the box's speed beside its p99.
 	ProbeUs []float64 `json:"probe_us_per_frame,omitempty"`
 }
 
